@@ -1,0 +1,1 @@
+"""Raw logs in, canonical events and labels out."""

@@ -1,0 +1,67 @@
+"""The canonical tables every stage after ingestion reads.
+
+`events` holds what a detector may see; `labels` is a separate table so that nothing that
+builds model inputs can read ground truth by accident (only evaluation and the supervised part
+of training join it, on `event_id`).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+SOURCES = ("logon", "device", "file", "email", "http")
+
+# Canonical action names. CERT files that lack an activity column (r4 file/email/http) get the
+# default of their source, so that every release yields the same vocabulary.
+DEFAULT_ACTION = {"file": "File Open", "email": "Send", "http": "WWW Visit"}
+LOGON_ACTIONS = ("Logon", "Logoff")
+DEVICE_ACTIONS = ("Connect", "Disconnect")
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.Utf8,
+    "time": pl.Datetime("us"),
+    "user": pl.Utf8,
+    "host": pl.Utf8,
+    "source": pl.Utf8,
+    "action": pl.Utf8,
+    # optional details (null where the source has none)
+    "url": pl.Utf8,
+    "domain": pl.Utf8,
+    "filename": pl.Utf8,
+    "to_removable": pl.Boolean,
+    "from_removable": pl.Boolean,
+    "recipients": pl.Int32,
+    "external_recipients": pl.Int32,
+    "size": pl.Int64,
+    "attachments": pl.Int32,
+}
+REQUIRED_EVENT_COLUMNS = ("event_id", "time", "user", "host", "source", "action")
+
+LABEL_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.Utf8,
+    "malicious": pl.Boolean,
+    "scenario": pl.Int8,
+    "insider": pl.Utf8,
+}
+
+
+def conform_events(df: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """Select and cast to EVENT_SCHEMA, adding missing optional columns as nulls."""
+    names = df.collect_schema().names() if isinstance(df, pl.LazyFrame) else df.columns
+    missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in names]
+    if missing:
+        raise ValueError(f"events lack required columns: {missing}")
+    return df.select(
+        [
+            (pl.col(c) if c in names else pl.lit(None)).cast(t).alias(c)
+            for c, t in EVENT_SCHEMA.items()
+        ]
+    )
+
+
+def empty_events() -> pl.DataFrame:
+    return pl.DataFrame(schema=EVENT_SCHEMA)
+
+
+def empty_labels() -> pl.DataFrame:
+    return pl.DataFrame(schema=LABEL_SCHEMA)

@@ -1,0 +1,1 @@
+"""Detectors: LAN and the paper's baselines, all behind one contract (`models.base.Detector`)."""

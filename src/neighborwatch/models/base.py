@@ -1,0 +1,73 @@
+"""The detector contract shared by LAN and every baseline (PyOD-style batch API).
+
+Evaluation code only ever talks to this interface, so it never knows which detector it runs.
+Scores are "higher = more anomalous".
+
+* Activity level (real-time): `score_activities(seqs)` returns one float per flat position of
+  `seqs`, computed from that activity and its prefix only; positions a detector cannot score
+  (the first activity of a sequence for next-activity models) are NaN.
+* Sequence level (post-hoc): `score_sequences(seqs)` returns one float per sequence.
+
+Labels are separate arrays (per flat position, bool) passed to `fit` only; detectors that are
+unsupervised ignore them. Nothing else in a detector may read ground truth.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from neighborwatch.sequences.base import SequenceSet
+
+ACTIVITY = "activity"
+SEQUENCE = "sequence"
+
+
+class Detector(ABC):
+    #: short name used in tables and on the command line
+    name: ClassVar[str] = "detector"
+    #: which of ACTIVITY / SEQUENCE this detector scores natively
+    levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
+
+    @abstractmethod
+    def fit(
+        self,
+        train: SequenceSet,
+        train_labels: np.ndarray | None = None,
+        validation: SequenceSet | None = None,
+        validation_labels: np.ndarray | None = None,
+    ) -> "Detector":
+        """Learn from the training period; `validation` serves model selection only."""
+
+    def score_activities(self, seqs: SequenceSet) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} does not score single activities")
+
+    def score_sequences(self, seqs: SequenceSet) -> np.ndarray:
+        """Default post-hoc score: the mean of the 3 highest activity scores of the sequence.
+
+        A single very unlikely activity and a run of unlikely ones both lift it, while one noisy
+        activity in a long session lifts it less than `max` would.
+        """
+        return aggregate_activity_scores(seqs, self.score_activities(seqs))
+
+    def save(self, path: str | Path) -> None:
+        raise NotImplementedError(f"{self.name} cannot be saved")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Detector":
+        raise NotImplementedError(f"{cls.name} cannot be loaded")
+
+
+def aggregate_activity_scores(seqs: SequenceSet, scores: np.ndarray, top: int = 3) -> np.ndarray:
+    """Per sequence: mean of its `top` highest non-NaN activity scores (0 if it has none)."""
+    out = np.zeros(len(seqs), dtype=np.float64)
+    for s in range(len(seqs)):
+        v = scores[seqs.offsets[s] : seqs.offsets[s + 1]]
+        v = v[~np.isnan(v)]
+        if v.size:
+            k = min(top, v.size)
+            out[s] = np.partition(v, v.size - k)[v.size - k :].mean()
+    return out
