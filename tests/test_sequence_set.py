@@ -1,0 +1,45 @@
+import numpy as np
+
+from neighborwatch.models.base import aggregate_activity_scores
+from neighborwatch.sequences.base import SequenceSet, activity_labels, sequence_labels
+from neighborwatch.sequences.toy import toy_data
+
+
+def test_subset_keeps_each_sequence_intact():
+    seqs, _ = toy_data(seed=1)["train"]
+    sub = seqs.subset(np.array([5, 2, 9]))
+    for new, old in enumerate([5, 2, 9]):
+        assert np.array_equal(sub.sequence(new), seqs.sequence(old))
+    assert sub.meta["seq_id"].to_list() == [0, 1, 2]
+    assert sub.meta["start"].to_list() == seqs.meta["start"].gather([5, 2, 9]).to_list()
+
+
+def test_save_load_round_trip(tmp_path):
+    seqs, _ = toy_data(seed=2)["test"]
+    seqs.save(tmp_path / "s")
+    back = SequenceSet.load(tmp_path / "s")
+    assert np.array_equal(back.tokens, seqs.tokens)
+    assert np.array_equal(back.offsets, seqs.offsets)
+    assert back.meta.equals(seqs.meta)
+
+
+def test_positions_and_labels():
+    seqs, labels = toy_data(seed=3)["test"]
+    pos = seqs.position_in_sequence()
+    assert (pos[seqs.offsets[:-1]] == 0).all()
+    rows = np.zeros(seqs.event_rows.max() + 1, dtype=bool)
+    rows[seqs.event_rows[labels]] = True
+    assert np.array_equal(activity_labels(seqs, rows), labels)
+    per_seq = sequence_labels(seqs, labels)
+    expected = [labels[seqs.offsets[s] : seqs.offsets[s + 1]].any() for s in range(len(seqs))]
+    assert per_seq.tolist() == expected
+
+
+def test_aggregate_top3_mean_ignores_nan():
+    seqs, _ = toy_data(seed=4, n_train=3, n_val=1, n_test=1)["train"]
+    scores = np.arange(seqs.n_activities, dtype=float)
+    scores[seqs.offsets[:-1]] = np.nan
+    out = aggregate_activity_scores(seqs, scores)
+    for s in range(len(seqs)):
+        v = np.sort(scores[seqs.offsets[s] + 1 : seqs.offsets[s + 1]])[-3:]
+        assert out[s] == v.mean()
