@@ -1,0 +1,96 @@
+"""One time-sorted events.parquet from batches that arrive in any order, with bounded memory.
+
+An external sort by time buckets: every incoming batch is split by ISO week and written as small
+Parquet parts; at the end, consecutive weeks are grouped up to a row budget, each group is read,
+sorted by (time, event_id) and appended to the output. Peak memory is one group (or one week,
+if a single week is larger), whatever the total size; input order does not matter (the r6.2
+samples are shuffled, own logs may be), and the result is the same for the same input.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from neighborwatch.data.schema import EVENT_SCHEMA
+
+SORT_KEY = ["time", "event_id"]
+ROWS_PER_GROUP = 1_000_000
+ROW_GROUP_SIZE = 256 * 1024
+
+
+def event_schema(extra: dict[str, pl.DataType] | None = None) -> dict[str, pl.DataType]:
+    return {**EVENT_SCHEMA, **(extra or {})}
+
+
+class EventStore:
+    """Collect canonical event batches; `finish` writes the sorted file and removes the parts."""
+
+    def __init__(self, parts_dir: Path, extra: dict[str, pl.DataType] | None = None,
+                 rows_per_group: int = ROWS_PER_GROUP) -> None:
+        self.parts_dir = Path(parts_dir)
+        if self.parts_dir.exists():
+            shutil.rmtree(self.parts_dir)
+        self.parts_dir.mkdir(parents=True)
+        self.schema = event_schema(extra)
+        self.rows_per_group = rows_per_group
+        self.bucket_rows: Counter[int] = Counter()
+        self.bucket_files: dict[int, list[Path]] = defaultdict(list)
+        self._n = 0
+
+    def add(self, events: pl.DataFrame) -> None:
+        if events.height == 0:
+            return
+        events = events.select(list(self.schema))
+        week = (pl.col("time").dt.epoch("d") // 7).alias("_week")
+        for key, part in events.with_columns(week).partition_by("_week", as_dict=True).items():
+            bucket = int(key[0])
+            path = self.parts_dir / f"w{bucket}-{self._n:07d}.parquet"
+            self._n += 1
+            part.drop("_week").write_parquet(path, compression="lz4", statistics=False)
+            self.bucket_rows[bucket] += part.height
+            self.bucket_files[bucket].append(path)
+
+    def _groups(self) -> list[list[int]]:
+        groups: list[list[int]] = []
+        current: list[int] = []
+        rows = 0
+        for bucket in sorted(self.bucket_rows):
+            n = self.bucket_rows[bucket]
+            if current and rows + n > self.rows_per_group:
+                groups.append(current)
+                current, rows = [], 0
+            current.append(bucket)
+            rows += n
+        if current:
+            groups.append(current)
+        return groups
+
+    def finish(self, out: Path, on_group=None) -> int:
+        """Write `out` sorted by (time, event_id); returns the row count."""
+        arrow_schema = pl.DataFrame(schema=self.schema).to_arrow().schema
+        tmp = Path(str(out) + ".tmp")
+        total = 0
+        groups = self._groups()
+        with pq.ParquetWriter(tmp, arrow_schema, compression="zstd") as writer:
+            for group in groups:
+                files = [f for b in group for f in self.bucket_files[b]]
+                df = pl.read_parquet(files).sort(SORT_KEY, maintain_order=True)
+                writer.write_table(df.to_arrow().cast(arrow_schema), row_group_size=ROW_GROUP_SIZE)
+                total += df.height
+                del df
+                if on_group is not None:
+                    on_group()
+            if not groups:
+                writer.write_table(pa.Table.from_pylist([], schema=arrow_schema))
+        tmp.replace(out)
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+        return total
+
+    def n_groups(self) -> int:
+        return len(self._groups())

@@ -1,0 +1,279 @@
+"""`ingest`: a CERT release folder (or your own logs) → WORK/events, labels, users, quarantine, summary.
+
+Order of work: stream every log into time-bucketed parts (bounded memory), write the one sorted
+events.parquet whose row index is the "event row" everywhere downstream, then read the small
+side tables (organisation, answers) and join the answers to the written events by id only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from rich.table import Table
+
+from neighborwatch import progress as pg
+from neighborwatch.data import answers as ans
+from neighborwatch.data.cert import ReleaseInfo, answers_dataset_hint, detect_release, read_log
+from neighborwatch.data.csvstream import EmptyFileError
+from neighborwatch.data.eventstore import EventStore
+from neighborwatch.data.organisation import load_organisation
+from neighborwatch.data.ownlogs import list_files, parse_mapping, read_own_logs
+from neighborwatch.data.quarantine import Quarantine
+from neighborwatch.data.schema import LABEL_SCHEMA, SOURCES
+from neighborwatch.workdir import WorkDir, write_json
+
+MISSING_LABELS_LISTED = 20  # in summary.json; the full list goes to labels_missing.csv
+
+
+def _warn(summary: dict, message: str) -> None:
+    summary.setdefault("warnings", []).append(message)
+    pg.console.print(f"[yellow]warning:[/] {message}")
+
+
+def ingest(
+    src: Path, out: Path, fmt: str | None = None, mapping: str | None = None, keep_content: bool = False
+) -> dict[str, Any]:
+    """Ingest `src` into the WORK folder `out`; returns (and writes) the summary."""
+    src, out = Path(src), Path(out)
+    work = WorkDir(out)
+    if mapping and not fmt:
+        raise ValueError("--map is for your own logs: give --format csv|jsonl|parquet as well")
+    if fmt is None and src.is_file():
+        raise ValueError(f"{src} is a file: for your own logs give --format csv|jsonl|parquet and --map")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (work.events, work.labels, work.users, work.summary, missing_labels_path(work)):
+        stale.unlink(missing_ok=True)
+    summary: dict[str, Any] = {"src": str(src)}
+    with Quarantine(work.quarantine) as q:
+        if fmt:
+            _ingest_own(src, work, fmt, mapping, keep_content, q, summary)
+        else:
+            _ingest_cert(src, work, keep_content, q, summary)
+        summary["quarantined"] = q.summary()
+    summary.update(_event_stats(work))
+    write_json(work.summary, summary)
+    print_summary(summary)
+    return summary
+
+
+def missing_labels_path(work: WorkDir) -> Path:
+    return work.root / "labels_missing.csv"
+
+
+# --- CERT ---------------------------------------------------------------------------------
+
+
+def _ingest_cert(src: Path, work: WorkDir, keep_content: bool, q: Quarantine, summary: dict) -> None:
+    info = detect_release(src)
+    summary["format"] = "cert"
+    summary["release"] = info.release
+    summary["release_evidence"] = info.evidence
+    if info.release == "unknown":
+        _warn(summary, f"{src}: headers fit {'/'.join(info.candidates)}; release left as unknown")
+    for source in info.missing:
+        _warn(summary, f"{info.path(source)} is missing: no {source} events")
+    for source in info.empty:
+        q.add(f"{source}.csv", 0, "empty file (no header)", "")
+        _warn(summary, f"{info.path(source)} is empty: no {source} events")
+    summary["missing_sources"] = info.missing
+    summary["empty_sources"] = info.empty
+    store = EventStore(work.root / "_parts", extra={"content": pl.Utf8} if keep_content else None)
+    sources: dict[str, dict] = {}
+    total_bytes = sum(info.path(s).stat().st_size for s in info.headers)
+    with pg.progress() as bar:
+        task = bar.add_task("reading logs (bytes)", total=total_bytes)
+        for source in info.headers:
+            stats = {"file": f"{source}.csv", "rows": 0, "quarantined": 0, "rescued_extra_fields": 0}
+            before = q.per_file[stats["file"]]
+            done = 0
+            for events, batch in read_log(info, source, q, keep_content):
+                store.add(events)
+                stats["rows"] += events.height
+                stats["rescued_extra_fields"] += batch.rescued
+                bar.advance(task, batch.nbytes_read - done)
+                done = batch.nbytes_read
+            bar.advance(task, info.path(source).stat().st_size - done)
+            stats["quarantined"] = q.per_file[stats["file"]] - before
+            if stats["rows"] == 0:
+                _warn(summary, f"{info.path(source)} has no valid data rows")
+            sources[source] = stats
+    summary["sources"] = sources
+    _finish_events(store, work)
+    users = load_organisation(src, q)
+    if users is not None:
+        users.write_parquet(work.users)
+        summary["organisation"] = {
+            "users": users.height,
+            "leavers": int(users["left"].is_not_null().sum()),
+            "ldap": (src / "LDAP").is_dir(),
+            "psychometric": (src / "psychometric.csv").exists(),
+        }
+    answers_dir = src / "answers"
+    if answers_dir.is_dir():
+        _labels(info, answers_dir, work, q, summary)
+    else:
+        summary["dataset"] = None
+        summary["labels"] = None
+
+
+def _finish_events(store: EventStore, work: WorkDir) -> None:
+    with pg.progress() as bar:
+        task = bar.add_task("sorting events by time", total=store.n_groups())
+        store.finish(work.events, on_group=lambda: bar.advance(task))
+
+
+def _ids_in_events(work: WorkDir, ids: list[str]) -> set[str]:
+    found = (
+        pl.scan_parquet(work.events).select("event_id")
+        .filter(pl.col("event_id").is_in(pl.Series(ids, dtype=pl.Utf8).implode()))
+        .collect(engine="streaming")
+    )
+    return set(found["event_id"].to_list())
+
+
+def _labels(info: ReleaseInfo, answers_dir: Path, work: WorkDir, q: Quarantine, summary: dict) -> None:
+    family = info.release if info.release != "unknown" else None
+    rows, ainfo = ans.load_answers(answers_dir, family, q)
+    datasets = ainfo["datasets"]
+    present = _ids_in_events(work, rows["event_id"].unique().to_list()) if rows.height else set()
+    if len(datasets) > 1:
+        # several answer sets of this release family (e.g. 4.1 and 4.2): folder name, else overlap
+        hint = answers_dataset_hint(info.root)
+        if hint in datasets:
+            chosen = hint
+        else:
+            overlap = rows.filter(pl.col("event_id").is_in(list(present))).group_by("dataset").len()
+            counts = dict(zip(overlap["dataset"].to_list(), overlap["len"].to_list()))
+            chosen = max(datasets, key=lambda d: (counts.get(d, 0), d))
+        _warn(summary, f"answers hold datasets {datasets}; using {chosen}")
+        rows, ainfo = ans.load_answers(answers_dir, family, q, datasets=[chosen])
+    summary["dataset"] = ainfo["datasets"][0] if len(ainfo["datasets"]) == 1 else None
+    labels, duplicates = ans.labels_from_answers(rows)
+    present_s = pl.Series(sorted(present), dtype=pl.Utf8).implode()
+    in_logs = pl.col("event_id").is_in(present_s)
+    labels.filter(in_logs).select(list(LABEL_SCHEMA)).cast(LABEL_SCHEMA).write_parquet(work.labels)
+    missing = rows.filter(~in_logs)
+    missing.select("event_id", "type", "time", "user", "insider", "scenario", "file", "line").write_csv(
+        missing_labels_path(work)
+    )
+    kept = labels.filter(in_logs)
+    for ins in ainfo["insiders"]:
+        ins["rows_in_logs"] = int(
+            rows.filter(pl.col("file").str.ends_with("/" + ins["file"]) & in_logs).height
+        )
+    summary["insiders"] = ainfo["insiders"]
+    summary["labels"] = {
+        "answer_files": ainfo["files"],
+        "answer_rows": ainfo["rows"],
+        "duplicate_answer_rows": duplicates,
+        "rows_of_other_users": ainfo["rows_of_other_users"],
+        "repaired_insider_dates": ainfo["repaired_insider_dates"],
+        "files_not_in_insiders_csv": ainfo["files_not_in_insiders_csv"],
+        "malicious_events": kept.height,
+        "malicious_per_scenario": {
+            str(k): int(n) for k, n in kept.group_by("scenario").len().sort("scenario").iter_rows()
+        },
+        "not_in_logs": missing.height,
+        "not_in_logs_first": missing["event_id"].head(MISSING_LABELS_LISTED).to_list(),
+        "not_in_logs_file": missing_labels_path(work).name,
+    }
+    if missing.height:
+        _warn(
+            summary,
+            f"{missing.height} of {rows.height} answer rows name event ids absent from the logs "
+            f"(listed in {missing_labels_path(work)})",
+        )
+
+
+# --- own logs -----------------------------------------------------------------------------
+
+
+def _ingest_own(src: Path, work: WorkDir, fmt: str, mapping: str | None, keep_content: bool,
+                q: Quarantine, summary: dict) -> None:
+    cols = parse_mapping(mapping)
+    files = list_files(src, fmt)
+    summary.update(format=fmt, release="own", dataset=None, mapping=cols, labels=None)
+    store = EventStore(work.root / "_parts", extra={"content": pl.Utf8} if keep_content and "content" in cols else None)
+    per_file: dict[str, dict] = {}
+    for path in pg.track(files, "reading files"):
+        label = str(path.relative_to(src)) if src.is_dir() else path.name
+        stats = {"rows": 0, "quarantined": 0}
+        per_file[label] = stats
+        if path.stat().st_size == 0:
+            q.add(label, 0, "empty file", "")
+            stats["quarantined"] = 1
+            _warn(summary, f"{path} is empty")
+            continue
+        before = q.per_file[label]
+        try:
+            for events in read_own_logs(path, fmt, cols, q, label, keep_content):
+                store.add(events)
+                stats["rows"] += events.height
+        except EmptyFileError:
+            q.add(label, 0, "empty file (no header)", "")
+            _warn(summary, f"{path} is empty (no header)")
+        except (OSError, ValueError) as exc:
+            if "--map" in str(exc):
+                raise
+            q.add(label, 0, f"unreadable file ({exc})", "")
+            _warn(summary, f"{path} could not be read: {exc}")
+        stats["quarantined"] = q.per_file[label] - before
+    summary["files"] = per_file
+    _finish_events(store, work)
+
+
+# --- summary ------------------------------------------------------------------------------
+
+
+def _event_stats(work: WorkDir) -> dict[str, Any]:
+    lf = pl.scan_parquet(work.events)
+    s = lf.select(
+        events=pl.len(), users=pl.col("user").n_unique(), pcs=pl.col("host").n_unique(),
+        start=pl.col("time").min(), end=pl.col("time").max(),
+    ).collect(engine="streaming").row(0, named=True)
+    per_source = lf.group_by("source").len().sort("source").collect(engine="streaming")
+    return {
+        "events": s["events"],
+        "events_per_source": dict(zip(per_source["source"].to_list(), per_source["len"].to_list())),
+        "users": s["users"],
+        "pcs": s["pcs"],
+        "time_span": [str(s["start"]) if s["start"] else None, str(s["end"]) if s["end"] else None],
+    }
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The summary as one rich table (what `prepare` prints)."""
+    t = Table(title=f"neighborwatch prepare: {summary.get('src')}", show_header=True)
+    t.add_column("item")
+    t.add_column("value", justify="right")
+    release = summary.get("release")
+    if summary.get("dataset"):
+        release = f"{release} (answers {summary['dataset']})"
+    t.add_row("release / format", f"{release} / {summary.get('format')}")
+    per_source = summary.get("events_per_source", {})
+    sources = summary.get("sources", {})
+    for source in [*SOURCES, *sorted(set(per_source) - set(SOURCES))]:
+        if source in per_source or source in sources:
+            quarantined = sources.get(source, {}).get("quarantined", 0)
+            extra = f"  ({quarantined:,} quarantined)" if quarantined else ""
+            t.add_row(f"events: {source}", f"{per_source.get(source, 0):,}{extra}")
+    t.add_row("events: total", f"{summary.get('events', 0):,}")
+    t.add_row("users / PCs", f"{summary.get('users', 0):,} / {summary.get('pcs', 0):,}")
+    span = summary.get("time_span") or [None, None]
+    t.add_row("time span", f"{span[0]} … {span[1]}")
+    org = summary.get("organisation")
+    if org:
+        t.add_row("organisation (LDAP + psychometric)", f"{org['users']:,} users, {org['leavers']:,} leavers")
+    labels = summary.get("labels")
+    if labels:
+        t.add_row("insiders", f"{len(summary.get('insiders', [])):,}")
+        for scen, n in labels["malicious_per_scenario"].items():
+            t.add_row(f"malicious events: scenario {scen}", f"{n:,}")
+        t.add_row("answer rows not in the logs", f"{labels['not_in_logs']:,} of {labels['answer_rows']:,}")
+    qsum = summary.get("quarantined", {})
+    t.add_row("quarantined rows", f"{qsum.get('rows', 0):,}")
+    for file, n in qsum.get("per_file", {}).items():
+        t.add_row(f"  quarantined: {file}", f"{n:,}")
+    pg.console.print(t)

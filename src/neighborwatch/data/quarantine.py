@@ -1,0 +1,63 @@
+"""Where malformed input rows go instead of crashing the run or vanishing.
+
+Every reader hands a bad row here with its file name and physical line number; the rows are
+streamed to `WORK/quarantine.csv` as they come (bounded memory however many there are) and
+counted per file and per reason for the summary.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+from typing import IO
+
+QUARANTINE_COLUMNS = ("file", "line", "reason", "raw")
+MAX_RAW_CHARS = 2000  # a runaway line must not blow up the quarantine file
+
+
+class Quarantine:
+    """Append-only sink for bad rows; use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] | None = self.path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._fh)
+        self._writer.writerow(QUARANTINE_COLUMNS)
+        self.per_file: Counter[str] = Counter()
+        self.per_reason: Counter[str] = Counter()
+
+    def add(self, file: str, line: int, reason: str, raw: str) -> None:
+        if self._fh is None:
+            raise RuntimeError("quarantine already closed")
+        self._writer.writerow((file, int(line), reason, raw[:MAX_RAW_CHARS]))
+        self.per_file[file] += 1
+        # group reasons by their kind, not their offending value ("bad date '13/45/2010'" → "bad date")
+        self.per_reason[reason.split(" '")[0].split(" (")[0]] += 1
+
+    def add_many(self, file: str, lines: list[int], reasons: list[str], raws: list[str]) -> None:
+        for line, reason, raw in zip(lines, reasons, raws):
+            self.add(file, line, reason, raw)
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_file.values())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> "Quarantine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def summary(self) -> dict:
+        return {
+            "rows": self.total,
+            "per_file": dict(sorted(self.per_file.items())),
+            "per_reason": dict(sorted(self.per_reason.items())),
+        }
