@@ -10,6 +10,7 @@ file to its dataset, scenario and insider; its dates have quirks that are repair
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,7 +59,8 @@ def parse_time(text: str) -> datetime | None:
 def find_answer_files(answers: Path) -> list[AnswerFile]:
     """Every answer file under `answers/` (per-insider folders and flat files), sorted by path."""
     found: list[AnswerFile] = []
-    for path in sorted(answers.rglob("*.csv")):
+    paths = [Path(d) / f for d, _, fs in os.walk(answers, followlinks=True) for f in fs if f.endswith(".csv")]
+    for path in sorted(paths):
         if path.name == "insiders.csv":
             continue
         m = _PER_INSIDER.match(path.name)

@@ -46,7 +46,9 @@ class EventStore:
     def add(self, events: pl.DataFrame) -> None:
         if events.height == 0:
             return
-        events = events.select(list(self.schema))
+        events = events.select(
+            [(pl.col(c) if c in events.columns else pl.lit(None)).cast(t).alias(c) for c, t in self.schema.items()]
+        )
         week = (pl.col("time").dt.epoch("d") // 7).alias("_week")
         for key, part in events.with_columns(week).partition_by("_week", as_dict=True).items():
             bucket = int(key[0])
