@@ -1,0 +1,330 @@
+"""The evaluation protocol: thresholds on validation, then the test period scored once.
+
+Three levels, each a (sequence kind, scoring method) pair of the detector contract:
+
+* ``realtime`` — activity level: `score_activities` on test sessions (LAN's main task);
+* ``session``  — post-hoc: `score_sequences` on test sessions (malicious iff it holds a
+  malicious activity);
+* ``day``      — post-hoc: `score_sequences` on test user-days.
+
+Order of work (the honesty of the numbers rests on it): every level's validation split is scored
+and its alert threshold fixed (ROC point nearest (0,1)) BEFORE any test sequence reaches the
+detector; then each test split is scored exactly once and only measured. The test-optimal point
+is reported too, labelled as such, because the paper chose its threshold on test.
+
+Ground truth enters here only as arrays handed to the metrics; the detector sees SequenceSets.
+`evaluate_scores` is the core on precomputed score arrays, `evaluate_on` runs a detector on an
+in-memory `EvalData` (the benchmark loads data once and calls it per detector), and
+`evaluate_detector` does the same for a prepared WORK folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from neighborwatch.data.labels import row_labels
+from neighborwatch.evaluation import metrics as M
+from neighborwatch.models.base import Detector
+from neighborwatch.sequences.base import SequenceSet, activity_labels, sequence_labels
+from neighborwatch.workdir import WorkDir
+
+REALTIME, SESSION, DAY = "realtime", "session", "day"
+LEVELS: tuple[str, ...] = (REALTIME, SESSION, DAY)
+LEVEL_TITLES = {
+    REALTIME: "real-time (activity level)",
+    SESSION: "post-hoc (session level)",
+    DAY: "post-hoc (user-day level)",
+}
+TEST_OPTIMAL_NOTE = "threshold chosen on the TEST split: for comparison with the paper only"
+
+
+@dataclass
+class Split:
+    """One split of one sequence kind plus its per-activity ground truth (for metrics only)."""
+
+    seqs: SequenceSet
+    labels: np.ndarray  # bool per flat position
+    scenarios: np.ndarray | None = None  # int per flat position, 0 = none
+    insiders: np.ndarray | None = None  # object per flat position, '' = none
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=bool)
+        if self.labels.shape != (self.seqs.n_activities,):
+            raise ValueError(f"labels need one entry per activity ({self.seqs.n_activities}), "
+                             f"got {self.labels.shape}")
+        if self.scenarios is None:
+            self.scenarios = self.labels.astype(np.int64)  # unknown scenario: all malicious = 1
+        self.scenarios = np.asarray(self.scenarios, dtype=np.int64)
+        if self.insiders is None:
+            self.insiders = np.where(self.labels, self.users(), "").astype(object)
+
+    def users(self) -> np.ndarray:
+        """The account of every flat position."""
+        return self.seqs.meta["user"].to_numpy().astype(object)[self.seqs.seq_index()]
+
+    def sequence_labels(self) -> np.ndarray:
+        return sequence_labels(self.seqs, self.labels)
+
+    def sequence_scenarios(self) -> np.ndarray:
+        """Per sequence: the highest scenario number among its malicious activities (0 = none)."""
+        s = np.where(self.labels, self.scenarios, 0)
+        if len(self.seqs) == 0 or s.size == 0:
+            return np.zeros(len(self.seqs), dtype=np.int64)
+        out = np.maximum.reduceat(s, self.seqs.offsets[:-1])
+        out[self.seqs.lengths == 0] = 0
+        return out.astype(np.int64)
+
+
+@dataclass
+class EvalData:
+    """Validation and test splits for sessions (and user-days when available)."""
+
+    sessions: dict[str, Split]  # keys 'validation', 'test'
+    days: dict[str, Split] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def level_inputs(self, level: str) -> dict[str, Split] | None:
+        return self.days if level == DAY else self.sessions
+
+
+# -- core on score arrays --------------------------------------------------------------------
+def choose_threshold(val_labels: np.ndarray, val_scores: np.ndarray) -> dict[str, Any]:
+    """The validation-chosen operating point (ROC point nearest (0,1)) and its context."""
+    y, s, unscored, _ = M.drop_unscored(val_labels, val_scores)
+    point = M.nearest_corner(y, s)
+    return {
+        "value": point.threshold,
+        "chosen_on": "validation",
+        "validation_dr": point.dr,
+        "validation_fpr": point.fpr,
+        "validation_items": int(y.size),
+        "validation_positives": int(y.sum()),
+        "validation_unscored": unscored,
+    }
+
+
+def evaluate_scores(
+    test_labels: np.ndarray,
+    test_scores: np.ndarray,
+    threshold: float | dict[str, Any],
+    test_scenarios: np.ndarray | None = None,
+    budgets: Sequence[float] = M.BUDGETS,
+) -> dict[str, Any]:
+    """All test metrics of one level from precomputed scores.
+
+    `threshold` is the validation-chosen one (a number, or the dict `choose_threshold` returns);
+    it is never derived from the test arrays. NaN scores are excluded and counted.
+    """
+    thr_info = threshold if isinstance(threshold, dict) else {"value": float(threshold)}
+    thr = float(thr_info["value"])
+    sc = np.asarray(test_labels, dtype=np.int64) if test_scenarios is None else np.asarray(test_scenarios)
+    y, s, unscored, (sc,) = M.drop_unscored(test_labels, test_scores, sc)
+    at = M.rates_at(y, s, thr) if not math.isnan(thr) else M.OperatingPoint(math.nan, math.nan, math.nan)
+    if math.isnan(thr):
+        warnings.warn("no validation threshold (validation split degenerate): DR/FPR are NaN",
+                      M.DegenerateMetricWarning, stacklevel=2)
+    best = M.nearest_corner(y, s)
+    out: dict[str, Any] = {
+        "status": "ok",
+        "counts": {"items": int(y.size), "positives": int(y.sum()), "unscored": unscored},
+        "auc": M.roc_auc(y, s),
+        "auprc": M.auprc(y, s),
+        "threshold": thr_info,
+        "dr": at.dr,
+        "fpr": at.fpr,
+    }
+    for b in budgets:
+        out[M.budget_key(b)] = M.dr_at_budget(y, s, b)
+    out["test_optimal"] = {**best.as_dict(), "note": TEST_OPTIMAL_NOTE}
+    out["per_scenario"] = M.per_scenario_detection(y, s, sc, thr, budgets)
+    return out
+
+
+def skipped(reason: str) -> dict[str, Any]:
+    return {"status": "skipped", "reason": reason}
+
+
+# -- running a detector ----------------------------------------------------------------------
+def _items(level: str, split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth and scenarios of the items of `level` (activities or sequences)."""
+    if level == REALTIME:
+        return split.labels, split.scenarios
+    return split.sequence_labels(), split.sequence_scenarios()
+
+
+def _score(detector: Detector, level: str, seqs: SequenceSet) -> np.ndarray:
+    fn = detector.score_activities if level == REALTIME else detector.score_sequences
+    scores = np.asarray(fn(seqs), dtype=np.float64)
+    n = seqs.n_activities if level == REALTIME else len(seqs)
+    if scores.shape != (n,):
+        raise ValueError(f"{detector.name}: {fn.__name__} returned {scores.shape}, expected ({n},)")
+    return scores
+
+
+def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVELS,
+                budgets: Sequence[float] = M.BUDGETS, keep_scores: bool = False) -> dict[str, Any]:
+    """Run the protocol for `detector` on in-memory splits.
+
+    Returns {"detector", "levels": {level: metrics | skipped}, "time_to_detect": [...],
+    "protocol": {...}} and, with `keep_scores`, "arrays" (test scores and ground truth per level,
+    for plots; not JSON).
+    """
+    results: dict[str, dict[str, Any]] = {}
+    thresholds: dict[str, dict[str, Any]] = {}
+    timing: dict[str, float] = {}
+    # phase 1: validation only -> thresholds
+    for level in levels:
+        if level not in LEVELS:
+            raise ValueError(f"unknown level {level!r}; known: {', '.join(LEVELS)}")
+        splits = data.level_inputs(level)
+        if splits is None or "validation" not in splits or "test" not in splits:
+            results[level] = skipped(f"no {'user-day' if level == DAY else 'session'} sequences")
+            continue
+        t0 = time.perf_counter()
+        try:
+            val_scores = _score(detector, level, splits["validation"].seqs)
+        except NotImplementedError as e:
+            results[level] = skipped(f"detector does not score this level: {e}")
+            continue
+        timing[f"{level}.validation_s"] = time.perf_counter() - t0
+        thresholds[level] = choose_threshold(_items(level, splits["validation"])[0], val_scores)
+    # phase 2: each test split scored once, thresholds already fixed
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    ttd: list[dict] = []
+    for level, thr in thresholds.items():
+        test = data.level_inputs(level)["test"]  # type: ignore[index]
+        t0 = time.perf_counter()
+        scores = _score(detector, level, test.seqs)
+        timing[f"{level}.test_s"] = time.perf_counter() - t0
+        y, sc = _items(level, test)
+        results[level] = evaluate_scores(y, scores, thr, sc, budgets)
+        if level == REALTIME:
+            ttd = M.time_to_detect(test.insiders, test.users(), test.seqs.times, y, scores,
+                                   thr["value"], sc)
+        if keep_scores:
+            arrays[level] = _level_arrays(level, test, scores, y)
+    out: dict[str, Any] = {
+        "detector": detector.name,
+        "levels": {lv: results[lv] for lv in levels},
+        "time_to_detect": ttd,
+        "protocol": {
+            "threshold_rule": "ROC point nearest (FPR 0, TPR 1), chosen on validation",
+            "alert_rule": "score >= threshold",
+            "order": "all validation splits scored and thresholds fixed before any test split; "
+                     "each test split scored once",
+            "budgets": list(budgets),
+            "budget_ties": "k = ceil(fraction * n) items; items tied at the cutoff share the "
+                           "remaining slots equally (expected value of random tie-breaking)",
+            "unscored": "NaN scores are excluded from every metric and counted",
+            "scoring_seconds": timing,
+        },
+    }
+    if keep_scores:
+        out["arrays"] = arrays
+    return out
+
+
+def _level_arrays(level: str, test: Split, scores: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    if level == REALTIME:
+        return {"scores": scores, "labels": y, "times": test.seqs.times, "users": test.users(),
+                "insiders": test.insiders, "scenarios": test.scenarios}
+    return {"scores": scores, "labels": y}
+
+
+# -- a prepared WORK folder ------------------------------------------------------------------
+def _load_sequences(work: WorkDir, kind: str) -> SequenceSet | None:
+    """The sequence set of `kind`, through sequences.build when it exists; None if absent."""
+    try:
+        from neighborwatch.sequences.build import load_sequences  # type: ignore[attr-defined]
+    except ImportError:
+        load_sequences = None
+    if load_sequences is not None:
+        try:
+            return load_sequences(work.root, kind=kind)
+        except FileNotFoundError:
+            return None
+    path = work.sequence_set(kind)
+    return SequenceSet.load(path) if (path / "arrays.npz").exists() else None
+
+
+def row_insiders(work: WorkDir, rows: np.ndarray) -> dict[int, str]:
+    """{events.parquet row: insider id} from labels.parquet for the given rows (where known)."""
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if not rows.size or not work.labels.exists():
+        return {}
+    ids = (pl.scan_parquet(work.events).select("event_id").with_row_index("row")
+           .filter(pl.col("row").is_in(rows.tolist())).collect())
+    lab = pl.read_parquet(work.labels, columns=["event_id", "insider"])
+    joined = ids.join(lab, on="event_id", how="inner").filter(pl.col("insider").is_not_null())
+    return dict(zip(joined["row"].to_list(), joined["insider"].to_list()))
+
+
+def _split(seqs: SequenceSet, name: str, malicious: np.ndarray, scenario: np.ndarray,
+           work: WorkDir) -> Split:
+    """One split with labels, scenarios and insiders (insider falls back to the account)."""
+    part = seqs.split(name)
+    y = activity_labels(part, malicious)
+    sc = np.zeros(part.n_activities, dtype=np.int64)
+    ok = part.event_rows >= 0
+    sc[ok] = scenario[part.event_rows[ok]]
+    split = Split(part, y, sc)
+    if y.any():
+        lookup = row_insiders(work, part.event_rows[y])
+        for i in np.flatnonzero(y):
+            split.insiders[i] = lookup.get(int(part.event_rows[i])) or split.insiders[i]
+    return split
+
+
+def load_eval_data(work: str | Path | WorkDir) -> EvalData:
+    """Validation and test splits of a prepared WORK folder with their ground truth."""
+    work = WorkDir(work) if not isinstance(work, WorkDir) else work
+    work.require()
+    sessions = _load_sequences(work, "session")
+    if sessions is None:
+        raise FileNotFoundError(f"{work.root} has no session sequences; run `neighborwatch prepare`")
+    days = _load_sequences(work, "day")
+    malicious, scenario = row_labels(work)
+    cfg_path = work.sequences / "config.json"
+    config = {"work": str(work.root.resolve()),
+              "sequences": json.loads(cfg_path.read_text()) if cfg_path.exists() else None}
+    return EvalData(
+        sessions={n: _split(sessions, n, malicious, scenario, work) for n in ("validation", "test")},
+        days=None if days is None else {n: _split(days, n, malicious, scenario, work)
+                                        for n in ("validation", "test")},
+        config=config,
+    )
+
+
+def evaluate_detector(detector: Detector, work: str | Path | WorkDir, model_dir: str | Path | None = None,
+                      seed: int | None = None, levels: Sequence[str] = LEVELS,
+                      keep_scores: bool = False) -> dict[str, Any]:
+    """The full protocol on a prepared WORK folder, with a provenance block under "config"."""
+    data = load_eval_data(work)
+    result = evaluate_on(detector, data, levels=levels, keep_scores=keep_scores)
+    manifest: dict[str, Any] = {}
+    if model_dir is not None and (Path(model_dir) / "detector.json").exists():
+        manifest = json.loads((Path(model_dir) / "detector.json").read_text())
+    if seed is None:
+        seed = (manifest.get("config") or {}).get("seed")
+    result["config"] = {
+        **data.config,
+        "model": str(Path(model_dir).resolve()) if model_dir is not None else None,
+        "detector": detector.name,
+        "detector_config": manifest.get("config"),
+        "seed": seed,
+        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "counts": {f"{kind}.{n}": len(s.seqs) for kind, splits in
+                   (("session", data.sessions), ("day", data.days or {})) for n, s in splits.items()},
+    }
+    return result
