@@ -1,0 +1,228 @@
+"""Shared machinery of the neural post-hoc baselines: config, training loop, scoring, save/load.
+
+Each neural baseline only says what its network is (`_build`), what it minimises (`_loss`) and
+how it scores a padded batch of chunks (`_score`); this base does the rest the same way for all
+of them, so that differences in the tables come from the models, not from their plumbing:
+seeded initialisation and shuffling, a cap on training chunks per epoch (CPU budget), model
+selection on the validation period's loss (the test period is never seen by `fit`), batched
+scoring sorted by length, and safetensors + detector.json persistence (no pickle).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from neighborwatch.models.base import SEQUENCE, Detector
+from neighborwatch.models.baselines.posthoc._chunks import Chunks, make_chunks, reduce_chunks
+from neighborwatch.models.registry import read_manifest, write_manifest
+from neighborwatch.progress import track
+from neighborwatch.sequences.base import SequenceSet
+
+WEIGHTS = "weights.safetensors"
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+@dataclass
+class TorchConfig:
+    seed: int = 0
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    max_len: int = 64  # chunk length cap (see _chunks)
+    max_train_chunks: int = 20_000  # per epoch, sampled with the seed (CPU budget)
+    embed_dim: int = 32
+    hidden: int = 64
+    chunk_reduce: str = "max"  # how chunk scores become a sequence score
+
+
+class TorchSequenceDetector(Detector):
+    """Base of the neural post-hoc baselines (sequence level only)."""
+
+    levels: ClassVar[frozenset[str]] = frozenset({SEQUENCE})
+    Config: ClassVar[type[TorchConfig]] = TorchConfig
+
+    def __init__(self, config: TorchConfig | None = None, **overrides: Any) -> None:
+        known = {f.name for f in fields(self.Config)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"{self.name}: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+        self.config = replace(config or self.Config(), **overrides)
+        self.vocab_size: int | None = None
+        self.module: nn.Module | None = None
+
+    # -- what subclasses provide -----------------------------------------------------------------
+    def _build(self, vocab_size: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _loss(self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _score(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _before_training(self, chunks: Chunks) -> None:
+        """Hook after the network is built, before the first epoch (e.g. Deep SVDD centres)."""
+
+    # -- fit -------------------------------------------------------------------------------------
+    def fit(
+        self,
+        train: SequenceSet,
+        train_labels: np.ndarray | None = None,
+        validation: SequenceSet | None = None,
+        validation_labels: np.ndarray | None = None,
+    ) -> "TorchSequenceDetector":
+        if len(train) == 0 or train.n_activities == 0:
+            raise ValueError(f"{self.name}: the training set has no activities")
+        torch.manual_seed(self.config.seed)
+        self.vocab_size = int(train.vocab_size)
+        self.module = self._build(self.vocab_size)
+        chunks = make_chunks(train, self.config.max_len)
+        val_chunks = make_chunks(validation, self.config.max_len) if validation is not None and len(validation) else None
+        self._before_training(chunks)
+        self._train(chunks, None, val_chunks, None, self._loss, self.config.epochs, "train")
+        return self
+
+    def _train(
+        self,
+        chunks: Chunks,
+        labels: np.ndarray | None,
+        val_chunks: Chunks | None,
+        val_labels: np.ndarray | None,
+        loss_fn: LossFn,
+        epochs: int,
+        what: str,
+        lr: float | None = None,
+    ) -> list[float]:
+        """Minimise `loss_fn` over chunk batches; keep the epoch with the lowest validation loss."""
+        assert self.module is not None
+        cfg = self.config
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=lr or cfg.lr, weight_decay=cfg.weight_decay)
+        rng = np.random.default_rng(cfg.seed)
+        best, best_state, history = np.inf, None, []
+        for _ in track(range(epochs), f"{self.name}: {what}", total=epochs):
+            self.module.train()
+            order = rng.permutation(len(chunks))[: cfg.max_train_chunks]
+            for b in range(0, len(order), cfg.batch_size):
+                idx = order[b : b + cfg.batch_size]
+                tok, lens = chunks.batch(idx)
+                lab = torch.from_numpy(labels[idx]).float() if labels is not None else None
+                loss = loss_fn(tok, lens, lab)
+                opt.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(params, 5.0)
+                opt.step()
+            if val_chunks is not None and len(val_chunks):
+                v = self._mean_loss(val_chunks, val_labels, loss_fn)
+                history.append(v)
+                if v < best:
+                    best, best_state = v, copy.deepcopy(self.module.state_dict())
+        if best_state is not None:
+            self.module.load_state_dict(best_state)
+        self.module.eval()
+        return history
+
+    @torch.no_grad()
+    def _mean_loss(self, chunks: Chunks, labels: np.ndarray | None, loss_fn: LossFn) -> float:
+        assert self.module is not None
+        self.module.eval()
+        # a fixed, seeded subset so that epochs are compared on the same chunks (and masking, if
+        # the loss draws random masks, is reproducible)
+        rng = np.random.default_rng(self.config.seed + 1)
+        idx_all = rng.permutation(len(chunks))[: self.config.max_train_chunks // 4 or 1]
+        state = torch.random.get_rng_state()
+        torch.manual_seed(self.config.seed + 1)
+        total, n = 0.0, 0
+        for b in range(0, len(idx_all), self.config.batch_size):
+            idx = idx_all[b : b + self.config.batch_size]
+            tok, lens = chunks.batch(idx)
+            lab = torch.from_numpy(labels[idx]).float() if labels is not None else None
+            total += float(loss_fn(tok, lens, lab)) * len(idx)
+            n += len(idx)
+        torch.random.set_rng_state(state)
+        return total / max(n, 1)
+
+    # -- score -----------------------------------------------------------------------------------
+    def _require_fitted(self) -> None:
+        if self.module is None:
+            raise RuntimeError(f"{self.name}: call fit() (or load()) before scoring")
+
+    @torch.no_grad()
+    def score_chunks(self, chunks: Chunks) -> np.ndarray:
+        self._require_fitted()
+        assert self.module is not None
+        self.module.eval()
+        out = np.zeros(len(chunks), dtype=np.float64)
+        order = np.argsort(chunks.length, kind="stable")  # similar lengths together: less padding
+        bs = max(self.config.batch_size, 256)
+        for b in range(0, len(order), bs):
+            idx = order[b : b + bs]
+            tok, lens = chunks.batch(idx)
+            out[idx] = self._score(tok, lens).double().cpu().numpy()
+        return out
+
+    def score_sequences(self, seqs: SequenceSet) -> np.ndarray:
+        self._require_fitted()
+        if self.vocab_size is not None and seqs.n_activities and int(seqs.tokens.max()) >= self.vocab_size:
+            raise ValueError(f"{self.name}: tokens up to {int(seqs.tokens.max())} but the model knows {self.vocab_size}")
+        chunks = make_chunks(seqs, self.config.max_len)
+        return reduce_chunks(chunks, self.score_chunks(chunks), self.config.chunk_reduce)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def _extra_manifest(self) -> dict[str, Any]:
+        return {}
+
+    def _restore_extra(self, manifest: dict[str, Any]) -> None:
+        pass
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        self._require_fitted()
+        assert self.module is not None
+        path = Path(path)
+        write_manifest(path, self.name, {**asdict(self.config), "vocab_size": self.vocab_size, **self._extra_manifest()})
+        state = {k: v.detach().contiguous().cpu() for k, v in self.module.state_dict().items()}
+        save_file(state, str(path / WEIGHTS))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TorchSequenceDetector":
+        from safetensors.torch import load_file
+
+        manifest = read_manifest(path)
+        if manifest["name"] != cls.name:
+            raise ValueError(f"{path} holds a {manifest['name']!r} detector, not {cls.name!r}")
+        cfg = dict(manifest["config"])
+        known = {f.name for f in fields(cls.Config)}
+        det = cls(cls.Config(**{k: v for k, v in cfg.items() if k in known}))
+        det.vocab_size = int(cfg["vocab_size"])
+        det._restore_extra(cfg)
+        det.module = det._build(det.vocab_size)
+        det.module.load_state_dict(load_file(str(Path(path) / WEIGHTS)))
+        det.module.eval()
+        return det
+
+
+def padding_mask(tokens: torch.Tensor) -> torch.Tensor:
+    """True at real activities, False at padding."""
+    return tokens != 0
+
+
+def last_state(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """outputs [B, L, H] → the hidden state at the last valid position of each row [B, H]."""
+    idx = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, outputs.size(-1))
+    return outputs.gather(1, idx).squeeze(1)
+
+
+def dump_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str)
