@@ -120,6 +120,12 @@ def stream_csv(
             g = np.asarray(valid_before, dtype=np.int64)
             lines = k + 2 + np.searchsorted(g, k, side="right")
             df = df.select(columns)
+            # a blank line comes back as a row of empty strings: quarantine it as what it is
+            blank = df.select(pl.all_horizontal(pl.all().fill_null("") == "")).to_series().to_numpy()
+            if blank.any():
+                for line in lines[blank].tolist():
+                    quarantine.add(label, line, "empty line", "")
+                df, lines = df.filter(pl.Series(~blank)), lines[~blank]
             if rescued_rows:
                 df = pl.concat([df, pl.DataFrame(rescued_rows, schema={c: pl.Utf8 for c in columns})])
                 lines = np.concatenate([lines, np.asarray(rescued_lines, dtype=np.int64)])

@@ -19,7 +19,7 @@ from neighborwatch.data.cert import ReleaseInfo, answers_dataset_hint, detect_re
 from neighborwatch.data.csvstream import EmptyFileError
 from neighborwatch.data.eventstore import EventStore
 from neighborwatch.data.organisation import load_organisation
-from neighborwatch.data.ownlogs import list_files, parse_mapping, read_own_logs
+from neighborwatch.data.ownlogs import MappingError, list_files, parse_mapping, read_own_logs
 from neighborwatch.data.quarantine import Quarantine
 from neighborwatch.data.schema import LABEL_SCHEMA, SOURCES
 from neighborwatch.workdir import WorkDir, write_json
@@ -214,9 +214,9 @@ def _ingest_own(src: Path, work: WorkDir, fmt: str, mapping: str | None, keep_co
         except EmptyFileError:
             q.add(label, 0, "empty file (no header)", "")
             _warn(summary, f"{path} is empty (no header)")
+        except MappingError:
+            raise  # the --map is wrong for this file: the user must fix it, not skip the file
         except (OSError, ValueError) as exc:
-            if "--map" in str(exc):
-                raise
             q.add(label, 0, f"unreadable file ({exc})", "")
             _warn(summary, f"{path} could not be read: {exc}")
         stats["quarantined"] = q.per_file[label] - before
