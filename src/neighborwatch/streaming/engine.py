@@ -1,0 +1,319 @@
+"""The streaming engine: ordering window, dedup, sessions, micro-batched scoring, risk, alerts.
+
+`Engine.submit(events)` accepts a batch (any order, duplicates allowed) and returns what became
+final: one `record` per released event (scored, first-of-session, collapsed repeat, duplicate or
+rejected — every accepted event yields exactly one record), new alerts, and the ack tokens of
+the events now reflected in the engine state.
+
+Ordering: events wait in a heap until the watermark (latest event time seen) has passed them by
+`window_s`, or they have waited `max_hold_s` of wall time; they are released in (time,
+event_id) order — the order of `events.parquet`, hence of the batch sessionizer. An event older
+than what was already released is processed at once and flagged `late`.
+
+Micro-batching: released events are routed in order (sessions open/close), then scored in
+rounds — round r holds the r-th event of every session in the batch — so each round is one
+batched `predict` + `advance` of the scorer over distinct sessions.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import polars as pl
+
+from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
+from neighborwatch.streaming.events import LiveEvent, us_to_iso
+from neighborwatch.streaming.risk import RiskTracker
+from neighborwatch.streaming.scorer import StreamScorer
+from neighborwatch.streaming.session_state import Sessionizer
+
+US = 1_000_000
+
+
+@dataclass
+class EngineConfig:
+    window_s: float = 5.0  # event-time slack for out-of-order arrival
+    max_hold_s: float = 1.0  # wall-clock bound on how long an event waits for stragglers
+    dedup_ids: int = 500_000  # event ids remembered for duplicate detection
+    collapse: bool = True  # repeat collapse, as in the batch sequences (must match the model's)
+    idle_session_s: float = 0.0  # close sessions idle this long in event time (0 = never)
+    top_expected: int = 5
+    neighbours_shown: int = 5
+    risk_trend_points: int = 20
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class EngineOutput:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    acks: list[Any] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    def extend(self, other: "EngineOutput") -> None:
+        self.records += other.records
+        self.alerts += other.alerts
+        self.acks += other.acks
+        self.latencies += other.latencies
+
+
+class Engine:
+    def __init__(self, scorer: StreamScorer, tokenize: Callable[[pl.DataFrame], np.ndarray],
+                 decode: Callable[[int], tuple[str, int]], thresholds: Thresholds | None = None,
+                 config: EngineConfig | None = None) -> None:
+        self.scorer = scorer
+        self.tokenize = tokenize
+        self.decode = decode
+        self.thresholds = thresholds or Thresholds()
+        self.config = config or EngineConfig()
+        self.sessions = Sessionizer(collapse=self.config.collapse)
+        self.risk = RiskTracker(self.thresholds.half_life_s)
+        self.seen: OrderedDict[str, None] = OrderedDict()  # processed or buffered event ids
+        self._heap: list[tuple[int, str, int, LiveEvent]] = []
+        self._tie = itertools.count()
+        self.watermark_us = -(2**62)
+        self.released_us = -(2**62)
+        self.counters: dict[str, int] = {"accepted": 0, "scored": 0, "first": 0, "repeat": 0,
+                                         "duplicate": 0, "rejected": 0, "late": 0, "alerts": 0}
+
+    # -- intake ------------------------------------------------------------------------------
+    @property
+    def buffered(self) -> int:
+        return len(self._heap)
+
+    def _remember(self, event_id: str) -> None:
+        self.seen[event_id] = None
+        while len(self.seen) > self.config.dedup_ids:
+            self.seen.popitem(last=False)
+
+    def submit(self, events: list[LiveEvent], now: float | None = None) -> EngineOutput:
+        now = time.monotonic() if now is None else now
+        out = EngineOutput()
+        for ev in events:
+            if ev.event_id in self.seen:
+                self.counters["duplicate"] += 1
+                out.acks.append(ev.ack)  # nothing new to make durable
+                continue
+            self._remember(ev.event_id)
+            self.counters["accepted"] += 1
+            if not ev.arrived:
+                ev.arrived = now
+            heapq.heappush(self._heap, (ev.time_us, ev.event_id, next(self._tie), ev))
+            self.watermark_us = max(self.watermark_us, ev.time_us)
+        out.extend(self.release(now))
+        return out
+
+    def release(self, now: float | None = None, everything: bool = False) -> EngineOutput:
+        """Process buffered events whose wait is over (or all of them)."""
+        now = time.monotonic() if now is None else now
+        horizon = self.watermark_us - int(self.config.window_s * US)
+        ready: list[LiveEvent] = []
+        while self._heap:
+            t, _, _, ev = self._heap[0]
+            if everything or t <= horizon or now - ev.arrived >= self.config.max_hold_s:
+                heapq.heappop(self._heap)
+                ready.append(ev)
+            else:
+                break
+        return self._process(ready, now) if ready else EngineOutput()
+
+    def flush(self) -> EngineOutput:
+        return self.release(everything=True)
+
+    # -- processing --------------------------------------------------------------------------
+    def _tokens(self, events: list[LiveEvent]) -> tuple[np.ndarray, list[str | None]]:
+        """Tokens per event (0 where the tokenizer refuses one), with the refusal reasons."""
+        df = pl.DataFrame({"source": [e.source for e in events], "action": [e.action for e in events],
+                           "time": [e.time for e in events]}, schema={"source": pl.Utf8, "action": pl.Utf8,
+                                                                    "time": pl.Datetime("us")})
+        try:
+            return np.asarray(self.tokenize(df), dtype=np.int64), [None] * len(events)
+        except ValueError:
+            toks = np.zeros(len(events), dtype=np.int64)
+            errors: list[str | None] = []
+            for i in range(len(events)):
+                try:
+                    toks[i] = int(self.tokenize(df[i : i + 1])[0])
+                    errors.append(None)
+                except ValueError as e:
+                    errors.append(str(e).split(". ")[0])
+            return toks, errors
+
+    def _process(self, events: list[LiveEvent], now: float) -> EngineOutput:
+        out = EngineOutput()
+        tokens, errors = self._tokens(events)
+        n = len(events)
+        status = ["scored"] * n
+        slot = np.full(n, -1, dtype=np.int64)
+        round_of = np.full(n, -1, dtype=np.int64)
+        predict = np.zeros(n, dtype=bool)
+        session_ids: list[str | None] = [None] * n
+        positions = np.full(n, -1, dtype=np.int64)
+        recent: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        rounds: dict[int, int] = {}  # slot -> events routed to it in this batch
+        to_release: list[int] = []
+        idle_us = int(self.config.idle_session_s * US)
+        late = np.zeros(n, dtype=bool)
+
+        for i, ev in enumerate(events):
+            late[i] = ev.time_us < self.released_us
+            self.released_us = max(self.released_us, ev.time_us)
+            if late[i]:
+                self.counters["late"] += 1
+            if errors[i] is not None:
+                status[i] = "rejected"
+                continue
+            tok = int(tokens[i])
+            r = self.sessions.route(ev, tok)
+            cur = self.sessions.open.get(r.key)
+            if cur is not None and not r.opens and idle_us and ev.time_us - cur.last_us > idle_us:
+                r.opens, r.closes_previous, r.collapsed = True, cur, False
+            if r.closes_previous is not None:
+                self.sessions.end(r.key)
+                to_release.append(r.closes_previous.slot)
+            if r.opens:
+                cur = self.sessions.start(ev, self.scorer.allocate())
+            assert cur is not None
+            session_ids[i] = cur.session_id
+            if r.collapsed:
+                status[i] = "repeat"
+            else:
+                status[i] = "first" if cur.length == 0 else "scored"
+                predict[i] = cur.length > 0
+                slot[i] = cur.slot
+                round_of[i] = rounds.get(cur.slot, 0)
+                rounds[cur.slot] = round_of[i] + 1
+                positions[i] = cur.length
+            self.sessions.append(cur, ev, tok, kept=not r.collapsed)
+            recent[i] = list(cur.recent)
+            if r.closes_after:
+                self.sessions.end(r.key)
+                to_release.append(cur.slot)
+
+        # batched scoring, one round per depth within the batch
+        scores = np.full(n, np.nan)
+        probs: dict[int, np.ndarray] = {}
+        neigh: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for rd in range(int(round_of.max()) + 1 if n else 0):
+            idx = np.flatnonzero(round_of == rd)
+            p_idx = idx[predict[idx]]
+            if p_idx.size:
+                pred = self.scorer.predict(slot[p_idx])
+                obs = pred.probs[np.arange(p_idx.size), tokens[p_idx]]
+                scores[p_idx] = 1.0 - obs.astype(np.float64)
+                for j, i in enumerate(p_idx):
+                    probs[int(i)] = pred.probs[j]
+                    if pred.neighbours is not None:
+                        neigh[int(i)] = (pred.neighbours[j], pred.similarities[j])
+            self.scorer.advance(slot[idx], tokens[idx])
+        for s in to_release:
+            self.scorer.release(s)
+
+        # risk and alerts in event order
+        th = self.thresholds
+        for i, ev in enumerate(events):
+            sc = scores[i]
+            rec: dict[str, Any] = {"event_id": ev.event_id, "time": us_to_iso(ev.time_us), "user": ev.user,
+                                   "host": ev.host, "status": status[i], "session": session_ids[i],
+                                   "position": int(positions[i]) if positions[i] >= 0 else None,
+                                   "token": int(tokens[i]) if status[i] != "rejected" else None,
+                                   "score": None if np.isnan(sc) else round(float(sc), 7)}
+            if status[i] == "rejected":
+                rec["error"] = errors[i]
+            if late[i]:
+                rec["late"] = True
+            self.counters[status[i]] = self.counters.get(status[i], 0) + 1
+            if np.isfinite(sc):
+                before, after = self.risk.update(ev.user, ev.time_us, sc)
+                rec["risk"] = round(after, 6)
+                kinds = []
+                if sc >= th.activity:
+                    kinds.append(("activity", sc, th.activity))
+                if before < th.risk <= after:
+                    kinds.append(("risk", after, th.risk))
+                for kind, value, thr in kinds:
+                    out.alerts.append(self._alert(kind, ev, value, thr, int(tokens[i]), probs.get(i),
+                                                  neigh.get(i), session_ids[i], recent[i], sc, after))
+            out.records.append(rec)
+            out.acks.append(ev.ack)
+            out.latencies.append(now - ev.arrived if ev.arrived else 0.0)
+
+        if idle_us:
+            for key in self.sessions.idle(self.released_us - idle_us):
+                s = self.sessions.end(key)
+                if s is not None:
+                    self.scorer.release(s.slot)
+        self.counters["alerts"] += len(out.alerts)
+        return out
+
+    def _alert(self, kind: str, ev: LiveEvent, value: float, threshold: float, token: int,
+               probs: np.ndarray | None, neigh: tuple[np.ndarray, np.ndarray] | None, session: str | None,
+               recent: list[dict[str, Any]], score: float, risk: float) -> dict[str, Any]:
+        cfg = self.config
+        u = self.risk.users.get(ev.user)
+        if u is not None:
+            u.alerts += 1
+        reasons: dict[str, Any] = {
+            "observed": token_reason(self.decode, token, float(probs[token]) if probs is not None else float("nan")),
+            "expected": expected_reasons(self.decode, probs, cfg.top_expected) if probs is not None else [],
+            "neighbours": [],
+            "risk_trend": self.risk.trend(ev.user, cfg.risk_trend_points),
+            "events": recent,
+        }
+        if neigh is not None:
+            ids, sims = neigh
+            described = self.scorer.describe_neighbours(ids[: cfg.neighbours_shown])
+            for d, s in zip(described, sims[: cfg.neighbours_shown]):
+                d["similarity"] = round(float(s), 4)
+            reasons["neighbours"] = described
+        summary = (f"{reasons['observed']['activity']} at {reasons['observed']['hour']}h had probability "
+                   f"{reasons['observed']['probability']:.4f}") if kind == "activity" else (
+                   f"risk {risk:.3f} crossed {threshold:.3f}")
+        return {
+            "alert_id": f"{kind}:{ev.event_id}", "kind": kind, "status": "open", "user": ev.user,
+            "host": ev.host, "session": session, "event_id": ev.event_id, "time": us_to_iso(ev.time_us),
+            "time_us": ev.time_us, "score": round(float(score), 6), "risk": round(float(risk), 6),
+            "value": round(float(value), 6), "threshold": round(float(threshold), 6),
+            "summary": summary, "reasons": reasons,
+        }
+
+    # -- state -------------------------------------------------------------------------------
+    def state_json(self) -> dict[str, Any]:
+        """Everything but the scorer arrays (see `snapshot`)."""
+        return {
+            "config": self.config.to_json(),
+            "scorer": self.scorer.config(),
+            "sessions": self.sessions.to_json(),
+            "risk": self.risk.to_json(),
+            "seen": list(self.seen.keys()),
+            "buffer": [dict(ev.to_json(), **{"_ack": ev.ack}) for _, _, _, ev in sorted(self._heap)],
+            "watermark_us": self.watermark_us,
+            "released_us": self.released_us,
+            "counters": self.counters,
+        }
+
+    def load_state_json(self, obj: dict[str, Any]) -> None:
+        from neighborwatch.streaming.events import parse_event
+
+        if obj["scorer"] != self.scorer.config():
+            raise ValueError(f"snapshot was taken with scorer {obj['scorer']}, not {self.scorer.config()}")
+        self.sessions = Sessionizer.from_json(obj["sessions"])
+        self.risk = RiskTracker.from_json(obj["risk"])
+        self.seen = OrderedDict((k, None) for k in obj["seen"])
+        self._heap = []
+        now = time.monotonic()
+        for d in obj["buffer"]:
+            ack = d.pop("_ack", None)
+            ev = parse_event(d, ack=ack, arrived=now)
+            heapq.heappush(self._heap, (ev.time_us, ev.event_id, next(self._tie), ev))
+        self.watermark_us = int(obj["watermark_us"])
+        self.released_us = int(obj["released_us"])
+        self.counters.update(obj["counters"])
