@@ -6,9 +6,11 @@ collapses repeats (label-blind), assigns train / validation / test by each seque
 event (`splits`) and saves both `SequenceSet`s. `config.json` records everything a later stage
 needs to rebuild the same inputs from live events: the tokenizer (JSON), collapse, split dates.
 
-Tokenizer choice: CERT data (summary.json `release` starting with "r") gets the paper's
-`WordHourTokenizer`; other logs get `ActionHourTokenizer`, fitted on the events before the
-validation start (the training period). Pass `tokenizer=` (an instance or a name) to override.
+Tokenizer choice: CERT data (summary.json `format` "cert" or `release` starting with "r") gets
+the paper's `WordHourTokenizer`; other logs get `ActionHourTokenizer`, fitted on the events
+before the validation start (the training period: sequences are split by their first event, so
+this is the training period up to sessions that straddle the cut). Pass `tokenizer=` (a name,
+or an instance: used as given if fitted, fitted on the training period if not) to override.
 """
 
 from __future__ import annotations
@@ -56,15 +58,21 @@ def read_sequence_inputs(work: WorkDir) -> pl.DataFrame:
     ).collect()
 
 
-def default_tokenizer(release: str | None) -> Tokenizer:
-    """WordHourTokenizer for CERT releases ('r4.2', 'r6.1', ...), ActionHourTokenizer otherwise."""
-    return WordHourTokenizer() if release and str(release).lower().startswith("r") else ActionHourTokenizer()
+def is_cert(summary: dict[str, Any]) -> bool:
+    """CERT data: summary.json says format 'cert' or names a release like 'r4' / 'r6.2'."""
+    release = str(summary.get("release") or "").lower()
+    return summary.get("format") == "cert" or release.startswith("r")
 
 
-def _resolve_tokenizer(tokenizer: Tokenizer | str | None, release: str | None, events: pl.DataFrame,
+def default_tokenizer(summary: dict[str, Any]) -> Tokenizer:
+    """WordHourTokenizer for CERT data, ActionHourTokenizer (fitted on training) otherwise."""
+    return WordHourTokenizer() if is_cert(summary) else ActionHourTokenizer()
+
+
+def _resolve_tokenizer(tokenizer: Tokenizer | str | None, summary: dict[str, Any], events: pl.DataFrame,
                        dates: SplitDates) -> Tokenizer:
     if tokenizer is None:
-        tok = default_tokenizer(release)
+        tok = default_tokenizer(summary)
     elif isinstance(tokenizer, str):
         tok = make_tokenizer(tokenizer)
     else:
@@ -132,7 +140,8 @@ def build_sequences(
 ) -> dict[str, Any]:
     """Build, save and describe the session and user-day sequence sets of a WORK folder."""
     work = _work(work).require()
-    release = work.read_summary().get("release")
+    summary = work.read_summary()
+    release = summary.get("release")
     with progress() as p:
         task = p.add_task("sequences: read events", total=5)
         events = read_sequence_inputs(work)
@@ -141,7 +150,7 @@ def build_sequences(
         p.update(task, advance=1, description="sequences: tokenize")
         span_start, span_end = events["time"].min(), events["time"].max()
         dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start)  # type: ignore[arg-type]
-        tok = _resolve_tokenizer(tokenizer, release, events, dates)
+        tok = _resolve_tokenizer(tokenizer, summary, events, dates)
         tokens = tok.transform(events)
         times = events["time"].cast(pl.Int64).to_numpy()
         counts: dict[str, Any] = {}
