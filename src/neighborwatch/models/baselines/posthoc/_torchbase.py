@@ -11,7 +11,6 @@ scoring sorted by length, and safetensors + detector.json persistence (no pickle
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -112,7 +111,7 @@ class TorchSequenceDetector(Detector):
         best, best_state, history = np.inf, None, []
         for _ in track(range(epochs), f"{self.name}: {what}", total=epochs):
             self.module.train()
-            order = rng.permutation(len(chunks))[: cfg.max_train_chunks]
+            order = self._epoch_sample(rng, len(chunks), labels)
             for b in range(0, len(order), cfg.batch_size):
                 idx = order[b : b + cfg.batch_size]
                 tok, lens = chunks.batch(idx)
@@ -131,6 +130,18 @@ class TorchSequenceDetector(Detector):
             self.module.load_state_dict(best_state)
         self.module.eval()
         return history
+
+    def _epoch_sample(self, rng: np.random.Generator, n: int, labels: np.ndarray | None) -> np.ndarray:
+        """This epoch's chunks in random order, at most `max_train_chunks`; with labels, every
+        positive chunk is kept (the cap must not drop the rare malicious examples)."""
+        cap = self.config.max_train_chunks
+        if not cap or n <= cap:
+            return rng.permutation(n)
+        if labels is None:
+            return rng.permutation(n)[:cap]
+        pos, neg = np.flatnonzero(labels > 0), np.flatnonzero(labels <= 0)
+        neg = rng.permutation(neg)[: max(cap - len(pos), 0)]
+        return rng.permutation(np.concatenate([pos, neg]))
 
     @torch.no_grad()
     def _mean_loss(self, chunks: Chunks, labels: np.ndarray | None, loss_fn: LossFn) -> float:
@@ -223,6 +234,3 @@ def last_state(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     idx = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, outputs.size(-1))
     return outputs.gather(1, idx).squeeze(1)
 
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str)
