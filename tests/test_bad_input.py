@@ -183,3 +183,13 @@ def test_own_logs_bad_rows(tmp_path: Path) -> None:
     assert got[("a.jsonl", 5)] == "missing user" and got[("a.jsonl", 6)] == "missing action"
     assert got[("b.jsonl", 0)] == "empty file"
     assert summary["events"] == 2 and summary["quarantined"]["rows"] == 6
+
+
+def test_crlf_line_endings_and_bom_are_not_errors(tmp_path: Path) -> None:
+    src = tmp_path / "cert"
+    src.mkdir()
+    body = LOGON.splitlines()[:3]
+    (src / "logon.csv").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(body).encode() + b"\r\n")
+    summary = ingest(src, tmp_path / "w")
+    assert summary["events"] == 2 and summary["quarantined"]["rows"] == 0
+    assert set(pl.read_parquet(tmp_path / "w" / "events.parquet")["action"]) == {"Logon"}

@@ -185,7 +185,12 @@ def canonicalize(
     """One batch of raw string columns → (canonical events, bad rows with line/reason/raw)."""
     cols = set(df.columns)
     raw = pl.concat_str([pl.col(c) for c in df.columns], separator=",")
-    time = pl.col("date").str.strip_chars().str.strptime(pl.Datetime("us"), CERT_TIME_FORMAT, strict=False)
+    # parsed once here, referenced by both the output and the validity check
+    df = df.with_columns(
+        _time=pl.col("date").str.strip_chars().str.strptime(pl.Datetime("us"), CERT_TIME_FORMAT, strict=False),
+        _line=pl.Series(lines, dtype=pl.Int64),
+    )
+    time = pl.col("_time")
     if "activity" in cols:
         action = pl.col("activity").str.strip_chars()
     else:
@@ -245,25 +250,15 @@ def canonicalize(
     if keep_content and "content" in cols:
         out["content"] = pl.col("content")
 
-    staged = df.with_columns(
-        _reason=reason.otherwise(pl.lit(None, dtype=pl.Utf8)), _raw=raw, _line=pl.Series(lines, dtype=pl.Int64)
-    )
+    staged = df.with_columns(_reason=reason.otherwise(pl.lit(None, dtype=pl.Utf8)))
     bad = staged.filter(pl.col("_reason").is_not_null()).select(
-        line=pl.col("_line"), reason=pl.col("_reason"), raw=pl.col("_raw")
+        line=pl.col("_line"), reason=pl.col("_reason"), raw=raw
     )
     good = staged.filter(pl.col("_reason").is_null()).select(**out)
     events = conform_events(good)
     if "content" in good.columns:
         events = events.with_columns(good["content"].cast(pl.Utf8))
     return events, bad
-
-
-@dataclass
-class SourceStats:
-    rows: int = 0  # canonical events written
-    quarantined: int = 0
-    rescued: int = 0  # rows with extra fields before content, kept
-    bytes: int = 0
 
 
 def read_log(

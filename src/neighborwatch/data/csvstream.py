@@ -40,7 +40,7 @@ class CsvBatch:
 
 def read_header(path: Path) -> list[str]:
     """Column names of a CSV file; EmptyFileError when it has none."""
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:  # -sig: skip a BOM
         for row in csv.reader(fh):
             if any(cell.strip() for cell in row):
                 return [c.strip() for c in row]
@@ -146,7 +146,7 @@ def stream_csv(
 
 def read_small_csv(path: Path, quarantine: Quarantine, label: str) -> pl.DataFrame:
     """A small headered CSV (LDAP, psychometric) as strings; rows of the wrong width quarantined."""
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):

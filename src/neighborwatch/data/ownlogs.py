@@ -215,11 +215,9 @@ def canonicalize_own(
     if keep_content and "content" in mapping:
         out["content"] = text("content")
     raw = pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("") for c in df.columns], separator=",")
-    staged = df.with_columns(line).with_columns(
-        _reason=reason.otherwise(pl.lit(None, pl.Utf8)), _raw=raw
-    )
+    staged = df.with_columns(line).with_columns(_reason=reason.otherwise(pl.lit(None, pl.Utf8)))
     bad = staged.filter(pl.col("_reason").is_not_null()).select(
-        line=pl.col("_line"), reason=pl.col("_reason"), raw=pl.col("_raw")
+        line=pl.col("_line"), reason=pl.col("_reason"), raw=raw
     )
     good = staged.filter(pl.col("_reason").is_null()).select(**out)
     events = conform_events(good)
