@@ -15,11 +15,13 @@ import pytest
 
 from neighborwatch.evaluation import protocol as P
 from neighborwatch.models.base import Detector
+from neighborwatch.models.registry import register, write_manifest
 from neighborwatch.sequences.base import META_SCHEMA, SequenceSet
 from neighborwatch.sequences.toy import toy_data
 from neighborwatch.workdir import WorkDir
 
 
+@register
 class TokenFrequency(Detector):
     """Score = -log of the token's smoothed training frequency (rare = anomalous).
 
@@ -44,6 +46,17 @@ class TokenFrequency(Detector):
         s = -self.logp[seqs.tokens]
         s[seqs.offsets[:-1][seqs.lengths > 0]] = np.nan
         return s
+
+    def save(self, path) -> None:
+        assert self.logp is not None
+        write_manifest(path, self.name, {"seed": 3})
+        (Path(path) / "logp.json").write_text(json.dumps(self.logp.tolist()))
+
+    @classmethod
+    def load(cls, path) -> "TokenFrequency":
+        det = cls()
+        det.logp = np.array(json.loads((Path(path) / "logp.json").read_text()))
+        return det
 
 
 class SequenceOnly(TokenFrequency):

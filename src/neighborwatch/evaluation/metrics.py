@@ -232,4 +232,4 @@ def time_to_detect(insiders: np.ndarray, users: np.ndarray, times_us: np.ndarray
 
 
 def _iso(us: int) -> str:
-    return str(np.datetime64(us, "us"))
+    return str(np.datetime64(us, "us").astype("datetime64[s]")).replace("T", " ")
