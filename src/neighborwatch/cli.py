@@ -64,6 +64,19 @@ def stats(work: Path = typer.Argument(..., help="Prepared WORK folder.")) -> Non
 
 
 @app.command()
+def evaluate(
+    work: Path = typer.Argument(..., help="Prepared WORK folder."),
+    model: Path = typer.Argument(..., help="Saved detector folder (with detector.json)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write all metrics + provenance as JSON."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write an HTML report (index.html) here."),
+) -> None:
+    """Threshold on validation, then score the test period once: real-time and post-hoc metrics."""
+    from neighborwatch.evaluation.evaluate import run_evaluate
+
+    run_evaluate(work, model, json_path=json_path, report_dir=report)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("neighborwatch-demo"), "--out", help="Folder for everything the demo writes."),
     users: int = typer.Option(60, help="Employees in the synthetic organisation."),
