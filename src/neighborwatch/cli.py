@@ -77,6 +77,31 @@ def evaluate(
 
 
 @app.command()
+def benchmark(
+    work: Path = typer.Argument(..., help="Prepared WORK folder."),
+    table: str = typer.Option("all", "--table", help="realtime | posthoc | all."),
+    seeds: int = typer.Option(3, "--seeds", help="Number of seeds (0, 1, ...); cells are mean ± std."),
+    out: Path = typer.Option(Path("benchmark"), "--out", help="Folder for tables, plots and JSON."),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated detector names (default: all)."),
+    fast: bool = typer.Option(False, "--fast", help="Tiny hyper-parameter preset (smoke runs, tests)."),
+    params: Optional[Path] = typer.Option(
+        None, "--params", help='JSON file {"method": {option: value}} overriding the preset.'),
+) -> None:
+    """Train and evaluate LAN and every baseline on the same splits: the paper's comparison tables."""
+    import json
+
+    from neighborwatch.evaluation.benchmark import run_benchmark
+
+    names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    overrides = json.loads(params.read_text()) if params else None
+    try:
+        run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides)
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("neighborwatch-demo"), "--out", help="Folder for everything the demo writes."),
     users: int = typer.Option(60, help="Employees in the synthetic organisation."),
