@@ -108,6 +108,12 @@ def test_input_order_does_not_need_to_be_grouped() -> None:
     assert groups(events(rows)) == [[0, 3, 5], [1, 2, 4], [6]]
 
 
+def test_unsorted_input_is_ordered_by_time_then_row() -> None:
+    ev = events([(5, "A", "P1", "web"), (0, "A", "P1", "on"), (5, "A", "P1", "off"), (9, "A", "P1", "mail")])
+    assert groups(ev) == [[1, 0, 2], [3]]
+    assert groups(ev, user_days) == [[1, 0, 2, 3]]
+
+
 def test_sequences_are_numbered_by_first_event() -> None:
     ev = events([(0, "Z", "P9", "on"), (1, "A", "P1", "on"), (2, "Z", "P9", "off"), (3, "A", "P1", "off")])
     g = sessions(ev)

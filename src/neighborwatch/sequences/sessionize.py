@@ -24,8 +24,8 @@ User-days: all events of a user on one calendar day (of the log's clock), across
 (time, event row) order — the post-hoc unit.
 
 Sequences are numbered by their first event (time, then event row), so sequence order is the
-order in which they start. Everything is vectorised (one polars sort, numpy for the rest) so
-that ~30 M events fit in a few GB and a few tens of seconds.
+order in which they start. Everything is vectorised (a stable integer sort by group key, numpy
+for the rest; no Python loop over events) so that ~30 M events take tens of seconds and a few GB.
 """
 
 from __future__ import annotations
@@ -60,9 +60,12 @@ class Grouping:
         return self.rows[self.offsets[1:] - 1]
 
 
-def _codes(col: pl.Expr) -> pl.Expr:
-    """Small integer code per distinct string (null stays its own group), for cheap sorting."""
-    return col.cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1)
+def _codes(events: pl.DataFrame, column: str) -> np.ndarray:
+    """Small non-negative integer per distinct value (null = 0), for cheap grouping."""
+    col = events[column]
+    if col.dtype != pl.Categorical:
+        col = col.cast(pl.Utf8).cast(pl.Categorical)
+    return col.to_physical().cast(pl.Int64).fill_null(-1).to_numpy() + 1
 
 
 def _check(events: pl.DataFrame, columns: tuple[str, ...]) -> None:
@@ -73,6 +76,16 @@ def _check(events: pl.DataFrame, columns: tuple[str, ...]) -> None:
         raise ValueError(f"{events['time'].null_count()} events have no time")
     if events.height and events["user"].null_count():
         raise ValueError(f"{events['user'].null_count()} events have no user")
+
+
+def _order(group: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Rows sorted by (group, time, row). events.parquet is already in (time, row) order, so one
+    stable sort by group suffices (numpy's stable integer sort is a radix sort); other input
+    gets a stable sort by time first."""
+    if len(time) > 1 and not np.all(time[1:] >= time[:-1]):
+        by_time = np.argsort(time, kind="stable")
+        return by_time[np.argsort(group[by_time], kind="stable")]
+    return np.argsort(group, kind="stable")
 
 
 def _group(new: np.ndarray, order: np.ndarray, time: np.ndarray) -> Grouping:
@@ -91,65 +104,51 @@ def _group(new: np.ndarray, order: np.ndarray, time: np.ndarray) -> Grouping:
     return Grouping(rows=order[idx].astype(np.int64), offsets=offsets)
 
 
+def _starts(group_sorted: np.ndarray) -> np.ndarray:
+    new = np.ones(len(group_sorted), dtype=bool)
+    new[1:] = group_sorted[1:] != group_sorted[:-1]
+    return new
+
+
+def _flag(events: pl.DataFrame, action: str) -> np.ndarray:
+    expr = ((pl.col("source") == "logon") & (pl.col("action") == action)).fill_null(False)
+    return events.select(expr.alias("f")).to_series().to_numpy()
+
+
 def sessions(events: pl.DataFrame) -> Grouping:
     """Per (user, host) sessions of `events` (columns time, user, host, source, action).
 
     Row i of `events` is taken as event row i: it breaks ties between equal timestamps.
     """
     _check(events, ("time", "user", "host", "source", "action"))
-    if events.height == 0:
-        return _group(np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, np.int64))
-    logon = (pl.col("source") == "logon") & (pl.col("action") == "Logon")
-    logoff = (pl.col("source") == "logon") & (pl.col("action") == "Logoff")
-    keyed = events.select(
-        pl.int_range(0, pl.len(), dtype=pl.Int64).alias("row"),
-        _codes(pl.col("user")).alias("u"),
-        _codes(pl.col("host")).alias("h"),
-        pl.col("time").cast(pl.Int64).alias("t"),
-        logon.fill_null(False).alias("on"),
-        logoff.fill_null(False).alias("off"),
-    ).sort(["u", "h", "t", "row"])
-    flags = keyed.select(
-        (
-            (pl.col("u") != pl.col("u").shift(1)).fill_null(True)
-            | (pl.col("h") != pl.col("h").shift(1)).fill_null(True)
-            | pl.col("on")
-            | pl.col("off").shift(1).fill_null(False)
-        ).alias("new")
-    )["new"].to_numpy()
-    order = keyed["row"].to_numpy()
-    del keyed
     time = events["time"].cast(pl.Int64).to_numpy()
-    return _group(flags, order, time)
+    user, host = _codes(events, "user"), _codes(events, "host")
+    group = user * (int(host.max(initial=0)) + 1) + host
+    del user, host
+    order = _order(group, time)
+    new = _starts(group[order])
+    del group
+    new |= _flag(events, "Logon")[order]
+    logoff = _flag(events, "Logoff")[order]
+    new[1:] |= logoff[:-1]
+    return _group(new, order, time)
 
 
 def user_days(events: pl.DataFrame) -> Grouping:
     """Per (user, calendar day) sequences across PCs (columns time, user)."""
     _check(events, ("time", "user"))
-    if events.height == 0:
-        return _group(np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, np.int64))
-    keyed = events.select(
-        pl.int_range(0, pl.len(), dtype=pl.Int64).alias("row"),
-        _codes(pl.col("user")).alias("u"),
-        pl.col("time").dt.date().cast(pl.Int32).alias("d"),
-        pl.col("time").cast(pl.Int64).alias("t"),
-    ).sort(["u", "d", "t", "row"])
-    flags = keyed.select(
-        (
-            (pl.col("u") != pl.col("u").shift(1)).fill_null(True)
-            | (pl.col("d") != pl.col("d").shift(1)).fill_null(True)
-        ).alias("new")
-    )["new"].to_numpy()
-    order = keyed["row"].to_numpy()
-    del keyed
     time = events["time"].cast(pl.Int64).to_numpy()
-    return _group(flags, order, time)
+    day = time // 86_400_000_000
+    if len(day):
+        day = day - day.min()
+    group = _codes(events, "user") * (int(day.max(initial=0)) + 1) + day
+    order = _order(group, time)
+    return _group(_starts(group[order]), order, time)
 
 
 def is_logoff(events: pl.DataFrame) -> np.ndarray:
     """Per event: is it a Logoff?"""
-    expr = ((pl.col("source") == "logon") & (pl.col("action") == "Logoff")).fill_null(False)
-    return events.select(expr.alias("off")).to_series().to_numpy()
+    return _flag(events, "Logoff")
 
 
 def closed_by_logoff(events: pl.DataFrame, grouping: Grouping) -> np.ndarray:
