@@ -147,7 +147,8 @@ def make_toy_work(root: Path, seed: int = 0) -> tuple[WorkDir, dict]:
     sessions.save(work.sequence_set("session"))
     _days(sessions).save(work.sequence_set("day"))
     (work.sequences / "config.json").write_text(json.dumps(
-        {"val_start": "2010-04-14", "test_start": "2010-07-23", "collapse": False}))
+        {"split": {"val_start": "2010-04-14T00:00:00", "test_start": "2010-07-23T00:00:00", "rule": "override"},
+         "tokenizer": {"type": "word-hour"}, "collapse": False}))
     return work, data
 
 
@@ -182,7 +183,8 @@ def test_evaluate_detector_levels_and_counts(toy_work) -> None:
         assert {r["scenario"] for r in lv["per_scenario"]} <= {1, 2}
     # provenance
     cfg = res["config"]
-    assert cfg["seed"] == 7 and cfg["sequences"]["test_start"] == "2010-07-23"
+    assert cfg["seed"] == 7 and cfg["split_dates"]["test_start"] == "2010-07-23T00:00:00"
+    assert cfg["sequences"] == {"tokenizer": "word-hour", "collapse": False}
     assert cfg["work"] == str(work.root.resolve())
     # time-to-detect: one row per insider id found in labels.parquet's insider column
     insiders = {r["insider"] for r in res["time_to_detect"]}

@@ -286,6 +286,19 @@ def _split(seqs: SequenceSet, name: str, malicious: np.ndarray, scenario: np.nda
     return split
 
 
+def sequence_provenance(work: WorkDir) -> dict[str, Any]:
+    """Split dates and how the sequences were built (WORK/sequences/config.json, minus the
+    tokenizer's vocabulary, which can be long; its type is kept)."""
+    path = work.sequences / "config.json"
+    if not path.exists():
+        return {"split_dates": None, "sequences": None}
+    cfg = json.loads(path.read_text())
+    tok = cfg.get("tokenizer")
+    seq = {k: v for k, v in cfg.items() if k not in ("tokenizer", "split")}
+    seq["tokenizer"] = tok.get("type", tok.get("name")) if isinstance(tok, dict) else tok
+    return {"split_dates": cfg.get("split"), "sequences": seq}
+
+
 def load_eval_data(work: str | Path | WorkDir) -> EvalData:
     """Validation and test splits of a prepared WORK folder with their ground truth."""
     work = WorkDir(work) if not isinstance(work, WorkDir) else work
@@ -295,9 +308,7 @@ def load_eval_data(work: str | Path | WorkDir) -> EvalData:
         raise FileNotFoundError(f"{work.root} has no session sequences; run `neighborwatch prepare`")
     days = _load_sequences(work, "day")
     malicious, scenario = row_labels(work)
-    cfg_path = work.sequences / "config.json"
-    config = {"work": str(work.root.resolve()),
-              "sequences": json.loads(cfg_path.read_text()) if cfg_path.exists() else None}
+    config = {"work": str(work.root.resolve()), **sequence_provenance(work)}
     return EvalData(
         sessions={n: _split(sessions, n, malicious, scenario, work) for n in ("validation", "test")},
         days=None if days is None else {n: _split(days, n, malicious, scenario, work)
