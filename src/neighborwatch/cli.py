@@ -113,5 +113,55 @@ def demo(
     run_demo(out=out, users=users, seed=seed)
 
 
+@app.command()
+def serve(
+    model: Path = typer.Argument(..., help="Saved LAN model folder."),
+    work: Optional[Path] = typer.Option(None, "--work", help="WORK the model was trained on (tokenizer, collapse, validation for thresholds)."),
+    redis: Optional[str] = typer.Option(None, "--redis", help="redis://HOST:PORT/DB: consume the user-partitioned streams (durable)."),
+    port: int = typer.Option(8750, "--port", help="HTTP port (bound to --host)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="NEIGHBORWATCH_TOKEN", help="Bearer token (generated if absent)."),
+    sink: list[str] = typer.Option([], "--sink", help="jsonl:PATH | scores:PATH | cef+udp://H:P | cef+tcp://H:P | webhook:URL (repeatable)."),
+    state: Path = typer.Option(Path("neighborwatch-live"), "--state", help="Folder for snapshots, alerts database and thresholds."),
+    partitions: int = typer.Option(1, "--partitions", help="Number of user partitions (Redis streams)."),
+    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated partitions this worker consumes (default: all)."),
+    consumer: str = typer.Option("worker-0", "--consumer", help="Stable consumer name of this worker in the Redis group."),
+    budget: float = typer.Option(5.0, "--budget", help="Alerts per day of each kind to calibrate thresholds to."),
+    half_life: float = typer.Option(24.0, "--half-life", help="Risk half-life in hours."),
+    thresholds: Optional[Path] = typer.Option(None, "--thresholds", help="thresholds.json to use instead of calibrating."),
+    window: float = typer.Option(5.0, "--window", help="Out-of-order window in seconds of event time."),
+    snapshot_every: float = typer.Option(5.0, "--snapshot-every", help="Seconds between state snapshots."),
+    threads: int = typer.Option(1, "--threads", help="Torch threads of the scoring worker."),
+) -> None:
+    """Run the live detector: HTTP API + dashboard, optional Redis source, alert sinks."""
+    from neighborwatch.service.server import ServeOptions
+    from neighborwatch.service.server import serve as run_serve
+
+    run_serve(ServeOptions(
+        model=model, work=work, redis=redis, host=host, port=port, token=token, sinks=list(sink), state=state,
+        partitions=partitions, only=[int(x) for x in only.split(",")] if only else None, consumer=consumer,
+        budget_per_day=budget, half_life_h=half_life, thresholds=thresholds, window_s=window,
+        snapshot_every_s=snapshot_every, threads=threads,
+    ))
+
+
+@app.command()
+def replay(
+    work: Path = typer.Argument(..., help="Prepared WORK folder."),
+    to: str = typer.Option(..., "--to", help="http://HOST:PORT of a running service, or redis://HOST:PORT/DB."),
+    speed: float = typer.Option(0.0, "--speed", help="Log seconds per wall second (0 = as fast as accepted)."),
+    split: str = typer.Option("test", "--split", help="test | validation | train | all."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="NEIGHBORWATCH_TOKEN", help="Bearer token of the service."),
+    partitions: int = typer.Option(1, "--partitions", help="With redis: number of user partitions."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Send at most this many events."),
+) -> None:
+    """Replay a prepared period, in time order, into a running service (HTTP or Redis)."""
+    from neighborwatch.progress import console
+    from neighborwatch.replay import replay as run_replay
+
+    result = run_replay(work, to, speed=speed, split=split, token=token, partitions=partitions, limit=limit)
+    console.print(result)
+
+
 def main() -> None:  # pragma: no cover
     app()

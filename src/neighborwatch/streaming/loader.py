@@ -1,0 +1,93 @@
+"""Assemble a live engine from a saved model (+ the WORK folder it was trained on).
+
+The WORK folder supplies what must match the batch inputs exactly — the tokenizer and the
+repeat-collapse switch (`sequences/config.json`) — and the validation period the alert
+thresholds are calibrated on. Without it the paper's word-hour tokenizer and collapse are used
+and thresholds must be given explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neighborwatch.models.base import Detector
+from neighborwatch.models.registry import load_detector
+from neighborwatch.sequences.tokenize import Tokenizer, WordHourTokenizer, tokenizer_from_json
+from neighborwatch.streaming.alerts import Thresholds, calibrate
+from neighborwatch.streaming.engine import Engine, EngineConfig
+from neighborwatch.streaming.scorer import StreamScorer
+
+log = logging.getLogger("neighborwatch.loader")
+US = 1_000_000
+
+
+def stream_scorer(detector: Detector, work: str | Path | None = None) -> StreamScorer:
+    if detector.name == "lan":
+        from neighborwatch.streaming.lan_scorer import LANStreamScorer
+
+        return LANStreamScorer(detector, work=work)  # type: ignore[arg-type]
+    raise ValueError(f"live scoring is implemented for LAN only, not {detector.name!r}")
+
+
+def tokenizer_for(detector: Detector, work: str | Path | None) -> tuple[Tokenizer, bool]:
+    """(tokenizer, collapse) the model's training sequences were built with."""
+    if work is not None:
+        from neighborwatch.sequences.build import load_config
+
+        cfg = load_config(work)
+        return tokenizer_from_json(cfg["tokenizer"]), bool(cfg.get("collapse", True))
+    tok = getattr(detector, "tokenizer", None)
+    if isinstance(tok, dict):
+        return tokenizer_from_json(tok), True
+    log.warning("no WORK folder: assuming the paper's word-hour tokenizer and repeat collapse")
+    return WordHourTokenizer(), True
+
+
+def calibrate_on_validation(detector: Detector, work: str | Path, budget_per_day: float,
+                            half_life_s: float) -> Thresholds:
+    """Score the validation period in batch (= what live scoring gives) and fit the thresholds."""
+    from neighborwatch.sequences.build import load_sequences, load_split_dates
+
+    seqs = load_sequences(work, "session").split("validation")
+    if seqs.n_activities == 0:
+        raise ValueError(f"{work} has no validation sessions to calibrate alert thresholds on")
+    scores = detector.score_activities(seqs)
+    users = np.repeat(seqs.meta["user"].to_numpy(), seqs.lengths)
+    try:
+        dates = load_split_dates(work)
+        days = max(1.0, (dates.test_start - dates.val_start).total_seconds() / 86400.0)
+    except (FileNotFoundError, KeyError):
+        days = None
+    return calibrate(scores, seqs.times, users, budget_per_day, half_life_s, days=days,
+                     source=f"validation period of {work}")
+
+
+def build_engine(model_dir: str | Path, work: str | Path | None = None, budget_per_day: float = 5.0,
+                 half_life_s: float = 24 * 3600.0, thresholds: Thresholds | str | Path | None = None,
+                 config: EngineConfig | None = None, detector: Detector | None = None) -> Engine:
+    """A ready engine: scorer, tokenizer, collapse rule and thresholds (given, or calibrated)."""
+    det = detector if detector is not None else load_detector(model_dir)
+    scorer = stream_scorer(det, work)
+    tok, collapse = tokenizer_for(det, work)
+    cfg = config or EngineConfig()
+    cfg.collapse = collapse
+    if isinstance(thresholds, (str, Path)):
+        th = Thresholds.load(Path(thresholds))
+    elif thresholds is not None:
+        th = thresholds
+    elif work is not None:
+        th = calibrate_on_validation(det, work, budget_per_day, half_life_s)
+    else:
+        log.warning("no WORK folder and no thresholds: alerts are off (scores are still produced)")
+        th = Thresholds(half_life_s=half_life_s)
+    decode = getattr(tok, "decode", None) or (lambda t: (f"token {t}", None))
+    return Engine(scorer, tok.transform, decode, th, cfg)
+
+
+def describe(engine: Engine) -> dict[str, Any]:
+    return {"scorer": engine.scorer.config(), "thresholds": engine.thresholds.to_json(),
+            "engine": engine.config.to_json()}
