@@ -28,6 +28,7 @@ import math
 import platform
 import time
 import traceback
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -209,25 +210,11 @@ def run_job(job: Job, seed: int, data: BenchmarkData, fast: bool,
     """Fit and evaluate one job; never raises (a failure is returned with its error)."""
     t0 = time.perf_counter()
     record: dict[str, Any] = {"method": job.method, "seed": seed, "fit_on": job.fit_kind, "levels": {}}
+    caught: list[warnings.WarningMessage] = []
     try:
-        if job.fit_kind not in data.train:
-            raise FileNotFoundError(f"no training {job.fit_kind} sequences in this WORK folder")
-        train, labels = data.train[job.fit_kind]
-        val, val_labels = _validation(data, job.fit_kind)
-        det, kw = build_detector(job.method, seed, train.vocab_size, fast, overrides)
-        record["params"] = kw
-        det.fit(train, labels, val, val_labels)
-        record["fit_s"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        result = evaluate_on(det, data.eval, levels=job.levels, keep_scores=True)
-        record["score_s"] = time.perf_counter() - t1
-        arrays = result.pop("arrays", {})
-        for level, res in result["levels"].items():
-            if level in arrays:
-                res = {**res, "roc": _roc_points(arrays[level]["labels"], arrays[level]["scores"])}
-            record["levels"][level] = res
-        if result.get("time_to_detect"):
-            record["time_to_detect"] = result["time_to_detect"]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _fit_and_evaluate(job, seed, data, fast, overrides, record, t0)
         record["status"] = "ok"
     except Exception as e:  # one method's failure must not end the whole comparison
         record["status"] = "failed"
@@ -235,8 +222,33 @@ def run_job(job: Job, seed: int, data: BenchmarkData, fast: bool,
         record["traceback"] = traceback.format_exc()
         for level in job.levels:
             record["levels"][level] = {"status": "failed", "error": record["error"]}
+    record["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     record["seconds"] = time.perf_counter() - t0
     return record
+
+
+def _fit_and_evaluate(job: Job, seed: int, data: BenchmarkData, fast: bool,
+                      overrides: Mapping[str, Mapping[str, Any]] | None, record: dict[str, Any],
+                      t0: float) -> None:
+    """Fit on the job's training split, then run the protocol on its levels (fills `record`)."""
+    if job.fit_kind not in data.train:
+        raise FileNotFoundError(f"no training {job.fit_kind} sequences in this WORK folder")
+    train, labels = data.train[job.fit_kind]
+    val, val_labels = _validation(data, job.fit_kind)
+    det, kw = build_detector(job.method, seed, train.vocab_size, fast, overrides)
+    record["params"] = kw
+    det.fit(train, labels, val, val_labels)
+    record["fit_s"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    result = evaluate_on(det, data.eval, levels=job.levels, keep_scores=True)
+    record["score_s"] = time.perf_counter() - t1
+    arrays = result.pop("arrays", {})
+    for level, res in result["levels"].items():
+        if level in arrays:
+            res = {**res, "roc": _roc_points(arrays[level]["labels"], arrays[level]["scores"])}
+        record["levels"][level] = res
+    if result.get("time_to_detect"):
+        record["time_to_detect"] = result["time_to_detect"]
 
 
 def _roc_points(labels: np.ndarray, scores: np.ndarray) -> dict[str, list[float]] | None:
@@ -287,8 +299,9 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
                 records.append(rec)
                 if rec["status"] == "ok":
                     aucs = ", ".join(f"{lv} AUC {_fmt(r.get('auc'))}" for lv, r in rec["levels"].items())
+                    note = f" [{len(rec['warnings'])} warning(s) in results.json]" if rec["warnings"] else ""
                     console.print(f"  ✓ {job.method} in {rec['seconds']:.1f} s "
-                                  f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}")
+                                  f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}{note}")
                 else:
                     console.print(f"  [red]✗ {job.method} failed after {rec['seconds']:.1f} s: {rec['error']}[/]")
                 bar.advance(task)
@@ -352,10 +365,11 @@ def level_rows(per_method: Mapping[str, Sequence[Mapping[str, Any]]], methods: S
 def write_tables(results: Mapping[str, Any], selection: Mapping[str, Sequence[str]], out: Path,
                  config: Mapping[str, Any]) -> None:
     for t, methods in selection.items():
-        md = [f"# {'Real-time' if t == 'realtime' else 'Post-hoc'} insider threat detection\n",
+        md = [f"# {'Real-time' if t == 'realtime' else 'Post-hoc'} insider threat detection\n\n",
               f"WORK: `{config['work']}` · seeds: {', '.join(map(str, config['seeds']))} · "
-              f"preset: {'fast' if config['fast'] else 'standard'}\n",
-              "Cells: mean ± std over seeds. DR / FPR at the ROC point nearest (0, 1) with the "
+              f"preset: {'fast' if config['fast'] else 'standard'}\n\n",
+              "Cells: mean ± std over seeds (– = undefined, e.g. DR/FPR when the validation "
+              "period holds no malicious item). DR / FPR at the ROC point nearest (0, 1) with the "
               "threshold chosen on the validation period; DR@x% = share of malicious test items "
               "among the top x% by score; AUPRC added (the paper lacks it).\n"]
         csv_lines: list[str] = []
