@@ -138,8 +138,9 @@ def stream_csv(
             quarantine.add(label, number, reason, text)
     except pa.ArrowInvalid as exc:
         # what the handler cannot catch (e.g. an unterminated quote at end of file)
-        line = (invalid_lines[-1] if invalid_lines else 1) + 1
-        quarantine.add(label, max(line, n_valid + 2), f"unparseable rest of file ({exc})", "")
+        # the first line not yet accounted for (header + valid rows + invalid rows so far)
+        line = 2 + n_valid + len(invalid_lines)
+        quarantine.add(label, line, f"unparseable rest of file from here ({exc})", "")
     finally:
         fh.close()
 

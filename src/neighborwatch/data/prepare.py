@@ -265,7 +265,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     t.add_row("time span", f"{span[0]} … {span[1]}")
     org = summary.get("organisation")
     if org:
-        t.add_row("organisation (LDAP + psychometric)", f"{org['users']:,} users, {org['leavers']:,} leavers")
+        parts = " + ".join(k for k in ("ldap", "psychometric") if org[k])
+        leavers = f", {org['leavers']:,} leavers" if org["ldap"] else ""
+        t.add_row(f"organisation ({parts})", f"{org['users']:,} users{leavers}")
     labels = summary.get("labels")
     if labels:
         t.add_row("insiders", f"{len(summary.get('insiders', [])):,}")
