@@ -176,3 +176,34 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def tiny() -> tuple[Path, Path]:
     return tiny_setup()
+
+
+@functools.lru_cache(maxsize=None)
+def small_work() -> Path:
+    """A tiny WORK without a model (for engine tests with the bigram scorer)."""
+    import atexit
+
+    root = Path(tempfile.mkdtemp(prefix="nw-stream-work-"))
+    atexit.register(shutil.rmtree, root, True)
+    return make_work(root / "work", seed=3, users=8, days=25)
+
+
+def bigram_engine(work: Path, thresholds=None, **config):
+    """An Engine over the bigram stand-in scorer fitted on the WORK's training sessions."""
+    from neighborwatch.sequences.build import load_sequences
+    from neighborwatch.streaming.alerts import Thresholds
+    from neighborwatch.streaming.engine import Engine, EngineConfig
+    from neighborwatch.streaming.loader import tokenizer_for
+    from neighborwatch.streaming.scorer import BigramScorer
+
+    seqs = load_sequences(work)
+    scorer = BigramScorer.fit(seqs.split("train"))
+    tok, collapse = tokenizer_for(None, work)  # type: ignore[arg-type]
+    cfg = EngineConfig(collapse=collapse, **config)
+    return Engine(scorer, tok.transform, tok.decode, thresholds or Thresholds(), cfg), seqs
+
+
+def batch_scores_by_event(work: Path, seqs, scores: np.ndarray) -> dict[str, float]:
+    """event_id → batch score for every activity of the sequence set."""
+    ids = pl.read_parquet(work / "events.parquet", columns=["event_id"])["event_id"].to_list()
+    return {ids[r]: float(s) for r, s in zip(seqs.event_rows, scores)}
