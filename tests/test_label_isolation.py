@@ -175,7 +175,7 @@ def test_scores_and_detector_inputs_do_not_depend_on_labels(tmp_path, monkeypatc
             results.append(P.evaluate_on(det, ev_data, keep_scores=True))
         seen.append(det.seen)
     ref_res, ref_seen = results[0], seen[0]
-    assert len(ref_seen) == 6  # validation + test, for each of the three levels
+    assert len(ref_seen) == 4  # validation + test, for sessions and for user-days
     for res, s in zip(results[1:], seen[1:]):
         assert len(s) == len(ref_seen)
         for a, b in zip(ref_seen, s):

@@ -243,3 +243,19 @@ def test_wrong_score_shape_is_a_clear_error() -> None:
     ev = P.EvalData(sessions={n: P.Split(*data[n]) for n in ("validation", "test")})
     with pytest.raises(ValueError, match="expected"):
         P.evaluate_on(Broken().fit(data["train"][0]), ev, levels=("realtime",))
+
+
+def test_session_scores_reuse_realtime_scores_when_posthoc_is_the_default(toy_work) -> None:
+    work, data = toy_work
+    det = TokenFrequency().fit(data["train"][0])
+    res = P.evaluate_detector(det, work.root, keep_scores=True)
+    # sessions are scored once per split (validation, test); user-days once per split too
+    assert [(s.kind, s.meta["split"][0]) for s in det.seen] == [
+        ("session", "validation"), ("day", "validation"), ("session", "test"), ("day", "test")]
+    test_seqs = data["test"][0]
+    expected = Detector.score_sequences(TokenFrequency().fit(data["train"][0]), test_seqs)
+    np.testing.assert_allclose(res["arrays"]["session"]["scores"], expected)
+    assert "aggregated" in res["protocol"]["session_scores"]
+    # a detector with its own post-hoc score is asked for it
+    res2 = P.evaluate_detector(SequenceOnly().fit(data["train"][0]), work.root)
+    assert res2["protocol"]["session_scores"] == "detector.score_sequences"
