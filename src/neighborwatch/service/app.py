@@ -10,6 +10,7 @@ import asyncio
 import json
 import secrets
 import time
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
@@ -40,9 +41,31 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
     """`publisher` (a RedisPublisher) makes POST /events durable; else the runtime's memory queue."""
     if not token:
         raise ValueError("the service needs a non-empty token")
-    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.runtime = runtime
     listeners: set[asyncio.Queue] = set()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        """Forward the worker thread's new alerts into every SSE client's asyncio queue."""
+        loop = asyncio.get_running_loop()
+
+        def push(alerts: list[dict[str, Any]]) -> None:
+            def deliver() -> None:
+                for q in list(listeners):
+                    for a in alerts:
+                        if q.full():  # a client this far behind is dropped, not waited for
+                            listeners.discard(q)
+                            break
+                        q.put_nowait(a)
+            loop.call_soon_threadsafe(deliver)
+
+        runtime.subscribers.append(push)
+        try:
+            yield
+        finally:
+            runtime.subscribers.remove(push)
+
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.runtime = runtime
 
     def auth(request: Request) -> None:
         header = request.headers.get("authorization", "")
@@ -50,22 +73,6 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
         if not given or not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(status_code=401, detail="missing or wrong token",
                                 headers={"WWW-Authenticate": "Bearer"})
-
-    @app.on_event("startup")
-    async def _subscribe() -> None:
-        loop = asyncio.get_running_loop()
-
-        def push(alerts: list[dict[str, Any]]) -> None:
-            def deliver() -> None:
-                for q in list(listeners):
-                    for a in alerts:
-                        if q.full():
-                            listeners.discard(q)
-                            break
-                        q.put_nowait(a)
-            loop.call_soon_threadsafe(deliver)
-
-        runtime.subscribers.append(push)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -1,0 +1,148 @@
+"""The HTTP API: token auth, validation and size limits, back-pressure, alerts, users, metrics, SSE."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from streaming_fixtures import bigram_engine, events_as_dicts, small_work
+
+from neighborwatch.service.app import create_app
+from neighborwatch.streaming.alerts import Thresholds
+from neighborwatch.streaming.runtime import Runtime
+from neighborwatch.streaming.sinks import JsonlSink
+from neighborwatch.streaming.sources import MemorySource
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def make_runtime(tmp_path, capacity=100_000, start=True):
+    engine, _ = bigram_engine(small_work(), thresholds=Thresholds(activity=0.9, risk=3.0), max_hold_s=0.05)
+    rt = Runtime(engine, MemorySource(capacity), [JsonlSink(tmp_path / "scores.jsonl", "scores")], tmp_path / "state",
+                 snapshot_every_s=0.5, poll_block_s=0.02)
+    rt.restore()
+    if start:
+        rt.start()
+    return rt
+
+
+@pytest.fixture
+def service(tmp_path):
+    rt = make_runtime(tmp_path)
+    app = create_app(rt, TOKEN, max_batch=1000, max_body=512 * 1024)
+    with TestClient(app) as client:
+        yield client, rt
+    rt.stop()
+
+
+@pytest.fixture(scope="module")
+def events():
+    return events_as_dicts(pl.read_parquet(small_work() / "events.parquet"))
+
+
+def wait_for(cond, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_auth_is_required_everywhere_but_health(service):
+    client, _ = service
+    assert client.get("/healthz").status_code == 200
+    for method, path in [("get", "/alerts"), ("get", "/users"), ("get", "/users/U001"), ("get", "/metrics"),
+                         ("get", "/dashboard"), ("get", "/alerts/stream"), ("get", "/thresholds"),
+                         ("post", "/events"), ("post", "/alerts/x/status")]:
+        r = getattr(client, method)(path)
+        assert r.status_code == 401, (path, r.status_code)
+        assert r.headers.get("www-authenticate") == "Bearer"
+    assert client.get("/alerts", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/alerts", params={"token": TOKEN}).status_code == 200
+
+
+def test_malformed_invalid_and_oversized_payloads_are_refused(service, events):
+    client, rt = service
+    r = client.post("/events", content=b"{not json", headers=AUTH)
+    assert r.status_code == 400 and "JSON" in r.json()["detail"]
+    bad = dict(events[0], source="fax")
+    r = client.post("/events", json={"events": [events[1], bad]}, headers=AUTH)
+    assert r.status_code == 422
+    assert r.json()["detail"]["errors"][0]["loc"][:2] == ["events", 1]
+    r = client.post("/events", json={"events": [dict(events[0], colour="red")]}, headers=AUTH)
+    assert r.status_code == 422
+    r = client.post("/events", json={"events": [{k: v for k, v in events[0].items() if k != "user"}]}, headers=AUTH)
+    assert r.status_code == 422
+    r = client.post("/events", json={"events": events[:1001]}, headers=AUTH)
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    big = json.dumps({"events": [dict(events[0], url="x" * 4000)] * 200}).encode()
+    assert len(big) > 512 * 1024
+    r = client.post("/events", content=big, headers=dict(AUTH, **{"Content-Type": "application/json"}))
+    assert r.status_code == 413
+    assert rt.engine.counters["accepted"] == 0  # nothing of a refused batch got in
+
+
+def test_events_are_scored_and_alerts_listed_filtered_and_updated(service, events, tmp_path):
+    client, rt = service
+    for i in range(0, 1200, 400):
+        r = client.post("/events", json={"events": events[i : i + 400]}, headers=AUTH)
+        assert r.status_code == 202 and r.json() == {"accepted": 400}
+    assert wait_for(lambda: rt.engine.counters["accepted"] == 1200 and rt.engine.buffered == 0)
+    body = client.get("/alerts", params={"limit": 5}, headers=AUTH).json()
+    assert body["total"] > 5 and len(body["alerts"]) == 5
+    page2 = client.get("/alerts", params={"limit": 5, "offset": 5}, headers=AUTH).json()["alerts"]
+    assert not {a["alert_id"] for a in body["alerts"]} & {a["alert_id"] for a in page2}
+    a = body["alerts"][0]
+    r = client.post(f"/alerts/{a['alert_id']}/status", json={"status": "dismissed", "note": "known job"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["status"] == "dismissed"
+    assert client.get(f"/alerts/{a['alert_id']}", headers=AUTH).json()["note"] == "known job"
+    dismissed = client.get("/alerts", params={"status": "dismissed"}, headers=AUTH).json()
+    assert [x["alert_id"] for x in dismissed["alerts"]] == [a["alert_id"]]
+    assert client.post(f"/alerts/{a['alert_id']}/status", json={"status": "closed"}, headers=AUTH).status_code == 422
+    assert client.post("/alerts/nope/status", json={"status": "open"}, headers=AUTH).status_code == 404
+    by_user = client.get("/alerts", params={"user": a["user"], "kind": a["kind"]}, headers=AUTH).json()["alerts"]
+    assert by_user and all(x["user"] == a["user"] and x["kind"] == a["kind"] for x in by_user)
+    u = client.get(f"/users/{a['user']}", headers=AUTH).json()
+    assert u["events"] > 0 and u["timeline"] and u["alerts"]
+    assert client.get("/users/nobody", headers=AUTH).status_code == 404
+    assert client.get("/users", headers=AUTH).json()["users"][0]["risk"] >= 0
+    metrics = client.get("/metrics", headers=AUTH).text
+    assert 'neighborwatch_events_total{status="scored"}' in metrics
+    assert "neighborwatch_event_latency_seconds_bucket" in metrics and "neighborwatch_queue_depth" in metrics
+    assert 'neighborwatch_alerts_total{kind="activity"}' in metrics
+
+
+def test_full_queue_answers_429(tmp_path, events):
+    rt = make_runtime(tmp_path, capacity=100, start=False)  # no worker: the queue only fills
+    client = TestClient(create_app(rt, TOKEN))
+    assert client.post("/events", json={"events": events[:80]}, headers=AUTH).status_code == 202
+    r = client.post("/events", json={"events": events[80:160]}, headers=AUTH)
+    assert r.status_code == 429 and r.headers["retry-after"]
+    assert rt.source.depth == 80
+    assert 'reason="backpressure"' in rt.metrics.render()
+
+
+def test_sse_stream_delivers_new_alerts(service, events):
+    client, rt = service
+    got: list[dict] = []
+
+    def listen():
+        with client.stream("GET", "/alerts/stream", params={"token": TOKEN}) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    got.append(json.loads(line[6:]))
+                    return
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    client.post("/events", json={"events": events[:600]}, headers=AUTH)
+    t.join(20)
+    assert got and got[0]["alert_id"] and got[0]["reasons"]["expected"]
