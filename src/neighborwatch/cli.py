@@ -28,9 +28,13 @@ def synth(
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same files."),
 ) -> None:
     """Generate a synthetic CERT-format organisation with insiders."""
-    from neighborwatch.data.synth import synthesize
+    from neighborwatch.data.synth import print_summary, synthesize
 
-    synthesize(release=release, users=users, start=start, end=end, seed=seed, out=out)
+    try:
+        manifest = synthesize(release=release, users=users, start=start, end=end, seed=seed, out=out)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    print_summary(manifest, out)
 
 
 @app.command()

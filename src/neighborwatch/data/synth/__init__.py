@@ -25,7 +25,7 @@ from neighborwatch.data.synth.organisation import build_org
 from neighborwatch.data.synth.writers import RELEASES, SOURCES, ReleaseWriter, header
 from neighborwatch.progress import progress
 
-__all__ = ["synthesize", "RELEASES", "SCENARIOS", "header"]
+__all__ = ["synthesize", "print_summary", "RELEASES", "SCENARIOS", "header"]
 
 FLUSH_DAYS = 7  # days generated between two appends to the logs
 
@@ -108,3 +108,24 @@ def synthesize(release: str, users: int, start: str, end: str, seed: int, out: P
     }
     (out / "synth_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def print_summary(manifest: dict, out: Path) -> None:
+    """Short table of what was written (for the CLI)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    rows = manifest["rows"]
+    table = Table(title=f"synthetic {manifest['release']} in {out}  ({manifest['start']} .. {manifest['end']})")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for s, n in rows.items():
+        table.add_row(f"{s}.csv", f"{n:,}")
+    table.add_row("total", f"{manifest['total_events']:,}")
+    console.print(table)
+    per = ", ".join(f"s{s}: {n}" for s, n in manifest["malicious_events_per_scenario"].items())
+    console.print(
+        f"{manifest['users']} users ({manifest['leavers']} leave), {len(manifest['insiders'])} insiders, "
+        f"{manifest['malicious_events']} malicious events ({per}); test period from {manifest['test_cut']}"
+    )
