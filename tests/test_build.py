@@ -202,3 +202,28 @@ def test_stats_without_labels(tmp_path: Path) -> None:
     stats = dataset_stats(work, write=False)
     assert stats["labelled"] is False and stats["insiders"] == 0 and stats["scenarios"] == {}
     assert not (work.root / "stats.json").exists()
+
+
+def test_real_r42_rows_sessionize_by_the_rules(cert_samples: Path, tmp_path: Path) -> None:
+    """Ingest the real r4.2 heads (../shared/cert-samples; skipped where absent) and check the
+    session rules on them: Logons only open, Logoffs only close, every event in one session."""
+    from neighborwatch.data.prepare import ingest
+
+    ingest(cert_samples / "r4.2", tmp_path / "w")
+    work = WorkDir(tmp_path / "w")
+    config = build_sequences(work, collapse=False)
+    assert config["tokenizer"]["type"] == "word-hour"
+    sess = load_sequences(work)
+    events = pl.read_parquet(work.events, columns=["user", "host", "source", "action"])
+    assert np.array_equal(np.sort(sess.event_rows), np.arange(events.height))
+    pos = sess.position_in_sequence()
+    last = np.zeros(sess.n_activities, bool)
+    last[sess.offsets[1:] - 1] = True
+    ev = events[sess.event_rows.tolist()]
+    logon = ((ev["source"] == "logon") & (ev["action"] == "Logon")).to_numpy()
+    logoff = ((ev["source"] == "logon") & (ev["action"] == "Logoff")).to_numpy()
+    assert logon.any() and logoff.any()
+    assert np.all(pos[logon] == 0) and np.all(last[logoff])
+    seq = sess.seq_index()
+    assert (ev.with_columns(seq=seq).group_by("seq").agg(pl.col("user").n_unique(), pl.col("host").n_unique())
+            .select((pl.col("user") == 1) & (pl.col("host") == 1)).to_series().all())

@@ -79,13 +79,27 @@ def _check(events: pl.DataFrame, columns: tuple[str, ...]) -> None:
 
 
 def _order(group: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Rows sorted by (group, time, row). events.parquet is already in (time, row) order, so one
-    stable sort by group suffices (numpy's stable integer sort is a radix sort); other input
-    gets a stable sort by time first."""
-    if len(time) > 1 and not np.all(time[1:] >= time[:-1]):
+    """Row indices sorted by (group, time, row).
+
+    Packs (group, position in time order) into one unique int64 per row and sorts those values
+    in place: numpy's SIMD value sort is ~10x faster than a stable argsort of 30 M keys.
+    events.parquet is already in (time, row) order, so position = row; other input gets a
+    stable sort by time first.
+    """
+    n = len(group)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    by_time = None
+    if n > 1 and not np.all(time[1:] >= time[:-1]):
         by_time = np.argsort(time, kind="stable")
-        return by_time[np.argsort(group[by_time], kind="stable")]
-    return np.argsort(group, kind="stable")
+        group = group[by_time]
+    if (int(group.max()) + 1) * n >= 2**62:  # too many groups to pack: stable argsort
+        order = np.argsort(group, kind="stable")
+    else:
+        key = group.astype(np.int64) * n + np.arange(n, dtype=np.int64)
+        key.sort()
+        order = key % n
+    return order if by_time is None else by_time[order]
 
 
 def _group(new: np.ndarray, order: np.ndarray, time: np.ndarray) -> Grouping:

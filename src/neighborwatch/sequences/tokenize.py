@@ -89,6 +89,7 @@ class WordHourTokenizer:
     """The paper's 7 words × 24 hours (+ padding 0): `token = word * 24 + hour + 1`."""
 
     name: ClassVar[str] = "word-hour"
+    fitted: ClassVar[bool] = True  # fixed vocabulary: nothing to learn
 
     @property
     def vocab_size(self) -> int:
