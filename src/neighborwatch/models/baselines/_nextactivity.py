@@ -1,0 +1,270 @@
+"""One trainer and one scorer for every next-activity baseline; the models differ only in `net`.
+
+Why one module: DeepLog, RNN, GRU4Rec, LSTM, SASRec, FMLP-Rec and the LogBERT-style model all
+learn P(next activity | the last W activities) and score an observed activity `c` as
+`1 - P(c | prefix)`. Window batching, the training loop, early stopping, scoring and save/load
+are the same for all of them, so they live here once; a baseline module only supplies a
+`NextActivityNet` (and, for DeepLog, another way to turn logits into scores).
+
+Samples (LAN.md §2.8): position `i >= 1` of a sequence gives (window = the W activities before
+`i`, left-padded with 0, target = token `i`). Windows are built per batch from a
+`sliding_window_view` of the zero-padded flat token array (a view, no copy of N x W), so memory
+stays O(batch x W) whatever the data size.
+
+Training is self-supervised on the NORMAL training data: when training labels are given, the
+positions whose target is malicious are dropped (the baselines of the paper are unsupervised
+next-activity predictors; labels are never read at scoring). Early stopping watches the mean
+cross-entropy on the normal validation positions (again dropping malicious targets when
+validation labels are given), keeps the best epoch's weights, and stops after `patience` epochs
+without improvement. Every random choice (initialisation, dropout, shuffling, subsampling,
+LogBERT's masking) follows `seed`.
+
+Saved models: `detector.json` (name + every hyperparameter + vocabulary size + history) and
+`weights.safetensors`; no pickle.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.lib.stride_tricks import sliding_window_view
+from torch import nn
+
+from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector
+from neighborwatch.models.registry import read_manifest, write_manifest
+from neighborwatch.progress import progress
+from neighborwatch.sequences.base import SequenceSet
+
+#: training / scoring settings every next-activity baseline accepts (per-model defaults may
+#: override them, e.g. DeepLog's window h = 10)
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "window": 20,  # W: how many previous activities the model sees
+    "batch_size": 256,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "max_epochs": 10,
+    "patience": 3,  # epochs without validation improvement before stopping
+    "epoch_samples": 200_000,  # cap of training positions per epoch (seeded resample); 0 = all
+    "val_samples": 50_000,  # cap of validation positions (fixed seeded subset); 0 = all
+    "grad_clip": 5.0,
+    "score_batch": 4096,
+}
+
+
+# -- windows ---------------------------------------------------------------------------------
+def target_positions(seqs: SequenceSet, labels: np.ndarray | None = None) -> np.ndarray:
+    """Flat positions that have a prefix (index >= 1 in their sequence), minus malicious targets."""
+    keep = seqs.position_in_sequence() >= 1
+    if labels is not None:
+        labels = np.asarray(labels, dtype=bool)
+        if labels.shape != (seqs.n_activities,):
+            raise ValueError(f"labels must have one entry per activity ({seqs.n_activities}), got {labels.shape}")
+        keep &= ~labels
+    return np.flatnonzero(keep)
+
+
+class WindowMaker:
+    """Left-padded windows of the W activities before given flat positions (stride trick)."""
+
+    def __init__(self, seqs: SequenceSet, window: int) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.window = window
+        self.tokens = seqs.tokens
+        padded = np.concatenate([np.zeros(window, dtype=np.int32), seqs.tokens.astype(np.int32)])
+        # view[i] = padded[i : i + W] = tokens[i - W : i]: the W activities before flat position i
+        self._view = sliding_window_view(padded, window)
+        self._start = np.repeat(seqs.offsets[:-1], seqs.lengths)  # sequence start of each position
+        self._cols = np.arange(window)
+
+    def __call__(self, positions: np.ndarray) -> np.ndarray:
+        w = self._view[positions]  # fancy indexing copies only these rows
+        available = positions - self._start[positions]  # activities before i in its own sequence
+        w[self._cols[None, :] < (self.window - available)[:, None]] = 0  # not from another sequence
+        return w
+
+    def targets(self, positions: np.ndarray) -> np.ndarray:
+        return self.tokens[positions]
+
+
+def _batches(positions: np.ndarray, size: int) -> list[np.ndarray]:
+    return [positions[i : i + size] for i in range(0, len(positions), size)]
+
+
+# -- networks --------------------------------------------------------------------------------
+class NextActivityNet(nn.Module):
+    """Maps left-padded windows [B, W] (0 = padding, the last column is always a real activity)
+    to next-activity logits [B, vocab_size]."""
+
+    @abstractmethod
+    def forward(self, windows: torch.Tensor) -> torch.Tensor: ...
+
+    def loss(self, windows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Training loss; the default is next-activity cross-entropy (LogBERT adds its own)."""
+        return F.cross_entropy(self(windows), targets)
+
+
+def last_position(hidden: torch.Tensor) -> torch.Tensor:
+    """Hidden state of the most recent activity (the last column of a left-padded window)."""
+    return hidden[:, -1]
+
+
+# -- the detector base -----------------------------------------------------------------------
+class NextActivityDetector(Detector):
+    """Base of the neural next-activity baselines: subclasses set `name`, `defaults`, `build_net`."""
+
+    levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
+    #: network hyperparameters of this model (and overrides of TRAIN_DEFAULTS)
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, seed: int = 42, **params: Any) -> None:
+        allowed = {**TRAIN_DEFAULTS, **self.defaults}
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown parameter(s) {unknown}; known: {sorted(allowed)}")
+        self.config: dict[str, Any] = {**allowed, **params, "seed": int(seed)}
+        self.net: NextActivityNet | None = None
+        self.vocab_size: int | None = None
+        self.history: list[dict[str, float]] = []
+
+    @abstractmethod
+    def build_net(self, vocab_size: int) -> NextActivityNet:
+        """A fresh network for this vocabulary, from `self.config`."""
+
+    def scores_from_logits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Anomaly score of each observed target: 1 - P(target | prefix)."""
+        return 1.0 - torch.softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]
+
+    # -- training ----------------------------------------------------------------------------
+    def fit(
+        self,
+        train: SequenceSet,
+        train_labels: np.ndarray | None = None,
+        validation: SequenceSet | None = None,
+        validation_labels: np.ndarray | None = None,
+    ) -> "NextActivityDetector":
+        cfg = self.config
+        rng = np.random.default_rng(cfg["seed"])
+        torch.manual_seed(cfg["seed"])
+        train_pos = target_positions(train, train_labels)
+        if train_pos.size == 0:
+            raise ValueError(f"{self.name}: no training positions (every sequence has length < 2?)")
+        self.vocab_size = int(train.vocab_size)
+        self.net = self.build_net(self.vocab_size)
+        opt = torch.optim.AdamW(self.net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        make_train = WindowMaker(train, cfg["window"])
+        val = None
+        if validation is not None:
+            val_pos = target_positions(validation, validation_labels)
+            if cfg["val_samples"] and val_pos.size > cfg["val_samples"]:
+                val_pos = np.sort(rng.choice(val_pos, cfg["val_samples"], replace=False))
+            if val_pos.size:
+                val = (WindowMaker(validation, cfg["window"]), val_pos)
+
+        best, best_state, stale = np.inf, None, 0
+        self.history = []
+        with progress() as bar:
+            task = bar.add_task(f"{self.name} epochs", total=cfg["max_epochs"])
+            for epoch in range(cfg["max_epochs"]):
+                t0 = time.perf_counter()
+                n = cfg["epoch_samples"] or train_pos.size
+                order = rng.permutation(train_pos) if n >= train_pos.size else rng.choice(train_pos, n, replace=False)
+                train_loss = self._train_epoch(opt, make_train, order)
+                val_loss = self._mean_loss(*val) if val is not None else train_loss
+                self.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                                     "seconds": time.perf_counter() - t0})
+                bar.advance(task)
+                if val_loss < best - 1e-5:
+                    best, stale = val_loss, 0
+                    best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+                else:
+                    stale += 1
+                    if stale >= cfg["patience"]:
+                        break
+        if best_state is not None:
+            self.net.load_state_dict(best_state)
+        self.net.eval()
+        return self
+
+    def _train_epoch(self, opt: torch.optim.Optimizer, make: WindowMaker, order: np.ndarray) -> float:
+        assert self.net is not None
+        self.net.train()
+        total, count = 0.0, 0
+        for batch in _batches(order, self.config["batch_size"]):
+            windows = torch.from_numpy(make(batch)).long()
+            targets = torch.from_numpy(make.targets(batch)).long()
+            loss = self.net.loss(windows, targets)
+            opt.zero_grad()
+            loss.backward()
+            if self.config["grad_clip"]:
+                nn.utils.clip_grad_norm_(self.net.parameters(), self.config["grad_clip"])
+            opt.step()
+            total += float(loss.detach()) * len(batch)
+            count += len(batch)
+        return total / max(count, 1)
+
+    @torch.no_grad()
+    def _mean_loss(self, make: WindowMaker, positions: np.ndarray) -> float:
+        """Mean next-activity cross-entropy (the model-selection criterion)."""
+        assert self.net is not None
+        self.net.eval()
+        total = 0.0
+        for batch in _batches(positions, self.config["score_batch"]):
+            logits = self.net(torch.from_numpy(make(batch)).long())
+            total += float(F.cross_entropy(logits, torch.from_numpy(make.targets(batch)).long(), reduction="sum"))
+        return total / len(positions)
+
+    # -- scoring -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def score_activities(self, seqs: SequenceSet) -> np.ndarray:
+        if self.net is None:
+            raise RuntimeError(f"{self.name} is not fitted; call fit() or load() first")
+        if seqs.vocab_size != self.vocab_size:
+            raise ValueError(f"{self.name} was trained on vocab_size {self.vocab_size}, got {seqs.vocab_size}")
+        self.net.eval()
+        out = np.full(seqs.n_activities, np.nan, dtype=np.float64)
+        positions = target_positions(seqs)
+        make = WindowMaker(seqs, self.config["window"])
+        batches = _batches(positions, self.config["score_batch"])
+        with progress() as bar:
+            task = bar.add_task(f"{self.name} scoring", total=len(batches))
+            for batch in batches:
+                logits = self.net(torch.from_numpy(make(batch)).long())
+                targets = torch.from_numpy(make.targets(batch)).long()
+                out[batch] = self.scores_from_logits(logits, targets).double().numpy()
+                bar.advance(task)
+        return out
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        if self.net is None:
+            raise RuntimeError(f"{self.name} is not fitted; nothing to save")
+        write_manifest(path, self.name, {**self.config, "vocab_size": self.vocab_size, "history": self.history})
+        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        save_file(state, str(Path(path) / "weights.safetensors"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "NextActivityDetector":
+        from safetensors.torch import load_file
+
+        manifest = read_manifest(path)
+        if manifest["name"] != cls.name:
+            raise ValueError(f"{path} holds a {manifest['name']!r} detector, not {cls.name!r}")
+        config = dict(manifest["config"])
+        vocab_size = int(config.pop("vocab_size"))
+        history = config.pop("history", [])
+        det = cls(**config)
+        det.vocab_size = vocab_size
+        det.history = history
+        det.net = det.build_net(vocab_size)
+        det.net.load_state_dict(load_file(str(Path(path) / "weights.safetensors")))
+        det.net.eval()
+        return det

@@ -1,0 +1,24 @@
+"""Vanilla RNN next-activity predictor (the "RNN" real-time baseline of the LAN paper).
+
+One Elman layer (tanh, 64 units) over a learned embedding of the last W = 20 activities; the
+last hidden state feeds a linear softmax head; score = 1 - P(observed | prefix). The paper does
+not give its RNN's size; this is a small CPU-sized choice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines.realtime._layers import RecurrentNet
+from neighborwatch.models.registry import register
+
+
+@register
+class VanillaRNN(NextActivityDetector):
+    name: ClassVar[str] = "rnn"
+    defaults: ClassVar[dict[str, Any]] = {"embed_dim": 64, "hidden": 64, "layers": 1, "dropout": 0.1}
+
+    def build_net(self, vocab_size: int) -> NextActivityNet:
+        c = self.config
+        return RecurrentNet(vocab_size, "rnn", c["embed_dim"], c["hidden"], c["layers"], c["dropout"])
