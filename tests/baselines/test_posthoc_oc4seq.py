@@ -1,0 +1,40 @@
+import pytest
+import torch
+from posthoc_fixtures import (
+    check_deterministic,
+    check_roundtrip,
+    check_scores,
+    fit_on_toy,
+    sequence_auc,
+)
+
+from neighborwatch.models.baselines.posthoc.oc4seq import OC4Seq
+
+KW = dict(epochs=3, seed=3)
+
+
+@pytest.fixture(scope="module")
+def det() -> OC4Seq:
+    return fit_on_toy(OC4Seq, **KW)
+
+
+def test_scores_shape_and_range(det: OC4Seq) -> None:
+    assert (check_scores(det) >= 0).all()  # squared distances
+
+
+def test_beats_random_on_planted_anomaly(det: OC4Seq) -> None:
+    assert sequence_auc(det) > 0.7
+
+
+def test_deterministic_with_seed(det: OC4Seq) -> None:
+    check_deterministic(det, OC4Seq, **KW)
+
+
+def test_save_load_identical(det: OC4Seq, tmp_path) -> None:
+    check_roundtrip(det, tmp_path / "m")
+
+
+def test_centres_are_set_and_away_from_zero(det: OC4Seq) -> None:
+    for c in (det.module.c_global, det.module.c_local):
+        assert torch.all(c.abs() >= 0.1 - 1e-6)
+
