@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from neighborwatch.data.synth.behaviour import DAY, Pools, day_sessions, session_events
-from neighborwatch.data.synth.insiders import SCENARIOS, Emitter, plan_insiders, test_cut
+from neighborwatch.data.synth.insiders import SCENARIOS, Emitter, plan_insiders, cut_day
 from neighborwatch.data.synth.organisation import build_org
 from neighborwatch.data.synth.writers import RELEASES, SOURCES, ReleaseWriter, header
 from neighborwatch.progress import progress
@@ -96,7 +96,7 @@ def synthesize(release: str, users: int, start: str, end: str, seed: int, out: P
         "start": first.isoformat(),
         "end": stop.isoformat(),
         "days": len(days),
-        "test_cut": (first + dt.timedelta(days=test_cut(release, days))).isoformat(),
+        "test_cut": (first + dt.timedelta(days=cut_day(release, days))).isoformat(),
         "rows": dict(writer.rows),
         "total_events": int(sum(writer.rows.values())),
         "insiders": answers,

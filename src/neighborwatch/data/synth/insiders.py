@@ -33,10 +33,12 @@ NOMINAL_DAYS = {1: 9, 2: 52, 3: 2, 4: 70, 5: 1}
 H = 3600
 
 
-def test_cut(release: str, days: list[dt.date]) -> int:
-    """Day index where the downstream test period starts (release rule, else last quarter)."""
+def cut_day(release: str, days: list[dt.date]) -> int:
+    """Day index where the downstream test period starts (sequences.splits: the release's cut
+    when the span covers it and the month before, else the last quarter of the span)."""
     cut = dt.date(2011, 3, 1) if release == "r6.2" else dt.date(2011, 1, 1)
-    if days[0] < cut <= days[-1]:
+    month_before = dt.date(cut.year - (cut.month == 1), (cut.month - 2) % 12 + 1, 1)
+    if days[0] < month_before and cut < days[-1]:
         return (cut - days[0]).days
     return int(len(days) * 0.75)
 
@@ -78,7 +80,7 @@ def plan_insiders(org: Org, seed: int) -> list[Insider]:
     if n_days < 14:
         raise ValueError("the period must be at least 14 days long to place insiders")
     counts = insider_counts(org.release, org.n)
-    cut = test_cut(org.release, org.days)
+    cut = cut_day(org.release, org.days)
     taken = {0}
     is_admin = np.array([r == "ITAdmin" for r in org.role])
     order: list[int] = []
@@ -95,6 +97,15 @@ def plan_insiders(org: Org, seed: int) -> list[Insider]:
             lo_, hi = 1, max(1, min(last_start, cut - dur - 1))
         ws = int(rng.integers(lo_, hi + 1))
         cand = _candidates(org, s, is_admin, taken, ws, dur)
+        if not cand and s == 3:  # small company: make an IT person out of a staff member
+            staff = [u for u in _candidates(org, 2, is_admin, taken, ws, dur)
+                     if org.supervisor[u] > 0 and int(org.supervisor[u]) not in taken and org.role[u] != "Manager"]
+            if staff:
+                u = int(rng.choice(staff))
+                org.role[u], is_admin[u] = "ITAdmin", True
+                org.roam_per_day[u] = rng.uniform(1.5, 4.0)
+                org.evening_p[u] = max(org.evening_p[u], 0.2)
+                cand = [u]
         if not cand:
             raise ValueError(f"no employee fits scenario {s}; use more --users")
         u = int(rng.choice(cand))
@@ -209,6 +220,11 @@ def _plan_s5(org: Org, ins: Insider, rng: np.random.Generator) -> None:
         org.leave_day[v] = min(org.leave_day[v], max(1, d - int(rng.integers(3, 30))))
 
 
+def _header(rng: np.random.Generator, ext: str) -> str:
+    """File header of an extension; txt files get random bytes, as in CERT."""
+    return vocab.FILE_HEADERS.get(ext) or "-".join(f"{b:02X}" for b in rng.integers(0x30, 0x5B, 4))
+
+
 _PLANNERS = {1: _plan_s1, 2: _plan_s2, 3: _plan_s3, 4: _plan_s4, 5: _plan_s5}
 
 
@@ -294,10 +310,11 @@ class Emitter:
         t = self.device(t + self._gap(2, 60), u, pc, "Connect")
         if self.rel != "r4.2":
             for _ in range(int(r.integers(1, 5))):
-                name = f"R:\\{random_names(r, 1)[0]}.{r.choice(['doc', 'pdf', 'txt', 'zip'])}"
+                ext = str(r.choice(["doc", "pdf", "txt", "zip"]))
+                name = f"R:\\{random_names(r, 1)[0]}.{ext}"
                 flab = lab if self.rel == "r6.2" else str(r.choice(vocab.HOBBY_TOPICS))
                 t = self.file(t + self._gap(1, 40), u, pc, name, "File Open", "False", "True",
-                              self.words(vocab.COMMON_WORDS), flab)
+                              f"{_header(r, ext)} {self.words(vocab.COMMON_WORDS)}", flab)
         url, act = ins.data["url"], "WWW Visit"
         content = self.words(vocab.LEAK_WORDS)
         if self.rel == "r6.2":
@@ -411,7 +428,7 @@ class Emitter:
             ext = str(r.choice(["doc", "pdf", "jpg", "zip", "txt"], p=[0.5, 0.2, 0.1, 0.1, 0.1]))
             sub = f"{random_names(r, 1, 7)[0]}\\" if r.random() < 0.6 else ""
             path = f"C:\\{sub}{random_names(r, 1)[0]}.{ext}"
-            hdr = vocab.FILE_HEADERS.get(ext, "4E-41-52-54")
+            hdr = _header(r, ext)
             flab = None if self.rel == "r5.2" else topic  # r5.2-4 file rows have no label column
             t = self.file(t + self._gap(0.3, 4), u, vpc, path, "File Open", "False", "False",
                           f"{hdr} {self.words(vocab.COMMON_WORDS)}", flab)
