@@ -130,6 +130,7 @@ def serve(
     partitions: int = typer.Option(1, "--partitions", help="Number of user partitions (Redis streams)."),
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated partitions this worker consumes (default: all)."),
     consumer: str = typer.Option("worker-0", "--consumer", help="Stable consumer name of this worker in the Redis group."),
+    prefix: str = typer.Option("neighborwatch:events", "--prefix", help="Redis stream name prefix (streams PREFIX:0..N-1)."),
     budget: float = typer.Option(5.0, "--budget", help="Alerts per day of each kind to calibrate thresholds to."),
     half_life: float = typer.Option(24.0, "--half-life", help="Risk half-life in hours."),
     thresholds: Optional[Path] = typer.Option(None, "--thresholds", help="thresholds.json to use instead of calibrating."),
@@ -143,7 +144,7 @@ def serve(
 
     run_serve(ServeOptions(
         model=model, work=work, redis=redis, host=host, port=port, token=token, sinks=list(sink), state=state,
-        partitions=partitions, only=[int(x) for x in only.split(",")] if only else None, consumer=consumer,
+        partitions=partitions, only=[int(x) for x in only.split(",")] if only else None, consumer=consumer, prefix=prefix,
         budget_per_day=budget, half_life_h=half_life, thresholds=thresholds, window_s=window,
         snapshot_every_s=snapshot_every, threads=threads,
     ))
@@ -157,13 +158,15 @@ def replay(
     split: str = typer.Option("test", "--split", help="test | validation | train | all."),
     token: Optional[str] = typer.Option(None, "--token", envvar="NEIGHBORWATCH_TOKEN", help="Bearer token of the service."),
     partitions: int = typer.Option(1, "--partitions", help="With redis: number of user partitions."),
+    prefix: str = typer.Option("neighborwatch:events", "--prefix", help="With redis: stream name prefix."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Send at most this many events."),
 ) -> None:
     """Replay a prepared period, in time order, into a running service (HTTP or Redis)."""
     from neighborwatch.progress import console
     from neighborwatch.replay import replay as run_replay
 
-    result = run_replay(work, to, speed=speed, split=split, token=token, partitions=partitions, limit=limit)
+    result = run_replay(work, to, speed=speed, split=split, token=token, partitions=partitions, limit=limit,
+                        prefix=prefix)
     console.print(result)
 
 
