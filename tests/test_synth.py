@@ -244,9 +244,12 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path_factory: pytest.TempPa
         return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
                 for p in sorted(out.rglob("*")) if p.is_file()}
 
-    a, _ = _run(tmp_path_factory, "r5.2", seed=11)
-    b, _ = _run(tmp_path_factory, "r5.2", seed=11)
-    c, _ = _run(tmp_path_factory, "r5.2", seed=12)
+    def run(seed: int) -> Path:
+        out = tmp_path_factory.mktemp(f"det{seed}")
+        synthesize("r6.2", 12, "2010-03-01", "2010-03-16", seed, out)
+        return out
+
+    a, b, c = run(11), run(11), run(12)
     assert digest(a) == digest(b)
     da, dc = digest(a), digest(c)
     assert all(da[k] != dc[k] for k in ("logon.csv", "http.csv", "answers/insiders.csv"))

@@ -74,7 +74,7 @@ class Pools:
     def __init__(self, org: Org, seed: int) -> None:
         rng = np.random.default_rng([seed, 2])
         sentences = org.release == "r6.2"
-        self.urls = pl.Series([_page_url(rng, str(rng.choice(vocab.WEB_DOMAINS))) for _ in range(org.fav_urls.max() + 1)])
+        self.urls = pl.Series(page_urls(rng, int(org.fav_urls.max()) + 1))
         self.job_urls = pl.Series([_job_url(rng, dom) for dom in vocab.JOB_DOMAINS for _ in range(3)])
         self.http_content = pl.Series(content_pool(rng, vocab.COMMON_WORDS, 2048, 8, 25, sentences))
         self.job_content = pl.Series(content_pool(rng, vocab.JOB_WORDS, 256, 8, 25, sentences))
@@ -109,13 +109,21 @@ def content_pool(rng: np.random.Generator, words: list[str] | tuple[str, ...], n
     return out
 
 
-def _page_url(rng: np.random.Generator, domain: str, scheme: str = "http://") -> str:
-    words = vocab.COMMON_WORDS
-    topic = "_".join(w.capitalize() for w in rng.choice(words, int(rng.integers(1, 4))))
-    sub = str(rng.choice(words))
-    token = vocab.rot13("".join(rng.choice(words, int(rng.integers(1, 4)))))
-    ext = vocab.URL_EXTENSIONS[int(rng.integers(len(vocab.URL_EXTENSIONS)))]
-    return f"{scheme}{domain}/{topic}/{sub}/{token}{int(rng.integers(10**5, 2 * 10**9))}.{ext}"
+def page_urls(rng: np.random.Generator, n: int) -> list[str]:
+    """http://domain/Topic_Words/word/rot13token123456.ext, like CERT's URL shape."""
+    words, doms, exts = vocab.COMMON_WORDS, vocab.WEB_DOMAINS, vocab.URL_EXTENSIONS
+    w = rng.integers(0, len(words), (n, 7))
+    n_topic = rng.integers(1, 4, n)
+    n_token = rng.integers(1, 4, n)
+    dom = rng.integers(0, len(doms), n)
+    ext = rng.integers(0, len(exts), n)
+    num = rng.integers(10**5, 2 * 10**9, n)
+    out = []
+    for i in range(n):
+        topic = "_".join(words[j].capitalize() for j in w[i, : n_topic[i]])
+        token = vocab.rot13("".join(words[j] for j in w[i, 4 : 4 + n_token[i]]))
+        out.append(f"http://{doms[dom[i]]}/{topic}/{words[w[i, 3]]}/{token}{num[i]}.{exts[ext[i]]}")
+    return out
 
 
 def _job_url(rng: np.random.Generator, domain: str) -> str:

@@ -143,7 +143,15 @@ def _candidates(org: Org, s: int, is_admin: np.ndarray, taken: set[int], ws: int
 
 
 def _present_days(org: Org, u: int, a: int, b: int) -> list[int]:
-    return [d for d in range(max(a, 0), min(b, len(org.days) - 1) + 1) if org.present[u, d] and not org.weekend_or_holiday[d]]
+    """Working days of u in [a, b]; if a vacation covers them all, the first workday is worked."""
+    a, b = max(a, 1), min(b, len(org.days) - 4)
+    days = [d for d in range(a, b + 1) if org.present[u, d] and not org.weekend_or_holiday[d]]
+    if not days:
+        work = [d for d in range(a, b + 1) if not org.weekend_or_holiday[d]]
+        work = work or [d for d in range(1, len(org.days) - 3) if not org.weekend_or_holiday[d]]
+        org.present[u, work[0]] = True
+        days = [work[0]]
+    return days
 
 
 def _leave(org: Org, ins: Insider, after: int) -> None:
@@ -180,15 +188,14 @@ def _plan_s2(org: Org, ins: Insider, rng: np.random.Generator) -> None:
         if rng.random() < 0.5 or d == b:
             ins.plan[d] = "job+device" if d in ins.plan else "device"
     if not ins.plan:
-        ins.plan[_present_days(org, u, a, len(org.days) - 3)[0]] = "job+device"
+        ins.plan[_present_days(org, u, a, b)[0]] = "job+device"
     ins.data["competitor"] = f"{rng.choice(vocab.FIRST_NAMES)}_{rng.choice(vocab.LAST_NAMES)}@{rng.choice(vocab.COMPETITOR_DOMAINS)}"
     _leave(org, ins, max(ins.plan) + int(rng.integers(1, 7)))
 
 
 def _plan_s3(org: Org, ins: Insider, rng: np.random.Generator) -> None:
     u = ins.user
-    days = _present_days(org, u, ins.first_day, len(org.days) - 4)
-    a = days[0]
+    a = _present_days(org, u, ins.first_day, len(org.days))[0]
     ins.plan = {a: "complain", a + 1: "impersonate"}
     sup = int(org.supervisor[u])
     org.leave_day[sup] = max(org.leave_day[sup], min(len(org.days), a + 5))
@@ -198,8 +205,6 @@ def _plan_s3(org: Org, ins: Insider, rng: np.random.Generator) -> None:
 def _plan_s4(org: Org, ins: Insider, rng: np.random.Generator) -> None:
     u = ins.user
     days = _present_days(org, u, ins.first_day, ins.last_day)
-    if not days:
-        days = _present_days(org, u, ins.first_day, len(org.days) - 3)[:1]
     n_ep = max(2, int(round(rng.uniform(7, 12) * min(1.0, len(days) / 45))))
     # more and more frequent: positions with density rising over the window
     pos = np.sqrt(rng.random(n_ep)) * (len(days) - 1)
@@ -209,8 +214,7 @@ def _plan_s4(org: Org, ins: Insider, rng: np.random.Generator) -> None:
 
 def _plan_s5(org: Org, ins: Insider, rng: np.random.Generator) -> None:
     u = ins.user
-    days = _present_days(org, u, ins.first_day, len(org.days) - 3)
-    d = days[0]
+    d = _present_days(org, u, ins.first_day, len(org.days))[0]
     ins.plan = {d: "upload"}
     # the insider's group is decimated by layoffs in the weeks before
     taken = ins.data["taken"]

@@ -123,14 +123,12 @@ FILE_HEADERS = {
 }
 
 
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM",
+)
+
+
 def rot13(text: str) -> str:
     """URL tokens in CERT look ROT13-encoded; we encode our own words the same way."""
-    out = []
-    for ch in text:
-        if "a" <= ch <= "z":
-            out.append(chr((ord(ch) - 97 + 13) % 26 + 97))
-        elif "A" <= ch <= "Z":
-            out.append(chr((ord(ch) - 65 + 13) % 26 + 65))
-        else:
-            out.append(ch)
-    return "".join(out)
+    return text.translate(_ROT13)
