@@ -1,0 +1,1 @@
+"""LAN: Learning Adaptive Neighbours for real-time insider threat detection (Cai et al. 2024)."""

@@ -1,0 +1,1 @@
+"""Training loops, early stopping, checkpoints, seeding and device selection."""
