@@ -1,0 +1,50 @@
+"""The shared trainer/scorer of the neural next-activity baselines (`_nextactivity`)."""
+
+import numpy as np
+import pytest
+from realtime_contract import TOY_TRAINING, Toy
+
+from neighborwatch.models.baselines._nextactivity import WindowMaker, target_positions
+from neighborwatch.models.baselines.realtime.rnn import VanillaRNN
+
+
+def test_windows_hold_the_left_padded_prefix_of_the_own_sequence(toy: Toy) -> None:
+    seqs = toy["test"][0]
+    positions = np.arange(seqs.n_activities)
+    windows = WindowMaker(seqs, 4)(positions)
+    for s in range(len(seqs)):
+        seq = seqs.sequence(s).tolist()
+        for i in range(len(seq)):
+            expected = ([0] * 4 + seq[:i])[-4:]
+            assert windows[seqs.offsets[s] + i].tolist() == expected
+
+
+def test_target_positions_skip_sequence_starts_and_malicious_targets(toy: Toy) -> None:
+    seqs, labels = toy["train"]
+    first = seqs.position_in_sequence() == 0
+    np.testing.assert_array_equal(target_positions(seqs), np.flatnonzero(~first))
+    np.testing.assert_array_equal(target_positions(seqs, labels), np.flatnonzero(~first & ~labels))
+    with pytest.raises(ValueError, match="one entry per activity"):
+        target_positions(seqs, labels[:-1])
+
+
+def test_keeps_the_weights_of_the_best_validation_epoch(toy: Toy, single_thread: None) -> None:
+    det = VanillaRNN(seed=3, **{**TOY_TRAINING, "max_epochs": 4, "lr": 0.05}, embed_dim=8, hidden=8)
+    det.fit(*toy["train"], *toy["validation"])
+    val, val_labels = toy["validation"]
+    now = det._mean_loss(WindowMaker(val, det.config["window"]), target_positions(val, val_labels))
+    assert now == pytest.approx(min(h["val_loss"] for h in det.history), rel=1e-5)
+    assert 1 <= len(det.history) <= 4
+
+
+def test_rejects_unknown_parameters_and_foreign_vocabularies(toy: Toy, single_thread: None) -> None:
+    with pytest.raises(ValueError, match="unknown parameter"):
+        VanillaRNN(hiden=8)
+    det = VanillaRNN(seed=0, **{**TOY_TRAINING, "max_epochs": 1}).fit(*toy["train"])
+    seqs = toy["test"][0]
+    seqs.vocab_size, before = 170, seqs.vocab_size
+    try:
+        with pytest.raises(ValueError, match="vocab_size"):
+            det.score_activities(seqs)
+    finally:
+        seqs.vocab_size = before
