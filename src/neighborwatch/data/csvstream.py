@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 
 from neighborwatch.data.quarantine import Quarantine
 
-BLOCK_SIZE = 16 << 20  # bytes per parsed block: bounds memory per batch
+BLOCK_SIZE = 4 << 20  # bytes per parsed block; pyarrow reads ahead many blocks, so peak RSS ~ 60x this
 
 
 class EmptyFileError(ValueError):

@@ -1,9 +1,10 @@
 """One time-sorted events.parquet from batches that arrive in any order, with bounded memory.
 
-An external sort by time buckets: every incoming batch is split by ISO week and written as small
+An external sort by time buckets: every incoming batch is split by week and written as small
 Parquet parts; at the end, consecutive weeks are grouped up to a row budget, each group is read,
-sorted by (time, event_id) and appended to the output. Peak memory is one group (or one week,
-if a single week is larger), whatever the total size; input order does not matter (the r6.2
+sorted by (time, event_id) and appended to the output. A single week over the budget is read
+day by day (predicate scans of its parts). Peak memory is one group (or one day), whatever the
+total size; input order does not matter (the r6.2
 samples are shuffled, own logs may be), and the result is the same for the same input.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +23,8 @@ import pyarrow.parquet as pq
 from neighborwatch.data.schema import EVENT_SCHEMA
 
 SORT_KEY = ["time", "event_id"]
-ROWS_PER_GROUP = 500_000
+EPOCH = datetime(1970, 1, 1)  # week buckets are (days since this) // 7
+ROWS_PER_GROUP = 250_000
 ROW_GROUP_SIZE = 256 * 1024
 DICTIONARY_COLUMNS = ("user", "host", "source", "action", "domain")
 STATISTICS_COLUMNS = ("time", "event_id", "user", "host", "source", "action")
@@ -87,11 +91,14 @@ class EventStore:
         with pq.ParquetWriter(tmp, arrow_schema, compression="zstd", use_dictionary=dict_cols,
                               write_statistics=stat_cols) as writer:
             for group in groups:
-                files = [f for b in group for f in self.bucket_files[b]]
-                df = pl.read_parquet(files).sort(SORT_KEY, maintain_order=True)
-                writer.write_table(df.to_arrow().cast(arrow_schema), row_group_size=ROW_GROUP_SIZE)
-                total += df.height
-                del df
+                for frame in self._sorted_frames(group):
+                    table = frame.to_arrow()
+                    del frame
+                    if table.schema != arrow_schema:
+                        table = table.cast(arrow_schema)
+                    writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+                    total += table.num_rows
+                    del table  # one group (or one day) in memory at a time
                 if on_group is not None:
                     on_group()
             if not groups:
@@ -99,6 +106,19 @@ class EventStore:
         tmp.replace(out)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         return total
+
+    def _sorted_frames(self, group: list[int]) -> Iterator[pl.DataFrame]:
+        """The group's events sorted; a single week over the budget is done day by day."""
+        files = [f for b in group for f in self.bucket_files[b]]
+        if len(group) > 1 or self.bucket_rows[group[0]] <= self.rows_per_group:
+            yield pl.read_parquet(files).sort(SORT_KEY, maintain_order=True)
+            return
+        first_day = EPOCH + timedelta(days=7 * group[0])
+        scan = pl.scan_parquet(files)
+        for i in range(7):
+            lo, hi = first_day + timedelta(days=i), first_day + timedelta(days=i + 1)
+            day = scan.filter((pl.col("time") >= lo) & (pl.col("time") < hi))
+            yield day.collect().sort(SORT_KEY, maintain_order=True)
 
     def n_groups(self) -> int:
         return len(self._groups())
