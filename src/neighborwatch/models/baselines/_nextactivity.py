@@ -17,7 +17,8 @@ next-activity predictors; labels are never read at scoring). Early stopping watc
 cross-entropy on the normal validation positions (again dropping malicious targets when
 validation labels are given), keeps the best epoch's weights, and stops after `patience` epochs
 without improvement. Every random choice (initialisation, dropout, shuffling, subsampling,
-LogBERT's masking) follows `seed`.
+LogBERT's masking) follows `seed`; on CPU the same seed gives bit-identical scores, on CUDA
+(`device="auto"` picks it when present) only up to floating-point non-determinism.
 
 Saved models: `detector.json` (name + every hyperparameter + vocabulary size + history) and
 `weights.safetensors`; no pickle.
@@ -54,7 +55,18 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "val_samples": 50_000,  # cap of validation positions (fixed seeded subset); 0 = all
     "grad_clip": 5.0,
     "score_batch": 4096,
+    "device": "auto",  # auto = CUDA when present, else CPU
 }
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {name!r}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 # -- windows ---------------------------------------------------------------------------------
@@ -132,6 +144,10 @@ class NextActivityDetector(Detector):
         self.net: NextActivityNet | None = None
         self.vocab_size: int | None = None
         self.history: list[dict[str, float]] = []
+        self.device = resolve_device(self.config["device"])
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).long().to(self.device)
 
     @abstractmethod
     def build_net(self, vocab_size: int) -> NextActivityNet:
@@ -156,7 +172,7 @@ class NextActivityDetector(Detector):
         if train_pos.size == 0:
             raise ValueError(f"{self.name}: no training positions (every sequence has length < 2?)")
         self.vocab_size = int(train.vocab_size)
-        self.net = self.build_net(self.vocab_size)
+        self.net = self.build_net(self.vocab_size).to(self.device)
         opt = torch.optim.AdamW(self.net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
         make_train = WindowMaker(train, cfg["window"])
         val = None
@@ -197,8 +213,7 @@ class NextActivityDetector(Detector):
         self.net.train()
         total, count = 0.0, 0
         for batch in _batches(order, self.config["batch_size"]):
-            windows = torch.from_numpy(make(batch)).long()
-            targets = torch.from_numpy(make.targets(batch)).long()
+            windows, targets = self._tensor(make(batch)), self._tensor(make.targets(batch))
             loss = self.net.loss(windows, targets)
             opt.zero_grad()
             loss.backward()
@@ -216,8 +231,8 @@ class NextActivityDetector(Detector):
         self.net.eval()
         total = 0.0
         for batch in _batches(positions, self.config["score_batch"]):
-            logits = self.net(torch.from_numpy(make(batch)).long())
-            total += float(F.cross_entropy(logits, torch.from_numpy(make.targets(batch)).long(), reduction="sum"))
+            logits = self.net(self._tensor(make(batch)))
+            total += float(F.cross_entropy(logits, self._tensor(make.targets(batch)), reduction="sum"))
         return total / len(positions)
 
     # -- scoring -----------------------------------------------------------------------------
@@ -235,9 +250,9 @@ class NextActivityDetector(Detector):
         with progress() as bar:
             task = bar.add_task(f"{self.name} scoring", total=len(batches))
             for batch in batches:
-                logits = self.net(torch.from_numpy(make(batch)).long())
-                targets = torch.from_numpy(make.targets(batch)).long()
-                out[batch] = self.scores_from_logits(logits, targets).double().numpy()
+                logits = self.net(self._tensor(make(batch)))
+                targets = self._tensor(make.targets(batch))
+                out[batch] = self.scores_from_logits(logits, targets).double().cpu().numpy()
                 bar.advance(task)
         return out
 
@@ -248,7 +263,7 @@ class NextActivityDetector(Detector):
         if self.net is None:
             raise RuntimeError(f"{self.name} is not fitted; nothing to save")
         write_manifest(path, self.name, {**self.config, "vocab_size": self.vocab_size, "history": self.history})
-        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         save_file(state, str(Path(path) / "weights.safetensors"))
 
     @classmethod
@@ -266,5 +281,6 @@ class NextActivityDetector(Detector):
         det.history = history
         det.net = det.build_net(vocab_size)
         det.net.load_state_dict(load_file(str(Path(path) / "weights.safetensors")))
+        det.net.to(det.device)
         det.net.eval()
         return det

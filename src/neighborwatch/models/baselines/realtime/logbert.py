@@ -52,7 +52,7 @@ class MaskedEncoder(NextActivityNet):
         return self.head(last_position(self.encode(windows)))
 
     def loss(self, windows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        masked = (torch.rand(windows.shape) < self.mask_ratio) & (windows != 0)
+        masked = (torch.rand(windows.shape, device=windows.device) < self.mask_ratio) & (windows != 0)
         h = self.encode(torch.where(masked, torch.full_like(windows, self.mask_id), windows))
         loss = F.cross_entropy(self.head(last_position(h)), targets)
         if masked.any():
