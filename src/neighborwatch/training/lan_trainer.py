@@ -29,6 +29,7 @@ from neighborwatch.models.lan.retrieval import NeighbourIndex, PrefixPool, prefi
 from neighborwatch.models.lan.scoring import neighbour_ids, prefix_vectors, score_positions
 from neighborwatch.progress import progress
 from neighborwatch.sequences.base import SequenceSet
+from neighborwatch.sequences.samples import oversample, training_samples
 from neighborwatch.training.early_stopping import EarlyStopping
 from neighborwatch.training.seed import seed_everything
 
@@ -48,16 +49,11 @@ def build_index(pool: PrefixPool, cfg) -> NeighbourIndex:
 
 def select_samples(train: SequenceSet, labels: np.ndarray, cfg, seed: int) -> np.ndarray:
     """Target positions for one run: selection, oversampling, optional seeded cap."""
-    try:  # the sequences package's sample builder, when present
-        from neighborwatch.sequences.samples import oversample, training_samples  # type: ignore
-        targets = np.asarray(training_samples(train, labels, normal_rate=cfg.normal_rate, seed=seed))
-        targets = np.asarray(oversample(targets, labels, ratio=cfg.oversample_ratio, seed=seed))
-    except (ImportError, TypeError):
-        from neighborwatch.training.samples import oversample, training_samples
-        targets = training_samples(train, labels, normal_rate=cfg.normal_rate, seed=seed)
-        targets = oversample(targets, labels, ratio=cfg.oversample_ratio, seed=seed)
+    samples = training_samples(train, labels, normal_rate=cfg.normal_rate, seed=seed)
+    targets = oversample(samples, ratio=cfg.oversample_ratio, seed=seed).flat_index(train)
     if cfg.max_train_samples and len(targets) > cfg.max_train_samples:
-        targets = np.sort(np.random.default_rng(seed).choice(targets, cfg.max_train_samples, replace=False))
+        keep = np.random.default_rng(seed).choice(len(targets), cfg.max_train_samples, replace=False)
+        targets = targets[np.sort(keep)]
     return targets.astype(np.int64)
 
 
