@@ -200,30 +200,40 @@ def time_to_detect(insiders: np.ndarray, users: np.ndarray, times_us: np.ndarray
         raise ValueError("insiders, users, times, labels and scores must have equal length")
     sc = np.zeros(y.shape, dtype=np.int64) if scenarios is None else np.asarray(scenarios, dtype=np.int64)
     alert = np.zeros_like(y) if math.isnan(threshold) else np.nan_to_num(s, nan=-np.inf) >= threshold
+    # index the alerts by account once (millions of activities, tens of insiders)
+    alert_idx = np.flatnonzero(alert)
+    alert_by_user: dict[object, np.ndarray] = {}
+    if alert_idx.size:
+        names, inverse = np.unique(usr[alert_idx].astype(str), return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
+        alert_by_user = {n: alert_idx[order[bounds[i]:bounds[i + 1]]] for i, n in enumerate(names)}
+    mal_idx = np.flatnonzero(y)
+    mal_ins = ins[mal_idx]
     out = []
-    for name in sorted(set(ins[y]) - {""}):
-        mal = y & (ins == name)
-        accounts = set(usr[mal])
-        t0 = int(t[mal].min())
-        mine = np.isin(usr, list(accounts)) & (t >= t0)
-        hits = np.flatnonzero(mine & alert)
-        scen = np.unique(sc[mal])
+    for name in sorted(set(mal_ins) - {""}):
+        mine = mal_idx[mal_ins == name]  # this insider's malicious activities
+        accounts = sorted({str(a) for a in usr[mine]})
+        t0 = int(t[mine].min())
+        hits = np.concatenate([alert_by_user.get(a, np.zeros(0, np.int64)) for a in accounts])
+        hits = hits[t[hits] >= t0]
+        scen = np.unique(sc[mine])
         row: dict = {
             "insider": name,
-            "users": sorted(str(a) for a in accounts),
+            "users": accounts,
             "scenario": int(scen[scen > 0][0]) if (scen > 0).any() else None,
-            "malicious_activities": int(mal.sum()),
+            "malicious_activities": int(mine.size),
             "first_malicious": _iso(t0),
         }
         if hits.size == 0:
-            row.update(detected=False, minutes=None, malicious_before_alert=int(mal.sum()),
+            row.update(detected=False, minutes=None, malicious_before_alert=int(mine.size),
                        first_alert=None, alert_on_malicious=None)
         else:
             first = hits[np.argmin(t[hits])]
             row.update(
                 detected=True,
                 minutes=float((t[first] - t0) / 60e6),
-                malicious_before_alert=int((mal & (t < t[first])).sum()),
+                malicious_before_alert=int((t[mine] < t[first]).sum()),
                 first_alert=_iso(int(t[first])),
                 alert_on_malicious=bool(y[first]),
             )

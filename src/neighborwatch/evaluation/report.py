@@ -104,9 +104,12 @@ def timelines_figure(arrays: dict[str, np.ndarray], ttd: list[dict], threshold: 
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 2.5 * nrow), squeeze=False)
     finite = s[~np.isnan(s)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    names, user_code = np.unique(users.astype(str), return_inverse=True)  # one sort, not one per insider
+    mal_idx = np.flatnonzero(y)
     for ax, row in zip(axes.flat, rows):
-        mal = y & (ins == row["insider"])
-        mine = np.isin(users, row["users"])
+        mal = np.zeros(y.shape, dtype=bool)
+        mal[mal_idx[ins[mal_idx] == row["insider"]]] = True
+        mine = np.isin(user_code, np.searchsorted(names, row["users"]))
         t0, t1 = t[mal].min() - 3 * _US_PER_DAY, t[mal].max() + 3 * _US_PER_DAY
         sel = mine & (t >= t0) & (t <= t1) & ~np.isnan(s)
         when = t[sel].astype("datetime64[us]").astype("datetime64[ms]").astype(object)
