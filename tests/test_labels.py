@@ -115,3 +115,36 @@ def test_insiders_csv_quirks(cert_samples: Path, tmp_path: Path) -> None:
     # r6.2-3 holds rows of many users; they are all malicious with the file's insider
     s3 = rows.filter(pl.col("file").str.ends_with("r6.2-3.csv"))
     assert s3["user"].n_unique() > 10 and s3["insider"].n_unique() == 1
+
+
+def test_several_answer_sets_pick_the_one_matching_the_logs(tmp_path: Path) -> None:
+    """Hand-written: answers/ with an r4.1 flat file and an r4.2 folder; the logs hold r4.2 ids."""
+    from neighborwatch.data.prepare import ingest
+
+    src = tmp_path / "mylogs"
+    (src / "answers" / "r4.2-2").mkdir(parents=True)
+    (src / "logon.csv").write_text(
+        "id,date,user,pc,activity\n"
+        "{Q1Q1-Q1QQ11QQ-1111QQQQ},05/02/2010 08:00:00,QQQ0001,PC-0101,Logon\n"
+        "{Q1Q1-Q1QQ11QQ-2222QQQQ},05/02/2010 18:00:00,QQQ0001,PC-0101,Logoff\n"
+    )
+    (src / "answers" / "r4.1-1.csv").write_text(
+        "logon,{W9W9-W9WW99WW-9999WWWW},05/03/2010 01:00:00,WWW0002,PC-0202,Logon\n"
+        "bogus,row\n"
+    )
+    (src / "answers" / "r4.2-2" / "r4.2-2-QQQ0001.csv").write_text(
+        "logon,{Q1Q1-Q1QQ11QQ-2222QQQQ},05/02/2010 18:00:00,QQQ0001,PC-0101,Logoff\n"
+    )
+    (src / "answers" / "insiders.csv").write_text(
+        "dataset,scenario,details,user,start,end\n"
+        "4.1,1,r4.1-1.csv,WWW0002,5/3/2010 1:00:00,5/3/2010 1:00:00\n"
+        "4.2,2,r4.2-2-QQQ0001.csv,QQQ0001,05/02/2010 18:00:00,05/02/2010 18:00:00\n"
+    )
+    summary = ingest(src, tmp_path / "w")
+    assert summary["dataset"] == "4.2"
+    labels = pl.read_parquet(tmp_path / "w" / "labels.parquet")
+    assert labels.to_dicts() == [
+        {"event_id": "{Q1Q1-Q1QQ11QQ-2222QQQQ}", "malicious": True, "scenario": 2, "insider": "QQQ0001"}
+    ]
+    assert summary["labels"]["not_in_logs"] == 0 and [i["insider"] for i in summary["insiders"]] == ["QQQ0001"]
+    assert summary["quarantined"]["rows"] == 0  # the r4.1 file's bad row was only probed, not kept

@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from neighborwatch.data.cert import ACTION_SOURCE
-from neighborwatch.data.csvstream import stream_csv
+from neighborwatch.data.csvstream import read_header, stream_csv
 from neighborwatch.data.quarantine import Quarantine
 from neighborwatch.data.schema import EVENT_SCHEMA, REQUIRED_EVENT_COLUMNS, conform_events
 
@@ -87,8 +87,6 @@ def list_files(src: Path, fmt: str) -> list[Path]:
 
 def _read_csv(path: Path, mapping: dict[str, str], quarantine: Quarantine, label: str):
     cols = list(dict.fromkeys(mapping.values()))
-    from neighborwatch.data.csvstream import read_header
-
     header = read_header(path)
     missing = [c for c in cols if c not in header]
     if missing:

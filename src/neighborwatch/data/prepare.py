@@ -135,8 +135,11 @@ def _ids_in_events(work: WorkDir, ids: list[str]) -> set[str]:
 
 def _labels(info: ReleaseInfo, answers_dir: Path, work: WorkDir, q: Quarantine, summary: dict) -> None:
     family = info.release if info.release != "unknown" else None
-    rows, ainfo = ans.load_answers(answers_dir, family, q)
-    datasets = ainfo["datasets"]
+    major = family[1:] if family else None
+    datasets = sorted({f.dataset for f in ans.find_answer_files(answers_dir)
+                       if major is None or f.dataset.split(".")[0] == major})
+    # probing pass over every candidate set: count-only quarantine, the chosen set is read again
+    rows, ainfo = ans.load_answers(answers_dir, family, q if len(datasets) <= 1 else Quarantine(None))
     present = _ids_in_events(work, rows["event_id"].unique().to_list()) if rows.height else set()
     if len(datasets) > 1:
         # several answer sets of this release family (e.g. 4.1 and 4.2): folder name, else overlap

@@ -19,19 +19,24 @@ MAX_RAW_CHARS = 2000  # a runaway line must not blow up the quarantine file
 class Quarantine:
     """Append-only sink for bad rows; use as a context manager."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] | None = self.path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._fh)
-        self._writer.writerow(QUARANTINE_COLUMNS)
+    def __init__(self, path: Path | None) -> None:
+        """`path=None`: count only (for a probing pass whose rows are read again later)."""
+        self.path = Path(path) if path is not None else None
+        self._fh: IO[str] | None = None
+        self._closed = False
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("w", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._fh)
+            self._writer.writerow(QUARANTINE_COLUMNS)
         self.per_file: Counter[str] = Counter()
         self.per_reason: Counter[str] = Counter()
 
     def add(self, file: str, line: int, reason: str, raw: str) -> None:
-        if self._fh is None:
+        if self._closed:
             raise RuntimeError("quarantine already closed")
-        self._writer.writerow((file, int(line), reason, raw[:MAX_RAW_CHARS]))
+        if self._fh is not None:
+            self._writer.writerow((file, int(line), reason, raw[:MAX_RAW_CHARS]))
         self.per_file[file] += 1
         # group reasons by their kind, not their offending value ("bad date '13/45/2010'" → "bad date")
         self.per_reason[reason.split(" '")[0].split(" (")[0]] += 1
@@ -45,6 +50,7 @@ class Quarantine:
         return sum(self.per_file.values())
 
     def close(self) -> None:
+        self._closed = True
         if self._fh is not None:
             self._fh.close()
             self._fh = None
