@@ -26,6 +26,7 @@ SORT_KEY = ["time", "event_id"]
 EPOCH = datetime(1970, 1, 1)  # week buckets are (days since this) // 7
 ROWS_PER_GROUP = 250_000
 ROW_GROUP_SIZE = 256 * 1024
+COMPRESSION = "zstd"  # lz4 measured only ~5% faster to write here, for 1.6x the file size
 DICTIONARY_COLUMNS = ("user", "host", "source", "action", "domain")
 STATISTICS_COLUMNS = ("time", "event_id", "user", "host", "source", "action")
 
@@ -88,7 +89,7 @@ class EventStore:
         # dictionaries only where values repeat: on ids/urls they cost 3x the write time for nothing
         dict_cols = [c for c in DICTIONARY_COLUMNS if c in self.schema]
         stat_cols = [c for c in STATISTICS_COLUMNS if c in self.schema]
-        with pq.ParquetWriter(tmp, arrow_schema, compression="zstd", use_dictionary=dict_cols,
+        with pq.ParquetWriter(tmp, arrow_schema, compression=COMPRESSION, use_dictionary=dict_cols,
                               write_statistics=stat_cols) as writer:
             for group in groups:
                 for frame in self._sorted_frames(group):
