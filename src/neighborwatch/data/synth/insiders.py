@@ -85,7 +85,8 @@ def plan_insiders(org: Org, seed: int) -> list[Insider]:
     is_admin = np.array([r == "ITAdmin" for r in org.role])
     order: list[int] = []
     for k in range(max(counts.values())):
-        order += [s for s in counts if counts[s] > k]
+        # scenario 3 first: it needs an administrator whose supervisor is not an insider
+        order += sorted((s for s in counts if counts[s] > k), key=lambda s: s != 3)
     insiders: list[Insider] = []
     for i, s in enumerate(order):
         late = i % 2 == 0
@@ -99,7 +100,7 @@ def plan_insiders(org: Org, seed: int) -> list[Insider]:
         cand = _candidates(org, s, is_admin, taken, ws, dur)
         if not cand and s == 3:  # small company: make an IT person out of a staff member
             staff = [u for u in _candidates(org, 2, is_admin, taken, ws, dur)
-                     if org.supervisor[u] > 0 and int(org.supervisor[u]) not in taken and org.role[u] != "Manager"]
+                     if org.supervisor[u] > 0 and int(org.supervisor[u]) not in taken]
             if staff:
                 u = int(rng.choice(staff))
                 org.role[u], is_admin[u] = "ITAdmin", True
@@ -126,7 +127,9 @@ def _candidates(org: Org, s: int, is_admin: np.ndarray, taken: set[int], ws: int
     n_days = len(org.days)
     ok = []
     for u in range(org.n):
-        if u in taken or org.role[u] in ("President", "VicePresident") or org.leave_day[u] < n_days:
+        if u in taken or org.role[u] in ("President", "VicePresident"):
+            continue
+        if s in (4, 5) and org.leave_day[u] < n_days:  # scenarios 1-3 set their own leave date
             continue
         if s == 3:
             sup = int(org.supervisor[u])
