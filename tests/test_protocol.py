@@ -259,3 +259,13 @@ def test_session_scores_reuse_realtime_scores_when_posthoc_is_the_default(toy_wo
     # a detector with its own post-hoc score is asked for it
     res2 = P.evaluate_detector(SequenceOnly().fit(data["train"][0]), work.root)
     assert res2["protocol"]["session_scores"] == "detector.score_sequences"
+
+
+def test_per_scenario_counts_unscored_malicious_items() -> None:
+    y = np.array([1, 1, 0, 0, 1, 0], dtype=bool)
+    s = np.array([np.nan, 0.9, 0.1, np.nan, 0.2, 0.3])
+    out = P.evaluate_scores(y, s, threshold=0.5, test_scenarios=np.array([1, 1, 0, 0, 2, 0]))
+    rows = {r["scenario"]: r for r in out["per_scenario"]}
+    assert (rows[1]["positives"], rows[1]["unscored"], rows[1]["detected_at_threshold"]) == (2, 1, 1.0)
+    assert (rows[2]["positives"], rows[2]["unscored"], rows[2]["detected_at_threshold"]) == (1, 0, 0.0)
+    assert out["counts"] == {"items": 4, "positives": 2, "unscored": 2}

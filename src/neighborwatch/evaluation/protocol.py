@@ -130,7 +130,7 @@ def evaluate_scores(
     thr_info = threshold if isinstance(threshold, dict) else {"value": float(threshold)}
     thr = float(thr_info["value"])
     sc = np.asarray(test_labels, dtype=np.int64) if test_scenarios is None else np.asarray(test_scenarios)
-    y, s, unscored, (sc,) = M.drop_unscored(test_labels, test_scores, sc)
+    y, s, unscored, _ = M.drop_unscored(test_labels, test_scores)
     at = M.rates_at(y, s, thr) if not math.isnan(thr) else M.OperatingPoint(math.nan, math.nan, math.nan)
     if math.isnan(thr):
         warnings.warn("no validation threshold (validation split degenerate): DR/FPR are NaN",
@@ -148,7 +148,8 @@ def evaluate_scores(
     for b in budgets:
         out[M.budget_key(b)] = M.dr_at_budget(y, s, b)
     out["test_optimal"] = {**best.as_dict(), "note": TEST_OPTIMAL_NOTE}
-    out["per_scenario"] = M.per_scenario_detection(y, s, sc, thr, budgets)
+    # on all items: it excludes NaN scores itself and counts each scenario's unscored ones
+    out["per_scenario"] = M.per_scenario_detection(test_labels, test_scores, sc, thr, budgets)
     return out
 
 

@@ -45,6 +45,7 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def level_figure(level: str, arrays: dict[str, np.ndarray], metrics: dict[str, Any]) -> str | None:
     """ROC, precision-recall and score distributions of one level's test items (data URI)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     s, y = np.asarray(arrays["scores"], float), np.asarray(arrays["labels"], bool)
@@ -69,13 +70,19 @@ def level_figure(level: str, arrays: dict[str, np.ndarray], metrics: dict[str, A
     ax_pr.axhline(y.mean(), ls="--", color="#bbb", lw=1, label=f"chance {y.mean():.4f}")
     ax_pr.set(xlabel="recall (DR)", ylabel="precision", title="Precision–recall", xlim=(0, 1), ylim=(0, 1.02))
     ax_pr.legend(loc="upper right", fontsize=8)
-    bins = np.histogram_bin_edges(s, bins=50)
+    # a few outliers (e.g. sequences without a scored activity) would squeeze everything else
+    # into one bin: scores below the 0.5th percentile (of normal items; never cutting malicious
+    # ones) are pooled into the first bin
+    lo = min(float(np.quantile(s[~y], 0.005)), float(s[y].min()))
+    bins = np.histogram_bin_edges(np.clip(s, lo, None), bins=50)
+    s = np.clip(s, lo, None)
     ax_hist.hist(s[~y], bins=bins, density=True, alpha=0.6, color=NORMAL_COLOR, label=f"normal ({(~y).sum():,})")
     ax_hist.hist(s[y], bins=bins, density=True, alpha=0.6, color=MALICIOUS_COLOR, label=f"malicious ({y.sum():,})")
     thr = metrics["threshold"]["value"]
     if not math.isnan(thr):
         ax_hist.axvline(thr, color="black", lw=1, ls=":", label="threshold")
     ax_hist.set_yscale("log")
+    ax_hist.xaxis.set_major_locator(MaxNLocator(5))
     ax_hist.set(xlabel="anomaly score", ylabel="density (log)", title="Score distributions")
     ax_hist.legend(fontsize=8)
     fig.tight_layout()
