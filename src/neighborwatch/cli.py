@@ -68,6 +68,38 @@ def stats(work: Path = typer.Argument(..., help="Prepared WORK folder.")) -> Non
 
 
 @app.command()
+def train(
+    work: Path = typer.Argument(..., help="Prepared WORK folder."),
+    out: Path = typer.Option(..., "--out", help="Model folder to write."),
+    config: Optional[Path] = typer.Option(None, "--config", help="LAN config JSON (defaults: the paper)."),
+    epochs: Optional[int] = typer.Option(None, help="Maximum epochs (paper: 10)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size (paper: 512)."),
+    lr: Optional[float] = typer.Option(None, help="AdamW learning rate (paper: 1e-5)."),
+    k: Optional[int] = typer.Option(None, help="Graph nodes = query + k-1 neighbours (paper: 15)."),
+    mode: Optional[str] = typer.Option(None, help="faithful (neighbours re-encoded) | fast (cached pool)."),
+    encoder: Optional[str] = typer.Option(None, help="lstm | gru | rnn | transformer."),
+    pooling: Optional[str] = typer.Option(None, help="attention | mean."),
+    gnn: Optional[str] = typer.Option(None, help="gcn | gat."),
+    graph: Optional[str] = typer.Option(None, help="weighted | cosine."),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda."),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads (0 = torch default)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (paper: 42)."),
+    max_train_samples: Optional[int] = typer.Option(None, help="Random cap on training samples (0 = all)."),
+) -> None:
+    """Train LAN on WORK's training period; early stopping and the saved epoch use validation."""
+    from neighborwatch.training.train_work import build_config, train_work
+
+    try:
+        cfg = build_config(config, epochs=epochs, batch_size=batch_size, lr=lr, k=k, mode=mode,
+                           encoder=encoder, pooling=pooling, gnn=gnn, graph=graph, device=device,
+                           threads=threads, seed=seed, max_train_samples=max_train_samples)
+        train_work(work, out, cfg)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+
+
+@app.command()
 def evaluate(
     work: Path = typer.Argument(..., help="Prepared WORK folder."),
     model: Path = typer.Argument(..., help="Saved detector folder (with detector.json)."),
@@ -77,7 +109,11 @@ def evaluate(
     """Threshold on validation, then score the test period once: real-time and post-hoc metrics."""
     from neighborwatch.evaluation.evaluate import run_evaluate
 
-    run_evaluate(work, model, json_path=json_path, report_dir=report)
+    try:
+        run_evaluate(work, model, json_path=json_path, report_dir=report)
+    except (FileNotFoundError, KeyError) as e:  # missing WORK/model pieces: say what, no traceback
+        typer.echo(f"error: {e.args[0] if e.args else e}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
