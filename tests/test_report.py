@@ -84,3 +84,10 @@ def test_scalar_metrics_flattens_a_level_result() -> None:
     flat = T.scalar_metrics(level)
     assert flat["auc"] == 1.0 and flat["test_optimal.dr"] == 1.0 and flat["positives"] == 2
     assert "per_scenario" not in flat
+
+
+def test_evaluate_command_explains_a_missing_model(tmp_path) -> None:
+    work, _ = make_toy_work(tmp_path / "work")
+    out = CliRunner().invoke(app, ["evaluate", str(work.root), str(tmp_path / "nope")])
+    assert out.exit_code == 2
+    assert "not a saved detector" in out.output
