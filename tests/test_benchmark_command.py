@@ -1,0 +1,123 @@
+"""`neighborwatch benchmark` end to end on a tiny hand-built WORK folder.
+
+The WORK folder is assembled from the toy sequences (events.parquet, labels.parquet, session and
+day sequence sets) so that the test does not depend on the synthetic generator and runs in
+seconds; its test period is guaranteed to hold malicious sequences.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from neighborwatch.cli import app
+from neighborwatch.models import registry
+from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector
+from neighborwatch.sequences.base import SequenceSet
+from neighborwatch.sequences.toy import WORDS, toy_data
+from neighborwatch.workdir import WorkDir
+
+SOURCE_OF = {"Logon": ("logon", "Logon"), "Logoff": ("logon", "Logoff"), "Connect": ("device", "Connect"),
+             "Disconnect": ("device", "Disconnect"), "file": ("file", "File Open"),
+             "email": ("email", "Send"), "http": ("http", "WWW Visit")}
+
+
+def build_toy_work(root: Path) -> WorkDir:
+    """train / validation / test toy splits in one SequenceSet with global event rows."""
+    parts = toy_data(seed=1, n_train=200, n_val=60, n_test=80, anomaly_rate=0.08)
+    sets = [parts[n][0] for n in ("train", "validation", "test")]
+    labels = np.concatenate([parts[n][1] for n in ("train", "validation", "test")])
+    tokens = np.concatenate([s.tokens for s in sets])
+    lengths = np.concatenate([s.lengths for s in sets])
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    times = np.concatenate([s.times for s in sets])
+    meta = pl.concat([s.meta for s in sets]).with_columns(pl.arange(0, len(lengths), dtype=pl.Int64).alias("seq_id"))
+    work = WorkDir(root)
+    for kind in ("session", "day"):  # the same sequences serve as both kinds here
+        SequenceSet(tokens=tokens, offsets=offsets, event_rows=np.arange(len(tokens)), times=times,
+                    meta=meta, kind=kind).save(work.sequence_set(kind))
+    words = [WORDS[(t - 1) // 24] for t in tokens]
+    users = np.repeat(meta["user"].to_numpy(), lengths)
+    hosts = np.repeat(meta["host"].to_numpy(), lengths)
+    ids = [f"E{i:06d}" for i in range(len(tokens))]
+    pl.DataFrame({
+        "event_id": ids, "time": times.astype("datetime64[us]"), "user": users, "host": hosts,
+        "source": [SOURCE_OF[w][0] for w in words], "action": [SOURCE_OF[w][1] for w in words],
+    }).write_parquet(work.events)
+    mal = np.flatnonzero(labels)
+    pl.DataFrame({"event_id": [ids[i] for i in mal], "malicious": [True] * len(mal),
+                  "scenario": pl.Series([1] * len(mal), dtype=pl.Int8), "insider": users[mal].tolist()}
+                 ).write_parquet(work.labels)
+    return work
+
+
+class AlwaysFails(Detector):
+    """A detector whose fit raises: the benchmark must report it, not crash."""
+
+    name: ClassVar[str] = "always_fails_for_test"
+    levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def fit(self, train, train_labels=None, validation=None, validation_labels=None):  # type: ignore[override]
+        raise RuntimeError("deliberate failure")
+
+
+@pytest.fixture
+def failing_detector():
+    registry.register(AlwaysFails)
+    yield AlwaysFails.name
+    registry._REGISTRY.pop(AlwaysFails.name, None)
+
+
+def test_benchmark_command_end_to_end(tmp_path: Path, failing_detector: str) -> None:
+    work = build_toy_work(tmp_path / "work")
+    out = tmp_path / "bench"
+    methods = f"markov,iforest_seq,{failing_detector}"
+    result = CliRunner().invoke(app, ["benchmark", str(work.root), "--table", "all", "--seeds", "1",
+                                      "--out", str(out), "--methods", methods, "--fast"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+    for name in ("realtime.md", "realtime.csv", "posthoc.md", "posthoc.csv", "results.json", "config.json",
+                 "roc_realtime.png", "roc_session.png", "roc_day.png"):
+        assert (out / name).stat().st_size > 0, name
+
+    rows = list(csv.DictReader((out / "posthoc.csv").open()))
+    by = {(r["level"], r["method"]): r for r in rows}
+    for level in ("session", "day"):
+        ok = by[(level, "iforest_seq")]
+        assert ok["runs"] == "1"
+        for col in ("auc", "dr", "fpr", "dr@5%", "dr@10%", "dr@15%", "auprc"):
+            assert 0.0 <= float(ok[f"{col}_mean"]) <= 1.0, (level, col)
+        assert float(ok["auc_mean"]) > 0.7  # the planted anomaly is easy
+        assert (level, f"{failing_detector} (failed)") in by
+    realtime = {r["method"]: r for r in csv.DictReader((out / "realtime.csv").open())}
+    assert 0.0 <= float(realtime["markov"]["auc_mean"]) <= 1.0
+    assert "iforest_seq" not in realtime  # sequence-only detectors stay out of the real-time table
+
+    md = (out / "posthoc.md").read_text()
+    assert "| iforest_seq |" in md and "deliberate failure" in md
+    assert "| Method | AUC | DR | FPR | DR@5% | DR@10% | DR@15% | AUPRC |" in md
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["levels"]["session"]["iforest_seq"][0]["seed"] == 0
+    assert results["levels"]["session"][failing_detector][0]["status"] == "failed"
+    config = json.loads((out / "config.json").read_text())
+    assert config["seeds"] == [0] and config["fast"] is True
+    assert "torch" in config["versions"] and config["work"] == str(work.root.resolve())
+
+
+def test_benchmark_rejects_unknown_methods(tmp_path: Path) -> None:
+    work = build_toy_work(tmp_path / "work")
+    result = CliRunner().invoke(app, ["benchmark", str(work.root), "--methods", "no_such_detector",
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "unknown method" in result.output
