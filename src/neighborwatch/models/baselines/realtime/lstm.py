@@ -1,14 +1,15 @@
 """LSTM next-activity predictor = LAN without retrieval and graph (LAN.md §3.1 + §3.5).
 
-LAN's sequence encoder and head with nothing in between: embedding → 2-layer LSTM (dropout
-0.3) → LayerNorm → last-position attention pooling (the last hidden state is the query of a
-multi-head attention over all hidden states of the prefix, padding masked) → linear head over
-all classes; score = 1 - P(observed | prefix). The ablation isolates what neighbours add.
-Differences from LAN's encoder, for CPU: width 64 and 4 heads (LAN: 128 and 8), and the prefix
-is capped at the last W = 32 activities (LAN: the whole prefix); plain next-activity
-cross-entropy on normal targets (LAN's hybrid loss needs labels). The encoder is built here
-rather than imported from `neighborwatch.models.lan`, so the baseline does not change when LAN's
-code does.
+LAN's own sequence encoder and pooling, imported from `neighborwatch.models.lan` so the ablation
+differs from LAN in nothing but the neighbours: embedding → 2-layer LSTM (dropout 0.3) →
+LayerNorm → last-position attention pooling (the last hidden state queries a multi-head
+attention over the prefix's hidden states) → linear head over all classes; score =
+1 - P(observed | prefix). What it measures: what retrieval and the graph add.
+Differences from LAN, for CPU and for a label-free baseline: width 64 and 4 heads (LAN: 128
+and 8, settable), the prefix capped at the last W = 32 activities (LAN: the whole prefix), and
+plain next-activity cross-entropy on normal targets instead of LAN's hybrid loss.
+The shared trainer hands out left-padded windows; LAN's encoder wants right padding (padding
+after the prefix never touches valid positions), so each window is rotated first.
 """
 
 from __future__ import annotations
@@ -19,27 +20,33 @@ import torch
 from torch import nn
 
 from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.lan.config import LANConfig
+from neighborwatch.models.lan.encoder import SequenceEncoder
+from neighborwatch.models.lan.pooling import AttentionPooling
 from neighborwatch.models.registry import register
 
 
-class AttentionPooledLSTM(NextActivityNet):
+def right_pad(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded windows → (the same tokens right-padded, number of real tokens per row)."""
+    w = windows.shape[1]
+    lengths = (windows != 0).sum(1)
+    cols = (torch.arange(w, device=windows.device)[None, :] + (w - lengths)[:, None]) % w
+    return windows.gather(1, cols), lengths
+
+
+class LANEncoderNet(NextActivityNet):
     def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int, heads: int,
                  dropout: float) -> None:
         super().__init__()
-        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.lstm = nn.LSTM(embed_dim, hidden, num_layers=layers, batch_first=True,
-                            dropout=dropout if layers > 1 else 0.0)
-        self.norm = nn.LayerNorm(hidden)
-        self.pool = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
-        self.drop = nn.Dropout(dropout)
+        cfg = LANConfig(vocab_size=vocab_size, encoder="lstm", embed_dim=embed_dim, hidden=hidden,
+                        layers=layers, dropout=dropout, pooling="attention", attention_heads=heads)
+        self.encoder = SequenceEncoder(cfg)
+        self.pooling = AttentionPooling(hidden, heads)
         self.head = nn.Linear(hidden, vocab_size)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        h, _ = self.lstm(self.embed(windows))
-        h = self.norm(h)
-        # the last column is always a real activity, so no query sees only padding
-        pooled, _ = self.pool(h[:, -1:], h, h, key_padding_mask=windows == 0, need_weights=False)
-        return self.head(self.drop(pooled[:, 0]))
+        tokens, lengths = right_pad(windows)
+        return self.head(self.pooling.last(self.encoder(tokens), lengths))
 
 
 @register
@@ -51,4 +58,4 @@ class LSTMNextActivity(NextActivityDetector):
 
     def build_net(self, vocab_size: int) -> NextActivityNet:
         c = self.config
-        return AttentionPooledLSTM(vocab_size, c["embed_dim"], c["hidden"], c["layers"], c["heads"], c["dropout"])
+        return LANEncoderNet(vocab_size, c["embed_dim"], c["hidden"], c["layers"], c["heads"], c["dropout"])
