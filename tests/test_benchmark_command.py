@@ -83,7 +83,7 @@ def test_benchmark_command_end_to_end(tmp_path: Path, failing_detector: str) -> 
     out = tmp_path / "bench"
     methods = f"markov,iforest_seq,{failing_detector}"
     result = CliRunner().invoke(app, ["benchmark", str(work.root), "--table", "all", "--seeds", "1",
-                                      "--out", str(out), "--methods", methods, "--fast"])
+                                      "--out", str(out), "--methods", methods, "--fast", "--threads", "1"])
     assert result.exit_code == 0, result.output + repr(result.exception)
 
     for name in ("realtime.md", "realtime.csv", "posthoc.md", "posthoc.csv", "results.json", "config.json",
@@ -111,7 +111,7 @@ def test_benchmark_command_end_to_end(tmp_path: Path, failing_detector: str) -> 
     assert results["levels"]["session"]["iforest_seq"][0]["seed"] == 0
     assert results["levels"]["session"][failing_detector][0]["status"] == "failed"
     config = json.loads((out / "config.json").read_text())
-    assert config["seeds"] == [0] and config["fast"] is True
+    assert config["seeds"] == [0] and config["fast"] is True and config["threads"]["torch"] == 1
     assert "torch" in config["versions"] and config["work"] == str(work.root.resolve())
 
 

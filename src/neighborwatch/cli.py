@@ -126,6 +126,7 @@ def benchmark(
     fast: bool = typer.Option(False, "--fast", help="Tiny hyper-parameter preset (smoke runs, tests)."),
     params: Optional[Path] = typer.Option(
         None, "--params", help='JSON file {"method": {option: value}} overriding the preset.'),
+    threads: int = typer.Option(0, "--threads", help="Cap torch/OpenMP threads (0 = library default)."),
 ) -> None:
     """Train and evaluate LAN and every baseline on the same splits: the paper's comparison tables."""
     import json
@@ -135,7 +136,8 @@ def benchmark(
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     overrides = json.loads(params.read_text()) if params else None
     try:
-        run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides)
+        run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides,
+                      threads=threads)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)

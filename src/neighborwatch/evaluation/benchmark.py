@@ -89,6 +89,17 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+#: AUCs the LAN paper reports on the REAL CERT releases (LAN.md §6), shown under the tables for
+#: orientation only: they are not measured on the benchmarked WORK folder.
+PAPER_AUC: dict[str, dict[str, dict[str, float]]] = {
+    "realtime": {"lan": {"r4.2": 0.9369, "r5.2": 0.9439}, "fmlprec": {"r4.2": 0.8526},
+                 "deeplog": {"r4.2": 0.7469, "r5.2": 0.8549}, "sasrec (Transformer)": {"r4.2": 0.7981}},
+    "posthoc": {"lan": {"r4.2": 0.9607, "r5.2": 0.9605}, "fmlprec_posthoc": {"r4.2": 0.8837},
+                "rnn_posthoc (RNN)": {"r4.2": 0.8652}, "oc4seq": {"r4.2": 0.8113, "r5.2": 0.9202},
+                "itdbert": {"r4.2": 0.7413}, "log2vec": {"r4.2": 0.6563}},
+}
+
+
 def preset(method: str, fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The constructor keyword arguments of `method` for this run (without seed / vocabulary)."""
     kw = dict(PRESETS["fast" if fast else "standard"].get(method, {}))
@@ -267,10 +278,29 @@ def _roc_points(labels: np.ndarray, scores: np.ndarray) -> dict[str, list[float]
 
 def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str | Path = "benchmark",
                   methods: Sequence[str] | None = None, fast: bool = False,
-                  overrides: Mapping[str, Mapping[str, Any]] | None = None, first_seed: int = 0) -> dict[str, Any]:
-    """Run the comparison and write every output file; returns the results object."""
+                  overrides: Mapping[str, Mapping[str, Any]] | None = None, first_seed: int = 0,
+                  threads: int = 0) -> dict[str, Any]:
+    """Run the comparison and write every output file; returns the results object.
+
+    `threads` > 0 caps torch and OpenMP/BLAS threads for the whole run: on a machine shared with
+    other jobs, multi-threaded small models spin-wait and run several times slower than on one
+    thread (measured on the 2-core development machine); 0 keeps the libraries' defaults.
+    """
     if seeds < 1:
         raise ValueError("seeds must be at least 1")
+    if threads < 0:
+        raise ValueError("threads must be >= 0")
+    if threads:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            with threadpool_limits(threads):
+                return run_benchmark(work, table, seeds, out, methods, fast, overrides, first_seed, 0)
+        finally:
+            torch.set_num_threads(before)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     selection = table_methods(table, methods)
@@ -282,6 +312,7 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
         "methods": selection, "params": {m: preset(m, fast, overrides) for t in selection.values() for m in t},
         "jobs": [{"method": j.method, "fit_on": j.fit_kind, "levels": list(j.levels)} for j in jobs],
         "started": started.isoformat(timespec="seconds"), "versions": versions(),
+        "threads": _threads(),
     }
     write_json(out / "config.json", config)
     console.print(f"[bold]benchmark[/]: {len(jobs)} fit(s) × {len(seed_list)} seed(s) on {work}")
@@ -384,8 +415,18 @@ def write_tables(results: Mapping[str, Any], selection: Mapping[str, Sequence[st
             if not csv_lines:
                 csv_lines.append("level," + body[0])
             csv_lines += [f"{level},{line}" for line in body[1:]]
+        md.append(_paper_reference(t))
         (out / f"{t}.md").write_text("".join(md))
         (out / f"{t}.csv").write_text("\n".join(csv_lines) + "\n")
+
+
+def _paper_reference(table: str) -> str:
+    lines = ["\n## For orientation: AUC reported by the LAN paper on the real CERT data\n\n",
+             "Not measured here (different data); the paper's level is unspecified beyond "
+             "'post-hoc' (sessions).\n\n| Method | r4.2 | r5.2 |\n|---|---:|---:|\n"]
+    for method, aucs in PAPER_AUC[table].items():
+        lines.append(f"| {method} | {_fmt(aucs.get('r4.2'))} | {_fmt(aucs.get('r5.2'))} |\n")
+    return "".join(lines)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -425,6 +466,14 @@ def versions() -> dict[str, str]:
     return {"neighborwatch": getattr(neighborwatch, "__version__", "?"), "python": platform.python_version(),
             "numpy": np.__version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
             "platform": platform.platform(), "cpus": str(__import__("os").cpu_count())}
+
+
+def _threads() -> dict[str, Any]:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    return {"torch": torch.get_num_threads(),
+            "openmp_blas": sorted({(i.get("internal_api"), i.get("num_threads")) for i in threadpool_info()})}
 
 
 def _json_safe(obj: Any) -> Any:
