@@ -137,6 +137,15 @@
     if (state.riskThreshold) add("line", { x1: pad, x2: W - pad, y1: yR(state.riskThreshold), y2: yR(state.riskThreshold), stroke: "#888", "stroke-dasharray": "4 3" });
   }
 
+  // bursts of alerts (a replay) must not re-render or refetch once per alert: coalesce
+  let renderTimer = null, userTimer = null;
+  function scheduleRender() { if (!renderTimer) renderTimer = setTimeout(() => { renderTimer = null; render(); }, 150); }
+  function scheduleUser(user) {
+    if (state.user && state.user !== user) return;
+    state.user = user;
+    if (!userTimer) userTimer = setTimeout(() => { userTimer = null; selectUser(state.user); }, 300);
+  }
+
   async function selectUser(user) {
     state.user = user;
     $("user-name").textContent = "— " + user;
@@ -150,8 +159,8 @@
     es.addEventListener("alert", (ev) => {
       const a = JSON.parse(ev.data);
       if (!state.alerts.has(a.alert_id)) state.alerts.set(a.alert_id, a);
-      render();
-      if (!state.user) selectUser(a.user); else if (state.user === a.user) selectUser(a.user);
+      scheduleRender();
+      scheduleUser(a.user);
     });
   }
 
