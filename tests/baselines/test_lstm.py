@@ -1,5 +1,7 @@
+import torch
 from realtime_contract import TOY_TRAINING, RealtimeContract
 
+from neighborwatch.models.baselines.realtime._layers import right_pad
 from neighborwatch.models.baselines.realtime.lstm import LSTMNextActivity
 
 
@@ -11,11 +13,7 @@ class TestLSTMNextActivity(RealtimeContract):
     make = staticmethod(make)
 
 
-def test_windows_are_rotated_to_lan_right_padding() -> None:
-    import torch
-
-    from neighborwatch.models.baselines.realtime.lstm import right_pad
-
+def test_windows_are_rotated_to_right_padding() -> None:
     tokens, lengths = right_pad(torch.tensor([[0, 0, 3, 4], [1, 2, 3, 4], [0, 0, 0, 9]]))
     assert tokens.tolist() == [[3, 4, 0, 0], [1, 2, 3, 4], [9, 0, 0, 0]]
     assert lengths.tolist() == [2, 4, 1]

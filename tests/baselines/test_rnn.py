@@ -1,3 +1,4 @@
+import torch
 from realtime_contract import TOY_TRAINING, RealtimeContract
 
 from neighborwatch.models.baselines.realtime.rnn import VanillaRNN
@@ -9,3 +10,10 @@ def make(seed: int) -> VanillaRNN:
 
 class TestVanillaRNN(RealtimeContract):
     make = staticmethod(make)
+
+
+def test_padding_never_enters_the_recurrent_state() -> None:
+    net = make(0).build_net(169).eval()
+    short = torch.tensor([[0, 5, 6, 7], [1, 2, 3, 4]])
+    longer = torch.cat([torch.zeros(2, 6, dtype=torch.long), short], dim=1)  # the same prefixes, more padding
+    torch.testing.assert_close(net(short), net(longer))

@@ -6,9 +6,9 @@ published models differ).
 * `SelfAttentionBlock` + `attention_mask`: a pre-LayerNorm Transformer block over a boolean
   mask, used causally by SASRec and bidirectionally by the LogBERT-style model.
 
-Windows are left-padded with token 0 (see `_nextactivity`); recurrent cells simply read the
-padding (embedding 0) before the first real activity, identically in training and scoring, and
-attention masks never let a real activity attend to padding.
+Windows arrive left-padded with token 0 (see `_nextactivity`). Recurrent nets rotate them to
+right padding (`right_pad`) and read the state at the last real activity, so padding never
+enters a recurrent state; attention masks never let a real activity attend to padding.
 """
 
 from __future__ import annotations
@@ -17,9 +17,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neighborwatch.models.baselines._nextactivity import NextActivityNet, last_position
+from neighborwatch.models.baselines._nextactivity import NextActivityNet
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def right_pad(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded windows → (the same tokens right-padded, number of real tokens per row)."""
+    w = windows.shape[1]
+    lengths = (windows != 0).sum(1)
+    cols = (torch.arange(w, device=windows.device)[None, :] + (w - lengths)[:, None]) % w
+    return windows.gather(1, cols), lengths
+
+
+def at_length(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """hidden [B, T, H] of right-padded rows → the state at each row's last real position."""
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), lengths - 1]
 
 
 class RecurrentNet(NextActivityNet):
@@ -35,8 +48,9 @@ class RecurrentNet(NextActivityNet):
         self.head = nn.Linear(hidden, vocab_size)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        hidden, _ = self.rnn(self.embed(windows))
-        return self.head(self.drop(last_position(hidden)))
+        tokens, lengths = right_pad(windows)
+        hidden, _ = self.rnn(self.embed(tokens))
+        return self.head(self.drop(at_length(hidden, lengths)))
 
 
 def attention_mask(windows: torch.Tensor, causal: bool) -> torch.Tensor:

@@ -20,18 +20,11 @@ import torch
 from torch import nn
 
 from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines.realtime._layers import right_pad
 from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.encoder import SequenceEncoder
 from neighborwatch.models.lan.pooling import AttentionPooling
 from neighborwatch.models.registry import register
-
-
-def right_pad(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded windows → (the same tokens right-padded, number of real tokens per row)."""
-    w = windows.shape[1]
-    lengths = (windows != 0).sum(1)
-    cols = (torch.arange(w, device=windows.device)[None, :] + (w - lengths)[:, None]) % w
-    return windows.gather(1, cols), lengths
 
 
 class LANEncoderNet(NextActivityNet):
