@@ -411,7 +411,8 @@ def email_rows(org: Org, pools: Pools, sess: Sessions, d: int, rng: np.random.Ge
             fields.append(";".join(dict.fromkeys(addrs)))
         if not fields[0]:
             fields[0] = org.external_contacts[int(org.contacts[u, 0])]
-        sender = org.personal_emails[u] if not internal and rng.random() < 0.7 else org.emails[u]
+        # r4.2 head: 66 % of senders are @dtaa.com; private mail goes mostly to outside people
+        sender = org.personal_emails[u] if rng.random() < (0.1 if internal else 0.85) else org.emails[u]
         att = attachment_text(org, rng, u, int(n_att[j]))
         sz = str(int(size[j]))
         base = (fields[0], fields[1], fields[2], sender, sz, att, content[j])

@@ -254,8 +254,9 @@ def build_org(release: str, users: int, days: list[dt.date], seed: int) -> Org:
     roam_per_day[is_admin] = rng.uniform(1.5, 4.0, is_admin.sum())
     evening_p[is_admin] = np.maximum(evening_p[is_admin], rng.uniform(0.2, 0.5, is_admin.sum()))
     # r4.2: 1.43 Logon and 1.12 Logoff per user-day
-    lock_per_day = rng.gamma(1.0, 0.12, n)
-    unlock_per_day = rng.gamma(1.5, 0.2, n)
+    # (roaming, evening and lock sessions add pairs; unlocks add lone Logons)
+    lock_per_day = rng.gamma(1.0, 0.06, n)
+    unlock_per_day = rng.gamma(1.5, 0.17, n)
     jobsite_p = np.where(rng.random(n) < 0.1, rng.uniform(0.005, 0.03, n), 0.0)
 
     n_urls = 4096
