@@ -38,3 +38,12 @@ def test_centres_are_set_and_away_from_zero(det: OC4Seq) -> None:
     for c in (det.module.c_global, det.module.c_local):
         assert torch.all(c.abs() >= 0.1 - 1e-6)
 
+
+
+def test_learns_from_normal_chunks_only() -> None:
+    import numpy as np
+    from posthoc_fixtures import toy
+
+    train, labels = toy()["train"]
+    with pytest.raises(ValueError, match="no normal training chunks"):
+        OC4Seq(epochs=1).fit(train, np.ones_like(labels))

@@ -37,6 +37,10 @@ class Chunks:
         out = np.where(valid, self.tokens[np.where(valid, pos, 0)], 0)
         return torch.from_numpy(out.astype(np.int64)), torch.from_numpy(lengths.astype(np.int64))
 
+    def select(self, keep: np.ndarray) -> "Chunks":
+        """The chunks where `keep` (bool mask or indices) holds."""
+        return Chunks(self.seq[keep], self.start[keep], self.length[keep], self.tokens, self.n_sequences)
+
     def labels(self, activity_labels: np.ndarray) -> np.ndarray:
         """Chunk label = the chunk contains a malicious activity (per-position labels given)."""
         cum = np.concatenate([[0], np.cumsum(np.asarray(activity_labels, dtype=np.int64))])

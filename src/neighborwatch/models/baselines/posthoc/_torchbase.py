@@ -3,8 +3,10 @@
 Each neural baseline only says what its network is (`_build`), what it minimises (`_loss`) and
 how it scores a padded batch of chunks (`_score`); this base does the rest the same way for all
 of them, so that differences in the tables come from the models, not from their plumbing:
-seeded initialisation and shuffling, a cap on training chunks per epoch (CPU budget), model
-selection on the validation period's loss (the test period is never seen by `fit`), batched
+seeded initialisation and shuffling, training on the normal chunks (those holding a malicious
+activity are left out when labels are given), a cap on training chunks per epoch (CPU budget),
+model selection on the validation period's loss over its normal chunks (the test period is never
+seen by `fit`), batched
 scoring sorted by length, and safetensors + detector.json persistence (no pickle).
 """
 
@@ -85,8 +87,12 @@ class TorchSequenceDetector(Detector):
         torch.manual_seed(self.config.seed)
         self.vocab_size = int(train.vocab_size)
         self.module = self._build(self.vocab_size)
-        chunks = make_chunks(train, self.config.max_len)
-        val_chunks = make_chunks(validation, self.config.max_len) if validation is not None and len(validation) else None
+        chunks = normal_chunks(make_chunks(train, self.config.max_len), train_labels)
+        if not len(chunks):
+            raise ValueError(f"{self.name}: no normal training chunks to learn from")
+        val_chunks = None
+        if validation is not None and len(validation):
+            val_chunks = normal_chunks(make_chunks(validation, self.config.max_len), validation_labels)
         self._before_training(chunks)
         self._train(chunks, None, val_chunks, None, self._loss, self.config.epochs, "train")
         return self
@@ -222,6 +228,18 @@ class TorchSequenceDetector(Detector):
         det.module.load_state_dict(load_file(str(Path(path) / WEIGHTS)))
         det.module.eval()
         return det
+
+
+def normal_chunks(chunks: Chunks, activity_labels: np.ndarray | None) -> Chunks:
+    """Without the chunks that hold a malicious activity, when labels are given.
+
+    The unsupervised baselines model NORMAL behaviour (one-class objectives, reconstruction,
+    next-activity likelihood); like the real-time next-activity baselines, which leave out
+    malicious targets, they learn from the normal part of the training period only.
+    """
+    if activity_labels is None:
+        return chunks
+    return chunks.select(~chunks.labels(np.asarray(activity_labels, dtype=bool)))
 
 
 def padding_mask(tokens: torch.Tensor) -> torch.Tensor:

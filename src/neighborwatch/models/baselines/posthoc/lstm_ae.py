@@ -5,8 +5,8 @@ sequence-to-sequence autoencoder (Srivastava et al. 2015; Malhotra et al. 2016 f
 detection): an LSTM encoder reads the chunk and its final (hidden, cell) state is the code; the
 decoder LSTM receives the code as its input at every step (the "repeat vector" decoder, no
 teacher forcing — a decoder fed the true previous token would become a language model that can
-ignore the code) and predicts the token at each position. Trained on all training chunks
-(unsupervised, labels ignored) with cross-entropy; score = mean cross-entropy of the chunk's
+ignore the code) and predicts the token at each position. Trained on the normal training chunks
+with cross-entropy; score = mean cross-entropy of the chunk's
 tokens; a sequence scores its worst chunk.
 """
 

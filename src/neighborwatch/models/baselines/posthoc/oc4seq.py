@@ -9,7 +9,8 @@ The paper's model, as used here:
   activities (each position with its `window − 1` predecessors); each local embedding is pulled
   towards a centre `c_l`; the local loss is the mean over positions;
 * objective `L_global + α · L_local` (+ weight decay), trained end to end on the training
-  period, unsupervised (labels are ignored, as in the paper's one-class setting);
+  period's normal chunks (the one-class setting of the paper: chunks holding a malicious
+  activity are left out when labels are given; no label enters the objective);
 * anomaly score = `‖φ_g − c_g‖² + α · mean_t ‖φ_l,t − c_l‖²`.
 Centres are the mean embeddings of the untrained network on the training chunks, with near-zero
 coordinates pushed to ±0.1 (Deep SVDD's guard against the trivial solution); projections have no
