@@ -62,7 +62,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # standard: CPU-sized, minutes per method on a small synthetic organisation. LAN runs in its
     # fast training mode with lr 1e-3 for 5 epochs: the paper's lr 1e-5 is tuned for ~30 M
     # events and barely moves on small data. Reproduce the paper's configuration with
-    # --params '{"lan": {"mode": "faithful", "lr": 1e-5, "epochs": 10, "max_train_samples": 0}}'.
+    # `--params FILE` holding {"lan": {"mode": "faithful", "lr": 1e-5, "epochs": 10,
+    # "max_train_samples": 0}}.
     "standard": {
         LAN: {"mode": "fast", "epochs": 5, "lr": 1e-3, "max_train_samples": 200_000},
         "deeplog": _NEXT_ACTIVITY_STANDARD, "rnn": _NEXT_ACTIVITY_STANDARD,
