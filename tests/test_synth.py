@@ -298,3 +298,33 @@ def test_ids_are_unique_across_files(dataset: tuple[str, Path, dict]) -> None:
     ids = [r[0] for log in LOGS for r in _rows(out / f"{log}.csv")[1:]]
     assert len(ids) == len(set(ids))
     assert np.mean([i[1].isalpha() for i in ids]) == 1.0
+
+
+def test_answer_composition_follows_the_scenarios(dataset: tuple[str, Path, dict]) -> None:
+    """Which event types each scenario leaves in its answer file (FORMATS.md §3.2 table)."""
+    release, out, manifest = dataset
+    allowed = {1: {"logon", "device", "http"} | ({"file"} if release != "r4.2" else set()),
+               2: {"device", "email", "http"}, 3: {"logon", "device", "email", "file", "http"},
+               4: {"logon", "email", "file"}, 5: {"http"}}
+    for ins in manifest["insiders"]:
+        s = ins["scenario"]
+        path = out / "answers" / (ins["details"] if release == "r6.2" else f"{ins['details'][:6]}/{ins['details']}")
+        rows = _rows(path)
+        kinds = {r[0] for r in rows}
+        assert kinds <= allowed[s], (s, kinds)
+        users = {r[3] for r in rows}
+        if s == 1:  # after hours: logons at night, thumb drive, upload
+            logons = [_date(r[2]).hour for r in rows if r[0] == "logon" and r[-1] == "Logon"]
+            assert logons and all(h < 6 or h >= 20 for h in logons)
+            assert {"logon", "device", "http"} <= kinds
+        elif s == 2:
+            assert "device" in kinds and "http" in kinds and users == {ins["user"]}
+        elif s == 3:  # r4.2: rows as the supervisor; r6.2: recipients' View rows too
+            assert len(users) >= (2 if release in ("r4.2", "r6.2") else 1)
+            pcs = {r[4] for r in rows if r[0] == "logon"}
+            assert len(pcs) == 1 and any("keylogger" in r[5] or r[5].endswith(".exe") for r in rows if r[0] == "file")
+        elif s == 4:
+            own = Counter(r[4] for r in _rows(out / "logon.csv")[1:] if r[2] == ins["user"]).most_common(1)[0][0]
+            assert all(r[4] != own for r in rows if r[0] == "logon")  # someone else's machine
+        elif s == 5:
+            assert all(r[6] == "WWW Upload" and "dropbox.com" in r[5] for r in rows)

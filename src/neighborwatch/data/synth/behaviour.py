@@ -228,11 +228,6 @@ def _frame(source: str, t: np.ndarray, user: np.ndarray, pc: np.ndarray, **field
     return pl.DataFrame(data).with_columns(pl.col(c).cast(pl.Utf8) for c in COLUMNS[source])
 
 
-def empty_frame(source: str) -> pl.DataFrame:
-    return _frame(source, np.zeros(0, np.int64), np.zeros(0), np.zeros(0),
-                  **{c: pl.Series(c, [], dtype=pl.Utf8) for c in COLUMNS[source]})
-
-
 def session_events(org: Org, pools: Pools, sess: Sessions, d: int, rng: np.random.Generator) -> dict[str, pl.DataFrame]:
     """Fill today's sessions with events; returns one internal table per source."""
     rel = org.release

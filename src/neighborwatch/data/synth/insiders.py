@@ -371,19 +371,22 @@ class Emitter:
             t = a + (b - a) * 0.08
             for n, (to_lab, from_lab) in enumerate((("AA First Email To Supervisor", "AA First Email From Supervisor"),
                                                      ("AA Second Email To Supervisor", "AA Second Email From Supervisor"))):
-                body = self.words(vocab.COMPLAINT_WORDS, 10, 25)
-                t = self.email(t, u, pc, org.emails[sup], org.emails[u], body, to_lab)
-                if rel == "r6.2":
-                    self.email(t + 60, sup, spc, org.emails[sup], org.emails[u], body, to_lab, activity="View")
+                body, size = self.words(vocab.COMPLAINT_WORDS, 10, 25), int(r.normal(30000, 9000))
+                t = self.email(t, u, pc, org.emails[sup], org.emails[u], body, to_lab, size=size)
+                if rel == "r6.2":  # the reader's copy: same size and content, a minute later
+                    self.email(t + 60, sup, spc, org.emails[sup], org.emails[u], body, to_lab, activity="View",
+                               size=size)
                 t += (b - a) * 0.12
-                reply = self.words(vocab.REPLY_WORDS, 10, 25)
+                reply, size = self.words(vocab.REPLY_WORDS, 10, 25), int(r.normal(30000, 9000))
                 if rel == "r4.2":
-                    t = self.email(t, sup, spc, org.emails[u], org.emails[sup], reply, from_lab)
+                    t = self.email(t, sup, spc, org.emails[u], org.emails[sup], reply, from_lab, size=size)
                 elif rel == "r5.2":
-                    t = self.email(t, u, pc, org.emails[u], org.emails[sup], reply, from_lab, activity="Receive")
+                    t = self.email(t, u, pc, org.emails[u], org.emails[sup], reply, from_lab, activity="Receive",
+                                   size=size)
                 else:
-                    t = self.email(t, sup, spc, org.emails[u], org.emails[sup], reply, from_lab)
-                    self.email(t + 60, u, pc, org.emails[u], org.emails[sup], reply, from_lab, activity="View")
+                    t = self.email(t, sup, spc, org.emails[u], org.emails[sup], reply, from_lab, size=size)
+                    self.email(t + 60, u, pc, org.emails[u], org.emails[sup], reply, from_lab, activity="View",
+                               size=size)
                 t += (b - a) * 0.12
             lab = "AA Keylogger"
             for k in range(int(r.integers(3, 6))):
@@ -412,14 +415,14 @@ class Emitter:
             employed = np.flatnonzero(org.leave_day > d)
             rec = r.choice(employed, min(len(employed), int(r.integers(15, 40))), replace=False)
             rec = [int(v) for v in rec if v not in (u, sup)]
-            body = self.words(vocab.COMPLAINT_WORDS + vocab.LEAK_WORDS, 15, 30)
+            body, size = self.words(vocab.COMPLAINT_WORDS + vocab.LEAK_WORDS, 15, 30), int(r.normal(30000, 9000))
             lab = "AA Alarming Email"
             t = self.email(t + self._gap(3, 12), as_user, spc, ";".join(org.emails[v] for v in rec), org.emails[sup],
-                           body, lab)
+                           body, lab, size=size)
             if rel == "r6.2":
                 for v in rec:
                     self.email(t + 60, v, int(org.pc[v]), ";".join(org.emails[x] for x in rec), org.emails[sup],
-                               body, lab, activity="View")
+                               body, lab, activity="View", size=size)
             self.logon(t + self._gap(2, 6), as_user, spc, "Logoff")
 
     def _s4(self, ins: Insider, d: int, step: str) -> None:
