@@ -308,7 +308,9 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     selection = table_methods(table, methods)
-    jobs = plan_jobs(selection)
+    # baselines first, LAN last: the tables list LAN first, but a slow LAN fit should not hold
+    # back (or, when interrupted, cost) the baselines' numbers
+    jobs = sorted(plan_jobs(selection), key=lambda j: j.method == LAN)
     seed_list = [first_seed + i for i in range(seeds)]
     started = datetime.now(timezone.utc)
     config = {
@@ -340,17 +342,24 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
                 else:
                     console.print(f"  [red]✗ {job.method} failed after {rec['seconds']:.1f} s: {rec['error']}[/]")
                 bar.advance(task)
+                # tables and JSON after every job: a long run that is interrupted keeps what it measured
+                _write_results(collect(records, selection), selection, out, config)
 
     results = collect(records, selection)
     config["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     config["seconds"] = (datetime.now(timezone.utc) - started).total_seconds()
     write_json(out / "config.json", config)
-    (out / "results.json").write_text(json.dumps(_json_safe({"config": config, **results}), indent=1) + "\n")
-    write_tables(results, selection, out, config)
+    _write_results(results, selection, out, config)
     for level in results["levels"]:
         plot_roc(results["levels"][level], level, out / f"roc_{level}.png")
     console.print(f"[bold]benchmark written to[/] {out}")
     return {"config": config, **results}
+
+
+def _write_results(results: Mapping[str, Any], selection: Mapping[str, Sequence[str]], out: Path,
+                   config: Mapping[str, Any]) -> None:
+    (out / "results.json").write_text(json.dumps(_json_safe({"config": config, **results}), indent=1) + "\n")
+    write_tables(results, selection, out, config)
 
 
 def collect(records: Iterable[dict[str, Any]], selection: Mapping[str, Sequence[str]]) -> dict[str, Any]:
