@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 from posthoc_fixtures import check_deterministic, check_roundtrip, check_scores, fit_on_toy, sequence_auc
 
@@ -47,11 +46,3 @@ def test_features_count_what_the_sequence_holds() -> None:
         assert x[s, col["count_word0"]] == np.sum((toks - 1) // 24 == 0)
         assert x[s, col["first_hour"]] == (toks[0] - 1) % 24
 
-
-def test_learns_from_normal_sequences_only() -> None:
-    """With labels, malicious training sequences are left out; all-malicious leaves nothing."""
-    from posthoc_fixtures import toy
-
-    train, labels = toy()["train"]
-    with pytest.raises(ValueError, match="no normal training sequences"):
-        IForestSeq().fit(train, np.ones_like(labels))

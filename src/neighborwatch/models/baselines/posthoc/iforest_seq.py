@@ -1,7 +1,7 @@
 """Isolation Forest (Liu, Ting, Zhou, ICDM 2008) on per-sequence count features.
 
 A stand-in the LAN paper's "other PyOD-style detectors" line allows: unsupervised, fitted on
-the normal training sequences (see `_featurebase`), score = the negated scikit-learn `score_samples` (the
+all training sequences (labels ignored; see `_featurebase`), score = the negated scikit-learn `score_samples` (the
 average path length turned into an anomaly score; higher = more anomalous). Features:
 `posthoc.features`.
 """

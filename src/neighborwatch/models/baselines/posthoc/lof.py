@@ -1,6 +1,6 @@
 """Local Outlier Factor (Breunig et al., SIGMOD 2000) on standardised per-sequence features.
 
-An extra PyOD-style detector: novelty mode (fitted on the normal training sequences), score
+An extra PyOD-style detector: novelty mode (fitted on all training sequences, labels ignored), score
 = the negated `score_samples` (higher = more anomalous). The training rows are capped (seeded
 subsample, `max_train`) because LOF's neighbour search grows with them.
 """

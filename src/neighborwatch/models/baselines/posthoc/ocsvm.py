@@ -1,6 +1,6 @@
 """One-class SVM (Schölkopf et al., 2001) with an RBF kernel on standardised per-sequence features.
 
-An extra PyOD-style detector: fitted on the normal training sequences, score = the negated
+An extra PyOD-style detector: fitted on all training sequences (labels ignored), score = the negated
 decision function (higher = more anomalous). Kernel SVMs are quadratic in the training rows, so
 these are capped by a seeded subsample (`max_train`).
 """
