@@ -121,3 +121,15 @@ def test_benchmark_rejects_unknown_methods(tmp_path: Path) -> None:
                                       "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "unknown method" in result.output
+
+
+def test_jobs_fit_post_hoc_baselines_per_level_and_real_time_ones_on_sessions() -> None:
+    from neighborwatch.evaluation.benchmark import plan_jobs, table_methods
+
+    selection = table_methods("all", ["iforest_seq", "markov"])
+    assert selection == {"realtime": ["markov"], "posthoc": ["iforest_seq", "markov"]}
+    jobs = {(j.method, j.fit_kind): j.levels for j in plan_jobs(selection)}
+    assert jobs == {("markov", "session"): ("realtime", "session"), ("markov", "day"): ("day",),
+                    ("iforest_seq", "session"): ("session",), ("iforest_seq", "day"): ("day",)}
+    default = table_methods("posthoc")["posthoc"]
+    assert "iforest_seq" in default and "markov" not in default  # real-time baselines only by name
