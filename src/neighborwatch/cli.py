@@ -85,6 +85,7 @@ def train(
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (0 = torch default)."),
     seed: Optional[int] = typer.Option(None, help="Random seed (paper: 42)."),
     max_train_samples: Optional[int] = typer.Option(None, help="Random cap on training samples (0 = all)."),
+    length_buckets: Optional[int] = typer.Option(None, help="Batches of similar prefix length (0 = random, paper)."),
 ) -> None:
     """Train LAN on WORK's training period; early stopping and the saved epoch use validation."""
     from neighborwatch.training.train_work import build_config, train_work
@@ -92,7 +93,8 @@ def train(
     try:
         cfg = build_config(config, epochs=epochs, batch_size=batch_size, lr=lr, k=k, mode=mode,
                            encoder=encoder, pooling=pooling, gnn=gnn, graph=graph, device=device,
-                           threads=threads, seed=seed, max_train_samples=max_train_samples)
+                           threads=threads, seed=seed, max_train_samples=max_train_samples,
+                           length_buckets=length_buckets)
         train_work(work, out, cfg)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         typer.echo(f"error: {e}", err=True)

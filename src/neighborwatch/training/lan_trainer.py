@@ -57,6 +57,20 @@ def select_samples(train: SequenceSet, labels: np.ndarray, cfg, seed: int) -> np
     return targets.astype(np.int64)
 
 
+def epoch_batches(targets: np.ndarray, prefix_lengths: np.ndarray, batch_size: int, buckets: int,
+                  rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch's batches: random, or (buckets > 0) length-bucketed within random chunks."""
+    perm = rng.permutation(len(targets))
+    if buckets > 0:
+        chunk = buckets * batch_size
+        perm = np.concatenate([c[np.argsort(prefix_lengths[c], kind="stable")]
+                               for c in np.split(perm, np.arange(chunk, len(perm), chunk))])
+    batches = [targets[perm[s : s + batch_size]] for s in range(0, len(perm), batch_size)]
+    if buckets > 0:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
 def validation_metric(scores: np.ndarray, labels: np.ndarray | None) -> tuple[float, str]:
     """Real-time validation AUC; without both classes, the mean log-likelihood of the activities."""
     ok = ~np.isnan(scores)
@@ -142,13 +156,12 @@ def fit_lan(model: LANModel, train: SequenceSet, train_labels: np.ndarray,
     n_batches = math.ceil(len(targets) / cfg.batch_size)
     for epoch in range(cfg.epochs):
         model.train()
-        order = targets[rng.permutation(len(targets))]
+        batches = epoch_batches(targets, batcher.pos[targets - 1], cfg.batch_size, cfg.length_buckets, rng)
         pool_vectors = torch.from_numpy(pool.vectors).to(device)
         t0, losses = time.perf_counter(), []
         with progress() as p:
             task = p.add_task(f"epoch {epoch + 1}/{cfg.epochs} ({cfg.mode})", total=n_batches)
-            for b in range(n_batches):
-                batch = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            for batch in batches:
                 losses.append(train_step(model, batcher, batch, pool, index, pool_vectors, device, optimiser))
                 p.advance(task)
         train_s = time.perf_counter() - t0

@@ -49,6 +49,7 @@ class LAN(Detector):
         self.index: NeighbourIndex | None = None
         self.history: list[dict[str, Any]] = []
         self.best_epoch: int = -1
+        self.n_train_samples: int = 0  # samples per epoch in the last fit (after oversampling)
         self.tokenizer: Any = None
         self._pool_tensor: torch.Tensor | None = None
 
@@ -66,6 +67,7 @@ class LAN(Detector):
         result = fit_lan(self.model, train, train_labels, validation, validation_labels, self.device, on_epoch)
         self.pool, self.index = result.pool, result.index
         self.history, self.best_epoch = result.history, result.best_epoch
+        self.n_train_samples = result.n_samples
         self.tokenizer = train.extra.get("tokenizer")
         self._pool_tensor = None
         return self

@@ -65,10 +65,18 @@ class SequenceEncoder(nn.Module):
     def recurrent(self) -> bool:
         return self.kind in _RNNS
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [B, T] (right-padded with 0) → hidden states [B, T, H] (padding rows: garbage)."""
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens [B, T] (right-padded with 0) → hidden states [B, T, H] (padding rows: garbage).
+
+        With `lengths`, recurrent encoders run packed: padding costs nothing, which matters for
+        batches of random prefixes whose longest is several times the average.
+        """
         x = self.embedding(tokens)
-        if self.recurrent:
+        if self.recurrent and lengths is not None:
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, _ = self.rnn(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=tokens.shape[1])
+        elif self.recurrent:
             out, _ = self.rnn(x)
         else:
             t = tokens.shape[1]

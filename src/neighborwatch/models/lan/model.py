@@ -53,7 +53,7 @@ class LANModel(nn.Module):
 
     def encode_prefixes(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """One prefix per row (right-padded tokens [B, T], lengths [B]) → [B, H] (paper's view)."""
-        return self.pool_last(self.encoder(tokens), lengths)
+        return self.pool_last(self.encoder(tokens, lengths), lengths)
 
     def encode_all_prefixes(self, tokens: torch.Tensor) -> torch.Tensor:
         """Whole sessions [B, T] → [B, T, H]: the vector of prefix tokens[:, :i+1] at i."""
