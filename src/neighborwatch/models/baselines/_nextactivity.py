@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -185,17 +186,18 @@ class NextActivityDetector(Detector):
 
         best, best_state, stale = np.inf, None, 0
         self.history = []
+        n = min(cfg["epoch_samples"] or train_pos.size, train_pos.size)
         with progress() as bar:
-            task = bar.add_task(f"{self.name} epochs", total=cfg["max_epochs"])
+            task = bar.add_task(f"{self.name} training",
+                                total=cfg["max_epochs"] * -(-n // cfg["batch_size"]))
             for epoch in range(cfg["max_epochs"]):
                 t0 = time.perf_counter()
-                n = cfg["epoch_samples"] or train_pos.size
-                order = rng.permutation(train_pos) if n >= train_pos.size else rng.choice(train_pos, n, replace=False)
-                train_loss = self._train_epoch(opt, make_train, order)
+                order = rng.permutation(train_pos) if n == train_pos.size else rng.choice(train_pos, n, replace=False)
+                train_loss = self._train_epoch(opt, make_train, order, lambda: bar.advance(task))
                 val_loss = self._mean_loss(*val) if val is not None else train_loss
                 self.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                                      "seconds": time.perf_counter() - t0})
-                bar.advance(task)
+                bar.update(task, description=f"{self.name} epoch {epoch + 1}: validation loss {val_loss:.4f}")
                 if val_loss < best - 1e-5:
                     best, stale = val_loss, 0
                     best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
@@ -208,7 +210,8 @@ class NextActivityDetector(Detector):
         self.net.eval()
         return self
 
-    def _train_epoch(self, opt: torch.optim.Optimizer, make: WindowMaker, order: np.ndarray) -> float:
+    def _train_epoch(self, opt: torch.optim.Optimizer, make: WindowMaker, order: np.ndarray,
+                     step_done: Callable[[], None]) -> float:
         assert self.net is not None
         self.net.train()
         total, count = 0.0, 0
@@ -222,6 +225,7 @@ class NextActivityDetector(Detector):
             opt.step()
             total += float(loss.detach()) * len(batch)
             count += len(batch)
+            step_done()
         return total / max(count, 1)
 
     @torch.no_grad()
