@@ -63,7 +63,7 @@ def _counts(seqs: SequenceSet, vocab: int) -> sp.csr_matrix:
     return m
 
 
-def _knn(base: np.ndarray, queries: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _knn(base: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Inner-product k nearest neighbours (similarities, indices), exact for small bases."""
     import faiss
 
@@ -74,7 +74,12 @@ def _knn(base: np.ndarray, queries: np.ndarray, k: int, seed: int) -> tuple[np.n
     else:  # approximate search keeps CERT-scale graphs tractable on CPU
         index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efSearch = max(64, 2 * k)
-    index.add(np.ascontiguousarray(base, dtype=np.float32))
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # a parallel HNSW build depends on thread timing: not reproducible
+    try:
+        index.add(np.ascontiguousarray(base, dtype=np.float32))
+    finally:
+        faiss.omp_set_num_threads(threads)
     sims, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
     return sims, idx
 
@@ -141,7 +146,7 @@ class Log2Vec(Detector):
         norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(1)).ravel())
         tfidf = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ tfidf
         dense = tfidf.toarray().astype(np.float32)
-        sims, idx = _knn(dense, dense, cfg.n_similar + 1, cfg.seed)
+        sims, idx = _knn(dense, dense, cfg.n_similar + 1)
         rows = np.repeat(np.arange(n), idx.shape[1])
         cols, w = idx.ravel(), np.clip(sims.ravel(), 0.0, None)
         ok = (cols >= 0) & (cols != rows)
@@ -181,7 +186,7 @@ class Log2Vec(Detector):
         q = self._node_keys(seqs)
         keys = {k: np.concatenate([t[k], q[k]]) for k in ("users", "hosts", "starts")}
         emb = self._embed(counts, keys)
-        sims, _ = _knn(emb[:n_train], emb[n_train:], self.config.k, self.config.seed)
+        sims, _ = _knn(emb[:n_train], emb[n_train:], self.config.k)
         return (1.0 - sims).mean(1).astype(np.float64)
 
     # -- persistence -----------------------------------------------------------------------------
