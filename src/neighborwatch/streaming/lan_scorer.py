@@ -16,6 +16,7 @@ sessions up to float rounding.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from neighborwatch.streaming.scorer import Prediction, StreamScorer
 class LANStreamScorer(StreamScorer):
     name = "lan"
 
-    def __init__(self, detector: LAN, capacity: int = 256, work: str | Path | None = None) -> None:
+    def __init__(self, detector: LAN, capacity: int = 256, work: str | Path | None = None,
+                 cache_size: int = 50_000) -> None:
         detector._require_fitted()
         if not detector.model.encoder.recurrent:
             raise NotImplementedError(
@@ -49,6 +51,13 @@ class LANStreamScorer(StreamScorer):
         super().__init__(capacity)
         self._pool_info: dict[int, dict[str, Any]] | None = None
         self._work = Path(work) if work is not None else None
+        # prefix hash → (probs, neighbours, similarities): the prediction is a pure function of
+        # the prefix's tokens, and common prefixes (a logon, then the usual first activities)
+        # recur all day long, so their retrieval + graph head run once
+        self.cache_size = int(cache_size)
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
+        self.cache_hits = 0
+        self.cache_misses = 0
 
     def config(self) -> dict[str, Any]:
         c = self.cfg
@@ -109,6 +118,25 @@ class LANStreamScorer(StreamScorer):
         slots = np.asarray(slots, dtype=np.int64)
         if (self.state["length"][slots] < 1).any():
             raise ValueError("predict needs sessions with at least one activity")
+        if not self.cache_size:
+            return self._predict(slots)
+        keys = self.state["hash"][slots].tolist()
+        miss = [i for i, k in enumerate(keys) if k not in self._cache]
+        self.cache_hits += len(keys) - len(miss)
+        self.cache_misses += len(miss)
+        if miss:
+            fresh = self._predict(slots[miss])
+            for j, i in enumerate(miss):
+                self._cache[keys[i]] = (fresh.probs[j].copy(), fresh.neighbours[j], fresh.similarities[j])  # type: ignore[index]
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        rows = [self._cache[k] for k in keys]
+        for k in keys:
+            self._cache.move_to_end(k)
+        return Prediction(probs=np.stack([r[0] for r in rows]), neighbours=np.stack([r[1] for r in rows]),
+                          similarities=np.stack([r[2] for r in rows]))
+
+    def _predict(self, slots: np.ndarray) -> Prediction:
         q = np.ascontiguousarray(self.query_vectors(slots), dtype=np.float32)
         hashes = self.state["hash"][slots] if self.cfg.exclude_identical else None
         nbrs = neighbour_ids(self.det.index, q, hashes, self.cfg)
