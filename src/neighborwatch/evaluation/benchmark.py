@@ -315,7 +315,8 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
     started = datetime.now(timezone.utc)
     config = {
         "work": str(Path(work).resolve()), "table": table, "seeds": seed_list, "fast": fast,
-        "methods": selection, "params": {m: preset(m, fast, overrides) for t in selection.values() for m in t},
+        "methods": selection, "overrides": dict(overrides or {}),
+        "params": {m: preset(m, fast, overrides) for t in selection.values() for m in t},
         "jobs": [{"method": j.method, "fit_on": j.fit_kind, "levels": list(j.levels)} for j in jobs],
         "started": started.isoformat(timespec="seconds"), "versions": versions(),
         "threads": _threads(),
@@ -401,7 +402,9 @@ def level_rows(per_method: Mapping[str, Sequence[Mapping[str, Any]]], methods: S
             r["method"] = f"{m} (failed)"
         elif n_fail:
             r["method"] = f"{m} ({n_fail} seed(s) failed)"
-        elif per_method.get(m) and all(x.get("status") == "skipped" for x in per_method[m]):
+        elif not per_method.get(m):
+            r["method"] = f"{m} (not run yet)"
+        elif all(x.get("status") == "skipped" for x in per_method[m]):
             r["method"] = f"{m} (skipped: {per_method[m][0].get('reason', '')})"
     return rows, failures
 
@@ -411,7 +414,8 @@ def write_tables(results: Mapping[str, Any], selection: Mapping[str, Sequence[st
     for t, methods in selection.items():
         md = [f"# {'Real-time' if t == 'realtime' else 'Post-hoc'} insider threat detection\n\n",
               f"WORK: `{config['work']}` · seeds: {', '.join(map(str, config['seeds']))} · "
-              f"preset: {'fast' if config['fast'] else 'standard'}\n\n",
+              f"preset: {'fast' if config['fast'] else 'standard'}"
+              f"{' + overrides (see config.json)' if config.get('overrides') else ''}\n\n",
               "Cells: mean ± std over seeds (– = undefined, e.g. DR/FPR when the validation "
               "period holds no malicious item). DR / FPR at the ROC point nearest (0, 1) with the "
               "threshold chosen on the validation period; DR@x% = share of malicious test items "
@@ -435,8 +439,9 @@ def write_tables(results: Mapping[str, Any], selection: Mapping[str, Sequence[st
 
 def _paper_reference(table: str) -> str:
     lines = ["\n## For orientation: AUC reported by the LAN paper on the real CERT data\n\n",
-             "Not measured here (different data); the paper's level is unspecified beyond "
-             "'post-hoc' (sessions).\n\n| Method | r4.2 | r5.2 |\n|---|---:|---:|\n"]
+             "Not measured here (different data)"
+             + ("; the paper does not say whether its post-hoc items are sessions or days" if table == "posthoc" else "")
+             + ".\n\n| Method | r4.2 | r5.2 |\n|---|---:|---:|\n"]
     for method, aucs in PAPER_AUC[table].items():
         lines.append(f"| {method} | {_fmt(aucs.get('r4.2'))} | {_fmt(aucs.get('r5.2'))} |\n")
     return "".join(lines)
