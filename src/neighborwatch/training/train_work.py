@@ -27,7 +27,8 @@ def build_config(config_file: Path | None = None, **overrides: Any) -> LANConfig
 def _print_epoch(row: dict[str, Any]) -> None:
     metric = " ".join(f"{k}={row[k]:.4f}" for k in ("val_auc", "val_loglik") if k in row)
     console.print(f"epoch {row['epoch']}: loss={row['loss']:.4f} {metric} "
-                  f"{row['samples_per_s']:.0f} samples/s{'  [best]' if row['best'] else ''}")
+                  f"{row['samples_per_s']:.0f} samples/s ({row['samples_per_cpu_s']:.0f} per CPU-s), "
+                  f"pool refresh {row['pool_s']:.0f} s{' (best so far)' if row['best'] else ''}", markup=False)
 
 
 def train_work(work: str | Path, out: str | Path, config: LANConfig, kind: str = "session") -> dict[str, Any]:

@@ -93,7 +93,7 @@ class NeighbourIndex:
                 index = faiss.IndexFlatIP(d)
             else:
                 index = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
-                index.hnsw.efConstruction = max(40, m)
+                index.hnsw.efConstruction = 40  # FAISS's default; the paper fixes only M
             index.add(_normalise(vectors))
         if isinstance(index, faiss.IndexHNSWFlat):
             index.hnsw.efSearch = ef_search
