@@ -30,6 +30,10 @@ SCENARIOS = {"r4.2": (1, 2, 3), "r5.2": (1, 2, 3, 4), "r6.2": (1, 2, 3, 4, 5)}
 INSIDER_SHARE = {"r4.2": 0.07, "r5.2": 0.05, "r6.2": 0.00125}
 SCENARIO_WEIGHT = {1: 3, 2: 3, 3: 1, 4: 3, 5: 1}
 NOMINAL_DAYS = {1: 9, 2: 52, 3: 2, 4: 70, 5: 1}
+# Insiders are spread over the three periods downstream splits make, so that thresholds chosen
+# on validation have insiders to be chosen on, and training sees some (the hybrid loss needs them).
+PLACEMENT = ("test", "validation", "train", "test")
+VALIDATION_DAYS = 30  # sequences.splits: validation = the month / 30 days before the test cut
 H = 3600
 
 
@@ -88,14 +92,18 @@ def plan_insiders(org: Org, seed: int) -> list[Insider]:
         # scenario 3 first: it needs an administrator whose supervisor is not an insider
         order += sorted((s for s in counts if counts[s] > k), key=lambda s: s != 3)
     insiders: list[Insider] = []
+    val = max(1, cut - VALIDATION_DAYS)
     for i, s in enumerate(order):
-        late = i % 2 == 0
+        where = PLACEMENT[i % len(PLACEMENT)]
         dur = max(1, min(NOMINAL_DAYS[s], int(0.8 * (n_days - 4)), int(0.35 * n_days) if s in (2, 4) else n_days))
         last_start = max(1, n_days - 4 - dur)
-        if late:  # the whole window after the test cut when it fits, else ending near the end
+        if where == "test":  # the whole window after the test cut when it fits, else ending near the end
             lo_, hi = min(max(cut, 1), last_start), last_start
-        else:
-            lo_, hi = 1, max(1, min(last_start, cut - dur - 1))
+        elif where == "validation":  # starts inside the validation month, may run on into test
+            lo_ = min(val, last_start)
+            hi = max(lo_, min(last_start, cut - 3))
+        else:  # training: over before the validation month begins
+            lo_, hi = 1, max(1, min(last_start, val - dur - 1))
         ws = int(rng.integers(lo_, hi + 1))
         cand = _candidates(org, s, is_admin, taken, ws, dur)
         if not cand and s == 3:  # small company: make an IT person out of a staff member
