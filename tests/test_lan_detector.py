@@ -137,3 +137,47 @@ def test_clear_errors(data) -> None:
         LAN(LANConfig(**SMALL)).fit(tr, ytr[:-1])
     with pytest.raises(ValueError, match="classes"):
         LAN(LANConfig(**{**SMALL, "vocab_size": 50})).fit(tr, ytr)
+
+
+def _toy_work(root, data) -> None:
+    """A minimal prepared WORK folder holding the toy splits (events, labels, session sequences)."""
+    import polars as pl
+
+    from neighborwatch.sequences.base import SequenceSet
+    from neighborwatch.workdir import WorkDir
+
+    parts = [data[name] for name in ("train", "validation", "test")]
+    tokens = np.concatenate([s.tokens for s, _ in parts])
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate([s.lengths for s, _ in parts]))])
+    meta = pl.concat([s.meta for s, _ in parts]).with_columns(pl.arange(0, len(offsets) - 1).alias("seq_id"))
+    seqs = SequenceSet(tokens=tokens, offsets=offsets, event_rows=np.arange(len(tokens)),
+                       times=np.concatenate([s.times for s, _ in parts]), meta=meta)
+    wd = WorkDir(root)
+    seqs.save(wd.sequence_set("session"))
+    ids = [f"E{i}" for i in range(len(tokens))]
+    pl.DataFrame({"event_id": ids}).write_parquet(wd.events)
+    bad = np.flatnonzero(np.concatenate([y for _, y in parts]))
+    pl.DataFrame({"event_id": [ids[i] for i in bad], "malicious": [True] * len(bad),
+                  "scenario": [1] * len(bad), "insider": ["U000"] * len(bad)}).write_parquet(wd.labels)
+
+
+def test_train_command_writes_a_loadable_model(data, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from neighborwatch.cli import app
+
+    _toy_work(tmp_path / "work", data)
+    cfg = LANConfig(**{**SMALL, "epochs": 2})
+    cfg.to_json(tmp_path / "cfg.json")
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "model"),
+                                      "--config", str(tmp_path / "cfg.json"), "--k", "4", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    det = load_detector(tmp_path / "model")
+    assert det.config.k == 4 and det.config.epochs == 1 and det.config.hidden == 32  # options override file
+    summary = json.loads((tmp_path / "model" / "train.json").read_text())
+    assert summary["best_epoch"] == 1 and "val_auc" in summary["epochs"][0]
+    # training saw the train split only: its pool holds training prefixes, none from test
+    n_train = data["train"][0].n_activities
+    assert (det.pool.event_rows < n_train).all()
+    bad = CliRunner().invoke(app, ["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m2")])
+    assert bad.exit_code == 2 and "not a prepared WORK" in bad.output
