@@ -177,7 +177,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=2_000)
     ap.add_argument("--pool", type=int, default=50_000, help="pool prefixes of the synthetic model")
     ap.add_argument("--batch", type=int, default=2048, help="max events per micro-batch")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch + faiss threads (1 avoids OpenMP contention on small shared machines)")
     ap.add_argument("--loads", default="1000,5000,20000,max", help="offered events/s, comma-separated")
     ap.add_argument("--authors-events", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
