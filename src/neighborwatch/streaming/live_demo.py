@@ -51,6 +51,10 @@ def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = No
     token = token or secrets.token_urlsafe(12)
     port = port or _free_port()
     state = Path(state) if state is not None else work / "live"
+    if state.exists() and state == work / "live":
+        import shutil
+
+        shutil.rmtree(state)  # the demo's own folder: a rerun replays into a fresh detector
     opts = ServeOptions(model=Path(model_dir), work=work, port=port, token=token, state=state,
                         budget_per_day=budget_per_day, max_hold_s=0.2)
     runtime, _ = build_runtime(opts)
