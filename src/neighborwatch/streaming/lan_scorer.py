@@ -225,8 +225,9 @@ class LANStreamScorer(StreamScorer):
         out = []
         for i in np.asarray(ids, dtype=np.int64):
             row = int(self.det.pool.event_rows[i])
-            d = {"pool_id": int(i), "length": int(self.det.pool.lengths[i]), "event_row": row,
-                 "activities": f"{int(self.det.pool.lengths[i])} activities"}
+            n = int(self.det.pool.lengths[i])
+            d = {"pool_id": int(i), "length": n, "event_row": row,
+                 "activities": f"{n} activit{'y' if n == 1 else 'ies'}"}
             d.update(self._pool_info.get(row, {}))
             out.append(d)
         return out
