@@ -151,3 +151,26 @@ def test_crash_mid_replay_loses_nothing_and_duplicates_nothing(tiny, redis_url, 
     by_id = {r["event_id"]: r["score"] for r in recs}
     diffs = [abs(by_id[row_ids[r]] - b) for r, b in zip(seqs.event_rows, batch) if not np.isnan(b)]
     assert max(diffs) <= 1e-4
+
+
+def test_post_events_with_redis_goes_through_the_partitioned_streams(redis_url, prefix, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from neighborwatch.service.app import create_app
+
+    events = events_as_dicts(pl.read_parquet(small_work() / "events.parquet"))[:120]
+    engine, _ = bigram_engine(small_work(), max_hold_s=0.0)
+    rt = Runtime(engine, RedisSource(redis_url, prefix, 2), [], tmp_path, snapshot_every_s=1e9, poll_block_s=0.01)
+    pub = RedisPublisher(redis_url, prefix, 2, max_pending=150)
+    client = TestClient(create_app(rt, "tok", publisher=pub))
+    h = {"Authorization": "Bearer tok"}
+    assert client.post("/events", json={"events": events[:100]}, headers=h).status_code == 202
+    r = redis.Redis.from_url(redis_url)
+    assert sum(r.xlen(s) for s in stream_names(prefix, 2)) == 100
+    # the group's backlog (unread + unacknowledged) bounds intake: 100 + 100 > 150
+    assert client.post("/events", json={"events": events[:100]}, headers=h).status_code == 429
+    while rt.step():
+        pass
+    assert engine.counters["accepted"] == 100
+    rt.snapshot()  # acknowledged now: room again
+    assert client.post("/events", json={"events": events[100:120]}, headers=h).status_code == 202
