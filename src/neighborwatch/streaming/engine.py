@@ -132,8 +132,8 @@ class Engine:
     def _tokens(self, events: list[LiveEvent]) -> tuple[np.ndarray, list[str | None]]:
         """Tokens per event (0 where the tokenizer refuses one), with the refusal reasons."""
         df = pl.DataFrame({"source": [e.source for e in events], "action": [e.action for e in events],
-                           "time": [e.time for e in events]}, schema={"source": pl.Utf8, "action": pl.Utf8,
-                                                                    "time": pl.Datetime("us")})
+                           "time": np.array([e.time_us for e in events], dtype="datetime64[us]")},
+                          schema={"source": pl.Utf8, "action": pl.Utf8, "time": pl.Datetime("us")})
         try:
             return np.asarray(self.tokenize(df), dtype=np.int64), [None] * len(events)
         except ValueError:
@@ -157,7 +157,7 @@ class Engine:
         predict = np.zeros(n, dtype=bool)
         session_ids: list[str | None] = [None] * n
         positions = np.full(n, -1, dtype=np.int64)
-        recent: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        recent: list[list[Any]] = [[] for _ in range(n)]  # LiveEvents (or dicts after a restore)
         rounds: dict[int, int] = {}  # slot -> events routed to it in this batch
         to_release: list[int] = []
         idle_us = int(self.config.idle_session_s * US)
@@ -256,7 +256,7 @@ class Engine:
 
     def _alert(self, kind: str, ev: LiveEvent, value: float, threshold: float, token: int,
                probs: np.ndarray | None, neigh: tuple[np.ndarray, np.ndarray] | None, session: str | None,
-               recent: list[dict[str, Any]], score: float, risk: float) -> dict[str, Any]:
+               recent: list[Any], score: float, risk: float) -> dict[str, Any]:
         cfg = self.config
         u = self.risk.users.get(ev.user)
         if u is not None:
@@ -266,7 +266,7 @@ class Engine:
             "expected": expected_reasons(self.decode, probs, cfg.top_expected) if probs is not None else [],
             "neighbours": [],
             "risk_trend": self.risk.trend(ev.user, cfg.risk_trend_points),
-            "events": recent,
+            "events": [e.to_json() if isinstance(e, LiveEvent) else e for e in recent],
         }
         if neigh is not None:
             ids, sims = neigh

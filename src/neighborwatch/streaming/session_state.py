@@ -29,10 +29,13 @@ class OpenSession:
     last_us: int
     length: int = 0  # kept (tokenized, not collapsed) activities so far
     last_token: int = 0
-    recent: list[dict[str, Any]] = field(default_factory=list)
+    # the last raw events (LiveEvent objects live, dicts after a restore): JSON only when needed
+    recent: list[Any] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        out = {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        out["recent"] = [e.to_json() if isinstance(e, LiveEvent) else e for e in self.recent]
+        return out
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "OpenSession":
@@ -81,7 +84,7 @@ class Sessionizer:
         if kept:
             s.length += 1
             s.last_token = token
-        s.recent.append(ev.to_json())
+        s.recent.append(ev)
         if len(s.recent) > RECENT_EVENTS:
             del s.recent[0]
 
