@@ -460,11 +460,13 @@ def plot_roc(per_method: Mapping[str, Sequence[Mapping[str, Any]]], level: str, 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 6.0))
-    for method, runs in per_method.items():
+    palette = plt.get_cmap("tab20").colors  # distinct colours for up to 20 baselines
+    for i, (method, runs) in enumerate(sorted(per_method.items(), key=lambda kv: kv[0] == LAN)):
         run = next((r for r in runs if r.get("status") == "ok" and r.get("roc")), None)
         if run is None:
             continue
-        ax.plot(run["roc"]["fpr"], run["roc"]["tpr"], lw=2 if method == LAN else 1.2,
+        ax.plot(run["roc"]["fpr"], run["roc"]["tpr"], lw=2.4 if method == LAN else 1.2,
+                color="black" if method == LAN else palette[i % len(palette)],
                 label=f"{method} (AUC {_fmt(run.get('auc'))})")
     ax.plot([0, 1], [0, 1], ls="--", color="#999", lw=1)
     ax.set(xlabel="false-positive rate", ylabel="detection rate", xlim=(0, 1), ylim=(0, 1.01),
