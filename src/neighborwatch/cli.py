@@ -150,11 +150,12 @@ def demo(
     out: Path = typer.Option(Path("neighborwatch-demo"), "--out", help="Folder for everything the demo writes."),
     users: int = typer.Option(60, help="Employees in the synthetic organisation."),
     seed: int = typer.Option(0, help="Random seed."),
+    live: bool = typer.Option(False, "--live", help="Finish by serving the model and replaying the test period live."),
 ) -> None:
-    """Synthesize a small organisation, prepare it and show what neighborwatch does with it."""
+    """Synthetic organisation → prepare → train LAN → evaluate (→ live service): the whole pipeline."""
     from neighborwatch.demo import run_demo
 
-    run_demo(out=out, users=users, seed=seed)
+    run_demo(out=out, users=users, seed=seed, live=live)
 
 
 @app.command()
