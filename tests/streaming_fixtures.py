@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from neighborwatch.data.schema import EVENT_SCHEMA, conform_events
+from neighborwatch.data.schema import conform_events
 
 START = datetime(2010, 1, 4)
 

@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 
 from neighborwatch.data.csvstream import CsvBatch, EmptyFileError, read_header, stream_csv
-from neighborwatch.data.quarantine import Quarantine
-from neighborwatch.data.schema import DEFAULT_ACTION, DEVICE_ACTIONS, LOGON_ACTIONS, SOURCES, conform_events
+from neighborwatch.data.quarantine import Quarantine, split_checked
+from neighborwatch.data.schema import DEFAULT_ACTION, DEVICE_ACTIONS, LOGON_ACTIONS, SOURCES
 
 CERT_TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
 COMPANY_DOMAIN = "@dtaa.com"
@@ -264,14 +264,7 @@ def canonicalize(
         out["content"] = pl.col("content")
 
     staged = df.with_columns(_reason=reason.otherwise(pl.lit(None, dtype=pl.Utf8)))
-    bad = staged.filter(pl.col("_reason").is_not_null()).select(
-        line=pl.col("_line"), reason=pl.col("_reason"), raw=raw
-    )
-    good = staged.filter(pl.col("_reason").is_null()).select(**out)
-    events = conform_events(good)
-    if "content" in good.columns:
-        events = events.with_columns(good["content"].cast(pl.Utf8))
-    return events, bad
+    return split_checked(staged, out, raw)
 
 
 def read_log(

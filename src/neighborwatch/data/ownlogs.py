@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 
 from neighborwatch.data.cert import ACTION_SOURCE
 from neighborwatch.data.csvstream import read_header, stream_csv
-from neighborwatch.data.quarantine import Quarantine
-from neighborwatch.data.schema import EVENT_SCHEMA, REQUIRED_EVENT_COLUMNS, conform_events
+from neighborwatch.data.quarantine import Quarantine, split_checked
+from neighborwatch.data.schema import EVENT_SCHEMA, REQUIRED_EVENT_COLUMNS
 
 FORMATS = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson", ".json"), "parquet": (".parquet", ".pq")}
 REQUIRED_KEYS = ("user", "time", "action")
@@ -214,14 +214,7 @@ def canonicalize_own(
         out["content"] = text("content")
     raw = pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("") for c in df.columns], separator=",")
     staged = df.with_columns(line).with_columns(_reason=reason.otherwise(pl.lit(None, pl.Utf8)))
-    bad = staged.filter(pl.col("_reason").is_not_null()).select(
-        line=pl.col("_line"), reason=pl.col("_reason"), raw=raw
-    )
-    good = staged.filter(pl.col("_reason").is_null()).select(**out)
-    events = conform_events(good)
-    if "content" in good.columns:
-        events = events.with_columns(good["content"].cast(pl.Utf8))
-    return events, bad
+    return split_checked(staged, out, raw)
 
 
 def read_own_logs(

@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import IO
 
+import polars as pl
+
 QUARANTINE_COLUMNS = ("file", "line", "reason", "raw")
 MAX_RAW_CHARS = 2000  # a runaway line must not blow up the quarantine file
 
@@ -67,3 +69,18 @@ class Quarantine:
             "per_file": dict(sorted(self.per_file.items())),
             "per_reason": dict(sorted(self.per_reason.items())),
         }
+
+
+def split_checked(staged: pl.DataFrame, columns: dict[str, pl.Expr], raw: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows whose `_reason` is null become canonical events (`columns`, plus `content` when
+    asked for); the others become quarantine rows (line, reason, raw text)."""
+    from neighborwatch.data.schema import conform_events
+
+    bad = staged.filter(pl.col("_reason").is_not_null()).select(
+        line=pl.col("_line"), reason=pl.col("_reason"), raw=raw
+    )
+    good = staged.filter(pl.col("_reason").is_null()).select(**columns)
+    events = conform_events(good)
+    if "content" in good.columns:
+        events = events.with_columns(good["content"].cast(pl.Utf8))
+    return events, bad

@@ -52,11 +52,15 @@ def write_manifest(path: str | Path, name: str, config: dict[str, Any]) -> None:
     (path / "detector.json").write_text(json.dumps({"name": name, "config": config}, indent=2, default=str))
 
 
-def read_manifest(path: str | Path) -> dict[str, Any]:
+def read_manifest(path: str | Path, expect: str | None = None) -> dict[str, Any]:
+    """The saved detector's manifest; with `expect`, refuse a folder holding another detector."""
     f = Path(path) / "detector.json"
     if not f.exists():
         raise FileNotFoundError(f"{path} is not a saved detector (no detector.json)")
-    return json.loads(f.read_text())
+    manifest = json.loads(f.read_text())
+    if expect is not None and manifest.get("name") != expect:
+        raise ValueError(f"{path} holds a {manifest.get('name')!r} detector, not {expect!r}")
+    return manifest
 
 
 def load_detector(path: str | Path) -> Detector:

@@ -52,7 +52,6 @@ def synthesize(release: str, users: int, start: str, end: str, seed: int, out: P
     pools = Pools(org, seed)
     writer = ReleaseWriter(out, org, seed)
     t0 = calendar.timegm(first.timetuple())
-    end_ts = t0 + len(days) * DAY
     pending: dict[str, list[pl.DataFrame]] = {s: [] for s in SOURCES}
     try:
         with progress() as bar:

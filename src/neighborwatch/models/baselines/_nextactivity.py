@@ -274,9 +274,7 @@ class NextActivityDetector(Detector):
     def load(cls, path: str | Path) -> "NextActivityDetector":
         from safetensors.torch import load_file
 
-        manifest = read_manifest(path)
-        if manifest["name"] != cls.name:
-            raise ValueError(f"{path} holds a {manifest['name']!r} detector, not {cls.name!r}")
+        manifest = read_manifest(path, expect=cls.name)
         config = dict(manifest["config"])
         vocab_size = int(config.pop("vocab_size"))
         history = config.pop("history", [])

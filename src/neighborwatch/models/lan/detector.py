@@ -126,9 +126,7 @@ class LAN(Detector):
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "LAN":
         path = Path(path)
-        manifest = read_manifest(path)
-        if manifest.get("name") != cls.name:
-            raise ValueError(f"{path} holds a {manifest.get('name')!r} detector, not {cls.name!r}")
+        read_manifest(path, expect=cls.name)
         cfg = LANConfig.from_json(path / "config.json")
         if device is not None:
             cfg = cfg.replace(device=device)

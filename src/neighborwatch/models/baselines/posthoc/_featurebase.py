@@ -126,9 +126,7 @@ class FeatureDetector(Detector):
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureDetector":
-        manifest = read_manifest(path)
-        if manifest["name"] != cls.name:
-            raise ValueError(f"{path} holds a {manifest['name']!r} detector, not {cls.name!r}")
+        manifest = read_manifest(path, expect=cls.name)
         cfg = manifest["config"]
         known = {f.name for f in fields(cls.Config)}
         det = cls(cls.Config(**{k: v for k, v in cfg.items() if k in known}))

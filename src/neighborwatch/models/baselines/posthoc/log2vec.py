@@ -198,9 +198,7 @@ class Log2Vec(Detector):
 
     @classmethod
     def load(cls, path: str | Path) -> "Log2Vec":
-        manifest = read_manifest(path)
-        if manifest["name"] != cls.name:
-            raise ValueError(f"{path} holds a {manifest['name']!r} detector, not {cls.name!r}")
+        manifest = read_manifest(path, expect=cls.name)
         cfg = manifest["config"]
         det = cls(Log2VecConfig(**{f.name: cfg[f.name] for f in fields(Log2VecConfig) if f.name in cfg}))
         det.vocab_size = int(cfg["vocab_size"])

@@ -146,7 +146,7 @@ class ContextIsolationForest(Detector):
 
     @classmethod
     def load(cls, path: str | Path) -> "ContextIsolationForest":
-        config = dict(read_manifest(path)["config"])
+        config = dict(read_manifest(path, expect=cls.name)["config"])
         if config.get("features") != list(FEATURES):
             raise ValueError(f"{path} was saved with other features: {config.get('features')}")
         vocab_size = int(config.pop("vocab_size"))

@@ -152,7 +152,7 @@ class MarkovChain(Detector):
 
     @classmethod
     def load(cls, path: str | Path) -> "MarkovChain":
-        config = dict(read_manifest(path)["config"])
+        config = dict(read_manifest(path, expect=cls.name)["config"])
         vocab_size = int(config.pop("vocab_size"))
         det = cls(**config)
         det.vocab_size = vocab_size
