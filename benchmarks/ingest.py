@@ -15,9 +15,9 @@ organisations, not one log at this scale); no real CERT rows are used.
 
 from __future__ import annotations
 
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
+
 import argparse
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -139,25 +139,6 @@ def run_child(code: str) -> tuple[float, float]:
 
         kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return wall, kb / 1024
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f"{mem_kb / 1024**2:.1f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        mem = "? RAM"
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), {mem}; "
-            f"Python {platform.python_version()}, polars {pl.__version__}, "
-            f"pyarrow {__import__('pyarrow').__version__}")
 
 
 def main() -> None:

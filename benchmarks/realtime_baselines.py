@@ -13,9 +13,10 @@ easy, so the AUC column is a sanity check, not a comparison — the comparison i
 
 from __future__ import annotations
 
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
+
 import argparse
 import os
-import platform
 import time
 
 import numpy as np
@@ -43,9 +44,7 @@ def main() -> None:
                 if ACTIVITY in c.levels and c.__module__.startswith("neighborwatch.models.baselines.realtime")]
     names = [n for n in args.only.split(",") if n] or realtime
 
-    print(f"machine: {platform.node()} {platform.machine()} {platform.processor() or ''} "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; torch {torch.__version__} "
-          f"threads {torch.get_num_threads()}; cuda {torch.cuda.is_available()}")
+    print(f"machine: {machine()}")
     print(f"data: train {train.n_activities} / validation {val.n_activities} / test {test.n_activities} "
           f"activities, {int(test_labels.sum())} malicious in test")
     print(f"{'detector':10s} {'fit s':>8s} {'epochs':>6s} {'score s':>8s} {'act/s':>10s} {'AUC':>7s}")

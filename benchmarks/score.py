@@ -18,7 +18,8 @@ import time
 import numpy as np
 import torch
 
-from _lan_bench import machine, splits
+from _lan_bench import splits
+from _machine import machine
 from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.detector import LAN
 from neighborwatch.models.lan.model import pad_prefixes

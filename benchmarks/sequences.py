@@ -11,9 +11,10 @@ The rows are random here; no real CERT rows are used.
 
 from __future__ import annotations
 
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
+
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -88,8 +89,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.child:
         return child(a.child)
-    print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"python {platform.python_version()}, polars {pl.__version__}")
+    print(f"machine: {machine()}, polars {pl.__version__}")
     env = dict(os.environ, NEIGHBORWATCH_PROGRESS="0")
     for n in (a.events // 4, a.events):
         work = a.dir / f"work-{n}"

@@ -20,27 +20,14 @@ real-time loop without carried state must.
 
 from __future__ import annotations
 
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
+
 import argparse
 import os
-import platform
 import time
 
 import numpy as np
 import torch
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{cpu}; {os.cpu_count()} logical CPUs visible, torch threads {torch.get_num_threads()}; "
-            f"torch {torch.__version__}; python {platform.python_version()}")
 
 
 def synthetic_lan(pool: int, seed: int):
