@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -198,40 +199,55 @@ class Engine:
                 self.sessions.end(r.key)
                 to_release.append(cur.slot)
 
-        # batched scoring, one round per depth within the batch
+        # batched scoring, one round per depth within the batch; per-event results land in
+        # whole-batch arrays (one fancy-index store per round, no per-event Python objects)
         scores = np.full(n, np.nan)
-        probs: dict[int, np.ndarray] = {}
-        neigh: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for rd in range(int(round_of.max()) + 1 if n else 0):
-            idx = np.flatnonzero(round_of == rd)
+        probs: np.ndarray | None = None  # [n, vocab], rows of predicted events
+        neigh: tuple[np.ndarray, np.ndarray] | None = None  # ([n, k], [n, k])
+        n_rounds = int(round_of.max()) + 1 if n else 0
+        by_round = np.argsort(round_of, kind="stable")  # event order within each round
+        bounds = np.searchsorted(round_of[by_round], np.arange(-1, n_rounds + 1))
+        for rd in range(n_rounds):
+            idx = by_round[bounds[rd + 1] : bounds[rd + 2]]
             p_idx = idx[predict[idx]]
             if p_idx.size:
                 pred = self.scorer.predict(slot[p_idx])
                 obs = pred.probs[np.arange(p_idx.size), tokens[p_idx]]
                 scores[p_idx] = 1.0 - obs.astype(np.float64)
-                for j, i in enumerate(p_idx):
-                    probs[int(i)] = pred.probs[j]
-                    if pred.neighbours is not None:
-                        neigh[int(i)] = (pred.neighbours[j], pred.similarities[j])
+                if probs is None:
+                    probs = np.empty((n, pred.probs.shape[1]), dtype=pred.probs.dtype)
+                probs[p_idx] = pred.probs
+                if pred.neighbours is not None and pred.similarities is not None:
+                    if neigh is None:
+                        neigh = (np.empty((n, pred.neighbours.shape[1]), np.int64),
+                                 np.empty((n, pred.similarities.shape[1]), np.float32))
+                    neigh[0][p_idx] = pred.neighbours
+                    neigh[1][p_idx] = pred.similarities
             self.scorer.advance(slot[idx], tokens[idx])
         for s in to_release:
             self.scorer.release(s)
 
-        # risk and alerts in event order
+        # risk and alerts in event order (plain Python values: numpy scalar access is slow)
         th = self.thresholds
+        score_l, pos_l, tok_l, late_l, pred_l = (scores.tolist(), positions.tolist(), tokens.tolist(),
+                                                 late.tolist(), predict.tolist())
+        counters = self.counters
+        records, acks, latencies = out.records, out.acks, out.latencies
         for i, ev in enumerate(events):
-            sc = scores[i]
+            sc = score_l[i]
+            st = status[i]
+            finite = not math.isnan(sc)
             rec: dict[str, Any] = {"event_id": ev.event_id, "time": us_to_iso(ev.time_us), "user": ev.user,
-                                   "host": ev.host, "status": status[i], "session": session_ids[i],
-                                   "position": int(positions[i]) if positions[i] >= 0 else None,
-                                   "token": int(tokens[i]) if status[i] != "rejected" else None,
-                                   "score": None if np.isnan(sc) else round(float(sc), 7)}
-            if status[i] == "rejected":
+                                   "host": ev.host, "status": st, "session": session_ids[i],
+                                   "position": pos_l[i] if pos_l[i] >= 0 else None,
+                                   "token": tok_l[i] if st != "rejected" else None,
+                                   "score": round(sc, 7) if finite else None}
+            if st == "rejected":
                 rec["error"] = errors[i]
-            if late[i]:
+            if late_l[i]:
                 rec["late"] = True
-            self.counters[status[i]] = self.counters.get(status[i], 0) + 1
-            if np.isfinite(sc):
+            counters[st] = counters.get(st, 0) + 1
+            if finite:
                 before, after = self.risk.update(ev.user, ev.time_us, sc)
                 rec["risk"] = round(after, 6)
                 kinds = []
@@ -240,11 +256,13 @@ class Engine:
                 if before < th.risk <= after:
                     kinds.append(("risk", after, th.risk))
                 for kind, value, thr in kinds:
-                    out.alerts.append(self._alert(kind, ev, value, thr, int(tokens[i]), probs.get(i),
-                                                  neigh.get(i), session_ids[i], recent[i], sc, after))
-            out.records.append(rec)
-            out.acks.append(ev.ack)
-            out.latencies.append(now - ev.arrived if ev.arrived else 0.0)
+                    p = probs[i] if probs is not None and pred_l[i] else None
+                    nb = (neigh[0][i], neigh[1][i]) if neigh is not None and pred_l[i] else None
+                    out.alerts.append(self._alert(kind, ev, value, thr, tok_l[i], p, nb, session_ids[i],
+                                                  recent[i], sc, after))
+            records.append(rec)
+            acks.append(ev.ack)
+            latencies.append(now - ev.arrived if ev.arrived else 0.0)
 
         if idle_us:
             for key in self.sessions.idle(self.released_us - idle_us):

@@ -121,18 +121,26 @@ class LANStreamScorer(StreamScorer):
         if not self.cache_size:
             return self._predict(slots)
         keys = self.state["hash"][slots].tolist()
-        miss = [i for i, k in enumerate(keys) if k not in self._cache]
-        self.cache_hits += len(keys) - len(miss)
-        self.cache_misses += len(miss)
-        if miss:
+        cache = self._cache
+        # a miss is computed once per distinct prefix, however many sessions share it in this
+        # call (at a burst of logons most sessions do): the prediction is a function of the prefix
+        first_of: dict[int, int] = {}
+        for i, k in enumerate(keys):
+            if k not in cache and k not in first_of:
+                first_of[k] = i
+        self.cache_hits += len(keys) - len(first_of)
+        self.cache_misses += len(first_of)
+        if first_of:
+            miss = list(first_of.values())
             fresh = self._predict(slots[miss])
+            probs = fresh.probs.copy()  # rows owned by the cache, not views of a batch array
             for j, i in enumerate(miss):
-                self._cache[keys[i]] = (fresh.probs[j].copy(), fresh.neighbours[j], fresh.similarities[j])  # type: ignore[index]
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        rows = [self._cache[k] for k in keys]
+                cache[keys[i]] = (probs[j], fresh.neighbours[j], fresh.similarities[j])  # type: ignore[index]
+        rows = [cache[k] for k in keys]
         for k in keys:
-            self._cache.move_to_end(k)
+            cache.move_to_end(k)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
         return Prediction(probs=np.stack([r[0] for r in rows]), neighbours=np.stack([r[1] for r in rows]),
                           similarities=np.stack([r[2] for r in rows]))
 

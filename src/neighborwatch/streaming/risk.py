@@ -7,6 +7,7 @@ time) drives the decay, so a replay gives the same risks as live operation and a
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,10 +46,12 @@ class RiskTracker:
         """Add one activity score; returns (risk before, risk after)."""
         before = self.decayed(user, time_us)
         u = self.users.setdefault(user, UserRisk())
-        after = before + (float(score) if np.isfinite(score) else 0.0)
+        score = float(score)
+        finite = math.isfinite(score)
+        after = before + (score if finite else 0.0)
         u.risk, u.last_us = after, max(u.last_us, time_us)
         u.events += 1
-        u.timeline.append((int(time_us), None if not np.isfinite(score) else float(score), after))
+        u.timeline.append((int(time_us), score if finite else None, after))
         return before, after
 
     def trend(self, user: str, points: int = 20) -> list[dict[str, Any]]:
