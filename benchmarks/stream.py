@@ -111,7 +111,9 @@ def run_load(det, events, rate: float | None, batch: int, cache: int = 50_000) -
     wall = time.perf_counter() - t0
     sc = eng.scorer
     hit = sc.cache_hits / max(1, sc.cache_hits + sc.cache_misses)
+    stages = dict(sc.seconds, engine=wall - sum(sc.seconds.values()))
     return {"offered": "max" if rate is None else int(rate), "events_per_s": n / wall, "cache_hit": hit,
+            "stages": {k: v / wall for k, v in stages.items()},
             "p50_ms": 1e3 * float(np.percentile(lat, 50)), "p99_ms": 1e3 * float(np.percentile(lat, 99))}
 
 
@@ -194,6 +196,10 @@ def main() -> None:
         r = run_load(det, events, rate, args.batch)
         results.append(r)
         print(f"{r['offered']:>12} {r['events_per_s']:>14,.0f} {r['p50_ms']:>9.2f} {r['p99_ms']:>9.2f} {r['cache_hit']:>10.0%}")
+    top = results[-1]
+    print(f"time share at offered {top['offered']}: " + ", ".join(f"{k} {v:.0%}" for k, v in top["stages"].items())
+          + "  (search = FAISS, head = graph + GNN + softmax, pool = attention pooling, encode = LSTM step,"
+          " engine = the rest: ordering, sessions, risk, records, and idle time below capacity)")
     nc = run_load(det, events, None, args.batch, cache=0)
     print(f"{'max, no cache':>12} {nc['events_per_s']:>14,.0f} {nc['p50_ms']:>9.2f} {nc['p99_ms']:>9.2f}")
     one = run_load(det, events[:3000], None, 1)

@@ -20,6 +20,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import time
+
 import numpy as np
 import polars as pl
 import torch
@@ -58,6 +60,9 @@ class LANStreamScorer(StreamScorer):
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
         self.cache_hits = 0
         self.cache_misses = 0
+        # cumulative wall seconds per stage (a handful of clock reads per batched call), so that
+        # benchmarks and /metrics-style reports can say where the time goes
+        self.seconds: dict[str, float] = {"pool": 0.0, "search": 0.0, "head": 0.0, "encode": 0.0}
 
     def config(self) -> dict[str, Any]:
         c = self.cfg
@@ -145,10 +150,18 @@ class LANStreamScorer(StreamScorer):
                           similarities=np.stack([r[2] for r in rows]))
 
     def _predict(self, slots: np.ndarray) -> Prediction:
+        t0 = time.perf_counter()
         q = np.ascontiguousarray(self.query_vectors(slots), dtype=np.float32)
+        t1 = time.perf_counter()
         hashes = self.state["hash"][slots] if self.cfg.exclude_identical else None
         nbrs = neighbour_ids(self.det.index, q, hashes, self.cfg)
+        t2 = time.perf_counter()
         probs = head_probabilities(self.model, q, nbrs, self.det.pool_vectors, self.device)
+        t3 = time.perf_counter()
+        sec = self.seconds
+        sec["pool"] += t1 - t0
+        sec["search"] += t2 - t1
+        sec["head"] += t3 - t2
         pool = self.det.pool.vectors[nbrs] if nbrs.size else np.zeros((len(q), 0, q.shape[1]), np.float32)
         qn = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
         pn = pool / np.maximum(np.linalg.norm(pool, axis=2, keepdims=True), 1e-12)
@@ -163,6 +176,7 @@ class LANStreamScorer(StreamScorer):
         tokens = np.asarray(tokens, dtype=np.int64)
         if tokens.min() < 1 or tokens.max() >= self.vocab_size:
             raise ValueError(f"tokens must lie in 1..{self.vocab_size - 1}")
+        t0 = time.perf_counter()
         h = torch.from_numpy(self.state["h"][:, slots]).to(self.device)
         state: Any = (h, torch.from_numpy(self.state["c"][:, slots]).to(self.device)) if self._lstm else h
         out, new = self.model.encoder.encode_step(torch.from_numpy(tokens).to(self.device), state)
@@ -187,6 +201,7 @@ class LANStreamScorer(StreamScorer):
                 buf[n] = out_np[i]
         self.state["length"][slots] = lengths + 1
         self.state["hash"][slots] = hash_step(self.state["hash"][slots], tokens)
+        self.seconds["encode"] += time.perf_counter() - t0
 
     # -- snapshots: the whole-prefix histories ride along as one flat array ------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
