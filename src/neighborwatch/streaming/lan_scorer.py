@@ -138,9 +138,9 @@ class LANStreamScorer(StreamScorer):
         if first_of:
             miss = list(first_of.values())
             fresh = self._predict(slots[miss])
-            probs = fresh.probs.copy()  # rows owned by the cache, not views of a batch array
-            for j, i in enumerate(miss):
-                cache[keys[i]] = (probs[j], fresh.neighbours[j], fresh.similarities[j])  # type: ignore[index]
+            for j, i in enumerate(miss):  # own copies: a view would pin the whole batch array
+                cache[keys[i]] = (fresh.probs[j].copy(), fresh.neighbours[j].copy(),  # type: ignore[index]
+                                  fresh.similarities[j].copy())  # type: ignore[index]
         rows = [cache[k] for k in keys]
         for k in keys:
             cache.move_to_end(k)
