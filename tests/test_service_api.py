@@ -93,7 +93,11 @@ def test_events_are_scored_and_alerts_listed_filtered_and_updated(service, event
     for i in range(0, 1200, 400):
         r = client.post("/events", json={"events": events[i : i + 400]}, headers=AUTH)
         assert r.status_code == 202 and r.json() == {"accepted": 400}
-    assert wait_for(lambda: rt.engine.counters["accepted"] == 1200 and rt.engine.buffered == 0)
+    def all_scored() -> bool:
+        with rt.lock:  # the runtime scores and stores alerts under this lock: read a settled state
+            return rt.engine.counters["accepted"] == 1200 and rt.engine.buffered == 0
+
+    assert wait_for(all_scored)
     body = client.get("/alerts", params={"limit": 5}, headers=AUTH).json()
     assert body["total"] > 5 and len(body["alerts"]) == 5
     page2 = client.get("/alerts", params={"limit": 5, "offset": 5}, headers=AUTH).json()["alerts"]
