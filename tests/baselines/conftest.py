@@ -7,9 +7,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
+from posthoc_fixtures import one_thread
 from realtime_contract import Toy, fit_toy
-from threadpoolctl import threadpool_limits
 
 from neighborwatch.models.base import Detector
 from neighborwatch.sequences.toy import toy_data
@@ -23,15 +22,9 @@ def toy() -> Toy:
 
 @pytest.fixture(scope="class")
 def single_thread() -> Iterator[None]:
-    """Tiny models on a shared 2-core machine run several times faster on one thread (no OpenMP
-    spin-waiting against other jobs); restored when the class (or module) is done."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    """One torch / BLAS thread for the test class (see `posthoc_fixtures.one_thread`)."""
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="class")

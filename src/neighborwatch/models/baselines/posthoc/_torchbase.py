@@ -75,6 +75,14 @@ class TorchSequenceDetector(Detector):
         """Hook after the network is built, before the first epoch (e.g. Deep SVDD centres)."""
 
     # -- fit -------------------------------------------------------------------------------------
+    def _start_fit(self, train: SequenceSet) -> None:
+        """Every fit begins the same way: refuse empty data, seed, build a fresh network."""
+        if len(train) == 0 or train.n_activities == 0:
+            raise ValueError(f"{self.name}: the training set has no activities")
+        torch.manual_seed(self.config.seed)
+        self.vocab_size = int(train.vocab_size)
+        self.module = self._build(self.vocab_size)
+
     def fit(
         self,
         train: SequenceSet,
@@ -82,11 +90,7 @@ class TorchSequenceDetector(Detector):
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
     ) -> "TorchSequenceDetector":
-        if len(train) == 0 or train.n_activities == 0:
-            raise ValueError(f"{self.name}: the training set has no activities")
-        torch.manual_seed(self.config.seed)
-        self.vocab_size = int(train.vocab_size)
-        self.module = self._build(self.vocab_size)
+        self._start_fit(train)
         chunks = normal_chunks(make_chunks(train, self.config.max_len), train_labels)
         if not len(chunks):
             raise ValueError(f"{self.name}: no normal training chunks to learn from")

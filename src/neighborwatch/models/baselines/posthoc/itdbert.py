@@ -132,12 +132,8 @@ class ITDBERT(TorchSequenceDetector):
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
     ) -> "ITDBERT":
-        if len(train) == 0 or train.n_activities == 0:
-            raise ValueError(f"{self.name}: the training set has no activities")
+        self._start_fit(train)
         cfg = self.config
-        torch.manual_seed(cfg.seed)
-        self.vocab_size = int(train.vocab_size)
-        self.module = self._build(self.vocab_size)
         chunks = make_chunks(train, cfg.max_len)
         val_chunks = make_chunks(validation, cfg.max_len) if validation is not None and len(validation) else None
         self._train(chunks, None, val_chunks, None, self._mlm_loss, cfg.pretrain_epochs, "MLM pre-training")
