@@ -78,7 +78,7 @@ def engine_for(det, cache: int = 50_000):
     from neighborwatch.sequences.tokenize import WordHourTokenizer
     from neighborwatch.streaming.alerts import Thresholds
     from neighborwatch.streaming.engine import Engine, EngineConfig
-    from neighborwatch.streaming.lan_scorer import LANStreamScorer
+    from neighborwatch.models.lan.stream_scorer import LANStreamScorer
 
     tok = WordHourTokenizer()
     cfg = EngineConfig(window_s=0.0, max_hold_s=0.0, collapse=False)

@@ -14,7 +14,7 @@ from neighborwatch.sequences.build import load_sequences
 from neighborwatch.streaming import snapshot
 from neighborwatch.streaming.alerts import Thresholds
 from neighborwatch.streaming.events import parse_event
-from neighborwatch.streaming.lan_scorer import LANStreamScorer
+from neighborwatch.models.lan.stream_scorer import LANStreamScorer
 from neighborwatch.streaming.loader import build_engine
 
 __all__ = ["tiny"]

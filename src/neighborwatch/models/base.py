@@ -7,6 +7,9 @@ Scores are "higher = more anomalous".
   `seqs`, computed from that activity and its prefix only; positions a detector cannot score
   (the first activity of a sequence for next-activity models) are NaN.
 * Sequence level (post-hoc): `score_sequences(seqs)` returns one float per sequence.
+* Live (a capability, like `levels`): `stream_scorer()` returns a `models.stream.StreamScorer`
+  that gives, event by event, the same activity scores as `score_activities` (None: the
+  detector cannot run live). The loader and the service only ever ask for this.
 
 Labels are separate arrays (per flat position, bool) passed to `fit` only; detectors that are
 unsupervised ignore them. Nothing else in a detector may read ground truth.
@@ -20,6 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from neighborwatch.models.stream import StreamScorer
 from neighborwatch.sequences.base import SequenceSet
 
 ACTIVITY = "activity"
@@ -44,6 +48,10 @@ class Detector(ABC):
 
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
         raise NotImplementedError(f"{self.name} does not score single activities")
+
+    def stream_scorer(self) -> StreamScorer | None:
+        """A fresh incremental scorer equal to `score_activities` (None: no live scoring)."""
+        return None
 
     def score_sequences(self, seqs: SequenceSet) -> np.ndarray:
         """Default post-hoc score: the mean of the 3 highest activity scores of the sequence.

@@ -1,42 +1,24 @@
 """Detectors by name, so that CLI, evaluation and benchmark never import a detector directly.
 
-Every detector's `save(dir)` writes `dir/detector.json` with at least `{"name": <name>}`
-(use `write_manifest`); `load_detector(dir)` reads it and dispatches to that class's `load`.
+Importing this module imports every detector family explicitly: a broken detector module fails
+here, loudly, instead of silently dropping out of `benchmark`. Adding a detector = one module
+with `@register` + its import in its family's `__init__`.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 from pathlib import Path
-from typing import Any
 
+import neighborwatch.models.baselines  # noqa: F401  (importing a family registers its detectors)
+import neighborwatch.models.lan.detector  # noqa: F401
 from neighborwatch.models.base import Detector
+from neighborwatch.models.manifest import REGISTERED, read_manifest, register, write_manifest
 
-_REGISTRY: dict[str, type[Detector]] = {}
-# modules whose import registers detectors (kept lazy: torch-heavy imports only when needed)
-_MODULES = ("neighborwatch.models.lan.detector", "neighborwatch.models.baselines")
-
-
-def register(cls: type[Detector]) -> type[Detector]:
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"two detectors named {cls.name!r}")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _load_all() -> None:
-    for module in _MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:  # a detector family not built yet
-            if not (e.name or "").startswith("neighborwatch."):
-                raise
+__all__ = ["available", "detector_class", "load_detector", "read_manifest", "register", "write_manifest"]
 
 
 def available() -> dict[str, type[Detector]]:
-    _load_all()
-    return dict(sorted(_REGISTRY.items()))
+    return dict(sorted(REGISTERED.items()))
 
 
 def detector_class(name: str) -> type[Detector]:
@@ -44,23 +26,6 @@ def detector_class(name: str) -> type[Detector]:
     if name not in classes:
         raise KeyError(f"unknown detector {name!r}; known: {', '.join(classes)}")
     return classes[name]
-
-
-def write_manifest(path: str | Path, name: str, config: dict[str, Any]) -> None:
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "detector.json").write_text(json.dumps({"name": name, "config": config}, indent=2, default=str))
-
-
-def read_manifest(path: str | Path, expect: str | None = None) -> dict[str, Any]:
-    """The saved detector's manifest; with `expect`, refuse a folder holding another detector."""
-    f = Path(path) / "detector.json"
-    if not f.exists():
-        raise FileNotFoundError(f"{path} is not a saved detector (no detector.json)")
-    manifest = json.loads(f.read_text())
-    if expect is not None and manifest.get("name") != expect:
-        raise ValueError(f"{path} holds a {manifest.get('name')!r} detector, not {expect!r}")
-    return manifest
 
 
 def load_detector(path: str | Path) -> Detector:

@@ -28,10 +28,10 @@ from typing import Any, Callable
 import numpy as np
 import polars as pl
 
+from neighborwatch.models.stream import StreamScorer
 from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
 from neighborwatch.streaming.events import LiveEvent, us_to_iso
 from neighborwatch.streaming.risk import RiskTracker
-from neighborwatch.streaming.scorer import StreamScorer
 from neighborwatch.streaming.session_state import Sessionizer
 
 US = 1_000_000
@@ -202,6 +202,8 @@ class Engine:
         # batched scoring, one round per depth within the batch; per-event results land in
         # whole-batch arrays (one fancy-index store per round, no per-event Python objects)
         scores = np.full(n, np.nan)
+        times = np.fromiter((e.time_us for e in events), dtype=np.int64, count=n)
+        users = np.array([e.user for e in events], dtype=object)
         probs: np.ndarray | None = None  # [n, vocab], rows of predicted events
         neigh: tuple[np.ndarray, np.ndarray] | None = None  # ([n, k], [n, k])
         n_rounds = int(round_of.max()) + 1 if n else 0
@@ -211,9 +213,9 @@ class Engine:
             idx = by_round[bounds[rd + 1] : bounds[rd + 2]]
             p_idx = idx[predict[idx]]
             if p_idx.size:
-                pred = self.scorer.predict(slot[p_idx])
-                obs = pred.probs[np.arange(p_idx.size), tokens[p_idx]]
-                scores[p_idx] = 1.0 - obs.astype(np.float64)
+                scores[p_idx], pred = self.scorer.score(slot[p_idx], tokens[p_idx], times[p_idx],
+                                                        users[p_idx])
+            if p_idx.size and pred is not None:
                 if probs is None:
                     probs = np.empty((n, pred.probs.shape[1]), dtype=pred.probs.dtype)
                 probs[p_idx] = pred.probs
@@ -223,7 +225,7 @@ class Engine:
                                  np.empty((n, pred.similarities.shape[1]), np.float32))
                     neigh[0][p_idx] = pred.neighbours
                     neigh[1][p_idx] = pred.similarities
-            self.scorer.advance(slot[idx], tokens[idx])
+            self.scorer.advance(slot[idx], tokens[idx], times[idx])
         for s in to_release:
             self.scorer.release(s)
 

@@ -9,28 +9,40 @@ and thresholds must be given explicitly.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from neighborwatch.models.base import Detector
 from neighborwatch.models.registry import load_detector
+from neighborwatch.models.stream import StreamScorer
 from neighborwatch.sequences.tokenize import Tokenizer, WordHourTokenizer, tokenizer_from_json
 from neighborwatch.streaming.alerts import Thresholds, calibrate
 from neighborwatch.streaming.engine import Engine, EngineConfig
-from neighborwatch.streaming.scorer import StreamScorer
 
 log = logging.getLogger("neighborwatch.loader")
 US = 1_000_000
 
 
 def stream_scorer(detector: Detector, work: str | Path | None = None) -> StreamScorer:
-    if detector.name == "lan":
-        from neighborwatch.streaming.lan_scorer import LANStreamScorer
+    """The detector's own live scorer; with WORK, neighbour reasons cite its events."""
+    scorer = detector.stream_scorer()
+    if scorer is None:
+        raise ValueError(f"the {detector.name!r} detector cannot score live (it has no stream scorer)")
+    if work is not None and (Path(work) / "events.parquet").exists():
+        scorer.event_details = partial(event_details, Path(work) / "events.parquet")
+    return scorer
 
-        return LANStreamScorer(detector, work=work)  # type: ignore[arg-type]
-    raise ValueError(f"live scoring is implemented for LAN only, not {detector.name!r}")
+
+def event_details(events: Path, rows: np.ndarray) -> dict[int, dict[str, Any]]:
+    """user/host/time/activity of the given events.parquet rows (read once, when first needed)."""
+    df = (pl.scan_parquet(events).select("time", "user", "host", "source", "action")
+          .with_row_index("row").filter(pl.col("row").is_in(np.asarray(rows).tolist())).collect())
+    return {int(r["row"]): {"user": r["user"], "host": r["host"], "time": r["time"].isoformat(),
+                            "last_activity": f"{r['source']}/{r['action']}"} for r in df.iter_rows(named=True)}
 
 
 def tokenizer_for(detector: Detector, work: str | Path | None) -> tuple[Tokenizer, bool]:

@@ -20,6 +20,10 @@ without improvement. Every random choice (initialisation, dropout, shuffling, su
 LogBERT's masking) follows `seed`; on CPU the same seed gives bit-identical scores, on CUDA
 (`device="auto"` picks it when present) only up to floating-point non-determinism.
 
+Live (`stream_scorer()`): a ring of each session's last W tokens (`models.stream.RecentTokens`)
+gives the very window the batch path builds, so one batched forward over the sessions of a
+micro-batch scores them, with the same `scores_from_logits`, whatever the session length.
+
 Saved models: `detector.json` (name + every hyperparameter + vocabulary size + history) and
 `weights.safetensors`; no pickle.
 """
@@ -39,7 +43,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
 from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector
-from neighborwatch.models.registry import read_manifest, write_manifest
+from neighborwatch.models.manifest import read_manifest, write_manifest
+from neighborwatch.models.stream import Prediction, RecentTokens
 from neighborwatch.progress import progress
 from neighborwatch.sequences.base import SequenceSet
 
@@ -260,6 +265,11 @@ class NextActivityDetector(Detector):
                 bar.advance(task)
         return out
 
+    def stream_scorer(self) -> "NextActivityStreamScorer | None":
+        if self.net is None:
+            raise RuntimeError(f"{self.name} is not fitted; call fit() or load() first")
+        return NextActivityStreamScorer(self) if ACTIVITY in self.levels else None
+
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         from safetensors.torch import save_file
@@ -286,3 +296,33 @@ class NextActivityDetector(Detector):
         det.net.to(det.device)
         det.net.eval()
         return det
+
+
+class NextActivityStreamScorer(RecentTokens):
+    """Live twin of `NextActivityDetector.score_activities`: window from the ring, one forward."""
+
+    def __init__(self, detector: NextActivityDetector, capacity: int = 256) -> None:
+        assert detector.net is not None and detector.vocab_size is not None
+        self.det = detector
+        self.name = detector.name
+        self.vocab_size = detector.vocab_size
+        super().__init__(int(detector.config["window"]), capacity)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "window": self.window}
+
+    @torch.no_grad()
+    def _logits(self, slots: np.ndarray) -> torch.Tensor:
+        assert self.det.net is not None
+        self.det.net.eval()
+        return self.det.net(self.det._tensor(self.windows(slots)))
+
+    def predict(self, slots: np.ndarray) -> Prediction:
+        return Prediction(torch.softmax(self._logits(slots), dim=-1).float().cpu().numpy())
+
+    @torch.no_grad()
+    def score(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray,
+              users: np.ndarray) -> tuple[np.ndarray, Prediction]:
+        logits = self._logits(slots)
+        scores = self.det.scores_from_logits(logits, self.det._tensor(np.asarray(tokens)))
+        return scores.double().cpu().numpy(), Prediction(torch.softmax(logits, dim=-1).float().cpu().numpy())

@@ -29,7 +29,8 @@ from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.model import LANModel
 from neighborwatch.models.lan.retrieval import NeighbourIndex, PrefixPool
 from neighborwatch.models.lan.scoring import head_probabilities, neighbour_ids, prefix_vectors, score_positions
-from neighborwatch.models.registry import read_manifest, register, write_manifest
+from neighborwatch.models.lan.stream_scorer import LANStreamScorer
+from neighborwatch.models.manifest import read_manifest, register, write_manifest
 from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.training.device import select_device
 
@@ -88,6 +89,11 @@ class LAN(Detector):
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
         self._require_fitted()
         return score_positions(self.model, self.index, self.pool_vectors, seqs, self.device)
+
+    def stream_scorer(self) -> LANStreamScorer | None:
+        """Live scoring needs a recurrent encoder (a transformer's state is the whole history)."""
+        self._require_fitted()
+        return LANStreamScorer(self) if self.model.encoder.recurrent else None
 
     def prefix_vectors(self, seqs: SequenceSet, ends: np.ndarray) -> np.ndarray:
         """Pooled query vectors of the prefixes ending at flat positions `ends` (for tools)."""

@@ -24,7 +24,7 @@ import numpy as np
 
 from neighborwatch.models.base import SEQUENCE, Detector
 from neighborwatch.models.baselines.posthoc.features import feature_names, sequence_features
-from neighborwatch.models.registry import read_manifest, write_manifest
+from neighborwatch.models.manifest import read_manifest, write_manifest
 from neighborwatch.sequences.base import SequenceSet, sequence_labels
 
 TRAIN_ARRAYS = "train.npz"

@@ -23,7 +23,7 @@ from torch import nn
 
 from neighborwatch.models.base import SEQUENCE, Detector
 from neighborwatch.models.baselines.posthoc._chunks import Chunks, make_chunks, reduce_chunks
-from neighborwatch.models.registry import read_manifest, write_manifest
+from neighborwatch.models.manifest import read_manifest, write_manifest
 from neighborwatch.progress import track
 from neighborwatch.sequences.base import SequenceSet
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from neighborwatch.models.base import SEQUENCE
 from neighborwatch.models.baselines.realtime.fmlprec import FMLPRec
-from neighborwatch.models.registry import register
+from neighborwatch.models.manifest import register
 
 
 @register

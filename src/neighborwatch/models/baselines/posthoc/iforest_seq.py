@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 
 from neighborwatch.models.baselines.posthoc._featurebase import FeatureConfig, FeatureDetector
-from neighborwatch.models.registry import register
+from neighborwatch.models.manifest import register
 
 
 @dataclass

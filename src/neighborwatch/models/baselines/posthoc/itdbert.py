@@ -36,7 +36,7 @@ from torch import nn
 
 from neighborwatch.models.baselines.posthoc._chunks import make_chunks
 from neighborwatch.models.baselines.posthoc._torchbase import TorchConfig, TorchSequenceDetector, padding_mask
-from neighborwatch.models.registry import register
+from neighborwatch.models.manifest import register
 from neighborwatch.sequences.base import SequenceSet
 
 MASK_PASSES = 4

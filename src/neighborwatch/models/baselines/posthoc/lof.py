@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from neighborwatch.models.baselines.posthoc._featurebase import FeatureConfig, FeatureDetector
-from neighborwatch.models.registry import register
+from neighborwatch.models.manifest import register
 
 
 @dataclass

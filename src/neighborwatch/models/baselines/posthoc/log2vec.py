@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh
 
 from neighborwatch.models.base import SEQUENCE, Detector
-from neighborwatch.models.registry import read_manifest, register, write_manifest
+from neighborwatch.models.manifest import read_manifest, register, write_manifest
 from neighborwatch.sequences.base import SequenceSet
 
 ARRAYS = "train_graph.npz"

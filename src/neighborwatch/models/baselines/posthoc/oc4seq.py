@@ -36,7 +36,7 @@ from neighborwatch.models.baselines.posthoc._torchbase import (
     last_state,
     padding_mask,
 )
-from neighborwatch.models.registry import register
+from neighborwatch.models.manifest import register
 
 
 @dataclass

@@ -22,7 +22,7 @@ import torch
 
 from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
 from neighborwatch.models.baselines.realtime._layers import RecurrentNet
-from neighborwatch.models.registry import register
+from neighborwatch.models.manifest import register
 
 SCORES = ("prob", "topg", "rank")
 

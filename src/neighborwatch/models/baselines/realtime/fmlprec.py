@@ -27,7 +27,7 @@ from torch import nn
 
 from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet, last_position
 from neighborwatch.models.baselines.realtime._layers import PositionalEmbedding
-from neighborwatch.models.registry import register
+from neighborwatch.models.manifest import register
 
 
 class FilterLayer(nn.Module):

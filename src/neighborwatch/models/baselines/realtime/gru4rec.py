@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
 from neighborwatch.models.baselines.realtime._layers import RecurrentNet
-from neighborwatch.models.registry import register
+from neighborwatch.models.manifest import register
 
 
 @register

@@ -30,7 +30,8 @@ from sklearn.ensemble import IsolationForest as SkIsolationForest
 
 from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector
 from neighborwatch.models.baselines._nextactivity import target_positions
-from neighborwatch.models.registry import read_manifest, register, write_manifest
+from neighborwatch.models.manifest import read_manifest, register, write_manifest
+from neighborwatch.models.stream import Prediction, StateShapes, StreamScorer
 from neighborwatch.sequences.base import SequenceSet
 
 FEATURES = ("hour", "word", "token", "index", "log_gap_s", "log_elapsed_min",
@@ -75,14 +76,21 @@ class UserProfile:
 
 def context_features(seqs: SequenceSet, positions: np.ndarray, profile: UserProfile) -> np.ndarray:
     """float64 [len(positions), len(FEATURES)]; uses only the activity, its prefix and `profile`."""
-    tokens = seqs.tokens[positions].astype(np.int64)
-    hours = _hours(seqs)[positions]
     index = seqs.position_in_sequence()[positions]
     start = seqs.times[np.repeat(seqs.offsets[:-1], seqs.lengths)[positions]]
     previous = seqs.times[np.where(index > 0, positions - 1, positions)]
-    gap_s = np.maximum(seqs.times[positions] - previous, 0) / 1e6
-    elapsed_min = np.maximum(seqs.times[positions] - start, 0) / 6e7
-    u_tok, u_hour, g_tok = profile.frequencies(_users(seqs)[positions], tokens, hours)
+    return feature_rows(seqs.tokens[positions], seqs.times[positions], index, start, previous,
+                        _users(seqs)[positions], profile)
+
+
+def feature_rows(tokens: np.ndarray, times: np.ndarray, index: np.ndarray, start: np.ndarray,
+                 previous: np.ndarray, users: np.ndarray, profile: UserProfile) -> np.ndarray:
+    """The FEATURES of activities given what their session showed before (batch and live)."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    hours = (times // _US_PER_HOUR) % 24
+    gap_s = np.maximum(times - previous, 0) / 1e6
+    elapsed_min = np.maximum(times - start, 0) / 6e7
+    u_tok, u_hour, g_tok = profile.frequencies(np.asarray(users).astype(str), tokens, hours)
     return np.column_stack([hours, (tokens - 1) // 24, tokens, index, np.log1p(gap_s), np.log1p(elapsed_min),
                             u_tok, u_hour, g_tok]).astype(np.float64)
 
@@ -136,6 +144,11 @@ class ContextIsolationForest(Detector):
             out[positions] = -self.forest.score_samples(context_features(seqs, positions, self.profile))
         return out
 
+    def stream_scorer(self) -> "IsolationForestStreamScorer":
+        if self.forest is None or self.profile is None:
+            raise RuntimeError("iforest is not fitted; call fit() or load() first")
+        return IsolationForestStreamScorer(self)
+
     def save(self, path: str | Path) -> None:
         if self.forest is None or self.profile is None or self.fit_rows is None:
             raise RuntimeError("iforest is not fitted; nothing to save")
@@ -159,3 +172,36 @@ class ContextIsolationForest(Detector):
             det.profile = UserProfile(z["users"], z["token_counts"], z["hour_counts"])
         det._grow_forest()
         return det
+
+
+class IsolationForestStreamScorer(StreamScorer):
+    """Per session: how many activities, when it started, when the last one was; the features
+    of a new activity follow from those, its own token, time and user (no next-activity model,
+    so `score` is overridden and there is no prediction to show)."""
+
+    def __init__(self, detector: ContextIsolationForest, capacity: int = 256) -> None:
+        assert detector.vocab_size is not None
+        self.det = detector
+        self.name = detector.name
+        self.vocab_size = detector.vocab_size
+        super().__init__(capacity)
+
+    def _state_shapes(self) -> StateShapes:
+        return {"length": ((), np.int64, 0), "start_us": ((), np.int64, 0), "last_us": ((), np.int64, 0)}
+
+    def score(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray,
+              users: np.ndarray) -> tuple[np.ndarray, Prediction | None]:
+        st = self.state
+        assert self.det.forest is not None and self.det.profile is not None
+        rows = feature_rows(tokens, np.asarray(times_us, dtype=np.int64), st["length"][slots],
+                            st["start_us"][slots], st["last_us"][slots], users, self.det.profile)
+        return -self.det.forest.score_samples(rows), None
+
+    def advance(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray | None = None) -> None:
+        if times_us is None:
+            raise ValueError("iforest's live scorer needs the event times")
+        st, slots = self.state, np.asarray(slots, dtype=np.int64)
+        first = st["length"][slots] == 0
+        st["start_us"][slots[first]] = np.asarray(times_us)[first]
+        st["last_us"][slots] = times_us
+        st["length"][slots] += 1

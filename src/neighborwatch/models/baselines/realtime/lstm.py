@@ -24,7 +24,7 @@ from neighborwatch.models.baselines.realtime._layers import right_pad
 from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.encoder import SequenceEncoder
 from neighborwatch.models.lan.pooling import AttentionPooling
-from neighborwatch.models.registry import register
+from neighborwatch.models.manifest import register
 
 
 class LANEncoderNet(NextActivityNet):

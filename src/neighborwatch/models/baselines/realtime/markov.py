@@ -14,7 +14,8 @@ Smoothing (`smoothing=`):
 * `"add_k"`: (c(context, w) + k) / (c(context) + k (V - 1)) at the full order only.
 Score (`score=`): `"prob"` 1 - P (default, the same scale as the neural baselines) or `"nll"`
 -log P. Training drops malicious targets when labels are given; it has no random choice (the
-`seed` is accepted for a uniform interface). Saved as detector.json + counts.npz.
+`seed` is accepted for a uniform interface). Saved as detector.json + counts.npz. Live: a ring
+of the last n-1 tokens per session gives the same n-grams, looked up in the same tables.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import numpy as np
 
 from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector
 from neighborwatch.models.baselines._nextactivity import WindowMaker, target_positions
-from neighborwatch.models.registry import read_manifest, register, write_manifest
+from neighborwatch.models.manifest import read_manifest, register, write_manifest
+from neighborwatch.models.stream import Prediction, RecentTokens
 from neighborwatch.sequences.base import SequenceSet
 
 SMOOTHINGS = ("kneser_ney", "add_k")
@@ -115,8 +117,11 @@ class MarkovChain(Detector):
             raise RuntimeError("markov is not fitted; call fit() or load() first")
         if seqs.vocab_size != self.vocab_size:
             raise ValueError(f"markov was trained on vocab_size {self.vocab_size}, got {seqs.vocab_size}")
+        return self.gram_probabilities(self._grams(seqs, positions))
+
+    def gram_probabilities(self, grams: np.ndarray) -> np.ndarray:
+        """P(last column | the columns before it) per row of `grams` [P, order]."""
         n, t = self.config["order"], self.tables
-        grams = self._grams(seqs, positions)
         uniform = 1.0 / max(self.vocab_size - 1, 1)
         if self.config["smoothing"] == "add_k":
             k, codes = n - 1, self._encode(grams)
@@ -124,7 +129,7 @@ class MarkovChain(Detector):
             total = _lookup(t[f"ctx_{k}"], t[f"total_{k}"], codes // self.vocab_size)
             a = self.config["add_k"]
             return (c + a) / (total + a / uniform)
-        p = np.full(len(positions), uniform)
+        p = np.full(len(grams), uniform)
         for k in range(n):
             codes = self._encode(grams[:, n - 1 - k:])
             c = _lookup(t[f"codes_{k}"], t[f"counts_{k}"], codes)
@@ -140,8 +145,16 @@ class MarkovChain(Detector):
         out = np.full(seqs.n_activities, np.nan)
         positions = target_positions(seqs)
         p = self.probabilities(seqs, positions)
-        out[positions] = -np.log(p) if self.config["score"] == "nll" else 1.0 - p
+        out[positions] = self.scores_from_probabilities(p)
         return out
+
+    def scores_from_probabilities(self, p: np.ndarray) -> np.ndarray:
+        return -np.log(p) if self.config["score"] == "nll" else 1.0 - p
+
+    def stream_scorer(self) -> "MarkovStreamScorer":
+        if not self.tables:
+            raise RuntimeError("markov is not fitted; call fit() or load() first")
+        return MarkovStreamScorer(self)
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -159,3 +172,32 @@ class MarkovChain(Detector):
         with np.load(Path(path) / "counts.npz", allow_pickle=False) as z:
             det.tables = {k: z[k] for k in z.files}
         return det
+
+
+class MarkovStreamScorer(RecentTokens):
+    """The last n-1 tokens per session; the n-gram tables answer exactly as in batch."""
+
+    def __init__(self, detector: MarkovChain, capacity: int = 256) -> None:
+        assert detector.vocab_size is not None
+        self.det = detector
+        self.name = detector.name
+        self.vocab_size = detector.vocab_size
+        super().__init__(detector.config["order"] - 1, capacity)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "order": self.det.config["order"]}
+
+    def predict(self, slots: np.ndarray) -> Prediction:
+        """Every candidate next token scored against each session's context (for alert reasons)."""
+        ctx = self.windows(slots).astype(np.int64)
+        v = self.vocab_size
+        grams = np.concatenate([np.repeat(ctx, v, axis=0), np.tile(np.arange(v), len(ctx))[:, None]], axis=1)
+        probs = self.det.gram_probabilities(grams).reshape(len(ctx), v)
+        probs[:, 0] = 0.0  # padding is never the next activity
+        return Prediction(probs.astype(np.float32))
+
+    def score(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray,
+              users: np.ndarray) -> tuple[np.ndarray, Prediction]:
+        grams = np.concatenate([self.windows(slots).astype(np.int64),
+                                np.asarray(tokens, dtype=np.int64)[:, None]], axis=1)
+        return self.det.scores_from_probabilities(self.det.gram_probabilities(grams)), self.predict(slots)

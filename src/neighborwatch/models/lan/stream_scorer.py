@@ -16,26 +16,25 @@ sessions up to float rounding.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from pathlib import Path
-from typing import Any
-
 import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 import torch
 
-from neighborwatch.models.lan.detector import LAN
 from neighborwatch.models.lan.retrieval import EMPTY_HASH, hash_step
 from neighborwatch.models.lan.scoring import head_probabilities, neighbour_ids
-from neighborwatch.streaming.scorer import Prediction, StreamScorer
+from neighborwatch.models.stream import EventDetails, Prediction, StreamScorer
+
+if TYPE_CHECKING:  # the detector imports this module to offer `stream_scorer()`
+    from neighborwatch.models.lan.detector import LAN
 
 
 class LANStreamScorer(StreamScorer):
     name = "lan"
 
-    def __init__(self, detector: LAN, capacity: int = 256, work: str | Path | None = None,
+    def __init__(self, detector: LAN, capacity: int = 256, event_details: EventDetails | None = None,
                  cache_size: int = 50_000) -> None:
         detector._require_fitted()
         if not detector.model.encoder.recurrent:
@@ -52,7 +51,7 @@ class LANStreamScorer(StreamScorer):
         self._hist: list[np.ndarray | None] = []  # whole-prefix hidden states (window 0 only)
         super().__init__(capacity)
         self._pool_info: dict[int, dict[str, Any]] | None = None
-        self._work = Path(work) if work is not None else None
+        self.event_details = event_details
         # prefix hash → (probs, neighbours, similarities): the prediction is a pure function of
         # the prefix's tokens, and common prefixes (a logon, then the usual first activities)
         # recur all day long, so their retrieval + graph head run once
@@ -169,7 +168,7 @@ class LANStreamScorer(StreamScorer):
         return Prediction(probs=probs, neighbours=nbrs, similarities=sims)
 
     @torch.inference_mode()
-    def advance(self, slots: np.ndarray, tokens: np.ndarray) -> None:
+    def advance(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray | None = None) -> None:
         slots = np.asarray(slots, dtype=np.int64)
         if slots.size == 0:
             return
@@ -231,16 +230,10 @@ class LANStreamScorer(StreamScorer):
 
     # -- explanations ------------------------------------------------------------------------
     def _load_pool_info(self) -> dict[int, dict[str, Any]]:
-        """user/host/time/activity of each pool prefix's last event, read once from WORK."""
-        info: dict[int, dict[str, Any]] = {}
-        if self._work is not None and (self._work / "events.parquet").exists():
-            rows = np.unique(self.det.pool.event_rows[self.det.pool.event_rows >= 0])
-            df = (pl.scan_parquet(self._work / "events.parquet").select("time", "user", "host", "source", "action")
-                  .with_row_index("row").filter(pl.col("row").is_in(rows.tolist())).collect())
-            for r in df.iter_rows(named=True):
-                info[int(r["row"])] = {"user": r["user"], "host": r["host"], "time": r["time"].isoformat(),
-                                       "last_activity": f"{r['source']}/{r['action']}"}
-        return info
+        """Details of each pool prefix's last event, asked for once from `event_details`."""
+        if self.event_details is None:
+            return {}
+        return self.event_details(np.unique(self.det.pool.event_rows[self.det.pool.event_rows >= 0]))
 
     def describe_neighbours(self, ids: np.ndarray) -> list[dict[str, Any]]:
         if self._pool_info is None:
