@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from neighborwatch.cli import app
 from neighborwatch.models import registry
+from neighborwatch.models.manifest import REGISTERED
 from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector
 from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.sequences.toy import WORDS, toy_data
@@ -75,7 +76,7 @@ class AlwaysFails(Detector):
 def failing_detector():
     registry.register(AlwaysFails)
     yield AlwaysFails.name
-    registry._REGISTRY.pop(AlwaysFails.name, None)
+    REGISTERED.pop(AlwaysFails.name, None)
 
 
 def test_benchmark_command_end_to_end(tmp_path: Path, failing_detector: str) -> None:
@@ -124,7 +125,7 @@ def test_benchmark_rejects_unknown_methods(tmp_path: Path) -> None:
 
 
 def test_jobs_fit_post_hoc_baselines_per_level_and_real_time_ones_on_sessions() -> None:
-    from neighborwatch.evaluation.benchmark import plan_jobs, table_methods
+    from neighborwatch.evaluation.benchmark_plan import plan_jobs, table_methods
 
     selection = table_methods("all", ["iforest_seq", "markov"])
     assert selection == {"realtime": ["markov"], "posthoc": ["iforest_seq", "markov"]}

@@ -7,32 +7,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from neighborwatch.evaluation import tables as T
 from neighborwatch.evaluation.metrics import BUDGETS, budget_key
 from neighborwatch.evaluation.protocol import LEVEL_TITLES, evaluate_detector
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types; NaN/inf become null (JSON has no NaN), numpy scalars become numbers."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items() if k != "arrays"}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [to_jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
+from neighborwatch.jsonutil import to_jsonable
 
 
 def write_result_json(result: dict[str, Any], path: str | Path) -> Path:

@@ -19,6 +19,7 @@ import numpy as np
 from neighborwatch.evaluation import tables as T
 from neighborwatch.evaluation.metrics import BUDGETS, budget_key
 from neighborwatch.evaluation.protocol import LEVEL_TITLES, REALTIME
+from neighborwatch.jsonutil import to_jsonable
 
 MAX_TIMELINES = 48  # small multiples beyond this stop being readable
 MAX_CURVE_POINTS = 4000
@@ -198,7 +199,6 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> Path:
     matplotlib.use("Agg")
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from neighborwatch.evaluation.evaluate import to_jsonable
 
     if "arrays" not in result:
         raise ValueError("the report needs the test scores: evaluate with keep_scores=True")

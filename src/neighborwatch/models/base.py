@@ -18,8 +18,9 @@ unsupervised ignore them. Nothing else in a detector may read ground truth.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,6 +36,18 @@ class Detector(ABC):
     name: ClassVar[str] = "detector"
     #: which of ACTIVITY / SEQUENCE this detector scores natively
     levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
+    #: named constructor parameters: "standard" (CPU-sized, minutes on a small organisation) and
+    #: "fast" (a tiny dataset end to end in seconds: tests, smoke runs); missing = the defaults
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: the method this project is about: in both benchmark tables, fitted once on sessions
+    featured: ClassVar[bool] = False
+
+    @classmethod
+    def create(cls, params: Mapping[str, Any] | None = None, *, seed: int = 42,
+               vocab_size: int | None = None) -> "Detector":
+        """A detector from plain parameters (CLI, benchmark, tests). Most detectors learn the
+        vocabulary in `fit`; one that sizes its network up front overrides this."""
+        return cls(**dict(params or {}), seed=seed)
 
     @abstractmethod
     def fit(

@@ -140,6 +140,10 @@ class NextActivityDetector(Detector):
     levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
     #: network hyperparameters of this model (and overrides of TRAIN_DEFAULTS)
     defaults: ClassVar[dict[str, Any]] = {}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "standard": {"max_epochs": 8, "patience": 2, "epoch_samples": 200_000, "val_samples": 50_000},
+        "fast": {"max_epochs": 2, "patience": 1, "epoch_samples": 5_000, "val_samples": 2_000, "window": 10},
+    }
 
     def __init__(self, seed: int = 42, **params: Any) -> None:
         allowed = {**TRAIN_DEFAULTS, **self.defaults}

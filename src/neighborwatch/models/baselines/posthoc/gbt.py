@@ -34,6 +34,7 @@ class GBTConfig(FeatureConfig):
 @register
 class GBT(FeatureDetector):
     name = "gbt"
+    presets = {"fast": {"max_iter": 50}}
     Config = GBTConfig
     config: GBTConfig
     supervised = True

@@ -27,6 +27,7 @@ class IForestConfig(FeatureConfig):
 @register
 class IForestSeq(FeatureDetector):
     name = "iforest_seq"
+    presets = {"fast": {"n_estimators": 50}}
     Config = IForestConfig
     config: IForestConfig
 

@@ -94,6 +94,8 @@ class _ITDBERTNet(nn.Module):
 @register
 class ITDBERT(TorchSequenceDetector):
     name = "itdbert"
+    presets = {"standard": {"pretrain_epochs": 5, "epochs": 5, "max_train_chunks": 20_000},
+               "fast": {"pretrain_epochs": 1, "epochs": 2, "max_train_chunks": 1_000, "max_len": 32}}
     Config = ITDBERTConfig
     config: ITDBERTConfig
 

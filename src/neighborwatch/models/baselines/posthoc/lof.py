@@ -28,6 +28,7 @@ class LOFConfig(FeatureConfig):
 @register
 class LOF(FeatureDetector):
     name = "lof"
+    presets = {"fast": {"max_train": 5_000}}
     Config = LOFConfig
     config: LOFConfig
 

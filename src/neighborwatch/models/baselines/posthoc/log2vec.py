@@ -95,6 +95,7 @@ def _chain_edges(keys: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.n
 @register
 class Log2Vec(Detector):
     name: ClassVar[str] = "log2vec"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"fast": {"max_train": 5_000}}
     levels: ClassVar[frozenset[str]] = frozenset({SEQUENCE})
 
     def __init__(self, config: Log2VecConfig | None = None, **overrides: Any) -> None:

@@ -29,6 +29,7 @@ class OCSVMConfig(FeatureConfig):
 @register
 class OCSVM(FeatureDetector):
     name = "ocsvm"
+    presets = {"fast": {"max_train": 2_000}}
     Config = OCSVMConfig
     config: OCSVMConfig
 

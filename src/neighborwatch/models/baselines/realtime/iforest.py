@@ -99,6 +99,7 @@ def feature_rows(tokens: np.ndarray, times: np.ndarray, index: np.ndarray, start
 class ContextIsolationForest(Detector):
     name: ClassVar[str] = "iforest"
     levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"fast": {"n_estimators": 50, "max_fit_rows": 20_000}}
 
     def __init__(self, n_estimators: int = 200, max_samples: int = 256, max_fit_rows: int = 200_000,
                  seed: int = 42) -> None:

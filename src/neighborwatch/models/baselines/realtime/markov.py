@@ -47,6 +47,7 @@ def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.nda
 class MarkovChain(Detector):
     name: ClassVar[str] = "markov"
     levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"standard": {}, "fast": {}}
 
     def __init__(self, order: int = 3, smoothing: str = "kneser_ney", add_k: float = 0.1,
                  score: str = "prob", seed: int = 42) -> None:
