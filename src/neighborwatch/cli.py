@@ -71,7 +71,10 @@ def stats(work: Path = typer.Argument(..., help="Prepared WORK folder.")) -> Non
 def train(
     work: Path = typer.Argument(..., help="Prepared WORK folder."),
     out: Path = typer.Option(..., "--out", help="Model folder to write."),
-    config: Optional[Path] = typer.Option(None, "--config", help="LAN config JSON (defaults: the paper)."),
+    detector: str = typer.Option("lan", "--detector", help="Registered detector to train (default: LAN)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Start from the detector's preset (standard | fast)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="LAN config JSON (defaults: the paper), or "
+                                          "the other detector's parameters as JSON."),
     epochs: Optional[int] = typer.Option(None, help="Maximum epochs (paper: 10)."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (paper: 512)."),
     lr: Optional[float] = typer.Option(None, help="AdamW learning rate (paper: 1e-5)."),
@@ -87,18 +90,38 @@ def train(
     max_train_samples: Optional[int] = typer.Option(None, help="Random cap on training samples (0 = all)."),
     length_buckets: Optional[int] = typer.Option(None, help="Batches of similar prefix length (0 = random, paper)."),
 ) -> None:
-    """Train LAN on WORK's training period; early stopping and the saved epoch use validation."""
-    from neighborwatch.training.train_work import build_config, train_work
+    """Train a detector (LAN by default) on WORK's training period; model selection uses validation."""
+    import json
 
+    from neighborwatch.models.registry import detector_class
+    from neighborwatch.models.train_work import build_config, train_work
+
+    lan_options = dict(epochs=epochs, batch_size=batch_size, lr=lr, k=k, mode=mode, encoder=encoder,
+                       pooling=pooling, gnn=gnn, graph=graph, threads=threads,
+                       max_train_samples=max_train_samples, length_buckets=length_buckets)
     try:
-        cfg = build_config(config, epochs=epochs, batch_size=batch_size, lr=lr, k=k, mode=mode,
-                           encoder=encoder, pooling=pooling, gnn=gnn, graph=graph, device=device,
-                           threads=threads, seed=seed, max_train_samples=max_train_samples,
-                           length_buckets=length_buckets)
-        train_work(work, out, cfg)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        cls = detector_class(detector)
+        params = dict(cls.presets.get(preset, {})) if preset else {}
+        if preset and preset not in cls.presets:
+            raise ValueError(f"{detector} has no preset {preset!r}; it has: {', '.join(cls.presets) or 'none'}")
+        if detector == "lan" and not preset:
+            train_work(work, out, build_config(config, device=device, seed=seed, **lan_options))
+        else:
+            given = [name for name, v in lan_options.items() if v is not None]
+            if given and detector != "lan":
+                raise ValueError(f"--{given[0].replace('_', '-')} is a LAN option; give {detector}'s "
+                                 f"parameters as JSON with --config")
+            params.update(json.loads(config.read_text()) if config else {})
+            params.update({k: v for k, v in lan_options.items() if v is not None})
+            if device is not None:
+                params["device"] = device
+            train_work(work, out, detector, params=params, seed=seed)
+    except KeyError as e:
+        typer.echo(f"error: {e.args[0]}", err=True)
+        raise typer.Exit(2) from None
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -38,7 +38,7 @@ def run_demo(out: Path, users: int = 60, seed: int = 0, live: bool = False) -> d
     from neighborwatch.evaluation.evaluate import run_evaluate
     from neighborwatch.pipeline import prepare_work
     from neighborwatch.sequences.stats import print_stats
-    from neighborwatch.training.train_work import build_config, train_work
+    from neighborwatch.models.train_work import build_config, train_work
 
     out = Path(out)
     raw, work, model, report = out / "raw", out / "work", out / "model", out / "report"
