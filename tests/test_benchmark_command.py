@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from neighborwatch.cli import app
 from neighborwatch.models import registry
-from neighborwatch.models.manifest import REGISTERED
 from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector
+from neighborwatch.models.manifest import REGISTERED
 from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.sequences.toy import WORDS, toy_data
 from neighborwatch.workdir import WorkDir

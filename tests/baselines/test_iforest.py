@@ -1,5 +1,5 @@
 import numpy as np
-from realtime_contract import RealtimeContract, Toy, sequences_of
+from toy_sequences import Toy, sequences_of
 
 from neighborwatch.models.baselines._nextactivity import target_positions
 from neighborwatch.models.baselines.realtime.iforest import FEATURES, ContextIsolationForest, context_features
@@ -7,10 +7,6 @@ from neighborwatch.models.baselines.realtime.iforest import FEATURES, ContextIso
 
 def make(seed: int, **kw) -> ContextIsolationForest:
     return ContextIsolationForest(seed=seed, **{"n_estimators": 50, **kw})
-
-
-class TestContextIsolationForest(RealtimeContract):
-    make = staticmethod(make)
 
 
 def test_user_frequencies_come_from_the_training_period_only(single_thread: None) -> None:

@@ -1,5 +1,5 @@
 import torch
-from realtime_contract import TOY_TRAINING, RealtimeContract
+from toy_sequences import TOY_TRAINING
 
 from neighborwatch.models.baselines.realtime._layers import right_pad
 from neighborwatch.models.baselines.realtime.lstm import LSTMNextActivity
@@ -7,10 +7,6 @@ from neighborwatch.models.baselines.realtime.lstm import LSTMNextActivity
 
 def make(seed: int) -> LSTMNextActivity:
     return LSTMNextActivity(seed=seed, **TOY_TRAINING, embed_dim=16, hidden=16, layers=1, heads=2)
-
-
-class TestLSTMNextActivity(RealtimeContract):
-    make = staticmethod(make)
 
 
 def test_windows_are_rotated_to_right_padding() -> None:

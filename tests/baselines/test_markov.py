@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from realtime_contract import RealtimeContract, Toy, sequences_of
+from toy_sequences import Toy, sequences_of
 
 from neighborwatch.models.baselines._nextactivity import target_positions
 from neighborwatch.models.baselines.realtime.markov import MarkovChain
@@ -8,10 +8,6 @@ from neighborwatch.models.baselines.realtime.markov import MarkovChain
 
 def make(seed: int, **kw) -> MarkovChain:
     return MarkovChain(seed=seed, **{"order": 3, **kw})
-
-
-class TestMarkovChain(RealtimeContract):
-    make = staticmethod(make)
 
 
 def _next_distribution(det: MarkovChain, prefix: list[int]) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from realtime_contract import TOY_TRAINING, Toy
+from toy_sequences import TOY_TRAINING, Toy
 
 from neighborwatch.models.baselines._nextactivity import WindowMaker, target_positions
 from neighborwatch.models.baselines.realtime.rnn import VanillaRNN

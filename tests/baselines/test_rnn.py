@@ -1,15 +1,11 @@
 import torch
-from realtime_contract import TOY_TRAINING, RealtimeContract
+from toy_sequences import TOY_TRAINING
 
 from neighborwatch.models.baselines.realtime.rnn import VanillaRNN
 
 
 def make(seed: int) -> VanillaRNN:
     return VanillaRNN(seed=seed, **TOY_TRAINING, embed_dim=16, hidden=16)
-
-
-class TestVanillaRNN(RealtimeContract):
-    make = staticmethod(make)
 
 
 def test_padding_never_enters_the_recurrent_state() -> None:

@@ -31,6 +31,13 @@ ACTIVITY = "activity"
 SEQUENCE = "sequence"
 
 
+class NotFittedError(RuntimeError):
+    """Scoring, saving or streaming a detector before `fit` / `load` (one type for all)."""
+
+    def __init__(self, name: str, doing: str = "score") -> None:
+        super().__init__(f"{name} is not fitted; call fit() or load() before you {doing}")
+
+
 class Detector(ABC):
     #: short name used in tables and on the command line
     name: ClassVar[str] = "detector"

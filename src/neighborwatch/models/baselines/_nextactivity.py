@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
-from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector
+from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.manifest import read_manifest, write_manifest
 from neighborwatch.models.stream import Prediction, RecentTokens
 from neighborwatch.progress import progress
@@ -252,7 +252,7 @@ class NextActivityDetector(Detector):
     @torch.no_grad()
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
         if self.net is None:
-            raise RuntimeError(f"{self.name} is not fitted; call fit() or load() first")
+            raise NotFittedError(self.name)
         if seqs.vocab_size != self.vocab_size:
             raise ValueError(f"{self.name} was trained on vocab_size {self.vocab_size}, got {seqs.vocab_size}")
         self.net.eval()
@@ -271,7 +271,7 @@ class NextActivityDetector(Detector):
 
     def stream_scorer(self) -> "NextActivityStreamScorer | None":
         if self.net is None:
-            raise RuntimeError(f"{self.name} is not fitted; call fit() or load() first")
+            raise NotFittedError(self.name)
         return NextActivityStreamScorer(self) if ACTIVITY in self.levels else None
 
     # -- persistence -------------------------------------------------------------------------
@@ -279,7 +279,7 @@ class NextActivityDetector(Detector):
         from safetensors.torch import save_file
 
         if self.net is None:
-            raise RuntimeError(f"{self.name} is not fitted; nothing to save")
+            raise NotFittedError(self.name, "save")
         write_manifest(path, self.name, {**self.config, "vocab_size": self.vocab_size, "history": self.history})
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         save_file(state, str(Path(path) / "weights.safetensors"))

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from neighborwatch.models.base import Detector
+from neighborwatch.models.base import Detector, NotFittedError
 from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.model import LANModel
 from neighborwatch.models.lan.retrieval import NeighbourIndex, PrefixPool
@@ -45,7 +45,7 @@ class LAN(Detector):
     # for ~30 M events and barely moves on small data; `--params` restores the paper's setup)
     presets = {
         "standard": {"mode": "fast", "epochs": 5, "lr": 1e-3, "max_train_samples": 200_000},
-        "fast": {"mode": "fast", "epochs": 1, "lr": 1e-3, "embed_dim": 16, "hidden": 16, "layers": 1,
+        "fast": {"mode": "fast", "epochs": 2, "lr": 1e-3, "embed_dim": 16, "hidden": 16, "layers": 1,
                  "attention_heads": 2, "max_train_samples": 3_000, "k": 5, "batch_size": 128},
     }
 
@@ -89,7 +89,7 @@ class LAN(Detector):
     # -- scoring --------------------------------------------------------------------------------
     def _require_fitted(self) -> None:
         if self.pool is None or self.index is None or self.pool.vectors is None:
-            raise RuntimeError("LAN is not fitted (call fit or load first)")
+            raise NotFittedError(self.name)
 
     @property
     def pool_vectors(self) -> torch.Tensor:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from neighborwatch.models.base import SEQUENCE, Detector
+from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.baselines.posthoc.features import feature_names, sequence_features
 from neighborwatch.models.manifest import read_manifest, write_manifest
 from neighborwatch.sequences.base import SequenceSet, sequence_labels
@@ -106,7 +106,7 @@ class FeatureDetector(Detector):
 
     def score_sequences(self, seqs: SequenceSet) -> np.ndarray:
         if self.estimator is None:
-            raise RuntimeError(f"{self.name}: call fit() (or load()) before scoring")
+            raise NotFittedError(self.name)
         if seqs.vocab_size != self.vocab_size:
             raise ValueError(f"{self.name} was fitted on vocab_size {self.vocab_size}, got {seqs.vocab_size}")
         if len(seqs) == 0:
@@ -115,7 +115,7 @@ class FeatureDetector(Detector):
 
     def save(self, path: str | Path) -> None:
         if self._x is None:
-            raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
+            raise NotFittedError(self.name, "save")
         path = Path(path)
         write_manifest(path, self.name, {**asdict(self.config), "vocab_size": self.vocab_size,
                                          "features": feature_names(self.vocab_size or 169)})

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neighborwatch.models.base import SEQUENCE, Detector
+from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.baselines.posthoc._chunks import Chunks, make_chunks, reduce_chunks
 from neighborwatch.models.manifest import read_manifest, write_manifest
 from neighborwatch.progress import track
@@ -176,7 +176,7 @@ class TorchSequenceDetector(Detector):
     # -- score -----------------------------------------------------------------------------------
     def _require_fitted(self) -> None:
         if self.module is None:
-            raise RuntimeError(f"{self.name}: call fit() (or load()) before scoring")
+            raise NotFittedError(self.name)
 
     @torch.no_grad()
     def score_chunks(self, chunks: Chunks) -> np.ndarray:

@@ -39,7 +39,7 @@ import polars as pl
 import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh
 
-from neighborwatch.models.base import SEQUENCE, Detector
+from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.manifest import read_manifest, register, write_manifest
 from neighborwatch.sequences.base import SequenceSet
 
@@ -175,7 +175,7 @@ class Log2Vec(Detector):
 
     def score_sequences(self, seqs: SequenceSet) -> np.ndarray:
         if self._train is None:
-            raise RuntimeError(f"{self.name}: call fit() (or load()) before scoring")
+            raise NotFittedError(self.name)
         if seqs.vocab_size != self.vocab_size:
             raise ValueError(f"{self.name} was fitted on vocab_size {self.vocab_size}, got {seqs.vocab_size}")
         if len(seqs) == 0:
@@ -193,7 +193,7 @@ class Log2Vec(Detector):
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         if self._train is None:
-            raise RuntimeError(f"{self.name}: nothing to save, call fit() first")
+            raise NotFittedError(self.name, "save")
         write_manifest(path, self.name, {**asdict(self.config), "vocab_size": self.vocab_size})
         np.savez_compressed(Path(path) / ARRAYS, **self._train)
 

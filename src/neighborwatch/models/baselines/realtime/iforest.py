@@ -28,7 +28,7 @@ import numpy as np
 import sklearn
 from sklearn.ensemble import IsolationForest as SkIsolationForest
 
-from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector
+from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.baselines._nextactivity import target_positions
 from neighborwatch.models.manifest import read_manifest, register, write_manifest
 from neighborwatch.models.stream import Prediction, StateShapes, StreamScorer
@@ -136,7 +136,7 @@ class ContextIsolationForest(Detector):
 
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
         if self.forest is None or self.profile is None:
-            raise RuntimeError("iforest is not fitted; call fit() or load() first")
+            raise NotFittedError("iforest")
         if seqs.vocab_size != self.vocab_size:
             raise ValueError(f"iforest was trained on vocab_size {self.vocab_size}, got {seqs.vocab_size}")
         out = np.full(seqs.n_activities, np.nan)
@@ -147,12 +147,12 @@ class ContextIsolationForest(Detector):
 
     def stream_scorer(self) -> "IsolationForestStreamScorer":
         if self.forest is None or self.profile is None:
-            raise RuntimeError("iforest is not fitted; call fit() or load() first")
+            raise NotFittedError("iforest")
         return IsolationForestStreamScorer(self)
 
     def save(self, path: str | Path) -> None:
         if self.forest is None or self.profile is None or self.fit_rows is None:
-            raise RuntimeError("iforest is not fitted; nothing to save")
+            raise NotFittedError("iforest", "save")
         write_manifest(path, self.name, {**self.config, "vocab_size": self.vocab_size,
                                          "features": list(FEATURES), "sklearn": sklearn.__version__})
         np.savez(Path(path) / "features.npz", fit_rows=self.fit_rows, users=self.profile.users,

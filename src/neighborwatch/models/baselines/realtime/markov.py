@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector
+from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.baselines._nextactivity import WindowMaker, target_positions
 from neighborwatch.models.manifest import read_manifest, register, write_manifest
 from neighborwatch.models.stream import Prediction, RecentTokens
@@ -115,7 +115,7 @@ class MarkovChain(Detector):
     def probabilities(self, seqs: SequenceSet, positions: np.ndarray) -> np.ndarray:
         """P(activity at each position | the previous order-1 activities)."""
         if not self.tables:
-            raise RuntimeError("markov is not fitted; call fit() or load() first")
+            raise NotFittedError("markov")
         if seqs.vocab_size != self.vocab_size:
             raise ValueError(f"markov was trained on vocab_size {self.vocab_size}, got {seqs.vocab_size}")
         return self.gram_probabilities(self._grams(seqs, positions))
@@ -154,13 +154,13 @@ class MarkovChain(Detector):
 
     def stream_scorer(self) -> "MarkovStreamScorer":
         if not self.tables:
-            raise RuntimeError("markov is not fitted; call fit() or load() first")
+            raise NotFittedError("markov")
         return MarkovStreamScorer(self)
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         if not self.tables:
-            raise RuntimeError("markov is not fitted; nothing to save")
+            raise NotFittedError("markov", "save")
         write_manifest(path, self.name, {**self.config, "vocab_size": self.vocab_size})
         np.savez(Path(path) / "counts.npz", **self.tables)
 
