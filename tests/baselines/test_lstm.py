@@ -1,7 +1,7 @@
 import torch
 from toy_sequences import TOY_TRAINING
 
-from neighborwatch.models.baselines.realtime._layers import right_pad
+from neighborwatch.models.baselines._tensors import right_pad
 from neighborwatch.models.baselines.realtime.lstm import LSTMNextActivity
 
 

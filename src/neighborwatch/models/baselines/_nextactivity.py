@@ -30,9 +30,9 @@ Saved models: `detector.json` (name + every hyperparameter + vocabulary size + h
 
 from __future__ import annotations
 
-import time
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,6 +47,9 @@ from neighborwatch.models.manifest import read_manifest, write_manifest
 from neighborwatch.models.stream import Prediction, RecentTokens
 from neighborwatch.progress import progress
 from neighborwatch.sequences.base import SequenceSet
+from neighborwatch.training.device import select_device
+from neighborwatch.training.harness import FitLoop, Step, fit_epochs
+from neighborwatch.training.seed import seed_everything
 
 #: training / scoring settings every next-activity baseline accepts (per-model defaults may
 #: override them, e.g. DeepLog's window h = 10)
@@ -63,17 +66,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "score_batch": 4096,
     "device": "auto",  # auto = CUDA when present, else CPU
 }
-
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {name!r}")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
 
 # -- windows ---------------------------------------------------------------------------------
 def target_positions(seqs: SequenceSet, labels: np.ndarray | None = None) -> np.ndarray:
@@ -128,11 +120,6 @@ class NextActivityNet(nn.Module):
         return F.cross_entropy(self(windows), targets)
 
 
-def last_position(hidden: torch.Tensor) -> torch.Tensor:
-    """Hidden state of the most recent activity (the last column of a left-padded window)."""
-    return hidden[:, -1]
-
-
 # -- the detector base -----------------------------------------------------------------------
 class NextActivityDetector(Detector):
     """Base of the neural next-activity baselines: subclasses set `name`, `defaults`, `build_net`."""
@@ -154,7 +141,7 @@ class NextActivityDetector(Detector):
         self.net: NextActivityNet | None = None
         self.vocab_size: int | None = None
         self.history: list[dict[str, float]] = []
-        self.device = resolve_device(self.config["device"])
+        self.device = select_device(self.config["device"])
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).long().to(self.device)
@@ -176,66 +163,32 @@ class NextActivityDetector(Detector):
         validation_labels: np.ndarray | None = None,
     ) -> "NextActivityDetector":
         cfg = self.config
-        rng = np.random.default_rng(cfg["seed"])
-        torch.manual_seed(cfg["seed"])
+        rng = seed_everything(cfg["seed"])
         train_pos = target_positions(train, train_labels)
         if train_pos.size == 0:
             raise ValueError(f"{self.name}: no training positions (every sequence has length < 2?)")
         self.vocab_size = int(train.vocab_size)
-        self.net = self.build_net(self.vocab_size).to(self.device)
-        opt = torch.optim.AdamW(self.net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        net = self.net = self.build_net(self.vocab_size).to(self.device)
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
         make_train = WindowMaker(train, cfg["window"])
-        val = None
+        validate = None
         if validation is not None:
             val_pos = target_positions(validation, validation_labels)
             if cfg["val_samples"] and val_pos.size > cfg["val_samples"]:
                 val_pos = np.sort(rng.choice(val_pos, cfg["val_samples"], replace=False))
             if val_pos.size:
-                val = (WindowMaker(validation, cfg["window"]), val_pos)
-
-        best, best_state, stale = np.inf, None, 0
-        self.history = []
+                validate = partial(self._mean_loss, WindowMaker(validation, cfg["window"]), val_pos)
         n = min(cfg["epoch_samples"] or train_pos.size, train_pos.size)
-        with progress() as bar:
-            task = bar.add_task(f"{self.name} training",
-                                total=cfg["max_epochs"] * -(-n // cfg["batch_size"]))
-            for epoch in range(cfg["max_epochs"]):
-                t0 = time.perf_counter()
-                order = rng.permutation(train_pos) if n == train_pos.size else rng.choice(train_pos, n, replace=False)
-                train_loss = self._train_epoch(opt, make_train, order, lambda: bar.advance(task))
-                val_loss = self._mean_loss(*val) if val is not None else train_loss
-                self.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                                     "seconds": time.perf_counter() - t0})
-                bar.update(task, description=f"{self.name} epoch {epoch + 1}: validation loss {val_loss:.4f}")
-                if val_loss < best - 1e-5:
-                    best, stale = val_loss, 0
-                    best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-                else:
-                    stale += 1
-                    if stale >= cfg["patience"]:
-                        break
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
-        self.net.eval()
-        return self
 
-    def _train_epoch(self, opt: torch.optim.Optimizer, make: WindowMaker, order: np.ndarray,
-                     step_done: Callable[[], None]) -> float:
-        assert self.net is not None
-        self.net.train()
-        total, count = 0.0, 0
-        for batch in _batches(order, self.config["batch_size"]):
-            windows, targets = self._tensor(make(batch)), self._tensor(make.targets(batch))
-            loss = self.net.loss(windows, targets)
-            opt.zero_grad()
-            loss.backward()
-            if self.config["grad_clip"]:
-                nn.utils.clip_grad_norm_(self.net.parameters(), self.config["grad_clip"])
-            opt.step()
-            total += float(loss.detach()) * len(batch)
-            count += len(batch)
-            step_done()
-        return total / max(count, 1)
+        def epoch_steps(epoch: int) -> Iterator[Step]:
+            order = rng.permutation(train_pos) if n == train_pos.size else rng.choice(train_pos, n, replace=False)
+            for batch in _batches(order, cfg["batch_size"]):
+                yield len(batch), (self._tensor(make_train(batch)), self._tensor(make_train.targets(batch)))
+
+        loop = FitLoop(cfg["max_epochs"], cfg["patience"], min_delta=1e-5, mode="min", grad_clip=cfg["grad_clip"])
+        self.history = fit_epochs(net, opt, loop, epoch_steps, lambda b: net.loss(*b), validate,
+                                  f"{self.name} training", steps_per_epoch=-(-n // cfg["batch_size"]))
+        return self
 
     @torch.no_grad()
     def _mean_loss(self, make: WindowMaker, positions: np.ndarray) -> float:

@@ -12,8 +12,9 @@ scoring sorted by length, and safetensors + detector.json persistence (no pickle
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -24,8 +25,9 @@ from torch import nn
 from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.baselines.posthoc._chunks import Chunks, make_chunks, reduce_chunks
 from neighborwatch.models.manifest import read_manifest, write_manifest
-from neighborwatch.progress import track
 from neighborwatch.sequences.base import SequenceSet
+from neighborwatch.training.harness import FitLoop, Step, fit_epochs
+from neighborwatch.training.seed import seed_everything
 
 WEIGHTS = "weights.safetensors"
 
@@ -79,7 +81,7 @@ class TorchSequenceDetector(Detector):
         """Every fit begins the same way: refuse empty data, seed, build a fresh network."""
         if len(train) == 0 or train.n_activities == 0:
             raise ValueError(f"{self.name}: the training set has no activities")
-        torch.manual_seed(self.config.seed)
+        seed_everything(self.config.seed)
         self.vocab_size = int(train.vocab_size)
         self.module = self._build(self.vocab_size)
 
@@ -112,34 +114,28 @@ class TorchSequenceDetector(Detector):
         what: str,
         lr: float | None = None,
     ) -> list[float]:
-        """Minimise `loss_fn` over chunk batches; keep the epoch with the lowest validation loss."""
+        """Minimise `loss_fn` over chunk batches (the shared `training.harness` loop); keep the
+        epoch with the lowest validation loss (no early stop: every epoch runs). Returns the
+        per-epoch validation losses."""
         assert self.module is not None
         cfg = self.config
         params = [p for p in self.module.parameters() if p.requires_grad]
         opt = torch.optim.Adam(params, lr=lr or cfg.lr, weight_decay=cfg.weight_decay)
         rng = np.random.default_rng(cfg.seed)
-        best, best_state, history = np.inf, None, []
-        for _ in track(range(epochs), f"{self.name}: {what}", total=epochs):
-            self.module.train()
+
+        def epoch_steps(epoch: int) -> Iterator[Step]:
             order = self._epoch_sample(rng, len(chunks), labels)
             for b in range(0, len(order), cfg.batch_size):
                 idx = order[b : b + cfg.batch_size]
                 tok, lens = chunks.batch(idx)
-                lab = torch.from_numpy(labels[idx]).float() if labels is not None else None
-                loss = loss_fn(tok, lens, lab)
-                opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(params, 5.0)
-                opt.step()
-            if val_chunks is not None and len(val_chunks):
-                v = self._mean_loss(val_chunks, val_labels, loss_fn)
-                history.append(v)
-                if v < best:
-                    best, best_state = v, copy.deepcopy(self.module.state_dict())
-        if best_state is not None:
-            self.module.load_state_dict(best_state)
-        self.module.eval()
-        return history
+                yield len(idx), (tok, lens, torch.from_numpy(labels[idx]).float() if labels is not None else None)
+
+        validate = None
+        if val_chunks is not None and len(val_chunks):
+            validate = partial(self._mean_loss, val_chunks, val_labels, loss_fn)
+        history = fit_epochs(self.module, opt, FitLoop(epochs, patience=0, mode="min", grad_clip=5.0), epoch_steps,
+                             lambda batch: loss_fn(*batch), validate, f"{self.name}: {what}")
+        return [h["val_loss"] for h in history]
 
     def _epoch_sample(self, rng: np.random.Generator, n: int, labels: np.ndarray | None) -> np.ndarray:
         """This epoch's chunks in random order, at most `max_train_chunks`; with labels, every
@@ -242,15 +238,4 @@ def normal_chunks(chunks: Chunks, activity_labels: np.ndarray | None) -> Chunks:
     if activity_labels is None:
         return chunks
     return chunks.select(~chunks.labels(np.asarray(activity_labels, dtype=bool)))
-
-
-def padding_mask(tokens: torch.Tensor) -> torch.Tensor:
-    """True at real activities, False at padding."""
-    return tokens != 0
-
-
-def last_state(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """outputs [B, L, H] → the hidden state at the last valid position of each row [B, H]."""
-    idx = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, outputs.size(-1))
-    return outputs.gather(1, idx).squeeze(1)
 

@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neighborwatch.models.baselines._tensors import padding_mask
 from neighborwatch.models.baselines.posthoc._chunks import make_chunks
-from neighborwatch.models.baselines.posthoc._torchbase import TorchConfig, TorchSequenceDetector, padding_mask
+from neighborwatch.models.baselines.posthoc._torchbase import TorchConfig, TorchSequenceDetector
 from neighborwatch.models.manifest import register
 from neighborwatch.sequences.base import SequenceSet
 

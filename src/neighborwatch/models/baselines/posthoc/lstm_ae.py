@@ -18,12 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neighborwatch.models.baselines.posthoc._torchbase import (
-    TorchConfig,
-    TorchSequenceDetector,
-    last_state,
-    padding_mask,
-)
+from neighborwatch.models.baselines._tensors import last_state, padding_mask
+from neighborwatch.models.baselines.posthoc._torchbase import TorchConfig, TorchSequenceDetector
 from neighborwatch.models.manifest import register
 
 

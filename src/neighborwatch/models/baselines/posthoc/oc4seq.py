@@ -29,13 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from neighborwatch.models.baselines._tensors import last_state, padding_mask
 from neighborwatch.models.baselines.posthoc._chunks import Chunks
-from neighborwatch.models.baselines.posthoc._torchbase import (
-    TorchConfig,
-    TorchSequenceDetector,
-    last_state,
-    padding_mask,
-)
+from neighborwatch.models.baselines.posthoc._torchbase import TorchConfig, TorchSequenceDetector
 from neighborwatch.models.manifest import register
 
 

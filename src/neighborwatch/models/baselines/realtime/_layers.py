@@ -18,21 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from neighborwatch.models.baselines._nextactivity import NextActivityNet
+from neighborwatch.models.baselines._tensors import last_state, padding_mask, right_pad
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-
-
-def right_pad(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded windows → (the same tokens right-padded, number of real tokens per row)."""
-    w = windows.shape[1]
-    lengths = (windows != 0).sum(1)
-    cols = (torch.arange(w, device=windows.device)[None, :] + (w - lengths)[:, None]) % w
-    return windows.gather(1, cols), lengths
-
-
-def at_length(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """hidden [B, T, H] of right-padded rows → the state at each row's last real position."""
-    return hidden[torch.arange(hidden.shape[0], device=hidden.device), lengths - 1]
 
 
 class RecurrentNet(NextActivityNet):
@@ -50,14 +38,14 @@ class RecurrentNet(NextActivityNet):
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         tokens, lengths = right_pad(windows)
         hidden, _ = self.rnn(self.embed(tokens))
-        return self.head(self.drop(at_length(hidden, lengths)))
+        return self.head(self.drop(last_state(hidden, lengths)))
 
 
 def attention_mask(windows: torch.Tensor, causal: bool) -> torch.Tensor:
     """bool [B, 1, W, W], True = may attend. Keys that are padding are hidden from every query
     except themselves (so no row is empty and no NaN appears); `causal` also hides the future."""
     w = windows.shape[1]
-    real = windows != 0
+    real = padding_mask(windows)
     allowed = real[:, None, :].expand(-1, w, -1) | torch.eye(w, dtype=torch.bool, device=windows.device)
     if causal:
         allowed = allowed & torch.ones(w, w, dtype=torch.bool, device=windows.device).tril()

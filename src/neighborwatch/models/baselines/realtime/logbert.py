@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet, last_position
+from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines._tensors import last_position
 from neighborwatch.models.baselines.realtime._layers import PositionalEmbedding, SelfAttentionBlock, attention_mask
 from neighborwatch.models.manifest import register
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
-from neighborwatch.models.baselines.realtime._layers import right_pad
+from neighborwatch.models.baselines._tensors import right_pad
 from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.encoder import SequenceEncoder
 from neighborwatch.models.lan.pooling import AttentionPooling

@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet, last_position
+from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines._tensors import last_position
 from neighborwatch.models.baselines.realtime._layers import PositionalEmbedding, SelfAttentionBlock, attention_mask
 from neighborwatch.models.manifest import register
 
