@@ -6,6 +6,7 @@ from toy_sequences import TOY_TRAINING, Toy
 
 from neighborwatch.models.baselines._nextactivity import WindowMaker, target_positions
 from neighborwatch.models.baselines.realtime.rnn import VanillaRNN
+from neighborwatch.models.options import UnknownOptionError
 
 
 def test_windows_hold_the_left_padded_prefix_of_the_own_sequence(toy: Toy) -> None:
@@ -32,13 +33,13 @@ def test_keeps_the_weights_of_the_best_validation_epoch(toy: Toy, single_thread:
     det = VanillaRNN(seed=3, **{**TOY_TRAINING, "max_epochs": 4, "lr": 0.05}, embed_dim=8, hidden=8)
     det.fit(*toy["train"], *toy["validation"])
     val, val_labels = toy["validation"]
-    now = det._mean_loss(WindowMaker(val, det.config["window"]), target_positions(val, val_labels))
+    now = det._mean_loss(WindowMaker(val, det.config.window), target_positions(val, val_labels))
     assert now == pytest.approx(min(h["val_loss"] for h in det.history), rel=1e-5)
     assert 1 <= len(det.history) <= 4
 
 
 def test_rejects_unknown_parameters_and_foreign_vocabularies(toy: Toy, single_thread: None) -> None:
-    with pytest.raises(ValueError, match="unknown parameter"):
+    with pytest.raises(UnknownOptionError, match="rnn: unknown option.*hiden"):
         VanillaRNN(hiden=8)
     det = VanillaRNN(seed=0, **{**TOY_TRAINING, "max_epochs": 1}).fit(*toy["train"])
     seqs = toy["test"][0]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -44,6 +45,7 @@ from torch import nn
 
 from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.manifest import read_manifest, write_manifest
+from neighborwatch.models.options import DetectorConfig, configure
 from neighborwatch.models.stream import Prediction, RecentTokens
 from neighborwatch.progress import progress
 from neighborwatch.sequences.base import SequenceSet
@@ -51,21 +53,29 @@ from neighborwatch.training.device import select_device
 from neighborwatch.training.harness import FitLoop, Step, fit_epochs
 from neighborwatch.training.seed import seed_everything
 
-#: training / scoring settings every next-activity baseline accepts (per-model defaults may
-#: override them, e.g. DeepLog's window h = 10)
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "window": 20,  # W: how many previous activities the model sees
-    "batch_size": 256,
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "max_epochs": 10,
-    "patience": 3,  # epochs without validation improvement before stopping
-    "epoch_samples": 200_000,  # cap of training positions per epoch (seeded resample); 0 = all
-    "val_samples": 50_000,  # cap of validation positions (fixed seeded subset); 0 = all
-    "grad_clip": 5.0,
-    "score_batch": 4096,
-    "device": "auto",  # auto = CUDA when present, else CPU
-}
+
+@dataclass(frozen=True)
+class NextActivityConfig(DetectorConfig):
+    """Training / scoring settings every next-activity baseline accepts; each model's config
+    subclasses it with its network's fields (and may change a default, e.g. DeepLog's h = 10)."""
+
+    window: int = 20  # W: how many previous activities the model sees
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    max_epochs: int = 10
+    patience: int = 3  # epochs without validation improvement before stopping
+    epoch_samples: int = 200_000  # cap of training positions per epoch (seeded resample); 0 = all
+    val_samples: int = 50_000  # cap of validation positions (fixed seeded subset); 0 = all
+    grad_clip: float = 5.0
+    score_batch: int = 4096
+    device: str = "auto"  # auto = CUDA when present, else CPU
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1, got {self.window}")
+
 
 # -- windows ---------------------------------------------------------------------------------
 def target_positions(seqs: SequenceSet, labels: np.ndarray | None = None) -> np.ndarray:
@@ -122,26 +132,22 @@ class NextActivityNet(nn.Module):
 
 # -- the detector base -----------------------------------------------------------------------
 class NextActivityDetector(Detector):
-    """Base of the neural next-activity baselines: subclasses set `name`, `defaults`, `build_net`."""
+    """Base of the neural next-activity baselines: subclasses set `name`, `Config`, `build_net`."""
 
     levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
-    #: network hyperparameters of this model (and overrides of TRAIN_DEFAULTS)
-    defaults: ClassVar[dict[str, Any]] = {}
+    #: this model's config: the shared training settings plus its network's hyperparameters
+    Config: ClassVar[type[NextActivityConfig]] = NextActivityConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "standard": {"max_epochs": 8, "patience": 2, "epoch_samples": 200_000, "val_samples": 50_000},
         "fast": {"max_epochs": 2, "patience": 1, "epoch_samples": 5_000, "val_samples": 2_000, "window": 10},
     }
 
-    def __init__(self, seed: int = 42, **params: Any) -> None:
-        allowed = {**TRAIN_DEFAULTS, **self.defaults}
-        unknown = sorted(set(params) - set(allowed))
-        if unknown:
-            raise ValueError(f"{self.name}: unknown parameter(s) {unknown}; known: {sorted(allowed)}")
-        self.config: dict[str, Any] = {**allowed, **params, "seed": int(seed)}
+    def __init__(self, config: NextActivityConfig | None = None, **overrides: Any) -> None:
+        self.config: Any = configure(self.Config, config, overrides, self.name)
         self.net: NextActivityNet | None = None
         self.vocab_size: int | None = None
         self.history: list[dict[str, float]] = []
-        self.device = select_device(self.config["device"])
+        self.device = select_device(self.config.device)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).long().to(self.device)
@@ -163,31 +169,31 @@ class NextActivityDetector(Detector):
         validation_labels: np.ndarray | None = None,
     ) -> "NextActivityDetector":
         cfg = self.config
-        rng = seed_everything(cfg["seed"])
+        rng = seed_everything(cfg.seed)
         train_pos = target_positions(train, train_labels)
         if train_pos.size == 0:
             raise ValueError(f"{self.name}: no training positions (every sequence has length < 2?)")
         self.vocab_size = int(train.vocab_size)
         net = self.net = self.build_net(self.vocab_size).to(self.device)
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-        make_train = WindowMaker(train, cfg["window"])
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        make_train = WindowMaker(train, cfg.window)
         validate = None
         if validation is not None:
             val_pos = target_positions(validation, validation_labels)
-            if cfg["val_samples"] and val_pos.size > cfg["val_samples"]:
-                val_pos = np.sort(rng.choice(val_pos, cfg["val_samples"], replace=False))
+            if cfg.val_samples and val_pos.size > cfg.val_samples:
+                val_pos = np.sort(rng.choice(val_pos, cfg.val_samples, replace=False))
             if val_pos.size:
-                validate = partial(self._mean_loss, WindowMaker(validation, cfg["window"]), val_pos)
-        n = min(cfg["epoch_samples"] or train_pos.size, train_pos.size)
+                validate = partial(self._mean_loss, WindowMaker(validation, cfg.window), val_pos)
+        n = min(cfg.epoch_samples or train_pos.size, train_pos.size)
 
         def epoch_steps(epoch: int) -> Iterator[Step]:
             order = rng.permutation(train_pos) if n == train_pos.size else rng.choice(train_pos, n, replace=False)
-            for batch in _batches(order, cfg["batch_size"]):
+            for batch in _batches(order, cfg.batch_size):
                 yield len(batch), (self._tensor(make_train(batch)), self._tensor(make_train.targets(batch)))
 
-        loop = FitLoop(cfg["max_epochs"], cfg["patience"], min_delta=1e-5, mode="min", grad_clip=cfg["grad_clip"])
+        loop = FitLoop(cfg.max_epochs, cfg.patience, min_delta=1e-5, mode="min", grad_clip=cfg.grad_clip)
         self.history = fit_epochs(net, opt, loop, epoch_steps, lambda b: net.loss(*b), validate,
-                                  f"{self.name} training", steps_per_epoch=-(-n // cfg["batch_size"]))
+                                  f"{self.name} training", steps_per_epoch=-(-n // cfg.batch_size))
         return self
 
     @torch.no_grad()
@@ -196,7 +202,7 @@ class NextActivityDetector(Detector):
         assert self.net is not None
         self.net.eval()
         total = 0.0
-        for batch in _batches(positions, self.config["score_batch"]):
+        for batch in _batches(positions, self.config.score_batch):
             logits = self.net(self._tensor(make(batch)))
             total += float(F.cross_entropy(logits, self._tensor(make.targets(batch)), reduction="sum"))
         return total / len(positions)
@@ -211,8 +217,8 @@ class NextActivityDetector(Detector):
         self.net.eval()
         out = np.full(seqs.n_activities, np.nan, dtype=np.float64)
         positions = target_positions(seqs)
-        make = WindowMaker(seqs, self.config["window"])
-        batches = _batches(positions, self.config["score_batch"])
+        make = WindowMaker(seqs, self.config.window)
+        batches = _batches(positions, self.config.score_batch)
         with progress() as bar:
             task = bar.add_task(f"{self.name} scoring", total=len(batches))
             for batch in batches:
@@ -233,7 +239,7 @@ class NextActivityDetector(Detector):
 
         if self.net is None:
             raise NotFittedError(self.name, "save")
-        write_manifest(path, self.name, {**self.config, "vocab_size": self.vocab_size, "history": self.history})
+        write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size, "history": self.history})
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         save_file(state, str(Path(path) / "weights.safetensors"))
 
@@ -245,7 +251,7 @@ class NextActivityDetector(Detector):
         config = dict(manifest["config"])
         vocab_size = int(config.pop("vocab_size"))
         history = config.pop("history", [])
-        det = cls(**config)
+        det = cls(cls.Config.from_dict(config, cls.name))
         det.vocab_size = vocab_size
         det.history = history
         det.net = det.build_net(vocab_size)
@@ -263,7 +269,7 @@ class NextActivityStreamScorer(RecentTokens):
         self.det = detector
         self.name = detector.name
         self.vocab_size = detector.vocab_size
-        super().__init__(int(detector.config["window"]), capacity)
+        super().__init__(int(detector.config.window), capacity)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "window": self.window}

@@ -16,7 +16,7 @@ identically (tested); the cost is a refit at load time (seconds at session-featu
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,13 +25,14 @@ import numpy as np
 from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.baselines.posthoc.features import feature_names, sequence_features
 from neighborwatch.models.manifest import read_manifest, write_manifest
+from neighborwatch.models.options import DetectorConfig, configure, known_part
 from neighborwatch.sequences.base import SequenceSet, sequence_labels
 
 TRAIN_ARRAYS = "train.npz"
 
 
-@dataclass
-class FeatureConfig:
+@dataclass(frozen=True)
+class FeatureConfig(DetectorConfig):
     seed: int = 0
     #: cap on training rows (seeded subsample) so that refits stay cheap at CERT scale; 0 = all
     max_train: int = 200_000
@@ -45,11 +46,7 @@ class FeatureDetector(Detector):
     supervised: ClassVar[bool] = False
 
     def __init__(self, config: FeatureConfig | None = None, **overrides: Any) -> None:
-        known = {f.name for f in fields(self.Config)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise TypeError(f"{self.name}: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-        self.config = replace(config or self.Config(), **overrides)
+        self.config = configure(self.Config, config, overrides, self.name)
         self.estimator: Any = None
         self.vocab_size: int | None = None
         self._x: np.ndarray | None = None
@@ -117,7 +114,7 @@ class FeatureDetector(Detector):
         if self._x is None:
             raise NotFittedError(self.name, "save")
         path = Path(path)
-        write_manifest(path, self.name, {**asdict(self.config), "vocab_size": self.vocab_size,
+        write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size,
                                          "features": feature_names(self.vocab_size or 169)})
         arrays: dict[str, np.ndarray] = {"x": self._x}
         if self._y is not None:
@@ -128,8 +125,7 @@ class FeatureDetector(Detector):
     def load(cls, path: str | Path) -> "FeatureDetector":
         manifest = read_manifest(path, expect=cls.name)
         cfg = manifest["config"]
-        known = {f.name for f in fields(cls.Config)}
-        det = cls(cls.Config(**{k: v for k, v in cfg.items() if k in known}))
+        det = cls(cls.Config.from_dict(known_part(cls.Config, cfg), cls.name))
         det.vocab_size = int(cfg["vocab_size"])
         with np.load(Path(path) / TRAIN_ARRAYS, allow_pickle=False) as z:
             x = z["x"]

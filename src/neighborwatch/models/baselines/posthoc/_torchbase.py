@@ -13,7 +13,7 @@ scoring sorted by length, and safetensors + detector.json persistence (no pickle
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -25,6 +25,7 @@ from torch import nn
 from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.baselines.posthoc._chunks import Chunks, make_chunks, reduce_chunks
 from neighborwatch.models.manifest import read_manifest, write_manifest
+from neighborwatch.models.options import DetectorConfig, configure, known_part
 from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.training.harness import FitLoop, Step, fit_epochs
 from neighborwatch.training.seed import seed_everything
@@ -34,8 +35,8 @@ WEIGHTS = "weights.safetensors"
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
-@dataclass
-class TorchConfig:
+@dataclass(frozen=True)
+class TorchConfig(DetectorConfig):
     seed: int = 0
     epochs: int = 5
     batch_size: int = 64
@@ -55,11 +56,7 @@ class TorchSequenceDetector(Detector):
     Config: ClassVar[type[TorchConfig]] = TorchConfig
 
     def __init__(self, config: TorchConfig | None = None, **overrides: Any) -> None:
-        known = {f.name for f in fields(self.Config)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise TypeError(f"{self.name}: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-        self.config = replace(config or self.Config(), **overrides)
+        self.config = configure(self.Config, config, overrides, self.name)
         self.vocab_size: int | None = None
         self.module: nn.Module | None = None
 
@@ -208,7 +205,7 @@ class TorchSequenceDetector(Detector):
         self._require_fitted()
         assert self.module is not None
         path = Path(path)
-        write_manifest(path, self.name, {**asdict(self.config), "vocab_size": self.vocab_size, **self._extra_manifest()})
+        write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size, **self._extra_manifest()})
         state = {k: v.detach().contiguous().cpu() for k, v in self.module.state_dict().items()}
         save_file(state, str(path / WEIGHTS))
 
@@ -218,8 +215,7 @@ class TorchSequenceDetector(Detector):
 
         manifest = read_manifest(path, expect=cls.name)
         cfg = dict(manifest["config"])
-        known = {f.name for f in fields(cls.Config)}
-        det = cls(cls.Config(**{k: v for k, v in cfg.items() if k in known}))
+        det = cls(cls.Config.from_dict(known_part(cls.Config, cfg), cls.name))
         det.vocab_size = int(cfg["vocab_size"])
         det._restore_extra(cfg)
         det.module = det._build(det.vocab_size)

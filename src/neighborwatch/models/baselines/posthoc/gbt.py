@@ -23,7 +23,7 @@ from neighborwatch.models.baselines.posthoc._featurebase import FeatureConfig, F
 from neighborwatch.models.manifest import register
 
 
-@dataclass
+@dataclass(frozen=True)
 class GBTConfig(FeatureConfig):
     max_iter: int = 200
     learning_rate: float = 0.1

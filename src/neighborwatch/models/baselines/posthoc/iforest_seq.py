@@ -18,7 +18,7 @@ from neighborwatch.models.baselines.posthoc._featurebase import FeatureConfig, F
 from neighborwatch.models.manifest import register
 
 
-@dataclass
+@dataclass(frozen=True)
 class IForestConfig(FeatureConfig):
     n_estimators: int = 200
     max_samples: int = 256  # the paper's subsample size ψ

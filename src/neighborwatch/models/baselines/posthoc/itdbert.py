@@ -43,7 +43,7 @@ from neighborwatch.sequences.base import SequenceSet
 MASK_PASSES = 4
 
 
-@dataclass
+@dataclass(frozen=True)
 class ITDBERTConfig(TorchConfig):
     heads: int = 2
     layers: int = 2

@@ -19,7 +19,7 @@ from neighborwatch.models.baselines.posthoc._featurebase import FeatureConfig, F
 from neighborwatch.models.manifest import register
 
 
-@dataclass
+@dataclass(frozen=True)
 class LOFConfig(FeatureConfig):
     n_neighbors: int = 20
     max_train: int = 20_000

@@ -30,7 +30,7 @@ Unsupervised (labels ignored). Saved as plain arrays (`train_graph.npz`) + detec
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,14 +41,15 @@ from scipy.sparse.linalg import eigsh
 
 from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.manifest import read_manifest, register, write_manifest
+from neighborwatch.models.options import DetectorConfig, configure, known_part
 from neighborwatch.sequences.base import SequenceSet
 
 ARRAYS = "train_graph.npz"
 EXACT_LIMIT = 50_000  # up to this many nodes, neighbour searches are exact
 
 
-@dataclass
-class Log2VecConfig:
+@dataclass(frozen=True)
+class Log2VecConfig(DetectorConfig):
     seed: int = 0
     dim: int = 32
     n_similar: int = 5
@@ -99,10 +100,7 @@ class Log2Vec(Detector):
     levels: ClassVar[frozenset[str]] = frozenset({SEQUENCE})
 
     def __init__(self, config: Log2VecConfig | None = None, **overrides: Any) -> None:
-        known = {f.name for f in fields(Log2VecConfig)}
-        if set(overrides) - known:
-            raise TypeError(f"{self.name}: unknown option(s) {sorted(set(overrides) - known)}; known: {sorted(known)}")
-        self.config = replace(config or Log2VecConfig(), **overrides)
+        self.config = configure(Log2VecConfig, config, overrides, self.name)
         self.vocab_size: int | None = None
         self._train: dict[str, np.ndarray] | None = None
 
@@ -194,14 +192,14 @@ class Log2Vec(Detector):
     def save(self, path: str | Path) -> None:
         if self._train is None:
             raise NotFittedError(self.name, "save")
-        write_manifest(path, self.name, {**asdict(self.config), "vocab_size": self.vocab_size})
+        write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size})
         np.savez_compressed(Path(path) / ARRAYS, **self._train)
 
     @classmethod
     def load(cls, path: str | Path) -> "Log2Vec":
         manifest = read_manifest(path, expect=cls.name)
         cfg = manifest["config"]
-        det = cls(Log2VecConfig(**{f.name: cfg[f.name] for f in fields(Log2VecConfig) if f.name in cfg}))
+        det = cls(Log2VecConfig.from_dict(known_part(Log2VecConfig, cfg), cls.name))
         det.vocab_size = int(cfg["vocab_size"])
         with np.load(Path(path) / ARRAYS, allow_pickle=False) as z:
             det._train = {k: z[k] for k in z.files}

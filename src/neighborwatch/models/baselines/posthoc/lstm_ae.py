@@ -23,7 +23,7 @@ from neighborwatch.models.baselines.posthoc._torchbase import TorchConfig, Torch
 from neighborwatch.models.manifest import register
 
 
-@dataclass
+@dataclass(frozen=True)
 class LSTMAEConfig(TorchConfig):
     code_dim: int = 32
     epochs: int = 10

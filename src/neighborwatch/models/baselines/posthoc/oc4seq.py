@@ -35,7 +35,7 @@ from neighborwatch.models.baselines.posthoc._torchbase import TorchConfig, Torch
 from neighborwatch.models.manifest import register
 
 
-@dataclass
+@dataclass(frozen=True)
 class OC4SeqConfig(TorchConfig):
     window: int = 5  # local sub-sequence length
     alpha: float = 1.0  # weight of the local objective

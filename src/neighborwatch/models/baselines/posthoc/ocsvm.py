@@ -19,7 +19,7 @@ from neighborwatch.models.baselines.posthoc._featurebase import FeatureConfig, F
 from neighborwatch.models.manifest import register
 
 
-@dataclass
+@dataclass(frozen=True)
 class OCSVMConfig(FeatureConfig):
     nu: float = 0.05
     gamma: str = "scale"

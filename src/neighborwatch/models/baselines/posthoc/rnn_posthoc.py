@@ -15,25 +15,38 @@ machinery of the real-time baselines (`baselines._nextactivity`).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from neighborwatch.models.base import SEQUENCE
-from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines._nextactivity import (
+    NextActivityConfig,
+    NextActivityDetector,
+    NextActivityNet,
+)
 from neighborwatch.models.baselines.realtime._layers import RecurrentNet
 from neighborwatch.models.manifest import register
+
+
+@dataclass(frozen=True)
+class RNNPosthocConfig(NextActivityConfig):
+    embed_dim: int = 32
+    hidden: int = 64
+    layers: int = 1
+    dropout: float = 0.1
 
 
 @register
 class RNNPosthoc(NextActivityDetector):
     name: ClassVar[str] = "rnn_posthoc"
     levels: ClassVar[frozenset[str]] = frozenset({SEQUENCE})
-    defaults: ClassVar[dict[str, Any]] = {"embed_dim": 32, "hidden": 64, "layers": 1, "dropout": 0.1}
+    Config = RNNPosthocConfig
 
     def build_net(self, vocab_size: int) -> NextActivityNet:
         c = self.config
-        return RecurrentNet(vocab_size, "gru", c["embed_dim"], c["hidden"], c["layers"], c["dropout"])
+        return RecurrentNet(vocab_size, "gru", c.embed_dim, c.hidden, c.layers, c.dropout)
 
     def scores_from_logits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood of each observed activity."""

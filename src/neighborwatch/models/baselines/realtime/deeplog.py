@@ -16,42 +16,55 @@ parameters). Windows shorter than h (the first activities of a session) are left
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines._nextactivity import (
+    NextActivityConfig,
+    NextActivityDetector,
+    NextActivityNet,
+)
 from neighborwatch.models.baselines.realtime._layers import RecurrentNet
 from neighborwatch.models.manifest import register
 
 SCORES = ("prob", "topg", "rank")
 
 
+@dataclass(frozen=True)
+class DeepLogConfig(NextActivityConfig):
+    window: int = 10
+    embed_dim: int = 64
+    hidden: int = 64
+    layers: int = 2
+    dropout: float = 0.0
+    score: str = "prob"
+    top_g: int = 9
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.score not in SCORES:
+            raise ValueError(f"deeplog score must be one of {SCORES}, got {self.score!r}")
+        if int(self.top_g) < 1:
+            raise ValueError("top_g must be >= 1")
+
+
 @register
 class DeepLog(NextActivityDetector):
     name: ClassVar[str] = "deeplog"
-    defaults: ClassVar[dict[str, Any]] = {
-        "window": 10, "embed_dim": 64, "hidden": 64, "layers": 2, "dropout": 0.0,
-        "score": "prob", "top_g": 9,
-    }
-
-    def __init__(self, seed: int = 42, **params: Any) -> None:
-        super().__init__(seed, **params)
-        if self.config["score"] not in SCORES:
-            raise ValueError(f"deeplog score must be one of {SCORES}, got {self.config['score']!r}")
-        if int(self.config["top_g"]) < 1:
-            raise ValueError("top_g must be >= 1")
+    Config = DeepLogConfig
 
     def build_net(self, vocab_size: int) -> NextActivityNet:
         c = self.config
-        return RecurrentNet(vocab_size, "lstm", c["embed_dim"], c["hidden"], c["layers"], c["dropout"])
+        return RecurrentNet(vocab_size, "lstm", c.embed_dim, c.hidden, c.layers, c.dropout)
 
     def scores_from_logits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        mode = self.config["score"]
+        mode = self.config.score
         if mode == "prob":
             return super().scores_from_logits(logits, targets)
         observed = logits.gather(1, targets[:, None])
         rank = (logits > observed).sum(dim=1).to(torch.float64)  # 0 = the most likely key
         if mode == "topg":
-            return (rank >= int(self.config["top_g"])).to(torch.float64)
+            return (rank >= int(self.config.top_g)).to(torch.float64)
         return rank / max(logits.shape[1] - 1, 1)

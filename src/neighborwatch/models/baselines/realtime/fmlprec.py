@@ -20,12 +20,17 @@ negative; a separate output layer instead of the shared item embedding.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines._nextactivity import (
+    NextActivityConfig,
+    NextActivityDetector,
+    NextActivityNet,
+)
 from neighborwatch.models.baselines._tensors import last_position
 from neighborwatch.models.baselines.realtime._layers import PositionalEmbedding
 from neighborwatch.models.manifest import register
@@ -70,11 +75,18 @@ class FilterMLP(NextActivityNet):
         return self.head(last_position(x))
 
 
+@dataclass(frozen=True)
+class FMLPRecConfig(NextActivityConfig):
+    embed_dim: int = 64
+    blocks: int = 2
+    dropout: float = 0.2
+
+
 @register
 class FMLPRec(NextActivityDetector):
     name: ClassVar[str] = "fmlprec"
-    defaults: ClassVar[dict[str, Any]] = {"embed_dim": 64, "blocks": 2, "dropout": 0.2}
+    Config = FMLPRecConfig
 
     def build_net(self, vocab_size: int) -> NextActivityNet:
         c = self.config
-        return FilterMLP(vocab_size, c["window"], c["embed_dim"], c["blocks"], c["dropout"])
+        return FilterMLP(vocab_size, c.window, c.embed_dim, c.blocks, c.dropout)

@@ -11,18 +11,31 @@ sampling buys nothing; cross-entropy is one of GRU4Rec's published losses).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
-from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines._nextactivity import (
+    NextActivityConfig,
+    NextActivityDetector,
+    NextActivityNet,
+)
 from neighborwatch.models.baselines.realtime._layers import RecurrentNet
 from neighborwatch.models.manifest import register
+
+
+@dataclass(frozen=True)
+class GRU4RecConfig(NextActivityConfig):
+    embed_dim: int = 64
+    hidden: int = 100
+    layers: int = 1
+    dropout: float = 0.2
 
 
 @register
 class GRU4Rec(NextActivityDetector):
     name: ClassVar[str] = "gru4rec"
-    defaults: ClassVar[dict[str, Any]] = {"embed_dim": 64, "hidden": 100, "layers": 1, "dropout": 0.2}
+    Config = GRU4RecConfig
 
     def build_net(self, vocab_size: int) -> NextActivityNet:
         c = self.config
-        return RecurrentNet(vocab_size, "gru", c["embed_dim"], c["hidden"], c["layers"], c["dropout"])
+        return RecurrentNet(vocab_size, "gru", c.embed_dim, c.hidden, c.layers, c.dropout)

@@ -21,6 +21,7 @@ which the manifest records).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +32,7 @@ from sklearn.ensemble import IsolationForest as SkIsolationForest
 from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.baselines._nextactivity import target_positions
 from neighborwatch.models.manifest import read_manifest, register, write_manifest
+from neighborwatch.models.options import DetectorConfig, configure
 from neighborwatch.models.stream import Prediction, StateShapes, StreamScorer
 from neighborwatch.sequences.base import SequenceSet
 
@@ -95,18 +97,26 @@ def feature_rows(tokens: np.ndarray, times: np.ndarray, index: np.ndarray, start
                             u_tok, u_hour, g_tok]).astype(np.float64)
 
 
+@dataclass(frozen=True)
+class IForestConfig(DetectorConfig):
+    n_estimators: int = 200
+    max_samples: int = 256
+    max_fit_rows: int = 200_000
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.n_estimators < 1 or self.max_samples < 2 or self.max_fit_rows < 2:
+            raise ValueError("n_estimators >= 1, max_samples >= 2 and max_fit_rows >= 2 are required")
+
+
 @register
 class ContextIsolationForest(Detector):
     name: ClassVar[str] = "iforest"
     levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
     presets: ClassVar[dict[str, dict[str, Any]]] = {"fast": {"n_estimators": 50, "max_fit_rows": 20_000}}
 
-    def __init__(self, n_estimators: int = 200, max_samples: int = 256, max_fit_rows: int = 200_000,
-                 seed: int = 42) -> None:
-        if n_estimators < 1 or max_samples < 2 or max_fit_rows < 2:
-            raise ValueError("n_estimators >= 1, max_samples >= 2 and max_fit_rows >= 2 are required")
-        self.config: dict[str, Any] = {"n_estimators": int(n_estimators), "max_samples": int(max_samples),
-                                       "max_fit_rows": int(max_fit_rows), "seed": int(seed)}
+    def __init__(self, config: IForestConfig | None = None, **overrides: Any) -> None:
+        self.config = configure(IForestConfig, config, overrides, self.name)
         self.vocab_size: int | None = None
         self.profile: UserProfile | None = None
         self.fit_rows: np.ndarray | None = None
@@ -118,11 +128,11 @@ class ContextIsolationForest(Detector):
         positions = target_positions(train, train_labels)
         if positions.size < 2:
             raise ValueError("iforest: fewer than 2 training positions")
-        rng = np.random.default_rng(self.config["seed"])
+        rng = np.random.default_rng(self.config.seed)
         self.vocab_size = int(train.vocab_size)
         self.profile = UserProfile.count(train, positions)
-        if positions.size > self.config["max_fit_rows"]:
-            positions = np.sort(rng.choice(positions, self.config["max_fit_rows"], replace=False))
+        if positions.size > self.config.max_fit_rows:
+            positions = np.sort(rng.choice(positions, self.config.max_fit_rows, replace=False))
         self.fit_rows = context_features(train, positions, self.profile)
         self._grow_forest()
         return self
@@ -130,9 +140,9 @@ class ContextIsolationForest(Detector):
     def _grow_forest(self) -> None:
         assert self.fit_rows is not None
         c = self.config
-        self.forest = SkIsolationForest(n_estimators=c["n_estimators"],
-                                        max_samples=min(c["max_samples"], len(self.fit_rows)),
-                                        random_state=c["seed"]).fit(self.fit_rows)
+        self.forest = SkIsolationForest(n_estimators=c.n_estimators,
+                                        max_samples=min(c.max_samples, len(self.fit_rows)),
+                                        random_state=c.seed).fit(self.fit_rows)
 
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
         if self.forest is None or self.profile is None:
@@ -153,7 +163,7 @@ class ContextIsolationForest(Detector):
     def save(self, path: str | Path) -> None:
         if self.forest is None or self.profile is None or self.fit_rows is None:
             raise NotFittedError("iforest", "save")
-        write_manifest(path, self.name, {**self.config, "vocab_size": self.vocab_size,
+        write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size,
                                          "features": list(FEATURES), "sklearn": sklearn.__version__})
         np.savez(Path(path) / "features.npz", fit_rows=self.fit_rows, users=self.profile.users,
                  token_counts=self.profile.token_counts, hour_counts=self.profile.hour_counts)
@@ -166,7 +176,7 @@ class ContextIsolationForest(Detector):
         vocab_size = int(config.pop("vocab_size"))
         for key in ("features", "sklearn"):
             config.pop(key, None)
-        det = cls(**config)
+        det = cls(IForestConfig.from_dict(config, cls.name))
         det.vocab_size = vocab_size
         with np.load(Path(path) / "features.npz", allow_pickle=False) as z:
             det.fit_rows = z["fit_rows"]

@@ -18,15 +18,24 @@ probability of the observed key rather than LogBERT's top-g count over a sequenc
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines._nextactivity import (
+    NextActivityConfig,
+    NextActivityDetector,
+    NextActivityNet,
+)
 from neighborwatch.models.baselines._tensors import last_position
-from neighborwatch.models.baselines.realtime._layers import PositionalEmbedding, SelfAttentionBlock, attention_mask
+from neighborwatch.models.baselines.realtime._layers import (
+    PositionalEmbedding,
+    SelfAttentionBlock,
+    attention_mask,
+)
 from neighborwatch.models.manifest import register
 
 
@@ -61,14 +70,21 @@ class MaskedEncoder(NextActivityNet):
         return loss
 
 
+@dataclass(frozen=True)
+class LogBERTConfig(NextActivityConfig):
+    embed_dim: int = 64
+    blocks: int = 2
+    heads: int = 2
+    dropout: float = 0.1
+    mask_ratio: float = 0.15
+
+
 @register
 class LogBERT(NextActivityDetector):
     name: ClassVar[str] = "logbert"
-    defaults: ClassVar[dict[str, Any]] = {
-        "embed_dim": 64, "blocks": 2, "heads": 2, "dropout": 0.1, "mask_ratio": 0.15,
-    }
+    Config = LogBERTConfig
 
     def build_net(self, vocab_size: int) -> NextActivityNet:
         c = self.config
-        return MaskedEncoder(vocab_size, c["window"], c["embed_dim"], c["blocks"], c["heads"], c["dropout"],
-                             c["mask_ratio"])
+        return MaskedEncoder(vocab_size, c.window, c.embed_dim, c.blocks, c.heads, c.dropout,
+                             c.mask_ratio)

@@ -14,12 +14,17 @@ after the prefix never touches valid positions), so each window is rotated first
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines._nextactivity import (
+    NextActivityConfig,
+    NextActivityDetector,
+    NextActivityNet,
+)
 from neighborwatch.models.baselines._tensors import right_pad
 from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.encoder import SequenceEncoder
@@ -42,13 +47,21 @@ class LANEncoderNet(NextActivityNet):
         return self.head(self.pooling.last(self.encoder(tokens), lengths))
 
 
+@dataclass(frozen=True)
+class LSTMConfig(NextActivityConfig):
+    window: int = 32
+    embed_dim: int = 64
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.3
+
+
 @register
 class LSTMNextActivity(NextActivityDetector):
     name: ClassVar[str] = "lstm"
-    defaults: ClassVar[dict[str, Any]] = {
-        "window": 32, "embed_dim": 64, "hidden": 64, "layers": 2, "heads": 4, "dropout": 0.3,
-    }
+    Config = LSTMConfig
 
     def build_net(self, vocab_size: int) -> NextActivityNet:
         c = self.config
-        return LANEncoderNet(vocab_size, c["embed_dim"], c["hidden"], c["layers"], c["heads"], c["dropout"])
+        return LANEncoderNet(vocab_size, c.embed_dim, c.hidden, c.layers, c.heads, c.dropout)

@@ -20,6 +20,7 @@ of the last n-1 tokens per session gives the same n-grams, looked up in the same
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +29,7 @@ import numpy as np
 from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.baselines._nextactivity import WindowMaker, target_positions
 from neighborwatch.models.manifest import read_manifest, register, write_manifest
+from neighborwatch.models.options import DetectorConfig, configure
 from neighborwatch.models.stream import Prediction, RecentTokens
 from neighborwatch.sequences.base import SequenceSet
 
@@ -43,24 +45,33 @@ def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.nda
     return np.where(keys[idx] == queries, values[idx], 0).astype(np.float64)
 
 
+@dataclass(frozen=True)
+class MarkovConfig(DetectorConfig):
+    order: int = 3
+    smoothing: str = "kneser_ney"
+    add_k: float = 0.1
+    score: str = "prob"
+    seed: int = 42  # no random choice; accepted for a uniform interface
+
+    def __post_init__(self) -> None:
+        if self.order < 1:
+            raise ValueError(f"order must be >= 1, got {self.order}")
+        if self.smoothing not in SMOOTHINGS:
+            raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {self.smoothing!r}")
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
+        if self.add_k <= 0:
+            raise ValueError("add_k must be > 0")
+
+
 @register
 class MarkovChain(Detector):
     name: ClassVar[str] = "markov"
     levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
     presets: ClassVar[dict[str, dict[str, Any]]] = {"standard": {}, "fast": {}}
 
-    def __init__(self, order: int = 3, smoothing: str = "kneser_ney", add_k: float = 0.1,
-                 score: str = "prob", seed: int = 42) -> None:
-        if order < 1:
-            raise ValueError(f"order must be >= 1, got {order}")
-        if smoothing not in SMOOTHINGS:
-            raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {smoothing!r}")
-        if score not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-        if add_k <= 0:
-            raise ValueError("add_k must be > 0")
-        self.config: dict[str, Any] = {"order": int(order), "smoothing": smoothing, "add_k": float(add_k),
-                                       "score": score, "seed": int(seed)}
+    def __init__(self, config: MarkovConfig | None = None, **overrides: Any) -> None:
+        self.config = configure(MarkovConfig, config, overrides, self.name)
         self.vocab_size: int | None = None
         # per context length k = 0..order-1: sorted n-gram codes and their (continuation) counts,
         # sorted context codes with their totals and number of distinct followers
@@ -69,7 +80,7 @@ class MarkovChain(Detector):
     # -- n-grams as integer codes ------------------------------------------------------------
     def _grams(self, seqs: SequenceSet, positions: np.ndarray) -> np.ndarray:
         """[P, order] = (the order-1 previous activities, the activity) per position."""
-        n = self.config["order"]
+        n = self.config.order
         targets = seqs.tokens[positions].astype(np.int64)[:, None]
         if n == 1:
             return targets
@@ -84,7 +95,7 @@ class MarkovChain(Detector):
     # -- training ----------------------------------------------------------------------------
     def fit(self, train: SequenceSet, train_labels: np.ndarray | None = None,
             validation: SequenceSet | None = None, validation_labels: np.ndarray | None = None) -> "MarkovChain":
-        n = self.config["order"]
+        n = self.config.order
         self.vocab_size = int(train.vocab_size)
         if self.vocab_size ** n >= 2**62:
             raise ValueError(f"order {n} is too high for vocab_size {self.vocab_size} (codes overflow int64)")
@@ -122,13 +133,13 @@ class MarkovChain(Detector):
 
     def gram_probabilities(self, grams: np.ndarray) -> np.ndarray:
         """P(last column | the columns before it) per row of `grams` [P, order]."""
-        n, t = self.config["order"], self.tables
+        n, t = self.config.order, self.tables
         uniform = 1.0 / max(self.vocab_size - 1, 1)
-        if self.config["smoothing"] == "add_k":
+        if self.config.smoothing == "add_k":
             k, codes = n - 1, self._encode(grams)
             c = _lookup(t[f"codes_{k}"], t[f"counts_{k}"], codes)
             total = _lookup(t[f"ctx_{k}"], t[f"total_{k}"], codes // self.vocab_size)
-            a = self.config["add_k"]
+            a = self.config.add_k
             return (c + a) / (total + a / uniform)
         p = np.full(len(grams), uniform)
         for k in range(n):
@@ -150,7 +161,7 @@ class MarkovChain(Detector):
         return out
 
     def scores_from_probabilities(self, p: np.ndarray) -> np.ndarray:
-        return -np.log(p) if self.config["score"] == "nll" else 1.0 - p
+        return -np.log(p) if self.config.score == "nll" else 1.0 - p
 
     def stream_scorer(self) -> "MarkovStreamScorer":
         if not self.tables:
@@ -161,14 +172,14 @@ class MarkovChain(Detector):
     def save(self, path: str | Path) -> None:
         if not self.tables:
             raise NotFittedError("markov", "save")
-        write_manifest(path, self.name, {**self.config, "vocab_size": self.vocab_size})
+        write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size})
         np.savez(Path(path) / "counts.npz", **self.tables)
 
     @classmethod
     def load(cls, path: str | Path) -> "MarkovChain":
         config = dict(read_manifest(path, expect=cls.name)["config"])
         vocab_size = int(config.pop("vocab_size"))
-        det = cls(**config)
+        det = cls(MarkovConfig.from_dict(config, cls.name))
         det.vocab_size = vocab_size
         with np.load(Path(path) / "counts.npz", allow_pickle=False) as z:
             det.tables = {k: z[k] for k in z.files}
@@ -183,10 +194,10 @@ class MarkovStreamScorer(RecentTokens):
         self.det = detector
         self.name = detector.name
         self.vocab_size = detector.vocab_size
-        super().__init__(detector.config["order"] - 1, capacity)
+        super().__init__(detector.config.order - 1, capacity)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "order": self.det.config["order"]}
+        return {**super().config(), "order": self.det.config.order}
 
     def predict(self, slots: np.ndarray) -> Prediction:
         """Every candidate next token scored against each session's context (for alert reasons)."""

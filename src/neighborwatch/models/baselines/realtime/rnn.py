@@ -7,18 +7,31 @@ not give its RNN's size; this is a small CPU-sized choice.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
-from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines._nextactivity import (
+    NextActivityConfig,
+    NextActivityDetector,
+    NextActivityNet,
+)
 from neighborwatch.models.baselines.realtime._layers import RecurrentNet
 from neighborwatch.models.manifest import register
+
+
+@dataclass(frozen=True)
+class RNNConfig(NextActivityConfig):
+    embed_dim: int = 64
+    hidden: int = 64
+    layers: int = 1
+    dropout: float = 0.1
 
 
 @register
 class VanillaRNN(NextActivityDetector):
     name: ClassVar[str] = "rnn"
-    defaults: ClassVar[dict[str, Any]] = {"embed_dim": 64, "hidden": 64, "layers": 1, "dropout": 0.1}
+    Config = RNNConfig
 
     def build_net(self, vocab_size: int) -> NextActivityNet:
         c = self.config
-        return RecurrentNet(vocab_size, "rnn", c["embed_dim"], c["hidden"], c["layers"], c["dropout"])
+        return RecurrentNet(vocab_size, "rnn", c.embed_dim, c.hidden, c.layers, c.dropout)

@@ -13,14 +13,23 @@ used, so each position's representation is SASRec's; padding keys are masked.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from neighborwatch.models.baselines._nextactivity import NextActivityDetector, NextActivityNet
+from neighborwatch.models.baselines._nextactivity import (
+    NextActivityConfig,
+    NextActivityDetector,
+    NextActivityNet,
+)
 from neighborwatch.models.baselines._tensors import last_position
-from neighborwatch.models.baselines.realtime._layers import PositionalEmbedding, SelfAttentionBlock, attention_mask
+from neighborwatch.models.baselines.realtime._layers import (
+    PositionalEmbedding,
+    SelfAttentionBlock,
+    attention_mask,
+)
 from neighborwatch.models.manifest import register
 
 
@@ -39,11 +48,19 @@ class CausalTransformer(NextActivityNet):
         return self.head(last_position(self.norm(x)))
 
 
+@dataclass(frozen=True)
+class SASRecConfig(NextActivityConfig):
+    embed_dim: int = 64
+    blocks: int = 2
+    heads: int = 1
+    dropout: float = 0.2
+
+
 @register
 class SASRec(NextActivityDetector):
     name: ClassVar[str] = "sasrec"
-    defaults: ClassVar[dict[str, Any]] = {"embed_dim": 64, "blocks": 2, "heads": 1, "dropout": 0.2}
+    Config = SASRecConfig
 
     def build_net(self, vocab_size: int) -> NextActivityNet:
         c = self.config
-        return CausalTransformer(vocab_size, c["window"], c["embed_dim"], c["blocks"], c["heads"], c["dropout"])
+        return CausalTransformer(vocab_size, c.window, c.embed_dim, c.blocks, c.heads, c.dropout)
