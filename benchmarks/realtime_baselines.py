@@ -51,7 +51,8 @@ def main() -> None:
     for name in names:
         cls = available()[name]
         kw = {"seed": args.seed}
-        if args.max_epochs is not None and hasattr(cls, "defaults"):
+        config_class = getattr(cls, "Config", None)
+        if args.max_epochs is not None and config_class and "max_epochs" in config_class.__dataclass_fields__:
             kw["max_epochs"] = args.max_epochs
         det = cls(**kw)
         t0 = time.perf_counter()

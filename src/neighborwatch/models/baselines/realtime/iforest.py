@@ -113,10 +113,11 @@ class IForestConfig(DetectorConfig):
 class ContextIsolationForest(Detector):
     name: ClassVar[str] = "iforest"
     levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
+    Config = IForestConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = {"fast": {"n_estimators": 50, "max_fit_rows": 20_000}}
 
     def __init__(self, config: IForestConfig | None = None, **overrides: Any) -> None:
-        self.config = configure(IForestConfig, config, overrides, self.name)
+        self.config = configure(self.Config, config, overrides, self.name)
         self.vocab_size: int | None = None
         self.profile: UserProfile | None = None
         self.fit_rows: np.ndarray | None = None

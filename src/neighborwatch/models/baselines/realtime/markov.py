@@ -68,10 +68,11 @@ class MarkovConfig(DetectorConfig):
 class MarkovChain(Detector):
     name: ClassVar[str] = "markov"
     levels: ClassVar[frozenset[str]] = frozenset({ACTIVITY, SEQUENCE})
+    Config = MarkovConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = {"standard": {}, "fast": {}}
 
     def __init__(self, config: MarkovConfig | None = None, **overrides: Any) -> None:
-        self.config = configure(MarkovConfig, config, overrides, self.name)
+        self.config = configure(self.Config, config, overrides, self.name)
         self.vocab_size: int | None = None
         # per context length k = 0..order-1: sorted n-gram codes and their (continuation) counts,
         # sorted context codes with their totals and number of distinct followers
