@@ -101,25 +101,22 @@ def train(
                        max_train_samples=max_train_samples, length_buckets=length_buckets)
     try:
         cls = detector_class(detector)
-        params = dict(cls.presets.get(preset, {})) if preset else {}
-        if preset and preset not in cls.presets:
+        if preset is not None and preset not in cls.presets:
             raise ValueError(f"{detector} has no preset {preset!r}; it has: {', '.join(cls.presets) or 'none'}")
-        if detector == "lan" and not preset:
-            train_work(work, out, build_config(config, device=device, seed=seed, **lan_options))
-        else:
-            given = [name for name, v in lan_options.items() if v is not None]
-            if given and detector != "lan":
-                raise ValueError(f"--{given[0].replace('_', '-')} is a LAN option; give {detector}'s "
-                                 f"parameters as JSON with --config")
-            params.update(json.loads(config.read_text()) if config else {})
-            params.update({k: v for k, v in lan_options.items() if v is not None})
-            if device is not None:
-                params["device"] = device
-            train_work(work, out, detector, params=params, seed=seed)
+        given = {name: v for name, v in lan_options.items() if v is not None}
+        if detector == "lan" and preset is None:  # LAN's own options over the paper's defaults
+            train_work(work, out, build_config(config, device=device, seed=seed, **given))
+            return
+        if given and detector != "lan":
+            raise ValueError(f"--{next(iter(given)).replace('_', '-')} is a LAN option; give {detector}'s "
+                             f"parameters as JSON with --config")
+        params = {**cls.presets.get(preset or "", {}), **(json.loads(config.read_text()) if config else {}),
+                  **given, **({"device": device} if device is not None else {})}
+        train_work(work, out, detector, params=params, seed=seed)
     except KeyError as e:
         typer.echo(f"error: {e.args[0]}", err=True)
         raise typer.Exit(2) from None
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
 
@@ -183,7 +180,7 @@ def demo(
 
 @app.command()
 def serve(
-    model: Path = typer.Argument(..., help="Saved LAN model folder."),
+    model: Path = typer.Argument(..., help="Saved model folder (LAN or any detector with a stream scorer)."),
     work: Optional[Path] = typer.Option(None, "--work", help="WORK the model was trained on (tokenizer, collapse, validation for thresholds)."),
     redis: Optional[str] = typer.Option(None, "--redis", help="redis://HOST:PORT/DB: consume the user-partitioned streams (durable)."),
     port: int = typer.Option(8750, "--port", help="HTTP port (bound to --host)."),
