@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,8 +30,11 @@ class Sink:
     def write_alerts(self, alerts: list[dict[str, Any]]) -> None:
         pass
 
-    def flush(self) -> None:
+    def write_dead_letters(self, entries: list[dict[str, Any]]) -> None:  # events that failed
         pass
+
+    def flush(self) -> None:
+        """Make what was written durable (file sinks: fsync; called before every snapshot)."""
 
     def offset(self) -> int | None:
         """Durable position for snapshots (None: the sink cannot roll back)."""
@@ -44,11 +48,12 @@ class Sink:
 
 
 class JsonlSink(Sink):
-    """One JSON object per line; `what` = 'alerts' or 'scores' (one line per released event)."""
+    """One JSON object per line; `what` = 'alerts', 'scores' (one line per released event) or
+    'dead-letter' (the runtime's dead-letter file)."""
 
     def __init__(self, path: str | Path, what: str = "alerts") -> None:
-        if what not in ("alerts", "scores"):
-            raise ValueError("JsonlSink writes 'alerts' or 'scores'")
+        if what not in ("alerts", "scores", "dead-letter"):
+            raise ValueError("JsonlSink writes 'alerts', 'scores' or 'dead-letter'")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.what = what
@@ -67,8 +72,13 @@ class JsonlSink(Sink):
         if self.what == "alerts":
             self._write(alerts)
 
+    def write_dead_letters(self, entries: list[dict[str, Any]]) -> None:
+        if self.what == "dead-letter":
+            self._write(entries)
+
     def flush(self) -> None:
         self._fh.flush()
+        os.fsync(self._fh.fileno())  # the snapshot about to record this offset must not outlive it
 
     def offset(self) -> int:
         self._fh.flush()
@@ -78,6 +88,7 @@ class JsonlSink(Sink):
         self._fh.flush()
         self._fh.truncate(offset)
         self._fh.seek(offset)
+        os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         self._fh.close()
