@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -64,7 +65,93 @@ def test_auth_is_required_everywhere_but_health(service):
         assert r.status_code == 401, (path, r.status_code)
         assert r.headers.get("www-authenticate") == "Bearer"
     assert client.get("/alerts", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert client.get("/alerts", params={"token": TOKEN}).status_code == 200
+    # ?token= only where a browser cannot send a header (the page; the EventSource, see the SSE test)
+    assert client.get("/alerts", params={"token": TOKEN}).status_code == 401
+    assert client.get("/metrics", params={"token": TOKEN}).status_code == 401
+    assert client.get("/dashboard", params={"token": TOKEN}).status_code == 200
+    assert client.get("/alerts", headers=AUTH).status_code == 200
+    assert client.get("/openapi.json").status_code == 401
+    spec = client.get("/openapi.json", headers=AUTH).json()
+    body = spec["paths"]["/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["events"]["items"] == {"$ref": "#/components/schemas/EventIn"}
+    assert "time" in spec["components"]["schemas"]["EventIn"]["properties"]
+
+
+def test_security_headers_on_every_response_and_no_inline_script(service):
+    client, _ = service
+    for r in (client.get("/healthz"), client.get("/alerts"), client.get("/alerts", headers=AUTH),
+              client.get("/dashboard", params={"token": TOKEN}), client.get("/dashboard/app.js"),
+              client.get("/nope", headers=AUTH), client.post("/events", content=b"[", headers=AUTH)):
+        csp = r.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+    page = client.get("/dashboard", params={"token": TOKEN}).text
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.S)
+    assert scripts and all('src="/dashboard/' in attrs and not body.strip() for attrs, body in scripts)
+    assert client.get("/dashboard/app.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/dashboard/style.css").status_code == 200
+    assert client.get("/dashboard/secret.txt").status_code == 404
+
+
+BAD_BODIES = [
+    b'{"events": [{"event_id": "p1", "time": 1e308, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
+    b'{"events": [{"event_id": "p2", "time": Infinity, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
+    b'{"events": [{"event_id": "p3", "time": -Infinity, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
+    b'{"events": [{"event_id": "p4", "time": NaN, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
+    b'{"events": [{"event_id": "p5", "time": 253402300800, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
+    b'{"events": [{"event_id": "p6", "time": -62135596801, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
+    b'{"events": [{"event_id": "p7", "time": "9999-12-31T23:59:59", "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
+    b'{"events": [{"event_id": "p8", "time": "2010-01-04T08:00:00", "user": "\\ud800", "host": "h", "source": "logon", "action": "Logon"}]}',
+    b'{"events": [{"event_id": "p9", "time": "2010-01-04T08:00:00", "user": "u", "host": "h", "source": "email", "action": "Send", "size": 1e308}]}',
+    b'{"events": [{"event_id": "p10", "time": 1e13, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"events": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+]
+
+
+def test_bad_numbers_times_and_nesting_are_4xx_and_the_worker_goes_on(service, events):
+    client, rt = service
+    for body in BAD_BODIES:
+        r = client.post("/events", content=body, headers=dict(AUTH, **{"Content-Type": "application/json"}))
+        assert 400 <= r.status_code < 500 and r.json()["detail"], (body[:80], r.status_code)
+    r = client.patch("/alerts/x", content=b"[" * 60_000, headers=AUTH)
+    assert r.status_code == 400 and "deep" in r.json()["detail"]
+    for off in ("9223372036854775808", "-1", "1e3", "99999999999999999999999"):
+        r = client.get("/alerts", params={"offset": off}, headers=AUTH)
+        assert r.status_code == 422, (off, r.status_code)
+    assert client.post("/events", json={"events": events[:3]}, headers=AUTH).status_code == 202
+    assert wait_for(lambda: rt.engine.counters["accepted"] == 3)
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_poison_pill_via_http_is_dead_lettered_and_a_canary_is_still_scored(service, events):
+    """An event that passes intake but breaks the engine (here: its session routing) is
+    dead-lettered with the reason, acknowledged and counted; the worker scores what follows."""
+    client, rt = service
+    route = rt.engine.sessions.route
+
+    def poisoned(ev, tok):
+        if ev.user == "POISON":
+            raise OverflowError("simulated fault deep in the engine")
+        return route(ev, tok)
+
+    rt.engine.sessions.route = poisoned
+    poison = dict(events[0], event_id="poison-1", user="POISON")
+    unknown = dict(events[1], event_id="poison-2", action="Teleport")  # the tokenizer refuses it
+    assert client.post("/events", json={"events": [poison, unknown]}, headers=AUTH).status_code == 202
+    canary = events[:40]  # a session's worth: its second event is scored
+    assert client.post("/events", json={"events": canary}, headers=AUTH).status_code == 202
+    assert wait_for(lambda: rt.engine.counters.get("scored", 0) > 0 and rt.engine.buffered == 0)
+    with rt.lock:
+        rt.snapshot()
+    dead = [json.loads(x) for x in (rt.state_dir / "dead-letter.jsonl").read_text().splitlines()]
+    by_id = {d["event_id"]: d for d in dead}
+    assert by_id["poison-1"]["stage"] == "routing" and "simulated fault" in by_id["poison-1"]["reason"]
+    assert by_id["poison-1"]["event"]["user"] == "POISON"
+    assert by_id["poison-2"]["stage"] == "tokenize"
+    metrics = client.get("/metrics", headers=AUTH).text
+    assert 'neighborwatch_dead_letters_total{stage="routing"} 1' in metrics
+    assert rt.alive and client.get("/healthz").json()["status"] == "ok"
 
 
 def test_malformed_invalid_and_oversized_payloads_are_refused(service, events):
