@@ -44,6 +44,9 @@ class EngineConfig:
     dedup_ids: int = 500_000  # event ids remembered for duplicate detection
     collapse: bool = True  # repeat collapse, as in the batch sequences (must match the model's)
     idle_session_s: float = 0.0  # close sessions idle this long in event time (0 = never)
+    # open sessions kept at most (0 = unbounded): opening one more closes the least recently
+    # active one first (LRU in release order), so state stays bounded whatever the key count
+    max_open_sessions: int = 100_000
     top_expected: int = 5
     neighbours_shown: int = 5
     risk_trend_points: int = 20
@@ -99,7 +102,8 @@ class Engine:
         self.watermark_us = -(2**62)
         self.released_us = -(2**62)
         self.counters: dict[str, int] = {"accepted": 0, "scored": 0, "first": 0, "repeat": 0,
-                                         "duplicate": 0, "rejected": 0, "late": 0, "alerts": 0}
+                                         "duplicate": 0, "rejected": 0, "late": 0, "alerts": 0,
+                                         "failed": 0, "evicted_idle": 0, "evicted_lru": 0}
 
     # -- intake ------------------------------------------------------------------------------
     @property
@@ -213,6 +217,7 @@ class Engine:
                     self.sessions.end(r.key)
                     to_release.append(r.closes_previous.slot)
                 if r.opens:
+                    self._evict_lru(r.key, to_release)
                     cur = self.sessions.start(ev, self.scorer.allocate())
                 assert cur is not None
                 session_ids[i] = cur.session_id
@@ -226,6 +231,7 @@ class Engine:
                     rounds[cur.slot] = round_of[i] + 1
                     positions[i] = cur.length
                 self.sessions.append(cur, ev, tok, kept=not r.collapsed)
+                self.sessions.open[r.key] = self.sessions.open.pop(r.key)  # most recent last (LRU order)
                 recent[i] = list(cur.recent)
                 if r.closes_after:
                     self.sessions.end(r.key)
@@ -313,13 +319,26 @@ class Engine:
                 out.dead.append(dead_letter(ev, "alerting", e))
                 acks.append(ev.ack)
 
-        if idle_us:
-            for key in self.sessions.idle(self.released_us - idle_us):
-                s = self.sessions.end(key)
-                if s is not None:
-                    self.scorer.release(s.slot)
+        if idle_us:  # sessions are in order of last activity: the idle ones are at the front
+            before = self.released_us - idle_us
+            idle = list(itertools.takewhile(lambda kv: kv[1].last_us < before, self.sessions.open.items()))
+            for key, s in idle:
+                self.sessions.end(key)
+                self.scorer.release(s.slot)
+            self.counters["evicted_idle"] += len(idle)
         self.counters["alerts"] += len(out.alerts)
         return out
+
+    def _evict_lru(self, opening: tuple[str, str], to_release: list[int]) -> None:
+        """Make room for one more open session by closing the least recently active ones (their
+        scorer slots are released after this batch's scoring, like any closed session's)."""
+        cap = self.config.max_open_sessions
+        open_ = self.sessions.open
+        while cap and len(open_) - (opening in open_) >= cap:
+            key = next(k for k in open_ if k != opening)
+            to_release.append(open_[key].slot)
+            self.sessions.end(key)
+            self.counters["evicted_lru"] += 1
 
     def _alert(self, kind: str, ev: LiveEvent, value: float, threshold: float, token: int,
                probs: np.ndarray | None, neigh: tuple[np.ndarray, np.ndarray] | None, session: str | None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,9 +95,19 @@ class JsonlSink(Sink):
         self._fh.close()
 
 
+_CONTROLS = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _cef_escape(value: Any, header: bool = False) -> str:
-    s = str(value).replace("\\", "\\\\")
-    return s.replace("|", "\\|") if header else s.replace("=", "\\=").replace("\n", " ")
+    """CEF escaping (ArcSight CEF spec, "Character encoding"): in header fields `\\` and `|`; in
+    extension values `\\` and `=`, and CR / LF written as the two characters `\\r` / `\\n` (the
+    only place the spec allows multi-line values). Newlines are not allowed in a header at all,
+    and no other control character is wanted anywhere, so those become spaces: whatever a user
+    or host name holds, it cannot end the syslog line and forge another."""
+    s = _CONTROLS.sub(" ", str(value)).replace("\\", "\\\\")
+    if header:
+        return s.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return s.replace("=", "\\=").replace("\r", "\\r").replace("\n", "\\n")
 
 
 def cef_line(alert: dict[str, Any], hostname: str = "neighborwatch") -> str:
@@ -112,7 +123,7 @@ def cef_line(alert: dict[str, Any], hostname: str = "neighborwatch") -> str:
         " ".join(f"{k}={_cef_escape(v)}" for k, v in ext.items()),
     )
     ts = datetime.now(timezone.utc).strftime("%b %d %H:%M:%S")
-    return f"<{8 * 13 + (2 if severity >= 8 else 4)}>{ts} {hostname} {body}"
+    return f"<{8 * 13 + (2 if severity >= 8 else 4)}>{ts} {_cef_escape(hostname, True).replace(' ', '-')} {body}"
 
 
 class CefSyslogSink(Sink):
