@@ -182,7 +182,10 @@ def assert_same_rows(got: list[dict], want: list[dict], key: str, tol: float = 1
     by_key = {w[key]: w for w in want}
     assert sorted(g[key] for g in got) == sorted(by_key)
     bad = [g[key] for g in got if not same(g, by_key[g[key]])]
-    assert not bad, (len(bad), bad[:3], [g for g in got if g[key] == bad[0]], by_key[bad[0]])
+    if bad:
+        g, w = next(x for x in got if x[key] == bad[0]), by_key[bad[0]]
+        fields = {k: (g.get(k), w.get(k)) for k in set(g) | set(w) if not same(g.get(k), w.get(k))}
+        raise AssertionError(f"{len(bad)} rows differ, e.g. {bad[0]}: {str(fields)[:1500]}")
 
 
 def _no_crash_run(model, work, state, events) -> tuple[list[dict], list[dict]]:

@@ -49,6 +49,8 @@ class ServeOptions:
     threads: int = 1
     years: tuple[int, int] = (1970, 2099)  # event times accepted at intake (first, last year)
     max_deliveries: int = 5  # Redis deliveries of one entry before it is dead-lettered
+    max_sessions: int = 100_000  # open sessions kept (LRU beyond)
+    idle_session_s: float = 0.0  # close sessions idle this long in event time (0 = never)
 
 
 def build_runtime(opts: ServeOptions):
@@ -72,7 +74,9 @@ def build_runtime(opts: ServeOptions):
         thresholds = cached
     engine = build_engine(opts.model, opts.work, budget_per_day=opts.budget_per_day,
                           half_life_s=opts.half_life_h * 3600.0, thresholds=thresholds,
-                          config=EngineConfig(window_s=opts.window_s, max_hold_s=opts.max_hold_s))
+                          config=EngineConfig(window_s=opts.window_s, max_hold_s=opts.max_hold_s,
+                                              max_open_sessions=opts.max_sessions,
+                                              idle_session_s=opts.idle_session_s))
     engine.thresholds.save(cached)
     prefix = opts.prefix or DEFAULT_PREFIX
     if opts.redis:

@@ -61,6 +61,9 @@ class Runtime:
         self.metrics.gauges["queue_depth"] = lambda: float(getattr(self.source, "depth", 0) or 0)
         self.metrics.gauges["ordering_buffer"] = lambda: float(self.engine.buffered)
         self.metrics.gauges["open_sessions"] = lambda: float(len(self.engine.sessions.open))
+        for why in ("idle", "lru"):  # sessions closed to keep state bounded, not by their events
+            self.metrics.gauges[f"sessions_evicted_{why}"] = (
+                lambda why=why: float(self.engine.counters.get(f"evicted_{why}", 0)))
 
     @property
     def snapshot_dir(self) -> Path:
