@@ -14,6 +14,7 @@ from streaming_fixtures import bigram_engine, events_as_dicts, small_work
 
 from neighborwatch.service.app import create_app
 from neighborwatch.streaming.alerts import Thresholds
+from neighborwatch.streaming.events import parse_event
 from neighborwatch.streaming.runtime import Runtime
 from neighborwatch.streaming.sinks import JsonlSink
 from neighborwatch.streaming.sources import MemorySource
@@ -93,17 +94,18 @@ def test_security_headers_on_every_response_and_no_inline_script(service):
     assert client.get("/dashboard/secret.txt").status_code == 404
 
 
+def _event_body(time: str, **fields: str) -> bytes:
+    """A one-event batch with a raw JSON `time` (and other raw JSON fields) spliced in."""
+    ev = {"event_id": '"p"', "time": time, "user": '"u"', "host": '"h"', "source": '"logon"',
+          "action": '"Logon"', **fields}
+    return ('{"events": [{' + ", ".join(f'"{k}": {v}' for k, v in ev.items()) + "}]}").encode()
+
+
 BAD_BODIES = [
-    b'{"events": [{"event_id": "p1", "time": 1e308, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
-    b'{"events": [{"event_id": "p2", "time": Infinity, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
-    b'{"events": [{"event_id": "p3", "time": -Infinity, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
-    b'{"events": [{"event_id": "p4", "time": NaN, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
-    b'{"events": [{"event_id": "p5", "time": 253402300800, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
-    b'{"events": [{"event_id": "p6", "time": -62135596801, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
-    b'{"events": [{"event_id": "p7", "time": "9999-12-31T23:59:59", "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
-    b'{"events": [{"event_id": "p8", "time": "2010-01-04T08:00:00", "user": "\\ud800", "host": "h", "source": "logon", "action": "Logon"}]}',
-    b'{"events": [{"event_id": "p9", "time": "2010-01-04T08:00:00", "user": "u", "host": "h", "source": "email", "action": "Send", "size": 1e308}]}',
-    b'{"events": [{"event_id": "p10", "time": 1e13, "user": "u", "host": "h", "source": "logon", "action": "Logon"}]}',
+    *(_event_body(t) for t in ("1e308", "Infinity", "-Infinity", "NaN", "253402300800", "-62135596801", "1e13",
+                               '"9999-12-31T23:59:59"')),
+    _event_body('"2010-01-04T08:00:00"', user='"\\ud800"'),  # a lone surrogate
+    _event_body('"2010-01-04T08:00:00"', source='"email"', action='"Send"', size="1e308"),
     b"[" * 100_000 + b"]" * 100_000,
     b'{"events": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
 ]
@@ -237,3 +239,65 @@ def test_sse_stream_delivers_new_alerts(service, events):
     client.post("/events", json={"events": events[:600]}, headers=AUTH)
     t.join(20)
     assert got and got[0]["alert_id"] and got[0]["reasons"]["expected"]
+
+
+class _FlakySource(MemorySource):
+    """A source that fails its first `n` polls (Redis away), then works."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.failures = n
+
+    def poll(self, max_n, block_s):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("source away")
+        return super().poll(max_n, block_s)
+
+
+class _BrokenSink(JsonlSink):
+    def write_records(self, records):
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_failing_source_is_retried_and_a_failing_sink_stops_the_worker(tmp_path, events):
+    from neighborwatch.service.server import watch_worker
+
+    engine, _ = bigram_engine(small_work(), max_hold_s=0.0)
+    rt = Runtime(engine, _FlakySource(3), [], tmp_path / "a", poll_block_s=0.01)
+    rt.restore()
+    rt.start()
+    rt.enqueue([parse_event(d) for d in events[:20]])
+    assert wait_for(lambda: engine.counters["accepted"] == 20)
+    assert rt.alive and rt.metrics.worker_errors == 3 and rt.health()["status"] == "ok"
+    rt.stop()
+    # a sink failing after the engine took events in: the worker stops (the restart resumes
+    # from the snapshot), /healthz turns 503 and the watchdog stops the HTTP server
+    engine, _ = bigram_engine(small_work(), max_hold_s=0.0)
+    rt = Runtime(engine, MemorySource(), [_BrokenSink(tmp_path / "s.jsonl", "scores")], tmp_path / "b",
+                 poll_block_s=0.01)
+    rt.restore()
+    client = TestClient(create_app(rt, TOKEN))
+    rt.start()
+    assert client.get("/healthz").status_code == 200
+    server = type("Server", (), {"should_exit": False})()
+    watch_worker(rt, server, every_s=0.02)
+    rt.enqueue([parse_event(d) for d in events[:5]])
+    assert wait_for(lambda: not rt.alive)
+    r = client.get("/healthz")
+    assert r.status_code == 503 and "No space left" in r.json()["error"] and rt.failed
+    assert wait_for(lambda: server.should_exit)
+    rt.stop()
+    assert rt.metrics.snapshots == 1  # no final snapshot over a state that ran ahead of its sinks
+
+
+def test_the_token_is_scrubbed_from_log_records():
+    import logging
+
+    from neighborwatch.service.server import RedactToken
+
+    rec = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                            'GET /dashboard?token=%s&x=1 "Authorization: Bearer %s"', (TOKEN, TOKEN), None)
+    assert RedactToken().filter(rec) and TOKEN not in rec.getMessage()
+    assert "token=<redacted>&x=1" in rec.getMessage()

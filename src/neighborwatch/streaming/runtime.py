@@ -194,10 +194,11 @@ class Runtime:
             log.exception("runtime stopped")
             raise
         finally:
-            try:
-                self.snapshot()
-            except Exception:  # noqa: BLE001
-                log.exception("final snapshot failed")
+            if self.error is None:  # after a failure the state may be ahead of the sinks: keep the last
+                try:
+                    self.snapshot()
+                except Exception:  # noqa: BLE001
+                    log.exception("final snapshot failed")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="neighborwatch-runtime", daemon=True)
