@@ -3,9 +3,13 @@ duplicates, unknown users, refused events, snapshots, risk and threshold calibra
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from streaming_fixtures import batch_scores_by_event, bigram_engine, events_as_dicts, small_work
 
 from neighborwatch.streaming import snapshot
@@ -209,3 +213,29 @@ def test_200k_distinct_sessions_keep_state_and_snapshots_bounded(work, tmp_path)
     assert grown < 64, grown
     # the survivors are the most recently active sessions
     assert min(s.start_us for s in engine.sessions.open.values()) == parse_event(events[n - cap]).time_us
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.fixed_dictionaries({
+    "event_id": _json_values, "time": _json_values | st.floats() | st.integers(-10**15, 10**15),
+    "user": _json_values, "host": _json_values, "source": st.sampled_from(["logon", "http", "fax"]) | _json_values,
+    "action": _json_values,
+}, optional={"size": _json_values, "url": _json_values}))
+def test_parse_event_refuses_with_valueerror_or_gives_an_event_the_engine_can_show(obj):
+    """Whatever JSON an entry holds, intake either refuses it with a ValueError (→ 4xx, dead letter)
+    or returns an event whose time converts and whose text encodes (nothing left to blow up later)."""
+    try:
+        ev = parse_event(obj)
+    except ValueError:
+        return
+    assert 1970 <= ev.time.year <= 2099
+    json.dumps(ev.to_json()).encode("utf-8")
+    for text in (ev.event_id, ev.user, ev.host, ev.action):
+        text.encode("utf-8")
