@@ -284,23 +284,46 @@ def stream_csv(
         fh.close()
 
 
+def line_fault(raw: bytes, max_line_bytes: int = MAX_LINE_BYTES) -> str | None:
+    """Why one physical line (without its newline) cannot be a record, or None: the same rules
+    `LineGuard` applies block-wise."""
+    if len(raw) > max_line_bytes:
+        return f"line longer than {max_line_bytes} bytes"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (byte 0x{raw[exc.start]:02x})"
+    if _BINARY.search(raw.removesuffix(b"\r")):
+        return "binary data"
+    if raw.count(b'"') % 2:
+        return "unterminated quote"
+    return None
+
+
 def read_small_csv(path: Path, quarantine: Quarantine, label: str) -> pl.DataFrame:
-    """A small headered CSV (LDAP, psychometric) as strings; rows of the wrong width quarantined."""
-    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise EmptyFileError(f"{path} is empty (no header line)")
-        header = [h.strip() for h in header]
-        rows: list[list[str]] = []
-        for row in reader:
-            if not row:
-                continue  # blank line: not a record, nothing lost
-            if len(row) != len(header):
-                quarantine.add(
-                    label, reader.line_num,
-                    f"wrong column count (expected {len(header)}, got {len(row)})", ",".join(row),
-                )
-                continue
-            rows.append(row)
+    """A small headered CSV (LDAP, psychometric) as strings; bad lines and rows of the wrong width
+    quarantined (a line is a record, as in `stream_csv`)."""
+    with path.open("rb") as fh:
+        lines = fh.read().split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    header_text = lines[0].decode("utf-8", errors="replace").removeprefix("\ufeff") if lines else ""
+    header = next(csv.reader([header_text]), [])
+    if not any(h.strip() for h in header):
+        raise EmptyFileError(f"{path} is empty (no header line)")
+    header = [h.strip() for h in header]
+    rows: list[list[str]] = []
+    for number, raw in enumerate(lines[1:], start=2):
+        if not raw.strip():
+            continue  # blank line: not a record, nothing lost
+        fault = line_fault(raw)
+        if fault is not None:
+            quarantine.add(label, number, fault, escape_raw(raw))
+            continue
+        row = next(csv.reader([raw.decode("utf-8").removesuffix("\r")]))
+        if len(row) != len(header):
+            quarantine.add(label, number, f"wrong column count (expected {len(header)}, got {len(row)})",
+                           ",".join(row))
+            continue
+        rows.append(row)
     return pl.DataFrame(rows, schema={h: pl.Utf8 for h in header}, orient="row")
