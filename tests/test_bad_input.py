@@ -8,9 +8,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from neighborwatch.data.cert import ReleaseError
-from neighborwatch.data.csvstream import stream_csv
+from neighborwatch.data.csvstream import read_small_csv, stream_csv
 from neighborwatch.data.prepare import ingest
 from neighborwatch.data.quarantine import Quarantine
 
@@ -193,3 +195,89 @@ def test_crlf_line_endings_and_bom_are_not_errors(tmp_path: Path) -> None:
     summary = ingest(src, tmp_path / "w")
     assert summary["events"] == 2 and summary["quarantined"]["rows"] == 0
     assert set(pl.read_parquet(tmp_path / "w" / "events.parquet")["action"]) == {"Logon"}
+
+
+# --- one broken record costs that record only (property-based) ---------------------------------
+
+CORRUPTIONS: dict[str, bytes] = {
+    "latin-1 byte": b"\xe9t\xe9,03/01/2011 08:00:00,ZZZ0009,PC-0009,Logon",
+    "binary line": b"\x00\x9f\x92\x10\xff\xfe garbage \x07",
+    "unterminated quote": b'{X},"03/01/2011 08:00:00,ZZZ0009,PC-0009,Logon',
+    "oversized line": b"{Y},03/01/2011 08:00:00,ZZZ0009,PC-0009," + b"L" * 3000,
+    "lone carriage return": b"{Z},03/01/2011\r08:00:00,ZZZ0009,PC-0009,Logon",
+    "too few fields": b"{W},03/01/2011 08:00:00",
+    "blank": b"",
+}
+
+
+def _good_row(i: int) -> bytes:
+    return f"{{E{i:05d}}},03/01/2011 08:{i % 60:02d}:00,ZZZ{i % 7:04d},PC-{i % 5:04d},Logon".encode()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n_rows=st.integers(1, 300),
+    hits=st.lists(st.tuples(st.integers(0, 299), st.sampled_from(sorted(CORRUPTIONS))), max_size=12),
+    crlf=st.booleans(),
+    final_newline=st.booleans(),
+)
+def test_random_corruptions_cost_only_their_lines(tmp_path: Path, n_rows, hits, crlf, final_newline) -> None:
+    """rows in the file = rows read + rows quarantined, every good row comes back at its line."""
+    rows = [_good_row(i) for i in range(n_rows)]
+    broken: dict[int, str] = {}
+    for index, kind in hits:
+        if index < n_rows:
+            rows[index] = CORRUPTIONS[kind]
+            broken[index + 2] = kind  # physical line (1 = header)
+    eol = b"\r\n" if crlf else b"\n"
+    body = eol.join([b"id,date,user,pc,activity", *rows]) + (eol if final_newline else b"")
+    if not final_newline and rows[-1] == b"":  # "...\n" + nothing: no last line at all
+        n_rows -= 1
+        broken.pop(n_rows + 2, None)
+    path = tmp_path / "logon.csv"
+    path.write_bytes(body)
+    q = Quarantine(tmp_path / "q.csv")
+    got: dict[int, str] = {}
+    for batch in stream_csv(path, ["id", "user"], q, "logon.csv", block_size=1024, max_line_bytes=400):
+        for line, event_id in zip(batch.lines.tolist(), batch.df["id"].to_list()):
+            assert line not in got
+            got[line] = event_id
+    q.close()
+    quarantined = {int(r["line"]): r for r in csv.DictReader((tmp_path / "q.csv").open(newline=""))}
+    assert len(got) + q.total == n_rows and len(quarantined) == q.total
+    assert set(got) | set(quarantined) == set(range(2, n_rows + 2)) and not set(got) & set(quarantined)
+    assert set(quarantined) == set(broken)
+    for line, event_id in got.items():
+        assert event_id == _good_row(line - 2).split(b",")[0].decode()
+    for r in quarantined.values():
+        assert r["file"] == "logon.csv" and len(r["raw"]) <= 2000
+        assert not any(ord(ch) < 32 and ch != "\t" for ch in r["raw"])  # raw bytes escaped
+
+
+def test_one_latin1_byte_costs_one_row_through_ingest(tmp_path: Path) -> None:
+    src = _fake_release(tmp_path / "cert")
+    good = DEVICE.splitlines()[1:]
+    rows = [r.replace("B0A0", f"B{i:03d}") for i in range(200) for r in good][:400]
+    rows[250] = rows[250].replace("ZZZ0001", "ZZZ\xe90001")
+    (src / "device.csv").write_bytes(("\n".join([DEVICE.splitlines()[0], *rows]) + "\n").encode("latin-1"))
+    summary = ingest(src, tmp_path / "w")
+    q = [r for r in _quarantine(tmp_path / "w") if r["file"] == "device.csv"]
+    assert [(r["line"], r["reason"]) for r in q] == [("252", "not UTF-8 (byte 0xe9)")]
+    assert "ZZZ\\xe90001" in q[0]["raw"]
+    assert summary["sources"]["device"]["quarantined"] == 1
+    events = pl.read_parquet(tmp_path / "w" / "events.parquet").filter(pl.col("source") == "device")
+    assert events.height == 399
+
+
+def test_small_csv_bad_lines_cost_one_row_each(tmp_path: Path) -> None:
+    """LDAP-style files: the same line rules (an unterminated quote must not swallow the rest)."""
+    path = tmp_path / "2010-01.csv"
+    path.write_bytes(b"\xef\xbb\xbfemployee_name,user_id,email\r\nA B,AB1,a@x\r\n\x00\x01\xff junk\n"
+                     b'"C D,CD1,c@x\nE F,EF1,e@x\n"G, H",GH1,g@x\n\xe9t\xe9,X,y\nI J,IJ1\n')
+    q = Quarantine(tmp_path / "q.csv")
+    df = read_small_csv(path, q, "ldap.csv")
+    q.close()
+    assert df["user_id"].to_list() == ["AB1", "EF1", "GH1"] and df.columns == ["employee_name", "user_id", "email"]
+    got = {int(r["line"]): r["reason"] for r in csv.DictReader((tmp_path / "q.csv").open(newline=""))}
+    assert got == {3: "not UTF-8 (byte 0xff)", 4: "unterminated quote", 7: "not UTF-8 (byte 0xe9)",
+                   8: "wrong column count (expected 3, got 2)"}

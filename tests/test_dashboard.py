@@ -56,7 +56,8 @@ def test_dashboard_shows_live_alerts_and_dismisses_one(server, tmp_path):
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"{url}/dashboard?token={TOKEN}")
-            page.wait_for_function("document.getElementById('live').textContent === 'live'", timeout=15000)
+            # selector waits, not wait_for_function: the page's CSP forbids the eval that one needs
+            page.wait_for_selector("#live:text-is('live')", timeout=15000)
             assert page.locator("li.alert").count() == 0
             sender = threading.Thread(
                 target=replay, args=(small_work(), url), kwargs={"split": "all", "token": TOKEN, "batch": 300})
@@ -78,16 +79,15 @@ def test_dashboard_shows_live_alerts_and_dismisses_one(server, tmp_path):
             first.locator("summary").click()
             assert first.locator(".reasons tr").count() >= 3  # observed + expected activities
             assert "raw events" in first.inner_text().lower()
-            page.wait_for_function("document.querySelectorAll('#timeline circle').length > 0", timeout=15000)
-            page.wait_for_function("document.querySelectorAll('#users tbody tr').length > 0", timeout=15000)
+            page.wait_for_selector("#timeline circle", timeout=15000)
+            page.wait_for_selector("#users tbody tr", timeout=15000)
             shot = tmp_path / "dashboard.png"
             page.screenshot(path=str(shot), full_page=False)
             if os.environ.get("NW_SCREENSHOT"):
                 shutil.copy(shot, os.environ["NW_SCREENSHOT"])
             assert shot.stat().st_size > 10_000
             first.locator("button.dismiss").click()
-            page.wait_for_function(
-                f"!document.querySelector('li.alert[data-alert-id=\"{alert_id}\"]')", timeout=10000)
+            page.wait_for_selector(f'li.alert[data-alert-id="{alert_id}"]', state="detached", timeout=10000)
             end = time.time() + 10
             while rt.alerts.get(alert_id)["status"] != "dismissed" and time.time() < end:
                 time.sleep(0.05)

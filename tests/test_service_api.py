@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -13,6 +14,7 @@ from streaming_fixtures import bigram_engine, events_as_dicts, small_work
 
 from neighborwatch.service.app import create_app
 from neighborwatch.streaming.alerts import Thresholds
+from neighborwatch.streaming.events import parse_event
 from neighborwatch.streaming.runtime import Runtime
 from neighborwatch.streaming.sinks import JsonlSink
 from neighborwatch.streaming.sources import MemorySource
@@ -64,7 +66,94 @@ def test_auth_is_required_everywhere_but_health(service):
         assert r.status_code == 401, (path, r.status_code)
         assert r.headers.get("www-authenticate") == "Bearer"
     assert client.get("/alerts", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert client.get("/alerts", params={"token": TOKEN}).status_code == 200
+    # ?token= only where a browser cannot send a header (the page; the EventSource, see the SSE test)
+    assert client.get("/alerts", params={"token": TOKEN}).status_code == 401
+    assert client.get("/metrics", params={"token": TOKEN}).status_code == 401
+    assert client.get("/dashboard", params={"token": TOKEN}).status_code == 200
+    assert client.get("/alerts", headers=AUTH).status_code == 200
+    assert client.get("/openapi.json").status_code == 401
+    spec = client.get("/openapi.json", headers=AUTH).json()
+    body = spec["paths"]["/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["events"]["items"] == {"$ref": "#/components/schemas/EventIn"}
+    assert "time" in spec["components"]["schemas"]["EventIn"]["properties"]
+
+
+def test_security_headers_on_every_response_and_no_inline_script(service):
+    client, _ = service
+    for r in (client.get("/healthz"), client.get("/alerts"), client.get("/alerts", headers=AUTH),
+              client.get("/dashboard", params={"token": TOKEN}), client.get("/dashboard/app.js"),
+              client.get("/nope", headers=AUTH), client.post("/events", content=b"[", headers=AUTH)):
+        csp = r.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+    page = client.get("/dashboard", params={"token": TOKEN}).text
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.S)
+    assert scripts and all('src="/dashboard/' in attrs and not body.strip() for attrs, body in scripts)
+    assert client.get("/dashboard/app.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/dashboard/style.css").status_code == 200
+    assert client.get("/dashboard/secret.txt").status_code == 404
+
+
+def _event_body(time: str, **fields: str) -> bytes:
+    """A one-event batch with a raw JSON `time` (and other raw JSON fields) spliced in."""
+    ev = {"event_id": '"p"', "time": time, "user": '"u"', "host": '"h"', "source": '"logon"',
+          "action": '"Logon"', **fields}
+    return ('{"events": [{' + ", ".join(f'"{k}": {v}' for k, v in ev.items()) + "}]}").encode()
+
+
+BAD_BODIES = [
+    *(_event_body(t) for t in ("1e308", "Infinity", "-Infinity", "NaN", "253402300800", "-62135596801", "1e13",
+                               '"9999-12-31T23:59:59"')),
+    _event_body('"2010-01-04T08:00:00"', user='"\\ud800"'),  # a lone surrogate
+    _event_body('"2010-01-04T08:00:00"', source='"email"', action='"Send"', size="1e308"),
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"events": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+]
+
+
+def test_bad_numbers_times_and_nesting_are_4xx_and_the_worker_goes_on(service, events):
+    client, rt = service
+    for body in BAD_BODIES:
+        r = client.post("/events", content=body, headers=dict(AUTH, **{"Content-Type": "application/json"}))
+        assert 400 <= r.status_code < 500 and r.json()["detail"], (body[:80], r.status_code)
+    r = client.patch("/alerts/x", content=b"[" * 60_000, headers=AUTH)
+    assert r.status_code == 400 and "deep" in r.json()["detail"]
+    for off in ("9223372036854775808", "-1", "1e3", "99999999999999999999999"):
+        r = client.get("/alerts", params={"offset": off}, headers=AUTH)
+        assert r.status_code == 422, (off, r.status_code)
+    assert client.post("/events", json={"events": events[:3]}, headers=AUTH).status_code == 202
+    assert wait_for(lambda: rt.engine.counters["accepted"] == 3)
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_poison_pill_via_http_is_dead_lettered_and_a_canary_is_still_scored(service, events):
+    """An event that passes intake but breaks the engine (here: its session routing) is
+    dead-lettered with the reason, acknowledged and counted; the worker scores what follows."""
+    client, rt = service
+    route = rt.engine.sessions.route
+
+    def poisoned(ev, tok):
+        if ev.user == "POISON":
+            raise OverflowError("simulated fault deep in the engine")
+        return route(ev, tok)
+
+    rt.engine.sessions.route = poisoned
+    poison = dict(events[0], event_id="poison-1", user="POISON")
+    unknown = dict(events[1], event_id="poison-2", action="Teleport")  # the tokenizer refuses it
+    assert client.post("/events", json={"events": [poison, unknown]}, headers=AUTH).status_code == 202
+    canary = events[:40]  # a session's worth: its second event is scored
+    assert client.post("/events", json={"events": canary}, headers=AUTH).status_code == 202
+    assert wait_for(lambda: rt.engine.counters.get("scored", 0) > 0 and rt.engine.buffered == 0)
+    with rt.lock:
+        rt.snapshot()
+    dead = [json.loads(x) for x in (rt.state_dir / "dead-letter.jsonl").read_text().splitlines()]
+    by_id = {d["event_id"]: d for d in dead}
+    assert by_id["poison-1"]["stage"] == "routing" and "simulated fault" in by_id["poison-1"]["reason"]
+    assert by_id["poison-1"]["event"]["user"] == "POISON"
+    assert by_id["poison-2"]["stage"] == "tokenize"
+    metrics = client.get("/metrics", headers=AUTH).text
+    assert 'neighborwatch_dead_letters_total{stage="routing"} 1' in metrics
+    assert rt.alive and client.get("/healthz").json()["status"] == "ok"
 
 
 def test_malformed_invalid_and_oversized_payloads_are_refused(service, events):
@@ -150,3 +239,65 @@ def test_sse_stream_delivers_new_alerts(service, events):
     client.post("/events", json={"events": events[:600]}, headers=AUTH)
     t.join(20)
     assert got and got[0]["alert_id"] and got[0]["reasons"]["expected"]
+
+
+class _FlakySource(MemorySource):
+    """A source that fails its first `n` polls (Redis away), then works."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.failures = n
+
+    def poll(self, max_n, block_s):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("source away")
+        return super().poll(max_n, block_s)
+
+
+class _BrokenSink(JsonlSink):
+    def write_records(self, records):
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_failing_source_is_retried_and_a_failing_sink_stops_the_worker(tmp_path, events):
+    from neighborwatch.service.server import watch_worker
+
+    engine, _ = bigram_engine(small_work(), max_hold_s=0.0)
+    rt = Runtime(engine, _FlakySource(3), [], tmp_path / "a", poll_block_s=0.01)
+    rt.restore()
+    rt.start()
+    rt.enqueue([parse_event(d) for d in events[:20]])
+    assert wait_for(lambda: engine.counters["accepted"] == 20)
+    assert rt.alive and rt.metrics.worker_errors == 3 and rt.health()["status"] == "ok"
+    rt.stop()
+    # a sink failing after the engine took events in: the worker stops (the restart resumes
+    # from the snapshot), /healthz turns 503 and the watchdog stops the HTTP server
+    engine, _ = bigram_engine(small_work(), max_hold_s=0.0)
+    rt = Runtime(engine, MemorySource(), [_BrokenSink(tmp_path / "s.jsonl", "scores")], tmp_path / "b",
+                 poll_block_s=0.01)
+    rt.restore()
+    client = TestClient(create_app(rt, TOKEN))
+    rt.start()
+    assert client.get("/healthz").status_code == 200
+    server = type("Server", (), {"should_exit": False})()
+    watch_worker(rt, server, every_s=0.02)
+    rt.enqueue([parse_event(d) for d in events[:5]])
+    assert wait_for(lambda: not rt.alive)
+    r = client.get("/healthz")
+    assert r.status_code == 503 and "No space left" in r.json()["error"] and rt.failed
+    assert wait_for(lambda: server.should_exit)
+    rt.stop()
+    assert rt.metrics.snapshots == 1  # no final snapshot over a state that ran ahead of its sinks
+
+
+def test_the_token_is_scrubbed_from_log_records():
+    import logging
+
+    from neighborwatch.service.server import RedactToken
+
+    rec = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                            'GET /dashboard?token=%s&x=1 "Authorization: Bearer %s"', (TOKEN, TOKEN), None)
+    assert RedactToken().filter(rec) and TOKEN not in rec.getMessage()
+    assert "token=<redacted>&x=1" in rec.getMessage()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -55,6 +56,22 @@ def test_cef_escapes_and_travels_over_udp_and_tcp():
     srv.close()
     with pytest.raises(ValueError):
         parse_sink("carrier-pigeon://x")
+
+
+def test_cef_escaping_follows_the_spec_and_cannot_forge_a_syslog_line():
+    forged = "U1\r\n<110>Dec 01 00:00:00 evil CEF:0|x|x|1|risk|forged|10|suser=admin"
+    a = dict(ALERT, kind="risk", user=forged, host="PC\\7=a|b\x00c", summary="line one\nline two")
+    line = cef_line(a)
+    assert "\n" not in line and "\r" not in line and "\x00" not in line  # one syslog line, always
+    fields = re.split(r"(?<!\\)\|", line, maxsplit=7)  # a SIEM splits the header on unescaped pipes
+    assert fields[0].endswith(" CEF:0") and fields[4] == "risk" and fields[6] == "8"
+    # header: `|` and `\` escaped, CR/LF not allowed there (spaces)
+    assert fields[5] == "risk alert for U1  <110>Dec 01 00:00:00 evil CEF:0\\|x\\|x\\|1\\|risk\\|forged\\|10\\|suser=admin"
+    # extension: `=` and `\` escaped, CR/LF as the two characters \r \n, `|` left alone
+    ext = fields[7]
+    assert "suser=U1\\r\\n<110>Dec 01 00:00:00 evil CEF:0|x|x|1|risk|forged|10|suser\\=admin " in ext
+    assert "shost=PC\\\\7\\=a|b c " in ext and ext.endswith("msg=line one\\nline two")
+    assert len(re.findall(r"(?<!\\)=", ext)) == 11  # exactly the 11 keys: no value forges a key
 
 
 def test_webhook_posts_alerts_and_survives_a_dead_receiver():

@@ -198,6 +198,10 @@ def serve(
     window: float = typer.Option(5.0, "--window", help="Out-of-order window in seconds of event time."),
     snapshot_every: float = typer.Option(5.0, "--snapshot-every", help="Seconds between state snapshots."),
     threads: int = typer.Option(1, "--threads", help="Torch threads of the scoring worker."),
+    event_years: str = typer.Option("1970:2099", "--event-years", help="FIRST:LAST year of event times accepted at intake."),
+    max_deliveries: int = typer.Option(5, "--max-deliveries", help="Redis deliveries of one entry before it is dead-lettered."),
+    max_sessions: int = typer.Option(100_000, "--max-sessions", help="Open sessions kept; beyond, the least recently active is closed (0 = no cap)."),
+    idle_session: float = typer.Option(0.0, "--idle-session", help="Close sessions idle this many seconds of event time (0 = never)."),
 ) -> None:
     """Run the live detector: HTTP API + dashboard, optional Redis source, alert sinks."""
     from neighborwatch.service.server import ServeOptions
@@ -207,8 +211,20 @@ def serve(
         model=model, work=work, redis=redis, host=host, port=port, token=token, sinks=list(sink), state=state,
         partitions=partitions, only=[int(x) for x in only.split(",")] if only else None, consumer=consumer, prefix=prefix,
         budget_per_day=budget, half_life_h=half_life, thresholds=thresholds, window_s=window,
-        snapshot_every_s=snapshot_every, threads=threads,
+        snapshot_every_s=snapshot_every, threads=threads, years=_year_range(event_years),
+        max_deliveries=max_deliveries, max_sessions=max_sessions, idle_session_s=idle_session,
     ))
+
+
+def _year_range(text: str) -> tuple[int, int]:
+    try:
+        first, last = (int(x) for x in text.split(":"))
+        from neighborwatch.streaming.events import TimeRange
+
+        TimeRange(first, last)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give FIRST:LAST years, e.g. 1970:2099", param_hint="--event-years") from None
+    return first, last
 
 
 @app.command()

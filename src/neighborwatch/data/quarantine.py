@@ -8,6 +8,7 @@ counted per file and per reason for the summary.
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from pathlib import Path
 from typing import IO
@@ -16,6 +17,18 @@ import polars as pl
 
 QUARANTINE_COLUMNS = ("file", "line", "reason", "raw")
 MAX_RAW_CHARS = 2000  # a runaway line must not blow up the quarantine file
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def escape_raw(raw: bytes | str, limit: int = MAX_RAW_CHARS) -> str:
+    """A bad line as printable text: at most `limit` characters, undecodable bytes as `\\xNN`,
+    control characters (NUL, CR, ESC, ...) as `\\xNN`, so the quarantine file stays a clean CSV."""
+    if isinstance(raw, bytes):
+        raw = raw[: 4 * limit].decode("utf-8", errors="backslashreplace")
+    raw = raw[: 4 * limit]
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", raw)[:limit]
 
 
 class Quarantine:
@@ -38,7 +51,7 @@ class Quarantine:
         if self._closed:
             raise RuntimeError("quarantine already closed")
         if self._fh is not None:
-            self._writer.writerow((file, int(line), reason, raw[:MAX_RAW_CHARS]))
+            self._writer.writerow((file, int(line), reason, escape_raw(raw)))
         self.per_file[file] += 1
         # group reasons by their kind, not their offending value ("bad date '13/45/2010'" → "bad date")
         self.per_reason[reason.split(" '")[0].split(" (")[0]] += 1

@@ -1,7 +1,12 @@
 """FastAPI app over a `Runtime`: intake, alerts, users, SSE, metrics, dashboard.
 
-Every route but `/healthz` needs the token, as `Authorization: Bearer <token>` or, for what a
-browser opens directly (the dashboard page, the SSE stream), `?token=<token>`.
+Every route but `/healthz` (and the dashboard's static script and style) needs the token, as
+`Authorization: Bearer <token>`; only what a browser opens directly — the dashboard page and the
+SSE stream — also takes `?token=<token>` (a URL ends up in histories and logs; a header does not).
+Bad input is a 4xx with a message, never a 500: bodies are read with a size cap and a JSON parser
+that refuses NaN / Infinity and survives any nesting depth, and every event goes through the same
+validation as the Redis path. Every response carries security headers (a CSP without inline
+script, nosniff, no framing).
 """
 
 from __future__ import annotations
@@ -15,15 +20,29 @@ from importlib import resources
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import (HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response,
+                               StreamingResponse)
 from pydantic import ValidationError
 
-from neighborwatch.service.schemas import EventBatch, StatusUpdate
-from neighborwatch.streaming.events import parse_event, us_to_iso
+from neighborwatch.service.schemas import MAX_OFFSET, EventBatch, StatusUpdate
+from neighborwatch.streaming.events import DEFAULT_TIME_RANGE, TimeRange, parse_event
 from neighborwatch.streaming.runtime import Runtime
 from neighborwatch.streaming.sources import Backpressure
 
 SSE_QUEUE = 1000  # alerts buffered per SSE client; a client this far behind is dropped
+MAX_SMALL_BODY = 64 * 1024  # bodies other than POST /events (a status update)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 
 
 def _static(name: str) -> str:
@@ -31,13 +50,43 @@ def _static(name: str) -> str:
 
 
 def dashboard_html() -> str:
-    """index.html with its script and style inlined (one authenticated request, no CDN)."""
+    """index.html with its script and style as files of this origin (the CSP allows no inline
+    script); the template's inline placeholders are turned into links here."""
     html = _static("index.html")
-    return html.replace("/*STYLE*/", _static("style.css")).replace("/*SCRIPT*/", _static("app.js"))
+    return (html.replace("<style>/*STYLE*/</style>", '<link rel="stylesheet" href="/dashboard/style.css">')
+            .replace("<script>/*SCRIPT*/</script>", '<script src="/dashboard/app.js"></script>'))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON → Python, or HTTPException 400 naming the problem (never a 500)."""
+    try:
+        raw = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise HTTPException(400, "body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise HTTPException(400, f"body is not valid JSON: {str(e)[:200]}") from None
+    return raw
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise HTTPException(413, f"body of {length} bytes exceeds the limit of {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"body exceeds the limit of {limit} bytes")
+    return bytes(body)
 
 
 def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: int = 10_000,
-               max_body: int = 8 * 1024 * 1024, title: str = "neighborwatch") -> FastAPI:
+               max_body: int = 8 * 1024 * 1024, title: str = "neighborwatch",
+               time_range: TimeRange = DEFAULT_TIME_RANGE) -> FastAPI:
     """`publisher` (a RedisPublisher) makes POST /events durable; else the runtime's memory queue."""
     if not token:
         raise ValueError("the service needs a non-empty token")
@@ -67,37 +116,56 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.runtime = runtime
 
-    def auth(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        given = header[7:] if header.lower().startswith("bearer ") else request.query_params.get("token", "")
-        if not given or not secrets.compare_digest(given.encode(), token.encode()):
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    def _check(given: str) -> None:
+        if not given or not secrets.compare_digest(given.encode(errors="replace"), token.encode()):
             raise HTTPException(status_code=401, detail="missing or wrong token",
                                 headers={"WWW-Authenticate": "Bearer"})
 
+    def auth(request: Request) -> None:
+        """The bearer header only (API clients can always send one)."""
+        header = request.headers.get("authorization", "")
+        _check(header[7:] if header.lower().startswith("bearer ") else "")
+
+    def browser_auth(request: Request) -> None:
+        """The header, or `?token=` for what a browser opens itself (page, EventSource)."""
+        header = request.headers.get("authorization", "")
+        _check(header[7:] if header.lower().startswith("bearer ") else request.query_params.get("token", ""))
+
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        ok = runtime.error is None and (runtime.alive or runtime._thread is None)
-        body = {"status": "ok" if ok else "error", "worker_alive": runtime.alive,
-                "error": None if runtime.error is None else repr(runtime.error)}
-        return JSONResponse(body, status_code=200 if ok else 503)
+        body = runtime.health()
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
-    @app.post("/events", status_code=202, dependencies=[Depends(auth)])
+    @app.get("/openapi.json", dependencies=[Depends(auth)], include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    batch_schema = EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")
+    batch_defs = batch_schema.pop("$defs", {})
+
+    @app.post("/events", status_code=202, dependencies=[Depends(auth)], openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": batch_schema}}},
+        "responses": {"400": {"description": "not JSON"}, "413": {"description": "too large"},
+                      "422": {"description": "invalid events"}, "429": {"description": "busy, retry"}},
+    })
     async def post_events(request: Request) -> dict[str, Any]:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body:
-            runtime.metrics.http_rejected["too_large"] += 1
-            raise HTTPException(413, f"body of {length} bytes exceeds the limit of {max_body}")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_body:
-                runtime.metrics.http_rejected["too_large"] += 1
-                raise HTTPException(413, f"body exceeds the limit of {max_body} bytes")
         try:
-            raw = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
+            body = await read_body(request, max_body)
+        except HTTPException:
+            runtime.metrics.http_rejected["too_large"] += 1
+            raise
+        try:
+            raw = parse_json(body)
+        except HTTPException:
             runtime.metrics.http_rejected["malformed"] += 1
-            raise HTTPException(400, f"body is not valid JSON: {e}") from None
+            raise
         if isinstance(raw, list):
             raw = {"events": raw}
         if isinstance(raw, dict) and isinstance(raw.get("events"), list) and len(raw["events"]) > max_batch:
@@ -110,28 +178,35 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
             errors = [{"loc": list(x["loc"]), "msg": x["msg"]} for x in e.errors()[:20]]
             raise HTTPException(422, {"error": "invalid events", "count": e.error_count(), "errors": errors}) from None
         dicts = [ev.to_event_dict() for ev in batch.events]
+        now = time.monotonic()
+        try:  # the checks every intake path shares (time range, numbers, encodable text)
+            events = [parse_event(d, arrived=now, time_range=time_range) for d in dicts]
+        except ValueError as e:
+            runtime.metrics.http_rejected["invalid"] += 1
+            raise HTTPException(422, {"error": "invalid events", "errors": [{"msg": str(e)[:500]}]}) from None
         try:
             if publisher is not None:
                 publisher.publish(dicts)
             else:
-                now = time.monotonic()
-                runtime.source.put_batch([parse_event(d, arrived=now) for d in dicts])
+                runtime.enqueue(events)
         except Backpressure as e:
             runtime.metrics.http_rejected["backpressure"] += 1
             raise HTTPException(429, f"busy: {e}; retry later", headers={"Retry-After": "1"}) from None
-        except ValueError as e:
-            runtime.metrics.http_rejected["invalid"] += 1
-            raise HTTPException(422, str(e)) from None
+        except Exception as e:  # noqa: BLE001 — the event store (Redis) is away: say so, retryable
+            runtime.metrics.http_rejected["unavailable"] += 1
+            raise HTTPException(503, f"event store unavailable ({type(e).__name__}); retry later",
+                                headers={"Retry-After": "5"}) from None
         return {"accepted": len(dicts)}
 
     @app.get("/alerts", dependencies=[Depends(auth)])
     def get_alerts(status: str | None = Query(None, pattern="^(open|confirmed|dismissed)$"),
                    user: str | None = None, kind: str | None = Query(None, pattern="^(activity|risk)$"),
-                   offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+                   offset: int = Query(0, ge=0, le=MAX_OFFSET),
+                   limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
         total, alerts = runtime.alerts.query(status=status, user=user, kind=kind, offset=offset, limit=limit)
         return {"total": total, "offset": offset, "limit": limit, "alerts": alerts}
 
-    @app.get("/alerts/stream", dependencies=[Depends(auth)])
+    @app.get("/alerts/stream", dependencies=[Depends(browser_auth)])
     async def alert_stream(request: Request) -> StreamingResponse:
         q: asyncio.Queue = asyncio.Queue(maxsize=SSE_QUEUE)
         listeners.add(q)
@@ -157,41 +232,37 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
     def get_alert(alert_id: str) -> dict[str, Any]:
         a = runtime.alerts.get(alert_id)
         if a is None:
-            raise HTTPException(404, f"no alert {alert_id!r}")
+            raise HTTPException(404, f"no alert {alert_id[:200]!r}")
         return a
 
-    def _set_status(alert_id: str, update: StatusUpdate) -> dict[str, Any]:
+    status_body = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": StatusUpdate.model_json_schema()}}}}
+
+    async def _set_status(alert_id: str, request: Request) -> dict[str, Any]:
+        raw = parse_json(await read_body(request, MAX_SMALL_BODY))  # any nesting depth is a 400
+        try:
+            update = StatusUpdate.model_validate(raw)
+        except ValidationError as e:
+            errors = [{"loc": list(x["loc"]), "msg": x["msg"]} for x in e.errors()[:20]]
+            raise HTTPException(422, {"error": "invalid status update", "errors": errors}) from None
         a = runtime.alerts.set_status(alert_id, update.status, update.note)
         if a is None:
-            raise HTTPException(404, f"no alert {alert_id!r}")
+            raise HTTPException(404, f"no alert {alert_id[:200]!r}")
         return a
 
-    app.post("/alerts/{alert_id}/status", dependencies=[Depends(auth)])(_set_status)
-    app.patch("/alerts/{alert_id}", dependencies=[Depends(auth)])(_set_status)
+    app.post("/alerts/{alert_id}/status", dependencies=[Depends(auth)], openapi_extra=status_body)(_set_status)
+    app.patch("/alerts/{alert_id}", dependencies=[Depends(auth)], openapi_extra=status_body)(_set_status)
 
     @app.get("/users", dependencies=[Depends(auth)])
     def get_users(limit: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:
-        with runtime.lock:
-            now = runtime.engine.released_us
-            rows = [{"user": k, "risk": round(runtime.engine.risk.decayed(k, now), 6), "events": u.events,
-                     "alerts": u.alerts} for k, u in runtime.engine.risk.users.items()]
-        rows.sort(key=lambda r: -r["risk"])
-        return {"users": rows[:limit], "total": len(rows)}
+        return runtime.top_users(limit)
 
     @app.get("/users/{user_id}", dependencies=[Depends(auth)])
     def get_user(user_id: str, points: int = Query(200, ge=1, le=5000)) -> dict[str, Any]:
-        with runtime.lock:
-            eng = runtime.engine
-            u = eng.risk.users.get(user_id)
-            if u is None:
-                raise HTTPException(404, f"no activity seen for user {user_id!r}")
-            timeline = [{"time": us_to_iso(t), "score": s, "risk": r} for t, s, r in list(u.timeline)[-points:]]
-            sessions = [{"session": s.session_id, "host": s.host, "start": us_to_iso(s.start_us),
-                         "activities": s.length} for (usr, _), s in eng.sessions.open.items() if usr == user_id]
-            risk_now = eng.risk.decayed(user_id, eng.released_us)
-        _, alerts = runtime.alerts.query(user=user_id, limit=50)
-        return {"user": user_id, "risk": round(risk_now, 6), "risk_at_last_event": round(u.risk, 6),
-                "events": u.events, "alerts": alerts, "open_sessions": sessions, "timeline": timeline}
+        u = runtime.user(user_id, points)
+        if u is None:
+            raise HTTPException(404, f"no activity seen for user {user_id[:200]!r}")
+        return u
 
     @app.get("/metrics", dependencies=[Depends(auth)])
     def metrics() -> PlainTextResponse:
@@ -199,15 +270,33 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
 
     @app.get("/thresholds", dependencies=[Depends(auth)])
     def thresholds() -> dict[str, Any]:
-        return runtime.engine.thresholds.to_json()
+        return runtime.thresholds()
 
-    @app.get("/", dependencies=[Depends(auth)], include_in_schema=False)
+    @app.get("/", dependencies=[Depends(browser_auth)], include_in_schema=False)
     def root(request: Request) -> RedirectResponse:
         q = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(f"/dashboard{q}")
 
-    @app.get("/dashboard", dependencies=[Depends(auth)], include_in_schema=False)
+    @app.get("/dashboard", dependencies=[Depends(browser_auth)], include_in_schema=False)
     def dashboard() -> HTMLResponse:
         return HTMLResponse(dashboard_html(), headers={"Cache-Control": "no-store"})
 
+    @app.get("/dashboard/{name}", include_in_schema=False)
+    def dashboard_asset(name: str) -> Response:
+        """The page's script and style: public code, no data, so no token (a <script src> cannot
+        send one, and putting it in the URL would spread it)."""
+        if name not in STATIC:
+            raise HTTPException(404, "no such file")
+        return Response(_static(name), media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
+
+    def custom_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(batch_defs)
+            schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]
     return app

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from neighborwatch.data.schema import SOURCES
 
 Source = Literal[SOURCES]  # type: ignore[valid-type]
-Short = Field(min_length=1, max_length=256)
+MAX_COUNT = 2**53  # counts and sizes beyond exact doubles are not real
+MAX_OFFSET = 2**31  # paging offsets (SQLite takes 64-bit; nothing sane goes past this)
+EpochSeconds = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
 
 class EventIn(BaseModel):
@@ -19,7 +22,7 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_id: str = Field(min_length=1, max_length=256)
-    time: datetime | float
+    time: datetime | EpochSeconds  # the accepted range is checked by streaming.events.parse_event
     user: str = Field(min_length=1, max_length=256)
     host: str = Field(min_length=1, max_length=256)
     source: Source
@@ -29,10 +32,10 @@ class EventIn(BaseModel):
     filename: str | None = Field(default=None, max_length=4096)
     to_removable: bool | None = None
     from_removable: bool | None = None
-    recipients: int | None = Field(default=None, ge=0)
-    external_recipients: int | None = Field(default=None, ge=0)
-    size: int | None = Field(default=None, ge=0)
-    attachments: int | None = Field(default=None, ge=0)
+    recipients: Count | None = None
+    external_recipients: Count | None = None
+    size: Count | None = None
+    attachments: Count | None = None
 
     def to_event_dict(self) -> dict:
         d = self.model_dump(exclude_none=True)

@@ -4,12 +4,20 @@ One process = one worker: it owns the sessions and risks of the users in its par
 Redis, run one `serve` per set of partitions (see docs/streaming.md); each needs its own
 `--state` folder and a stable `--consumer` name so that it re-reads its own pending entries
 after a crash.
+
+The process lives as long as its worker: if the scoring thread is gone (it gave up on a failing
+sink or disk, see `streaming.runtime`), the HTTP server stops and `serve` exits non-zero so that
+a supervisor (systemd, Kubernetes) restarts it, and the restart resumes from the last snapshot.
+The token is printed once, in the start-up line; uvicorn's access log (which would carry the
+`?token=` of the dashboard and SSE URLs) is off, and a filter scrubs it from any other record.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +47,10 @@ class ServeOptions:
     queue: int = 100_000
     batch: int = 1024
     threads: int = 1
+    years: tuple[int, int] = (1970, 2099)  # event times accepted at intake (first, last year)
+    max_deliveries: int = 5  # Redis deliveries of one entry before it is dead-lettered
+    max_sessions: int = 100_000  # open sessions kept (LRU beyond)
+    idle_session_s: float = 0.0  # close sessions idle this long in event time (0 = never)
 
 
 def build_runtime(opts: ServeOptions):
@@ -47,6 +59,7 @@ def build_runtime(opts: ServeOptions):
 
     from neighborwatch.streaming.alerts import Thresholds
     from neighborwatch.streaming.engine import EngineConfig
+    from neighborwatch.streaming.events import TimeRange
     from neighborwatch.streaming.loader import build_engine
     from neighborwatch.streaming.runtime import Runtime
     from neighborwatch.streaming.sinks import JsonlSink, parse_sink
@@ -61,11 +74,14 @@ def build_runtime(opts: ServeOptions):
         thresholds = cached
     engine = build_engine(opts.model, opts.work, budget_per_day=opts.budget_per_day,
                           half_life_s=opts.half_life_h * 3600.0, thresholds=thresholds,
-                          config=EngineConfig(window_s=opts.window_s, max_hold_s=opts.max_hold_s))
+                          config=EngineConfig(window_s=opts.window_s, max_hold_s=opts.max_hold_s,
+                                              max_open_sessions=opts.max_sessions,
+                                              idle_session_s=opts.idle_session_s))
     engine.thresholds.save(cached)
     prefix = opts.prefix or DEFAULT_PREFIX
     if opts.redis:
-        source = RedisSource(opts.redis, prefix, opts.partitions, opts.only, consumer=opts.consumer)
+        source = RedisSource(opts.redis, prefix, opts.partitions, opts.only, consumer=opts.consumer,
+                             max_deliveries=opts.max_deliveries, time_range=TimeRange(*opts.years))
         publisher = RedisPublisher(opts.redis, prefix, opts.partitions, max_pending=opts.queue)
     else:
         source, publisher = MemorySource(opts.queue), None
@@ -75,23 +91,57 @@ def build_runtime(opts: ServeOptions):
     return runtime, publisher
 
 
+class RedactToken(logging.Filter):
+    """Scrubs `token=...` and bearer values from log records (the start-up line is printed, not logged)."""
+
+    _pattern = re.compile(r"(token=|[Bb]earer )[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if "oken=" in msg or "earer " in msg:
+            record.msg, record.args = self._pattern.sub(r"\1<redacted>", msg), None
+        return True
+
+
+def watch_worker(runtime, server, every_s: float = 1.0) -> threading.Thread:
+    """Stop the HTTP server once the worker is gone, so the process exits (non-zero, see serve)."""
+    def loop() -> None:
+        while not server.should_exit:
+            if runtime.failed:
+                logging.getLogger("neighborwatch.serve").error("scoring worker is gone (%r); exiting", runtime.error)
+                server.should_exit = True
+                return
+            threading.Event().wait(every_s)
+
+    t = threading.Thread(target=loop, name="neighborwatch-watchdog", daemon=True)
+    t.start()
+    return t
+
+
 def serve(opts: ServeOptions) -> None:
     import uvicorn
 
     from neighborwatch.service.app import create_app
+    from neighborwatch.streaming.events import TimeRange
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactToken())
     token = opts.token or secrets.token_urlsafe(18)
     runtime, publisher = build_runtime(opts)
-    app = create_app(runtime, token, publisher)
+    app = create_app(runtime, token, publisher, time_range=TimeRange(*opts.years))
     th = runtime.engine.thresholds
     console.print(f"[bold]neighborwatch serving[/] model {opts.model} · thresholds: activity {th.activity:.4f}, "
                   f"risk {th.risk:.3f} ({th.calibrated_on})")
-    console.print(f"dashboard: http://{opts.host}:{opts.port}/dashboard?token={token}")
-    if not opts.token:
-        console.print(f"API token (generated): {token}")
+    generated = "" if opts.token else " (token generated)"
+    console.print(f"dashboard: http://{opts.host}:{opts.port}/dashboard?token={token}{generated}")
     runtime.start()
+    server = uvicorn.Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
+                                           access_log=False))
+    watch_worker(runtime, server)
     try:
-        uvicorn.run(app, host=opts.host, port=opts.port, log_level="warning")
+        server.run()
     finally:
         runtime.stop()
+    if runtime.failed:
+        raise SystemExit(3)

@@ -44,6 +44,9 @@ class EngineConfig:
     dedup_ids: int = 500_000  # event ids remembered for duplicate detection
     collapse: bool = True  # repeat collapse, as in the batch sequences (must match the model's)
     idle_session_s: float = 0.0  # close sessions idle this long in event time (0 = never)
+    # open sessions kept at most (0 = unbounded): opening one more closes the least recently
+    # active one first (LRU in release order), so state stays bounded whatever the key count
+    max_open_sessions: int = 100_000
     top_expected: int = 5
     neighbours_shown: int = 5
     risk_trend_points: int = 20
@@ -58,12 +61,28 @@ class EngineOutput:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     acks: list[Any] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    dead: list[dict[str, Any]] = field(default_factory=list)  # dead-letter entries (see `dead_letter`)
 
     def extend(self, other: "EngineOutput") -> None:
         self.records += other.records
         self.alerts += other.alerts
         self.acks += other.acks
         self.latencies += other.latencies
+        self.dead += other.dead
+
+
+def dead_letter(ev: LiveEvent | None, stage: str, error: BaseException | str, raw: Any = None) -> dict[str, Any]:
+    """The dead-letter entry of an event that could not be processed: what, where, why."""
+    reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    event = None
+    if ev is not None:
+        try:
+            event = ev.to_json()
+        except Exception:  # noqa: BLE001 — the event may be what broke; keep its fields raw
+            event = {"event_id": ev.event_id, "time_us": ev.time_us, "user": ev.user, "host": ev.host,
+                     "source": ev.source, "action": ev.action}
+    return {"event_id": ev.event_id if ev is not None else None, "stage": stage, "reason": reason[:2000],
+            "event": event, "raw": None if raw is None else str(raw)[:2000]}
 
 
 class Engine:
@@ -83,7 +102,8 @@ class Engine:
         self.watermark_us = -(2**62)
         self.released_us = -(2**62)
         self.counters: dict[str, int] = {"accepted": 0, "scored": 0, "first": 0, "repeat": 0,
-                                         "duplicate": 0, "rejected": 0, "late": 0, "alerts": 0}
+                                         "duplicate": 0, "rejected": 0, "late": 0, "alerts": 0,
+                                         "failed": 0, "evicted_idle": 0, "evicted_lru": 0}
 
     # -- intake ------------------------------------------------------------------------------
     @property
@@ -124,7 +144,21 @@ class Engine:
                 ready.append(ev)
             else:
                 break
-        return self._process(ready, now) if ready else EngineOutput()
+        return self._process_isolated(ready, now) if ready else EngineOutput()
+
+    def _process_isolated(self, ready: list[LiveEvent], now: float) -> EngineOutput:
+        """`_process`, but an exception it did not isolate to one event dead-letters the batch
+        it happened in (acknowledged, counted) instead of killing the worker."""
+        try:
+            return self._process(ready, now)
+        except Exception as e:  # noqa: BLE001 — the worker never dies on its input
+            out = EngineOutput()
+            for ev in ready:
+                self.counters["failed"] = self.counters.get("failed", 0) + 1
+                out.records.append({"event_id": ev.event_id, "status": "failed", "error": str(e)[:500]})
+                out.dead.append(dead_letter(ev, "engine batch", e))
+                out.acks.append(ev.ack)
+            return out
 
     def flush(self) -> EngineOutput:
         return self.release(everything=True)
@@ -137,15 +171,15 @@ class Engine:
                           schema={"source": pl.Utf8, "action": pl.Utf8, "time": pl.Datetime("us")})
         try:
             return np.asarray(self.tokenize(df), dtype=np.int64), [None] * len(events)
-        except ValueError:
+        except Exception:  # noqa: BLE001 — find the events it refuses, one by one
             toks = np.zeros(len(events), dtype=np.int64)
             errors: list[str | None] = []
             for i in range(len(events)):
                 try:
                     toks[i] = int(self.tokenize(df[i : i + 1])[0])
                     errors.append(None)
-                except ValueError as e:
-                    errors.append(str(e).split(". ")[0])
+                except Exception as e:  # noqa: BLE001
+                    errors.append(str(e).split(". ")[0][:500] or type(e).__name__)
             return toks, errors
 
     def _process(self, events: list[LiveEvent], now: float) -> EngineOutput:
@@ -171,33 +205,41 @@ class Engine:
                 self.counters["late"] += 1
             if errors[i] is not None:
                 status[i] = "rejected"
+                out.dead.append(dead_letter(ev, "tokenize", str(errors[i])))
                 continue
-            tok = int(tokens[i])
-            r = self.sessions.route(ev, tok)
-            cur = self.sessions.open.get(r.key)
-            if cur is not None and not r.opens and idle_us and ev.time_us - cur.last_us > idle_us:
-                r.opens, r.closes_previous, r.collapsed = True, cur, False
-            if r.closes_previous is not None:
-                self.sessions.end(r.key)
-                to_release.append(r.closes_previous.slot)
-            if r.opens:
-                cur = self.sessions.start(ev, self.scorer.allocate())
-            assert cur is not None
-            session_ids[i] = cur.session_id
-            if r.collapsed:
-                status[i] = "repeat"
-            else:
-                status[i] = "first" if cur.length == 0 else "scored"
-                predict[i] = cur.length > 0
-                slot[i] = cur.slot
-                round_of[i] = rounds.get(cur.slot, 0)
-                rounds[cur.slot] = round_of[i] + 1
-                positions[i] = cur.length
-            self.sessions.append(cur, ev, tok, kept=not r.collapsed)
-            recent[i] = list(cur.recent)
-            if r.closes_after:
-                self.sessions.end(r.key)
-                to_release.append(cur.slot)
+            try:
+                tok = int(tokens[i])
+                r = self.sessions.route(ev, tok)
+                cur = self.sessions.open.get(r.key)
+                if cur is not None and not r.opens and idle_us and ev.time_us - cur.last_us > idle_us:
+                    r.opens, r.closes_previous, r.collapsed = True, cur, False
+                if r.closes_previous is not None:
+                    self.sessions.end(r.key)
+                    to_release.append(r.closes_previous.slot)
+                if r.opens:
+                    self._evict_lru(r.key, to_release)
+                    cur = self.sessions.start(ev, self.scorer.allocate())
+                assert cur is not None
+                session_ids[i] = cur.session_id
+                if r.collapsed:
+                    status[i] = "repeat"
+                else:
+                    status[i] = "first" if cur.length == 0 else "scored"
+                    predict[i] = cur.length > 0
+                    slot[i] = cur.slot
+                    round_of[i] = rounds.get(cur.slot, 0)
+                    rounds[cur.slot] = round_of[i] + 1
+                    positions[i] = cur.length
+                self.sessions.append(cur, ev, tok, kept=not r.collapsed)
+                self.sessions.open[r.key] = self.sessions.open.pop(r.key)  # most recent last (LRU order)
+                recent[i] = list(cur.recent)
+                if r.closes_after:
+                    self.sessions.end(r.key)
+                    to_release.append(cur.slot)
+            except Exception as e:  # noqa: BLE001 — this event only; the worker goes on
+                status[i], errors[i] = "failed", f"{type(e).__name__}: {e}"
+                slot[i], round_of[i], predict[i] = -1, -1, False
+                out.dead.append(dead_letter(ev, "routing", e))
 
         # batched scoring, one round per depth within the batch; per-event results land in
         # whole-batch arrays (one fancy-index store per round, no per-event Python objects)
@@ -236,43 +278,69 @@ class Engine:
         counters = self.counters
         records, acks, latencies = out.records, out.acks, out.latencies
         for i, ev in enumerate(events):
-            sc = score_l[i]
-            st = status[i]
-            finite = not math.isnan(sc)
-            rec: dict[str, Any] = {"event_id": ev.event_id, "time": us_to_iso(ev.time_us), "user": ev.user,
-                                   "host": ev.host, "status": st, "session": session_ids[i],
-                                   "position": pos_l[i] if pos_l[i] >= 0 else None,
-                                   "token": tok_l[i] if st != "rejected" else None,
-                                   "score": round(sc, 7) if finite else None}
-            if st == "rejected":
-                rec["error"] = errors[i]
-            if late_l[i]:
-                rec["late"] = True
-            counters[st] = counters.get(st, 0) + 1
-            if finite:
-                before, after = self.risk.update(ev.user, ev.time_us, sc)
-                rec["risk"] = round(after, 6)
-                kinds = []
-                if sc >= th.activity:
-                    kinds.append(("activity", sc, th.activity))
-                if before < th.risk <= after:
-                    kinds.append(("risk", after, th.risk))
-                for kind, value, thr in kinds:
-                    p = probs[i] if probs is not None and pred_l[i] else None
-                    nb = (neigh[0][i], neigh[1][i]) if neigh is not None and pred_l[i] else None
-                    out.alerts.append(self._alert(kind, ev, value, thr, tok_l[i], p, nb, session_ids[i],
-                                                  recent[i], sc, after))
-            records.append(rec)
-            acks.append(ev.ack)
-            latencies.append(now - ev.arrived if ev.arrived else 0.0)
+            if status[i] == "failed":  # dead-lettered while routing
+                counters["failed"] = counters.get("failed", 0) + 1
+                records.append({"event_id": ev.event_id, "status": "failed", "error": errors[i]})
+                acks.append(ev.ack)
+                continue
+            n_alerts = len(out.alerts)
+            try:
+                sc = score_l[i]
+                st = status[i]
+                finite = not math.isnan(sc)
+                rec: dict[str, Any] = {"event_id": ev.event_id, "time": us_to_iso(ev.time_us), "user": ev.user,
+                                       "host": ev.host, "status": st, "session": session_ids[i],
+                                       "position": pos_l[i] if pos_l[i] >= 0 else None,
+                                       "token": tok_l[i] if st != "rejected" else None,
+                                       "score": round(sc, 7) if finite else None}
+                if st == "rejected":
+                    rec["error"] = errors[i]
+                if late_l[i]:
+                    rec["late"] = True
+                counters[st] = counters.get(st, 0) + 1
+                if finite:
+                    before, after = self.risk.update(ev.user, ev.time_us, sc)
+                    rec["risk"] = round(after, 6)
+                    kinds = []
+                    if sc >= th.activity:
+                        kinds.append(("activity", sc, th.activity))
+                    if before < th.risk <= after:
+                        kinds.append(("risk", after, th.risk))
+                    for kind, value, thr in kinds:
+                        p = probs[i] if probs is not None and pred_l[i] else None
+                        nb = (neigh[0][i], neigh[1][i]) if neigh is not None and pred_l[i] else None
+                        out.alerts.append(self._alert(kind, ev, value, thr, tok_l[i], p, nb, session_ids[i],
+                                                      recent[i], sc, after))
+                records.append(rec)
+                acks.append(ev.ack)
+                latencies.append(now - ev.arrived if ev.arrived else 0.0)
+            except Exception as e:  # noqa: BLE001 — this event only; the worker goes on
+                del out.alerts[n_alerts:]
+                counters["failed"] = counters.get("failed", 0) + 1
+                records.append({"event_id": ev.event_id, "status": "failed", "error": f"{type(e).__name__}: {e}"})
+                out.dead.append(dead_letter(ev, "alerting", e))
+                acks.append(ev.ack)
 
-        if idle_us:
-            for key in self.sessions.idle(self.released_us - idle_us):
-                s = self.sessions.end(key)
-                if s is not None:
-                    self.scorer.release(s.slot)
+        if idle_us:  # sessions are in order of last activity: the idle ones are at the front
+            before = self.released_us - idle_us
+            idle = list(itertools.takewhile(lambda kv: kv[1].last_us < before, self.sessions.open.items()))
+            for key, s in idle:
+                self.sessions.end(key)
+                self.scorer.release(s.slot)
+            self.counters["evicted_idle"] += len(idle)
         self.counters["alerts"] += len(out.alerts)
         return out
+
+    def _evict_lru(self, opening: tuple[str, str], to_release: list[int]) -> None:
+        """Make room for one more open session by closing the least recently active ones (their
+        scorer slots are released after this batch's scoring, like any closed session's)."""
+        cap = self.config.max_open_sessions
+        open_ = self.sessions.open
+        while cap and len(open_) - (opening in open_) >= cap:
+            key = next(k for k in open_ if k != opening)
+            to_release.append(open_[key].slot)
+            self.sessions.end(key)
+            self.counters["evicted_lru"] += 1
 
     def _alert(self, kind: str, ev: LiveEvent, value: float, threshold: float, token: int,
                probs: np.ndarray | None, neigh: tuple[np.ndarray, np.ndarray] | None, session: str | None,

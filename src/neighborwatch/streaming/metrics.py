@@ -20,6 +20,8 @@ class Metrics:
         self.latency_sum = 0.0
         self.latency_count = 0
         self.snapshots = 0
+        self.dead_letters: Counter[str] = Counter()  # by stage (intake, tokenize, routing, ...)
+        self.worker_errors = 0  # failed worker steps (a source away, retried)
         self.gauges: dict[str, Callable[[], float]] = {}
 
     def observe(self, statuses: list[str], latencies: list[float], alert_kinds: list[str]) -> None:
@@ -30,6 +32,10 @@ class Metrics:
                 self.buckets[bisect.bisect_left(LATENCY_BUCKETS, x)] += 1
                 self.latency_sum += x
             self.latency_count += len(latencies)
+
+    def observe_dead(self, stages: list[str]) -> None:
+        with self._lock:
+            self.dead_letters.update(stages)
 
     def render(self) -> str:
         with self._lock:
@@ -57,6 +63,12 @@ class Metrics:
             lines.append(f"neighborwatch_event_latency_seconds_sum {self.latency_sum:.6f}")
             lines.append(f"neighborwatch_event_latency_seconds_count {self.latency_count}")
             lines += ["# TYPE neighborwatch_snapshots_total counter", f"neighborwatch_snapshots_total {self.snapshots}"]
+            lines += ["# HELP neighborwatch_dead_letters_total Events that could not be processed, by stage.",
+                      "# TYPE neighborwatch_dead_letters_total counter"]
+            for k in sorted(self.dead_letters):
+                lines.append(f'neighborwatch_dead_letters_total{{stage="{k}"}} {self.dead_letters[k]}')
+            lines += ["# TYPE neighborwatch_worker_errors_total counter",
+                      f"neighborwatch_worker_errors_total {self.worker_errors}"]
             for name, fn in sorted(self.gauges.items()):
                 lines += [f"# TYPE neighborwatch_{name} gauge", f"neighborwatch_{name} {float(fn())}"]
         return "\n".join(lines) + "\n"

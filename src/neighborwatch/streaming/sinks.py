@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,8 +31,11 @@ class Sink:
     def write_alerts(self, alerts: list[dict[str, Any]]) -> None:
         pass
 
-    def flush(self) -> None:
+    def write_dead_letters(self, entries: list[dict[str, Any]]) -> None:  # events that failed
         pass
+
+    def flush(self) -> None:
+        """Make what was written durable (file sinks: fsync; called before every snapshot)."""
 
     def offset(self) -> int | None:
         """Durable position for snapshots (None: the sink cannot roll back)."""
@@ -44,11 +49,12 @@ class Sink:
 
 
 class JsonlSink(Sink):
-    """One JSON object per line; `what` = 'alerts' or 'scores' (one line per released event)."""
+    """One JSON object per line; `what` = 'alerts', 'scores' (one line per released event) or
+    'dead-letter' (the runtime's dead-letter file)."""
 
     def __init__(self, path: str | Path, what: str = "alerts") -> None:
-        if what not in ("alerts", "scores"):
-            raise ValueError("JsonlSink writes 'alerts' or 'scores'")
+        if what not in ("alerts", "scores", "dead-letter"):
+            raise ValueError("JsonlSink writes 'alerts', 'scores' or 'dead-letter'")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.what = what
@@ -67,8 +73,13 @@ class JsonlSink(Sink):
         if self.what == "alerts":
             self._write(alerts)
 
+    def write_dead_letters(self, entries: list[dict[str, Any]]) -> None:
+        if self.what == "dead-letter":
+            self._write(entries)
+
     def flush(self) -> None:
         self._fh.flush()
+        os.fsync(self._fh.fileno())  # the snapshot about to record this offset must not outlive it
 
     def offset(self) -> int:
         self._fh.flush()
@@ -78,14 +89,25 @@ class JsonlSink(Sink):
         self._fh.flush()
         self._fh.truncate(offset)
         self._fh.seek(offset)
+        os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         self._fh.close()
 
 
+_CONTROLS = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _cef_escape(value: Any, header: bool = False) -> str:
-    s = str(value).replace("\\", "\\\\")
-    return s.replace("|", "\\|") if header else s.replace("=", "\\=").replace("\n", " ")
+    """CEF escaping (ArcSight CEF spec, "Character encoding"): in header fields `\\` and `|`; in
+    extension values `\\` and `=`, and CR / LF written as the two characters `\\r` / `\\n` (the
+    only place the spec allows multi-line values). Newlines are not allowed in a header at all,
+    and no other control character is wanted anywhere, so those become spaces: whatever a user
+    or host name holds, it cannot end the syslog line and forge another."""
+    s = _CONTROLS.sub(" ", str(value)).replace("\\", "\\\\")
+    if header:
+        return s.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return s.replace("=", "\\=").replace("\r", "\\r").replace("\n", "\\n")
 
 
 def cef_line(alert: dict[str, Any], hostname: str = "neighborwatch") -> str:
@@ -101,7 +123,7 @@ def cef_line(alert: dict[str, Any], hostname: str = "neighborwatch") -> str:
         " ".join(f"{k}={_cef_escape(v)}" for k, v in ext.items()),
     )
     ts = datetime.now(timezone.utc).strftime("%b %d %H:%M:%S")
-    return f"<{8 * 13 + (2 if severity >= 8 else 4)}>{ts} {hostname} {body}"
+    return f"<{8 * 13 + (2 if severity >= 8 else 4)}>{ts} {_cef_escape(hostname, True).replace(' ', '-')} {body}"
 
 
 class CefSyslogSink(Sink):

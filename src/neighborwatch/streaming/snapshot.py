@@ -28,6 +28,14 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def save(engine: Engine, root: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write a new snapshot and make it current; returns its directory."""
     root = Path(root)
@@ -45,9 +53,11 @@ def save(engine: Engine, root: str | Path, extra: dict[str, Any] | None = None) 
         np.savez(fh, **engine.scorer.state_arrays())
         fh.flush()
         os.fsync(fh.fileno())
+    _fsync_dir(d)
     tmp = root / "CURRENT.tmp"
     _fsync_write(tmp, d.name.encode())
     os.replace(tmp, root / "CURRENT")
+    _fsync_dir(root)  # the rename itself survives a power loss only once its directory is synced
     for old in sorted(root.glob("snap-*"))[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
     return d

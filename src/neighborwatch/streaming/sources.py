@@ -7,6 +7,11 @@ group and a STABLE consumer name; it acknowledges (XACK) an entry only once a sn
 effect, so after a crash its pending entries are read again first (at-least-once), and the
 engine's event-id dedup makes the second delivery harmless (idempotent).
 
+An entry that keeps coming back unprocessed — handed out `max_deliveries` times (the XPENDING
+delivery count), i.e. the worker died on it that often — is not handed to the engine again: it
+becomes a dead-letter entry and is acknowledged, so no entry can hold a worker in a crash loop.
+Dead-letter entries are also appended to the stream `<prefix>:dead` (field `entry`, JSON).
+
 The in-memory queue serves `POST /events` when no Redis is configured: bounded, and a full queue
 answers "try later" (HTTP 429) rather than growing.
 """
@@ -20,10 +25,12 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from neighborwatch.streaming.events import LiveEvent, parse_event
+from neighborwatch.streaming.events import DEFAULT_TIME_RANGE, LiveEvent, TimeRange, parse_event
 
 DEFAULT_PREFIX = "neighborwatch:events"
 DEFAULT_GROUP = "neighborwatch"
+MAX_DELIVERIES = 5  # deliveries of one entry before it is dead-lettered instead
+DEAD_LETTER_MAXLEN = 100_000  # the dead-letter stream is capped (approximately), the file is not
 
 
 def partition_of(user: str, partitions: int) -> int:
@@ -131,11 +138,14 @@ class RedisSource:
 
     def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, partitions: int = 1,
                  only: Iterable[int] | None = None, group: str = DEFAULT_GROUP,
-                 consumer: str = "worker-0") -> None:
+                 consumer: str = "worker-0", max_deliveries: int = MAX_DELIVERIES,
+                 time_range: TimeRange | None = DEFAULT_TIME_RANGE) -> None:
         import redis
 
         self.r = redis.Redis.from_url(url)
         self.streams = stream_names(prefix, partitions, only)
+        self.dead_stream = f"{prefix}:dead"
+        self.max_deliveries, self.time_range = max_deliveries, time_range
         self.group, self.consumer = group, consumer
         for s in self.streams:
             try:
@@ -147,17 +157,40 @@ class RedisSource:
         self._pel: dict[str, bytes | str] = {s: "0" for s in self.streams}
         self.depth = 0
 
-    def _parse(self, stream: str, entries: list) -> tuple[list[LiveEvent], list[BadMessage]]:
+    def _deliveries(self, stream: str, entries: list) -> dict[str, int]:
+        """Delivery count of re-read pending entries (this read included)."""
+        ids = [m.decode() if isinstance(m, bytes) else m for m, _ in entries]
+        if not ids:
+            return {}
+        rows = self.r.xpending_range(stream, self.group, min=ids[0], max=ids[-1], count=len(ids),
+                                     consumername=self.consumer)
+        return {(r["message_id"].decode() if isinstance(r["message_id"], bytes) else r["message_id"]):
+                int(r["times_delivered"]) for r in rows}
+
+    def _parse(self, stream: str, entries: list, pending: bool = False) -> tuple[list[LiveEvent], list[BadMessage]]:
         now = time.monotonic()
         good, bad = [], []
+        counts = self._deliveries(stream, entries) if pending and self.max_deliveries else {}
         for msg_id, fields in entries:
             ack = (stream, msg_id.decode() if isinstance(msg_id, bytes) else msg_id)
             raw = fields.get(b"event", b"") if fields else b""
+            if counts.get(ack[1], 0) > self.max_deliveries:
+                bad.append(BadMessage(ack, f"delivered {counts[ack[1]]} times without being processed",
+                                      raw.decode(errors="replace")[:2000]))
+                continue
             try:
-                good.append(parse_event(json.loads(raw), ack=ack, arrived=now))
-            except (ValueError, TypeError) as e:
-                bad.append(BadMessage(ack, str(e), raw.decode(errors="replace")[:2000]))
+                good.append(parse_event(json.loads(raw), ack=ack, arrived=now, time_range=self.time_range))
+            except (ValueError, TypeError, RecursionError) as e:
+                bad.append(BadMessage(ack, str(e)[:500], raw.decode(errors="replace")[:2000]))
         return good, bad
+
+    def dead_letter(self, entries: list[dict[str, Any]]) -> None:
+        """Append dead-letter entries to `<prefix>:dead` (a copy of STATE/dead-letter.jsonl)."""
+        pipe = self.r.pipeline(transaction=False)
+        for e in entries:
+            pipe.xadd(self.dead_stream, {"entry": json.dumps(e, default=str)}, maxlen=DEAD_LETTER_MAXLEN,
+                      approximate=True)
+        pipe.execute()
 
     def poll(self, max_n: int, block_s: float) -> tuple[list[LiveEvent], list[BadMessage]]:
         good: list[LiveEvent] = []
@@ -170,7 +203,7 @@ class RedisSource:
                     self._pel.pop(stream, None)
                     continue
                 self._pel[stream] = entries[-1][0]
-                g, b = self._parse(stream, entries)
+                g, b = self._parse(stream, entries, pending=True)
                 good += g
                 bad += b
             for s in [s for s in self._pel if all((x[0].decode() if isinstance(x[0], bytes) else x[0]) != s
