@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from neighborwatch.data.schema import SOURCES
+from neighborwatch.data.schema import EVENT_SOURCES
 
-Source = Literal[SOURCES]  # type: ignore[valid-type]
+Source = Literal[EVENT_SOURCES]  # type: ignore[valid-type]
 Short = Field(min_length=1, max_length=256)
 
 
@@ -33,6 +33,10 @@ class EventIn(BaseModel):
     external_recipients: int | None = Field(default=None, ge=0)
     size: int | None = Field(default=None, ge=0)
     attachments: int | None = Field(default=None, ge=0)
+    src_ip: str | None = Field(default=None, max_length=256)
+    dst_ip: str | None = Field(default=None, max_length=256)
+    process: str | None = Field(default=None, max_length=4096)
+    outcome: str | None = Field(default=None, max_length=256)
 
     def to_event_dict(self) -> dict:
         d = self.model_dump(exclude_none=True)

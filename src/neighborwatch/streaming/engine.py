@@ -32,6 +32,7 @@ from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_r
 from neighborwatch.streaming.events import LiveEvent, us_to_iso
 from neighborwatch.streaming.risk import RiskTracker
 from neighborwatch.streaming.scorer import StreamScorer
+from neighborwatch.sequences.sessionize import SessionRule
 from neighborwatch.streaming.session_state import Sessionizer
 
 US = 1_000_000
@@ -44,6 +45,7 @@ class EngineConfig:
     dedup_ids: int = 500_000  # event ids remembered for duplicate detection
     collapse: bool = True  # repeat collapse, as in the batch sequences (must match the model's)
     idle_session_s: float = 0.0  # close sessions idle this long in event time (0 = never)
+    session_rule: dict[str, Any] | None = None  # SessionRule JSON of the WORK (None = CERT's rule)
     top_expected: int = 5
     neighbours_shown: int = 5
     risk_trend_points: int = 20
@@ -75,7 +77,8 @@ class Engine:
         self.decode = decode
         self.thresholds = thresholds or Thresholds()
         self.config = config or EngineConfig()
-        self.sessions = Sessionizer(collapse=self.config.collapse)
+        self.sessions = Sessionizer(collapse=self.config.collapse,
+                                    rule=SessionRule.from_json(self.config.session_rule))
         self.risk = RiskTracker(self.thresholds.half_life_s)
         self.seen: OrderedDict[str, None] = OrderedDict()  # processed or buffered event ids
         self._heap: list[tuple[int, str, int, LiveEvent]] = []
@@ -264,6 +267,10 @@ class Engine:
             acks.append(ev.ack)
             latencies.append(now - ev.arrived if ev.arrived else 0.0)
 
+        for key in self.sessions.expired(self.released_us):  # closed by the session rule
+            s = self.sessions.end(key)
+            if s is not None:
+                self.scorer.release(s.slot)
         if idle_us:
             for key in self.sessions.idle(self.released_us - idle_us):
                 s = self.sessions.end(key)

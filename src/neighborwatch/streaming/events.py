@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from neighborwatch.data.schema import EVENT_SCHEMA, REQUIRED_EVENT_COLUMNS, SOURCES
+from neighborwatch.data.schema import EVENT_SCHEMA, EVENT_SOURCES, REQUIRED_EVENT_COLUMNS
 
 _EPOCH = datetime(1970, 1, 1)
 US = 1_000_000
@@ -80,8 +80,8 @@ def parse_event(obj: dict[str, Any], ack: Any = None, arrived: float = 0.0) -> L
     if missing:
         raise ValueError(f"event lacks required field(s): {missing}")
     source = str(obj["source"])
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; expected one of {list(SOURCES)}")
+    if source not in EVENT_SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected one of {list(EVENT_SOURCES)}")
     details = {k: obj[k] for k in OPTIONAL_FIELDS if obj.get(k) is not None}
     return LiveEvent(
         event_id=str(obj["event_id"]),
