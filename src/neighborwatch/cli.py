@@ -64,6 +64,7 @@ def prepare(
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
     from neighborwatch.pipeline import prepare_work
 
+    from neighborwatch.data.labels import LabelsError
     from neighborwatch.data.ownlogs import MappingError
 
     try:
@@ -72,7 +73,7 @@ def prepare(
             val_start=val_start, test_start=test_start, labels=labels, session_open=session_open,
             session_close=session_close, session_idle=session_idle, session_max=session_max,
         )
-    except (MappingError, FileNotFoundError) as e:  # a wrong --map / --labels / path: one line, exit 2
+    except (MappingError, LabelsError, FileNotFoundError) as e:  # wrong --map / --labels / path: exit 2
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
 
