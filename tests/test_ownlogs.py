@@ -317,10 +317,10 @@ def test_bad_incident_files_are_clear_errors(tmp_path: Path, text: str, message:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The 30 accounts × 60 days log prepared with --labels windows, and a tiny LAN trained on it."""
+    from ownlogs_scenario import MAP, write_incidents, write_log
     from typer.testing import CliRunner
 
     from neighborwatch.cli import app
-    from ownlogs_scenario import MAP, write_incidents, write_log
 
     root = tmp_path_factory.mktemp("own")
     info = write_log(root / "own.csv")
@@ -329,9 +329,9 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict:
     prep = runner.invoke(app, ["prepare", str(root / "own.csv"), "--out", str(root / "work"), "--format", "csv",
                                "--map", MAP, "--labels", str(root / "incidents.csv")])
     assert prep.exit_code == 0, prep.output
-    (root / "tiny.json").write_text(json.dumps(dict(
-        embed_dim=16, hidden=32, layers=1, attention_heads=2, transformer_heads=2, k=5, epochs=5, lr=2e-2,
-        batch_size=256, mode="fast", device="cpu", seed=1, threads=1)))
+    (root / "tiny.json").write_text(json.dumps({
+        "embed_dim": 16, "hidden": 32, "layers": 1, "attention_heads": 2, "transformer_heads": 2, "k": 5,
+        "epochs": 5, "lr": 2e-2, "batch_size": 256, "mode": "fast", "device": "cpu", "seed": 1, "threads": 1}))
     train = runner.invoke(app, ["train", str(root / "work"), "--out", str(root / "model"),
                                 "--config", str(root / "tiny.json")])
     assert train.exit_code == 0, train.output
@@ -427,3 +427,23 @@ def test_service_accepts_own_log_sources_and_detail_fields() -> None:
     assert ev.to_event_dict()["dst_ip"] == "203.0.113.9"
     with pytest.raises(ValueError):
         EventIn(event_id="x", time="2024-03-01T03:01:00", user="u", host="h", source="fax", action="a")
+
+
+def test_live_records_are_mapped_like_the_history() -> None:
+    from neighborwatch.data.ownlogs import canonical_events
+    from neighborwatch.streaming.events import parse_event
+
+    lines = (FIXTURES / "ecs_sample.jsonl").read_text().splitlines()[:5]
+    records = [json.loads(ln) for ln in lines] + [{"event": {"action": "x"}}]
+    events, refused = canonical_events(records, "ecs")
+    assert refused == [(5, "missing user")] and len(events) == 5
+    live = [parse_event(e) for e in events]  # what POST /events accepts
+    assert live[0].event_id == "ecs-00001" and live[0].source == "logon" and live[0].details["src_ip"] == "10.0.0.10"
+
+
+def test_docs_show_every_preset_table_as_the_code_has_it() -> None:
+    from neighborwatch.data.presets import PRESETS, preset_table
+
+    doc = (Path(__file__).parents[1] / "docs" / "own-logs.md").read_text()
+    for name in PRESETS:
+        assert f"--map {name}" in doc and preset_table(name) in doc, name

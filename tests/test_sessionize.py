@@ -171,7 +171,7 @@ def test_empty_events_give_no_sequences() -> None:
 
 # --- session rules for any log (own logs: actions + idle gap + maximum length) --------------
 
-from neighborwatch.sequences.sessionize import (  # noqa: E402
+from neighborwatch.sequences.sessionize import (
     SessionRule,
     default_rule,
     length_distribution,

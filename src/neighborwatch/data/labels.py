@@ -65,7 +65,9 @@ def incident_labels(path: Path | str, events: Path | str) -> tuple[pl.DataFrame,
     ids, an optional `insider` column (default: the event's user). Ids absent from the logs and
     windows that match no event are reported, not silently dropped.
     """
-    from neighborwatch.data.ownlogs import parse_times  # same layer; the logs' own time parser
+    from neighborwatch.data.ownlogs import (
+        parse_times,  # same layer; the logs' own time parser
+    )
 
     path = Path(path)
     if not path.exists():

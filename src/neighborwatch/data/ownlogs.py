@@ -26,9 +26,19 @@ import pyarrow.parquet as pq
 
 from neighborwatch.data.cert import ACTION_SOURCE
 from neighborwatch.data.csvstream import read_header, stream_csv
-from neighborwatch.data.presets import CATEGORY_SOURCE, EMPTY_VALUES, PRESETS, FieldSpec, column
+from neighborwatch.data.presets import (
+    CATEGORY_SOURCE,
+    EMPTY_VALUES,
+    PRESETS,
+    FieldSpec,
+    column,
+)
 from neighborwatch.data.quarantine import Quarantine, split_checked
-from neighborwatch.data.schema import EVENT_SCHEMA, EVENT_SOURCES, REQUIRED_EVENT_COLUMNS
+from neighborwatch.data.schema import (
+    EVENT_SCHEMA,
+    EVENT_SOURCES,
+    REQUIRED_EVENT_COLUMNS,
+)
 
 FORMATS = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson", ".json"), "parquet": (".parquet", ".pq")}
 REQUIRED_KEYS = ("user", "time", "action")
@@ -338,3 +348,18 @@ def read_own_logs(
         if bad.height:
             quarantine.add_many(label, bad["line"].to_list(), bad["reason"].to_list(), bad["raw"].to_list())
         yield events
+
+
+def canonical_events(records: list[dict[str, Any]], mapping: Mapping | str, label: str = "live"
+                     ) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """Live records (e.g. ECS documents from a shipper) → canonical event dicts for `POST /events`,
+    mapped exactly as `prepare` mapped the history; (index, reason) for records it refuses.
+    Events without a mapped id get `<label>:<index>`: give live records an event id."""
+    mapping = parse_mapping(mapping) if isinstance(mapping, str) else mapping
+    cols = _paths(mapping)
+    df = pl.DataFrame([{c: _text(lookup(r, c)) if isinstance(r, dict) else None for c in cols} for r in records],
+                      schema={c: pl.Utf8 for c in cols})
+    events, bad = canonicalize_own(df, np.arange(len(records), dtype=np.int64), mapping, label)
+    out = [{k: (v.isoformat() if k == "time" else v) for k, v in row.items() if v is not None}
+           for row in events.iter_rows(named=True)]
+    return out, list(zip(bad["line"].to_list(), bad["reason"].to_list()))

@@ -15,12 +15,23 @@ from rich.table import Table
 
 from neighborwatch import progress as pg
 from neighborwatch.data import answers as ans
-from neighborwatch.data.cert import ReleaseInfo, answers_dataset_hint, detect_release, read_log
+from neighborwatch.data.cert import (
+    ReleaseInfo,
+    answers_dataset_hint,
+    detect_release,
+    read_log,
+)
 from neighborwatch.data.csvstream import EmptyFileError
 from neighborwatch.data.eventstore import EventStore
-from neighborwatch.data.organisation import load_organisation
 from neighborwatch.data.labels import incident_labels
-from neighborwatch.data.ownlogs import MappingError, list_files, mapping_json, parse_mapping, read_own_logs
+from neighborwatch.data.organisation import load_organisation
+from neighborwatch.data.ownlogs import (
+    MappingError,
+    list_files,
+    mapping_json,
+    parse_mapping,
+    read_own_logs,
+)
 from neighborwatch.data.quarantine import Quarantine
 from neighborwatch.data.schema import LABEL_SCHEMA, SOURCES
 from neighborwatch.workdir import WorkDir, write_json
