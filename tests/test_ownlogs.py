@@ -447,3 +447,51 @@ def test_docs_show_every_preset_table_as_the_code_has_it() -> None:
     doc = (Path(__file__).parents[1] / "docs" / "own-logs.md").read_text()
     for name in PRESETS:
         assert f"--map {name}" in doc and preset_table(name) in doc, name
+
+
+def test_rare_actions_are_folded_and_the_cut_off_recorded(tmp_path: Path) -> None:
+    from neighborwatch.sequences.build import build_sequences, load_tokenizer
+
+    rows = [{"login": "u", "ts": f"2024-03-{1 + i // 40:02d}T09:{i % 40:02d}:00", "event": "ssh" if i % 2 else "sudo"}
+            for i in range(400)]
+    rows[5]["event"] = "rm_rf"  # once, in training: folded
+    rows[399]["event"] = "dump_db"  # only in the test period: unknown
+    src = _write("csv", tmp_path / "log.csv", rows)
+    ingest(src, tmp_path / "w", fmt="csv", mapping="user=login,time=ts,action=event")
+    config = build_sequences(tmp_path / "w")
+    tok = load_tokenizer(tmp_path / "w")
+    assert tok.pairs == [("other", "ssh"), ("other", "sudo")] and config["vocab_size"] == 3 * 24 + 1
+    assert config["tokenizer"]["min_count"] == 2
+    assert config["tokenizer"]["folded"] == {"pairs": 1, "events": 1, "examples": ["other/rm_rf"]}
+    events = pl.read_parquet(tmp_path / "w" / "events.parquet")
+    words = tok.words(events.filter(pl.col("action").is_in(["rm_rf", "dump_db", "ssh"])))
+    assert sorted(words.tolist())[:2] == [0, 0] and words.max() > 0
+
+
+def test_prepare_session_options_and_cert_default(tmp_path: Path) -> None:
+    from streaming_fixtures import make_work
+    from typer.testing import CliRunner
+
+    from neighborwatch.cli import app
+    from neighborwatch.sequences.build import load_config
+
+    src = str(FIXTURES / "ecs_sample.jsonl")
+    counts = {}
+    for name, extra in (("default", []), ("idle5", ["--session-idle", "5"]),
+                        ("none", ["--session-open", "nothing", "--session-close", "nothing either",
+                                  "--session-idle", "0", "--session-max", "0"])):
+        res = CliRunner().invoke(app, ["prepare", src, "--out", str(tmp_path / name), "--format", "jsonl",
+                                       "--map", "ecs", *extra])
+        assert res.exit_code == 0, res.output
+        counts[name] = load_config(tmp_path / name)["counts"]["session"]["sequences"]
+    users_hosts = pl.read_parquet(tmp_path / "none" / "events.parquet").select("user", "host").n_unique()
+    assert counts["idle5"] > counts["default"] > counts["none"] == users_hosts
+    bad = CliRunner().invoke(app, ["prepare", src, "--out", str(tmp_path / "x"), "--format", "jsonl",
+                                   "--map", "ecs", "--labels", str(tmp_path / "missing.csv")])
+    assert bad.exit_code == 2 and "does not exist" in bad.output
+    clash = CliRunner().invoke(app, ["prepare", src, "--out", str(tmp_path / "x"), "--format", "jsonl",
+                                     "--map", "ecs", "--session-open", "login", "--session-close", "Log-In"])
+    assert clash.exit_code == 2 and "both open and close" in clash.output
+    # CERT-format data keeps the paper's rule
+    cert = make_work(tmp_path / "cert", users=3, days=6)
+    assert load_config(cert)["session_rule"]["kind"] == "cert"

@@ -66,6 +66,7 @@ def prepare(
 
     from neighborwatch.data.labels import LabelsError
     from neighborwatch.data.ownlogs import MappingError
+    from neighborwatch.sequences.sessionize import SessionRuleError
 
     try:
         prepare_work(
@@ -73,7 +74,7 @@ def prepare(
             val_start=val_start, test_start=test_start, labels=labels, session_open=session_open,
             session_close=session_close, session_idle=session_idle, session_max=session_max,
         )
-    except (MappingError, LabelsError, FileNotFoundError) as e:  # wrong --map / --labels / path: exit 2
+    except (MappingError, LabelsError, SessionRuleError, FileNotFoundError) as e:  # user errors: exit 2
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
 

@@ -15,12 +15,7 @@ from rich.table import Table
 
 from neighborwatch import progress as pg
 from neighborwatch.data import answers as ans
-from neighborwatch.data.cert import (
-    ReleaseInfo,
-    answers_dataset_hint,
-    detect_release,
-    read_log,
-)
+from neighborwatch.data.cert import ReleaseInfo, answers_dataset_hint, detect_release, read_log
 from neighborwatch.data.csvstream import EmptyFileError
 from neighborwatch.data.eventstore import EventStore
 from neighborwatch.data.labels import incident_labels

@@ -62,6 +62,10 @@ def normalize_action(action: str | None) -> str:
     return re.sub(r"[^0-9a-z]", "", str(action or "").lower())
 
 
+class SessionRuleError(ValueError):
+    """The session options contradict each other (user error, reported in one line)."""
+
+
 @dataclass(frozen=True)
 class SessionRule:
     """Where sessions open and close; the same object drives batch and live sessionization.
@@ -78,15 +82,16 @@ class SessionRule:
 
     def __post_init__(self) -> None:
         if self.kind not in ("cert", "actions"):
-            raise ValueError(f"session rule kind must be 'cert' or 'actions', not {self.kind!r}")
+            raise SessionRuleError(f"session rule kind must be 'cert' or 'actions', not {self.kind!r}")
         if self.idle_gap_s < 0 or self.max_duration_s < 0:
-            raise ValueError("session idle gap and maximum duration must be >= 0 (0 = off)")
+            raise SessionRuleError("--session-idle and --session-max must be >= 0 (0 = off)")
         if self.kind == "actions":
             object.__setattr__(self, "open_actions", tuple(normalize_action(a) for a in self.open_actions))
             object.__setattr__(self, "close_actions", tuple(normalize_action(a) for a in self.close_actions))
         overlap = set(self.open_actions) & set(self.close_actions)
         if overlap:
-            raise ValueError(f"actions both open and close a session: {sorted(overlap)}")
+            raise SessionRuleError(f"actions both open and close a session: {sorted(overlap)}; "
+                                   "give different --session-open and --session-close lists")
 
     @classmethod
     def cert(cls) -> "SessionRule":
