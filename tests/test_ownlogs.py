@@ -495,3 +495,26 @@ def test_prepare_session_options_and_cert_default(tmp_path: Path) -> None:
     # CERT-format data keeps the paper's rule
     cert = make_work(tmp_path / "cert", users=3, days=6)
     assert load_config(cert)["session_rule"]["kind"] == "cert"
+
+
+def test_ocsf_authentication_and_activity_classes(tmp_path: Path) -> None:
+    base = 1_714_982_400_000  # 2024-05-06T08:00:00Z in epoch milliseconds
+    recs = [
+        {"time": base, "class_uid": 3002, "activity_name": "Logon", "actor": {"user": {"name": "ann"}},
+         "device": {"hostname": "h1"}, "src_endpoint": {"ip": "10.1.1.1"}, "metadata": {"uid": "o1"}},
+        {"time": base + 60_000, "class_uid": 4002, "activity_name": "Get", "actor": {"user": {"name": "ann"}},
+         "device": {"hostname": "h1"}, "http_request": {"url": {"hostname": "example.org"}}, "metadata": {"uid": "o2"}},
+        {"time": base + 120_000, "class_uid": 1001, "activity_name": "Read", "actor": {"user": {"name": "ann"}},
+         "device": {"hostname": "h1"}, "file": {"path": "/srv/a.txt"}, "metadata": {"uid": "o3"}},
+        {"time": base + 180_000, "class_uid": 9999, "activity_name": "Beam", "actor": {"user": {"name": "ann"}},
+         "device": {"hostname": "h1"}, "metadata": {"uid": "o4"}},
+        {"time": base + 240_000, "class_uid": 3002, "activity_name": "Logoff", "actor": {"user": {"name": "ann"}},
+         "device": {"hostname": "h1"}, "metadata": {"uid": "o5"}},
+    ]
+    src = _write("jsonl", tmp_path / "ocsf.jsonl", recs)
+    ingest(src, tmp_path / "w", fmt="jsonl", mapping="ocsf")
+    ev = pl.read_parquet(tmp_path / "w" / "events.parquet")
+    assert ev["event_id"].to_list() == ["o1", "o2", "o3", "o4", "o5"]
+    assert ev["source"].to_list() == ["logon", "http", "file", "other", "logon"]
+    assert str(ev["time"][0]) == "2024-05-06 08:00:00" and ev["src_ip"][0] == "10.1.1.1"
+    assert ev["domain"][1] == "example.org" and ev["filename"][2] == "/srv/a.txt"
