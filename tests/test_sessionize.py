@@ -9,7 +9,16 @@ import polars as pl
 import pytest
 
 from neighborwatch.data.schema import conform_events
-from neighborwatch.sequences.sessionize import closed_by_logoff, sessions, user_days
+from neighborwatch.sequences.sessionize import (
+    SessionRule,
+    closed_by_logoff,
+    default_rule,
+    length_distribution,
+    make_rule,
+    normalize_action,
+    sessions,
+    user_days,
+)
 
 T0 = datetime(2010, 1, 4, 8, 0)
 
@@ -170,14 +179,6 @@ def test_empty_events_give_no_sequences() -> None:
 
 
 # --- session rules for any log (own logs: actions + idle gap + maximum length) --------------
-
-from neighborwatch.sequences.sessionize import (
-    SessionRule,
-    default_rule,
-    length_distribution,
-    make_rule,
-    normalize_action,
-)
 
 
 def own(rows: list[tuple[float, str, str, str]]) -> pl.DataFrame:

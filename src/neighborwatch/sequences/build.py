@@ -167,9 +167,9 @@ def build_sequences(
         counts: dict[str, Any] = {}
         rule = session_rule or default_rule(is_cert(summary))
         session_groups = sessions(events, rule)
-        for kind, grouping in (("session", session_groups), ("day", None)):
+        for kind in KINDS:
             p.update(task, advance=1, description=f"sequences: {kind}s")
-            grouping = grouping if grouping is not None else user_days(events)
+            grouping = session_groups if kind == "session" else user_days(events)
             seqs = to_sequence_set(events, grouping, tokens, times, kind, dates, collapse, tok.vocab_size, rule)
             seqs.save(work.sequence_set(kind))
             counts[kind] = _counts(seqs)

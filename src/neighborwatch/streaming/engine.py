@@ -28,11 +28,11 @@ from typing import Any, Callable
 import numpy as np
 import polars as pl
 
+from neighborwatch.sequences.sessionize import SessionRule
 from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
 from neighborwatch.streaming.events import LiveEvent, us_to_iso
 from neighborwatch.streaming.risk import RiskTracker
 from neighborwatch.streaming.scorer import StreamScorer
-from neighborwatch.sequences.sessionize import SessionRule
 from neighborwatch.streaming.session_state import Sessionizer
 
 US = 1_000_000
