@@ -43,8 +43,19 @@ def prepare(
     out: Path = typer.Option(..., "--out", help="WORK folder to write."),
     format: Optional[str] = typer.Option(None, "--format", help="Own logs: csv | jsonl | parquet."),
     map: Optional[str] = typer.Option(
-        None, "--map", help="Own logs: user=COL,time=COL,action=COL[,host=COL,source=COL,event_id=COL]."
+        None, "--map", help="Own logs: a preset (ecs | ocsf | winsec) and/or "
+        "user=COL,time=COL,action=COL[,host=COL,source=COL,event_id=COL,...]; COL may be a nested.path."
     ),
+    labels: Optional[Path] = typer.Option(
+        None, "--labels", help="Known incidents CSV: event_id[,scenario] or user,start,end[,scenario]."),
+    session_open: Optional[str] = typer.Option(
+        None, help="Comma-separated actions that open a session (default: login/logon/sign-in/...)."),
+    session_close: Optional[str] = typer.Option(
+        None, help="Comma-separated actions that close a session (default: logout/logoff/sign-out/...)."),
+    session_idle: Optional[float] = typer.Option(
+        None, help="Minutes of inactivity that close a session (own logs: 30; CERT: off; 0 = off)."),
+    session_max: Optional[float] = typer.Option(
+        None, help="Maximum session length in hours (own logs: 24; CERT: off; 0 = off)."),
     keep_content: bool = typer.Option(False, help="Keep raw content text (off by default)."),
     collapse: bool = typer.Option(True, help="Collapse repeated tokens within a session (label-blind)."),
     val_start: Optional[str] = typer.Option(None, help="Validation period start (default: release rule)."),
@@ -53,10 +64,19 @@ def prepare(
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
     from neighborwatch.pipeline import prepare_work
 
-    prepare_work(
-        src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
-        val_start=val_start, test_start=test_start,
-    )
+    from neighborwatch.data.labels import LabelsError
+    from neighborwatch.data.ownlogs import MappingError
+    from neighborwatch.sequences.sessionize import SessionRuleError
+
+    try:
+        prepare_work(
+            src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
+            val_start=val_start, test_start=test_start, labels=labels, session_open=session_open,
+            session_close=session_close, session_idle=session_idle, session_max=session_max,
+        )
+    except (MappingError, LabelsError, SessionRuleError, FileNotFoundError) as e:  # user errors: exit 2
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -15,10 +15,20 @@ def prepare_work(
     collapse: bool = True,
     val_start: str | None = None,
     test_start: str | None = None,
+    labels: Path | None = None,
+    session_open: str | None = None,
+    session_close: str | None = None,
+    session_idle: float | None = None,
+    session_max: float | None = None,
 ) -> dict[str, Any]:
+    """`session_*`: comma-separated open/close actions, idle gap in minutes, maximum session
+    length in hours (None = the default for the data: the paper's rule for CERT)."""
     from neighborwatch.data.prepare import ingest
-    from neighborwatch.sequences.build import build_sequences
+    from neighborwatch.sequences.build import build_sequences, is_cert
+    from neighborwatch.sequences.sessionize import make_rule
 
-    summary = ingest(src, out, fmt=fmt, mapping=mapping, keep_content=keep_content)
-    build_sequences(out, collapse=collapse, val_start=val_start, test_start=test_start)
+    make_rule(False, session_open, session_close, session_idle, session_max)  # bad options fail before ingest
+    summary = ingest(src, out, fmt=fmt, mapping=mapping, keep_content=keep_content, labels=labels)
+    rule = make_rule(is_cert(summary), session_open, session_close, session_idle, session_max)
+    build_sequences(out, collapse=collapse, val_start=val_start, test_start=test_start, session_rule=rule)
     return summary

@@ -18,8 +18,15 @@ from neighborwatch.data import answers as ans
 from neighborwatch.data.cert import ReleaseInfo, answers_dataset_hint, detect_release, read_log
 from neighborwatch.data.csvstream import EmptyFileError
 from neighborwatch.data.eventstore import EventStore
+from neighborwatch.data.labels import incident_labels
 from neighborwatch.data.organisation import load_organisation
-from neighborwatch.data.ownlogs import MappingError, list_files, parse_mapping, read_own_logs
+from neighborwatch.data.ownlogs import (
+    MappingError,
+    list_files,
+    mapping_json,
+    parse_mapping,
+    read_own_logs,
+)
 from neighborwatch.data.quarantine import Quarantine
 from neighborwatch.data.schema import LABEL_SCHEMA, SOURCES
 from neighborwatch.workdir import WorkDir, write_json
@@ -33,9 +40,11 @@ def _warn(summary: dict, message: str) -> None:
 
 
 def ingest(
-    src: Path, out: Path, fmt: str | None = None, mapping: str | None = None, keep_content: bool = False
+    src: Path, out: Path, fmt: str | None = None, mapping: str | None = None, keep_content: bool = False,
+    labels: Path | None = None,
 ) -> dict[str, Any]:
-    """Ingest `src` into the WORK folder `out`; returns (and writes) the summary."""
+    """Ingest `src` into the WORK folder `out`; returns (and writes) the summary. `labels`: a
+    known-incidents CSV (`data.labels.incident_labels`) that becomes labels.parquet."""
     src, out = Path(src), Path(out)
     work = WorkDir(out)
     if mapping and not fmt:
@@ -52,6 +61,8 @@ def ingest(
         else:
             _ingest_cert(src, work, keep_content, q, summary)
         summary["quarantined"] = q.summary()
+    if labels is not None:
+        _incidents(Path(labels), work, summary)
     summary.update(_event_stats(work))
     write_json(work.summary, summary)
     print_summary(summary)
@@ -197,7 +208,7 @@ def _ingest_own(src: Path, work: WorkDir, fmt: str, mapping: str | None, keep_co
                 q: Quarantine, summary: dict) -> None:
     cols = parse_mapping(mapping)
     files = list_files(src, fmt)
-    summary.update(format=fmt, release="own", dataset=None, mapping=cols, labels=None)
+    summary.update(format=fmt, release="own", dataset=None, mapping=mapping_json(cols), labels=None)
     store = EventStore(work.root / "_parts", extra={"content": pl.Utf8} if keep_content and "content" in cols else None)
     per_file: dict[str, dict] = {}
     for path in pg.track(files, "reading files"):
@@ -225,6 +236,25 @@ def _ingest_own(src: Path, work: WorkDir, fmt: str, mapping: str | None, keep_co
         stats["quarantined"] = q.per_file[label] - before
     summary["files"] = per_file
     _finish_events(store, work)
+
+
+def _incidents(path: Path, work: WorkDir, summary: dict) -> None:
+    """labels.parquet from the team's known incidents (replaces answer-key labels, if any)."""
+    if work.labels.exists():
+        _warn(summary, f"--labels {path} replaces the labels of the answer keys")
+    table, report = incident_labels(path, work.events)
+    table.write_parquet(work.labels)
+    summary["labels"] = report
+    summary["insiders"] = sorted(table["insider"].drop_nulls().unique().to_list())
+    if report.get("not_in_logs"):
+        _warn(summary, f"{report['not_in_logs']} incident event id(s) are not in the logs, e.g. "
+                       f"{report['not_in_logs_first'][:3]}")
+    for w in report.get("windows_without_events_first", []):
+        _warn(summary, f"incident window on line {w['line']} ({w['user']}, {w['start']} … {w['end']}) "
+                       "matches no event")
+    hidden = report.get("windows_without_events", 0) - len(report.get("windows_without_events_first", []))
+    if hidden > 0:
+        _warn(summary, f"{hidden} more incident windows match no event")
 
 
 # --- summary ------------------------------------------------------------------------------
@@ -272,7 +302,11 @@ def print_summary(summary: dict[str, Any]) -> None:
         leavers = f", {org['leavers']:,} leavers" if org["ldap"] else ""
         t.add_row(f"organisation ({parts})", f"{org['users']:,} users{leavers}")
     labels = summary.get("labels")
-    if labels:
+    if labels and labels.get("kind"):  # own incidents
+        t.add_row(f"incident labels ({labels['kind']})", f"{labels['malicious_events']:,} events")
+        missed = labels.get("not_in_logs", labels.get("windows_without_events", 0))
+        t.add_row("incidents matching no event", f"{missed:,}")
+    elif labels:
         t.add_row("insiders", f"{len(summary.get('insiders', [])):,}")
         for scen, n in labels["malicious_per_scenario"].items():
             t.add_row(f"malicious events: scenario {scen}", f"{n:,}")

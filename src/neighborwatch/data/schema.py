@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import polars as pl
 
-SOURCES = ("logon", "device", "file", "email", "http")
+SOURCES = ("logon", "device", "file", "email", "http")  # CERT's log families
+# own logs may also carry these (field presets map event categories onto them; anything else: other)
+OWN_SOURCES = ("process", "network", "other")
+EVENT_SOURCES = SOURCES + OWN_SOURCES
 
 # Canonical action names. CERT files that lack an activity column (r4 file/email/http) get the
 # default of their source, so that every release yields the same vocabulary.
@@ -34,6 +37,11 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "external_recipients": pl.Int32,
     "size": pl.Int64,
     "attachments": pl.Int32,
+    # own-log details (field presets: source.ip, destination.ip, process.name, event.outcome)
+    "src_ip": pl.Utf8,
+    "dst_ip": pl.Utf8,
+    "process": pl.Utf8,
+    "outcome": pl.Utf8,
 }
 REQUIRED_EVENT_COLUMNS = ("event_id", "time", "user", "host", "source", "action")
 

@@ -50,6 +50,8 @@ def train_work(work: str | Path, out: str | Path, detector: LANConfig | str = "l
     if len(train) == 0:
         raise ValueError(f"{work} has no training sequences")
     if isinstance(detector, LANConfig):
+        if detector.vocab_size != seqs.vocab_size:  # the WORK's tokenizer decides (own logs: action-hour)
+            detector = detector.replace(vocab_size=seqs.vocab_size)
         det: Detector = LAN(detector if seed is None else detector.replace(seed=seed))
     else:
         det = detector_class(detector).create(params, seed=42 if seed is None else seed,

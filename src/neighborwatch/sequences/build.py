@@ -24,7 +24,15 @@ import polars as pl
 
 from neighborwatch.progress import progress
 from neighborwatch.sequences.base import META_SCHEMA, SequenceSet
-from neighborwatch.sequences.sessionize import Grouping, closed_by_logoff, sessions, user_days
+from neighborwatch.sequences.sessionize import (
+    Grouping,
+    SessionRule,
+    closed_by_logoff,
+    default_rule,
+    length_distribution,
+    sessions,
+    user_days,
+)
 from neighborwatch.sequences.splits import SplitDates, assign_splits, split_dates
 from neighborwatch.sequences.tokenize import (
     ActionHourTokenizer,
@@ -92,6 +100,7 @@ def to_sequence_set(
     dates: SplitDates,
     collapse: bool,
     vocab_size: int,
+    rule: SessionRule | None = None,
 ) -> SequenceSet:
     """Gather tokens/times/rows into a SequenceSet in sequence order, collapse, assign splits."""
     rows, offsets = grouping.rows, grouping.offsets
@@ -116,7 +125,7 @@ def to_sequence_set(
     frame = pl.DataFrame({k: meta[k] for k in META_SCHEMA}, schema=META_SCHEMA)
     frame = frame.with_columns(pl.Series("raw_length", raw_lengths.astype(np.int32)))
     if kind == "session":
-        frame = frame.with_columns(pl.Series("closed", closed_by_logoff(events, grouping)))
+        frame = frame.with_columns(pl.Series("closed", closed_by_logoff(events, grouping, rule)))
     else:
         frame = frame.with_columns(pl.col("start").dt.date().alias("day"))
     return SequenceSet(
@@ -137,8 +146,10 @@ def build_sequences(
     val_start: str | None = None,
     test_start: str | None = None,
     tokenizer: Tokenizer | str | None = None,
+    session_rule: SessionRule | None = None,
 ) -> dict[str, Any]:
-    """Build, save and describe the session and user-day sequence sets of a WORK folder."""
+    """Build, save and describe the session and user-day sequence sets of a WORK folder.
+    `session_rule` defaults to the paper's rule for CERT data, the action + idle rule otherwise."""
     work = _work(work).require()
     summary = work.read_summary()
     release = summary.get("release")
@@ -154,9 +165,12 @@ def build_sequences(
         tokens = tok.transform(events)
         times = events["time"].cast(pl.Int64).to_numpy()
         counts: dict[str, Any] = {}
-        for kind, group in (("session", sessions), ("day", user_days)):
+        rule = session_rule or default_rule(is_cert(summary))
+        session_groups = sessions(events, rule)
+        for kind in KINDS:
             p.update(task, advance=1, description=f"sequences: {kind}s")
-            seqs = to_sequence_set(events, group(events), tokens, times, kind, dates, collapse, tok.vocab_size)
+            grouping = session_groups if kind == "session" else user_days(events)
+            seqs = to_sequence_set(events, grouping, tokens, times, kind, dates, collapse, tok.vocab_size, rule)
             seqs.save(work.sequence_set(kind))
             counts[kind] = _counts(seqs)
         p.update(task, advance=1, description="sequences: config")
@@ -164,6 +178,8 @@ def build_sequences(
             "tokenizer": tok.to_json(),
             "vocab_size": tok.vocab_size,
             "collapse": collapse,
+            "session_rule": rule.to_json(),
+            "session_lengths": length_distribution(session_groups, times),
             "release": release,
             "split": dates.to_json(),
             "span": {"start": _iso(span_start), "end": _iso(span_end)},

@@ -101,6 +101,8 @@ def dataset_stats(work: WorkDir | str | Path, write: bool = True) -> dict[str, A
         "collapse": config["collapse"],
         "span": config["span"],
         "split_dates": config["split"],
+        "session_rule": config.get("session_rule") or {"name": "cert (Logon/Logoff)"},
+        "session_lengths": config.get("session_lengths"),
         "events": int(len(malicious)),
         "malicious_events": int(malicious.sum()),
         "labelled": work.labels.exists(),
@@ -183,7 +185,7 @@ def tables(stats: dict[str, Any]) -> list[Table]:
         main.add_column(c, justify="right")
     for key, name in _ROWS:
         main.add_row(name, *[_fmt(stats["splits"][c].get(key)) for c in COLUMNS])
-    out = [main]
+    out = [main, session_table(stats)]
     if stats["scenarios"]:
         sc = Table(title="per scenario")
         sc.add_column("scenario")
@@ -200,6 +202,22 @@ def tables(stats: dict[str, Any]) -> list[Table]:
                 sc.add_row("", label, *[_fmt(e[c].get(key)) for c in COLUMNS], end_section=key == "malicious_samples")
         out.append(sc)
     return out
+
+
+def session_table(stats: dict[str, Any]) -> Table:
+    """The session rule used and the distribution of session lengths (events, minutes)."""
+    t = Table(title=f"sessions: rule {stats['session_rule']['name']}")
+    lengths = stats.get("session_lengths") or {}
+    names = ("min", "p25", "median", "p75", "p95", "max")
+    t.add_column("")
+    for n in names:
+        t.add_column(n, justify="right")
+    for key, label in (("events", "events per session"), ("minutes", "minutes per session")):
+        if key in lengths:
+            t.add_row(label, *[f"{lengths[key][n]:,.1f}".removesuffix(".0") for n in names])
+    if "sessions" in lengths:
+        t.caption = f"{lengths['sessions']:,} sessions, {lengths.get('single_event', 0):,} of one event"
+    return t
 
 
 def print_stats(work: WorkDir | str | Path, console: Console | None = None) -> dict[str, Any]:

@@ -9,7 +9,11 @@ vocabularies can come later without touching sessionization, splits or samples:
   error listing them, rather than silently inventing a word.
 * `ActionHourTokenizer` — for own logs: one word per (source, action) pair seen while fitting
   on the TRAINING period, plus word 0 = "unknown" for pairs first seen later (so that a new kind
-  of action in the test period or the live stream still gets a token, and a telling one).
+  of action in the test period or the live stream still gets a token, and a telling one). The
+  vocabulary is bounded: pairs seen fewer than `min_count` times in training, and all but the
+  `max_words` most frequent, are folded into the unknown word too (a word with a handful of
+  training examples teaches the model nothing but costs 24 output classes); the cut-off and what
+  it folded are saved with the tokenizer, i.e. in the WORK's config.json.
 
 Both compute hours from the naive event timestamp (the log's local clock, as CERT ships it).
 Tokenizers are saved as JSON (`to_json` / `tokenizer_from_json`), never pickled.
@@ -145,13 +149,20 @@ class WordHourTokenizer:
 
 
 class ActionHourTokenizer:
-    """One word per (source, action) seen in training, word 0 = unknown; × 24 hours + padding."""
+    """One word per (source, action) seen in training, word 0 = unknown or rare; × 24 hours + padding."""
 
     name: ClassVar[str] = "action-hour"
     UNKNOWN = "<unknown>"
+    MIN_COUNT = 2
+    MAX_WORDS = 1000
 
-    def __init__(self, pairs: list[tuple[str, str]] | None = None) -> None:
+    def __init__(self, pairs: list[tuple[str, str]] | None = None, min_count: int = MIN_COUNT,
+                 max_words: int = MAX_WORDS) -> None:
+        if min_count < 1 or max_words < 1:
+            raise ValueError("ActionHourTokenizer needs min_count >= 1 and max_words >= 1")
         self.pairs: list[tuple[str, str]] | None = [tuple(p) for p in pairs] if pairs is not None else None
+        self.min_count, self.max_words = min_count, max_words
+        self.folded: dict[str, Any] = {"pairs": 0, "events": 0, "examples": []}
 
     @property
     def fitted(self) -> bool:
@@ -167,10 +178,17 @@ class ActionHourTokenizer:
             raise RuntimeError("ActionHourTokenizer is not fitted; call fit(training events) first")
 
     def fit(self, events: pl.DataFrame) -> "ActionHourTokenizer":
-        pairs = [(s, a) for s, a in _pairs(events) if s is not None and a is not None]
-        if not pairs:
+        counts = (events.select(pl.col("source").cast(pl.Utf8), pl.col("action").cast(pl.Utf8)).drop_nulls()
+                  .group_by("source", "action").len().sort(["len", "source", "action"], descending=[True, False, False]))
+        if counts.height == 0:
             raise ValueError("cannot fit ActionHourTokenizer on events without any source/action")
-        self.pairs = pairs
+        kept = counts.filter(pl.col("len") >= self.min_count).head(self.max_words)
+        if kept.height == 0:  # a tiny training period: keep the most frequent pair rather than nothing
+            kept = counts.head(1)
+        folded = counts.join(kept, on=["source", "action"], how="anti")
+        self.pairs = sorted(zip(kept["source"].to_list(), kept["action"].to_list()))
+        self.folded = {"pairs": folded.height, "events": int(folded["len"].sum()),
+                       "examples": [f"{s}/{a}" for s, a in zip(folded["source"].head(10), folded["action"].head(10))]}
         return self
 
     def words(self, events: pl.DataFrame) -> np.ndarray:
@@ -196,13 +214,17 @@ class ActionHourTokenizer:
 
     def to_json(self) -> dict[str, Any]:
         self._require_fit()
-        return {"type": self.name, "pairs": [list(p) for p in self.pairs], "hours": HOURS}  # type: ignore[union-attr]
+        return {"type": self.name, "pairs": [list(p) for p in self.pairs], "hours": HOURS,  # type: ignore[union-attr]
+                "min_count": self.min_count, "max_words": self.max_words, "folded": self.folded}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "ActionHourTokenizer":
         if obj.get("type") != cls.name or "pairs" not in obj:
             raise ValueError(f"not a {cls.name} tokenizer: {obj}")
-        return cls([tuple(p) for p in obj["pairs"]])
+        tok = cls([tuple(p) for p in obj["pairs"]], int(obj.get("min_count", cls.MIN_COUNT)),
+                  int(obj.get("max_words", cls.MAX_WORDS)))
+        tok.folded = obj.get("folded", tok.folded)
+        return tok
 
 
 TOKENIZERS: dict[str, type] = {WordHourTokenizer.name: WordHourTokenizer, ActionHourTokenizer.name: ActionHourTokenizer}

@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from neighborwatch.data.schema import SOURCES
+from neighborwatch.data.schema import EVENT_SOURCES
 
-Source = Literal[SOURCES]  # type: ignore[valid-type]
+Source = Literal[EVENT_SOURCES]  # type: ignore[valid-type]
 MAX_COUNT = 2**53  # counts and sizes beyond exact doubles are not real
 MAX_OFFSET = 2**31  # paging offsets (SQLite takes 64-bit; nothing sane goes past this)
 EpochSeconds = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Short = Field(min_length=1, max_length=256)
 
 
 class EventIn(BaseModel):
@@ -36,6 +37,10 @@ class EventIn(BaseModel):
     external_recipients: Count | None = None
     size: Count | None = None
     attachments: Count | None = None
+    src_ip: str | None = Field(default=None, max_length=256)
+    dst_ip: str | None = Field(default=None, max_length=256)
+    process: str | None = Field(default=None, max_length=4096)
+    outcome: str | None = Field(default=None, max_length=256)
 
     def to_event_dict(self) -> dict:
         d = self.model_dump(exclude_none=True)

@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from neighborwatch.models.stream import StreamScorer
+from neighborwatch.sequences.sessionize import SessionRule
 from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
 from neighborwatch.streaming.events import LiveEvent, us_to_iso
 from neighborwatch.streaming.risk import RiskTracker
@@ -47,6 +48,7 @@ class EngineConfig:
     # open sessions kept at most (0 = unbounded): opening one more closes the least recently
     # active one first (LRU in release order), so state stays bounded whatever the key count
     max_open_sessions: int = 100_000
+    session_rule: dict[str, Any] | None = None  # SessionRule JSON of the WORK (None = CERT's rule)
     top_expected: int = 5
     neighbours_shown: int = 5
     risk_trend_points: int = 20
@@ -94,7 +96,8 @@ class Engine:
         self.decode = decode
         self.thresholds = thresholds or Thresholds()
         self.config = config or EngineConfig()
-        self.sessions = Sessionizer(collapse=self.config.collapse)
+        self.sessions = Sessionizer(collapse=self.config.collapse,
+                                    rule=SessionRule.from_json(self.config.session_rule))
         self.risk = RiskTracker(self.thresholds.half_life_s)
         self.seen: OrderedDict[str, None] = OrderedDict()  # processed or buffered event ids
         self._heap: list[tuple[int, str, int, LiveEvent]] = []
@@ -321,6 +324,10 @@ class Engine:
                 out.dead.append(dead_letter(ev, "alerting", e))
                 acks.append(ev.ack)
 
+        for key in self.sessions.expired(self.released_us):  # closed by the session rule
+            s = self.sessions.end(key)
+            if s is not None:
+                self.scorer.release(s.slot)
         if idle_us:  # sessions are in order of last activity: the idle ones are at the front
             before = self.released_us - idle_us
             idle = list(itertools.takewhile(lambda kv: kv[1].last_us < before, self.sessions.open.items()))

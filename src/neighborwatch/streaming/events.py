@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from neighborwatch.data.schema import EVENT_SCHEMA, REQUIRED_EVENT_COLUMNS, SOURCES
+from neighborwatch.data.schema import EVENT_SCHEMA, EVENT_SOURCES, REQUIRED_EVENT_COLUMNS
 
 _EPOCH = datetime(1970, 1, 1)
 US = 1_000_000
@@ -154,8 +154,8 @@ def parse_event(obj: dict[str, Any], ack: Any = None, arrived: float = 0.0,
     if missing:
         raise ValueError(f"event lacks required field(s): {missing}")
     source = _text(obj["source"], "source")
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source[:64]!r}; expected one of {list(SOURCES)}")
+    if source not in EVENT_SOURCES:
+        raise ValueError(f"unknown source {source[:64]!r}; expected one of {list(EVENT_SOURCES)}")
     details = {k: _detail(obj[k], k) for k in OPTIONAL_FIELDS if obj.get(k) is not None}
     return LiveEvent(
         event_id=_text(obj["event_id"], "event_id"),

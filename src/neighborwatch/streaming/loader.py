@@ -87,6 +87,10 @@ def build_engine(model_dir: str | Path, work: str | Path | None = None, budget_p
     tok, collapse = tokenizer_for(det, work)
     cfg = config or EngineConfig()
     cfg.collapse = collapse
+    if work is not None:  # the session rule the training sequences were cut with (stream = batch)
+        from neighborwatch.sequences.build import load_config
+
+        cfg.session_rule = load_config(work).get("session_rule")
     if isinstance(thresholds, (str, Path)):
         th = Thresholds.load(Path(thresholds))
     elif thresholds is not None:
