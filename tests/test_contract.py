@@ -7,7 +7,7 @@ no prefix to judge from; better than random on the planted anomaly; activity sco
 prefix only; the same seed gives the same scores; save → load in a NEW PROCESS gives the same
 scores; every activity detector has a stream scorer, and its scores, fed event by event (with a
 snapshot → restore half way), equal the batch scores (≤ 1e-4); an unfitted detector refuses to
-score.
+score; an unknown option is one error type (`UnknownOptionError`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from baselines.toy_sequences import streamed
 from sklearn.metrics import roc_auc_score
 
 from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector, NotFittedError
+from neighborwatch.models.options import UnknownOptionError
 from neighborwatch.models.registry import available, read_manifest
 from neighborwatch.sequences.base import SequenceSet, sequence_labels
 from neighborwatch.sequences.toy import toy_data
@@ -76,6 +77,12 @@ def test_registered_with_levels_and_presets(name: str) -> None:
     assert set(cls.presets) <= {"standard", "fast"}
     for preset in cls.presets.values():  # every preset builds a detector
         assert isinstance(cls.create(preset, seed=1, vocab_size=TEST.vocab_size), cls)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_unknown_option_is_one_clear_error(name: str) -> None:
+    with pytest.raises(UnknownOptionError, match="no_such_option"):
+        available()[name].create({"no_such_option": 1}, seed=0, vocab_size=TEST.vocab_size)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from neighborwatch.models.options import UnknownOptionError
+
 ENCODERS = ("lstm", "gru", "rnn", "transformer")
 POOLINGS = ("attention", "mean")
 GNNS = ("gcn", "gat")
@@ -112,7 +114,7 @@ class LANConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown LAN config keys: {', '.join(sorted(unknown))}")
+            raise UnknownOptionError(f"unknown LAN config keys: {', '.join(sorted(unknown))}")
         return cls(**d)
 
     def to_json(self, path: str | Path) -> None:
