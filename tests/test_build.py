@@ -70,7 +70,7 @@ def cert_work(tmp_path: Path) -> tuple[WorkDir, pl.DataFrame]:
 
 def test_round_trip_without_collapse_keeps_every_event(cert_work) -> None:
     work, events = cert_work
-    config = build_sequences(work, collapse=False)
+    config = build_sequences(work, collapse=False, start_token=False)
     sess = load_sequences(work, "session")
     days = load_sequences(work, "day")
     n = events.height
@@ -106,7 +106,7 @@ def test_collapse_drops_repeats_and_is_label_blind(tmp_path: Path) -> None:
     built = {}
     for name, mal in labelings.items():
         work = make_work(tmp_path, events, {"format": "cert", "release": "r4"}, mal, name=name)
-        build_sequences(work)
+        build_sequences(work, start_token=False)
         built[name] = load_sequences(work, "session")
     ref = built["none"]
     # the http, http repeat (same hour) and the File Write repeat are gone, nothing else
@@ -145,7 +145,8 @@ def test_own_logs_get_action_hour_tokenizer_fitted_on_training(tmp_path: Path) -
     config = build_sequences(work)
     tok = load_tokenizer(work)
     assert isinstance(tok, ActionHourTokenizer) and ("other", "badge in") not in tok.pairs
-    assert config["vocab_size"] == tok.vocab_size == (len(tok.pairs) + 1) * 24 + 1
+    assert config["vocab_size"] - 1 == tok.vocab_size == (len(tok.pairs) + 1) * 24 + 1  # + BOS
+    assert config["bos"] == tok.vocab_size
     sess = load_sequences(work)
     late_rows = np.flatnonzero(events["action"].to_numpy() == "badge in")
     pos = np.isin(sess.event_rows, late_rows)
@@ -185,7 +186,7 @@ def test_stats_counts(cert_work, capsys) -> None:
     assert sum(p["activities"] for p in parts) == a["activities"]
     # the night session is on day 40 = 2010-12-11: validation
     v = stats["splits"]["validation"]
-    assert v["malicious_sessions"] == 1 and v["malicious_samples"] == 4  # positions 1..4 of 5
+    assert v["malicious_sessions"] == 1 and v["malicious_samples"] == 5  # positions 1..5 after BOS
     t = stats["splits"]["test"]
     assert t["samples"] == t["activities"] - t["sessions"]
     assert stats["splits"]["train"]["malicious_samples_oversampled"] == 0
@@ -193,7 +194,7 @@ def test_stats_counts(cert_work, capsys) -> None:
     assert sc["insiders"] == 1 and sc["malicious_events"] == 6
     assert sc["validation"]["malicious_sessions"] == 1 and sc["train"]["malicious_sessions"] == 0
     assert sc["all"]["malicious_user_days"] == 1
-    assert sc["validation"]["malicious_samples"] == 4 and sc["test"]["malicious_samples"] == 0
+    assert sc["validation"]["malicious_samples"] == 5 and sc["test"]["malicious_samples"] == 0
 
 
 def test_stats_without_labels(tmp_path: Path) -> None:
@@ -211,7 +212,7 @@ def test_real_r42_rows_sessionize_by_the_rules(cert_samples: Path, tmp_path: Pat
 
     ingest(cert_samples / "r4.2", tmp_path / "w")
     work = WorkDir(tmp_path / "w")
-    config = build_sequences(work, collapse=False)
+    config = build_sequences(work, collapse=False, start_token=False)
     assert config["tokenizer"]["type"] == "word-hour"
     sess = load_sequences(work)
     events = pl.read_parquet(work.events, columns=["user", "host", "source", "action"])

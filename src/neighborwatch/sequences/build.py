@@ -2,8 +2,10 @@
 
 Reads only the columns a detector may see (time, user, host, source, action) — never labels —
 tokenizes every event, groups events into sessions and user-days (`sessionize`), optionally
-collapses repeats (label-blind), assigns train / validation / test by each sequence's first
-event (`splits`) and saves both `SequenceSet`s. `config.json` records everything a later stage
+collapses repeats (label-blind; each collapsed repeat stays in the set as a raw event scored by
+the activity it repeats), prepends a start-of-session token (BOS, so the first activity is scored
+too), assigns train / validation / test by each sequence's first event (`splits`) and saves both
+`SequenceSet`s. `config.json` records everything a later stage
 needs to rebuild the same inputs from live events: the tokenizer (JSON), collapse, split dates.
 
 Tokenizer choice: CERT data (summary.json `format` "cert" or `release` starting with "r") gets
@@ -31,8 +33,10 @@ from neighborwatch.sequences.tokenize import (
     Tokenizer,
     WordHourTokenizer,
     collapse_mask,
+    bos_token,
     collapse_offsets,
     make_tokenizer,
+    prepend_start,
     tokenizer_from_json,
 )
 from neighborwatch.workdir import WorkDir, write_json
@@ -92,16 +96,39 @@ def to_sequence_set(
     dates: SplitDates,
     collapse: bool,
     vocab_size: int,
+    bos: int = 0,
 ) -> SequenceSet:
-    """Gather tokens/times/rows into a SequenceSet in sequence order, collapse, assign splits."""
+    """Gather tokens/times/rows into a SequenceSet in sequence order, collapse, prepend the
+    start-of-session token `bos` (0 = none; `vocab_size` must already count it), assign splits."""
     rows, offsets = grouping.rows, grouping.offsets
     first, last = grouping.first_rows, grouping.last_rows
     raw_lengths = grouping.lengths
     seq_tokens = tokens[rows]
+    raw: dict[str, np.ndarray | None] = {"repeats": None, "raw_rows": None, "raw_times": None}
     if collapse:
         keep = collapse_mask(seq_tokens, offsets)
+        scored_by = np.cumsum(keep, dtype=np.int64) - 1  # kept position scoring each raw event
+        raw = {"repeats": np.bincount(scored_by, minlength=int(keep.sum())).astype(np.int32),
+               "raw_rows": rows, "raw_times": times[rows]}
         offsets = collapse_offsets(keep, offsets)
         rows, seq_tokens = rows[keep], seq_tokens[keep]
+    seq_times = times[rows]
+    if bos:
+        offsets, moved = prepend_start(offsets)
+        starts = offsets[:-1]
+        n_pos = int(offsets[-1])
+        new_tokens = np.full(n_pos, bos, dtype=np.int32)
+        new_tokens[moved] = seq_tokens
+        new_rows = np.full(n_pos, -1, dtype=np.int64)
+        new_rows[moved] = rows
+        new_times = np.empty(n_pos, dtype=np.int64)
+        new_times[moved] = seq_times
+        new_times[starts] = times[first]  # BOS carries the session's start time
+        if raw["repeats"] is not None:
+            reps = np.zeros(n_pos, dtype=np.int32)
+            reps[moved] = raw["repeats"]
+            raw["repeats"] = reps
+        seq_tokens, rows, seq_times = new_tokens, new_rows, new_times
     start_us, end_us = times[first], times[last]
     n = len(first)
     meta = {
@@ -123,11 +150,12 @@ def to_sequence_set(
         tokens=seq_tokens,
         offsets=offsets,
         event_rows=rows,
-        times=times[rows],
+        times=seq_times,
         meta=frame,
         kind=kind,
         vocab_size=vocab_size,
-        extra={"collapse": collapse, "split": dates.to_json()},
+        extra={"collapse": collapse, "split": dates.to_json(), "bos": int(bos)},
+        **raw,  # type: ignore[arg-type]
     )
 
 
@@ -137,8 +165,10 @@ def build_sequences(
     val_start: str | None = None,
     test_start: str | None = None,
     tokenizer: Tokenizer | str | None = None,
+    start_token: bool = True,
 ) -> dict[str, Any]:
-    """Build, save and describe the session and user-day sequence sets of a WORK folder."""
+    """Build, save and describe the session and user-day sequence sets of a WORK folder
+    (`start_token`: prepend BOS to every sequence, see `tokenize.bos_token`)."""
     work = _work(work).require()
     summary = work.read_summary()
     release = summary.get("release")
@@ -153,16 +183,19 @@ def build_sequences(
         tok = _resolve_tokenizer(tokenizer, summary, events, dates)
         tokens = tok.transform(events)
         times = events["time"].cast(pl.Int64).to_numpy()
+        bos = bos_token(tok.vocab_size) if start_token else 0
+        vocab_size = tok.vocab_size + (1 if bos else 0)
         counts: dict[str, Any] = {}
         for kind, group in (("session", sessions), ("day", user_days)):
             p.update(task, advance=1, description=f"sequences: {kind}s")
-            seqs = to_sequence_set(events, group(events), tokens, times, kind, dates, collapse, tok.vocab_size)
+            seqs = to_sequence_set(events, group(events), tokens, times, kind, dates, collapse, vocab_size, bos)
             seqs.save(work.sequence_set(kind))
             counts[kind] = _counts(seqs)
         p.update(task, advance=1, description="sequences: config")
         config = {
             "tokenizer": tok.to_json(),
-            "vocab_size": tok.vocab_size,
+            "vocab_size": vocab_size,  # the tokenizer's classes + BOS
+            "bos": bos,  # start-of-session token fed at every session open (0 = none)
             "collapse": collapse,
             "release": release,
             "split": dates.to_json(),
@@ -182,7 +215,8 @@ def _iso(d: datetime) -> str:
 def _counts(seqs: SequenceSet) -> dict[str, Any]:
     split = seqs.meta["split"]
     out: dict[str, Any] = {"sequences": len(seqs), "activities": seqs.n_activities,
-                           "raw_activities": int(seqs.meta["raw_length"].sum() or 0)}
+                           "raw_activities": int(seqs.meta["raw_length"].sum() or 0),
+                           "scored_raw_events": int(seqs.raw_counts().sum())}
     lengths = seqs.lengths
     for name in ("train", "validation", "test"):
         m = (split == name).to_numpy()
@@ -210,6 +244,12 @@ def load_sequences(work: WorkDir | str, kind: str = "session") -> SequenceSet:
 def load_tokenizer(work: WorkDir | str) -> Tokenizer:
     """The tokenizer the sequences of a WORK folder were built with (for live events)."""
     return tokenizer_from_json(load_config(work)["tokenizer"])
+
+
+def load_bos(work: WorkDir | str) -> int:
+    """The start-of-session token the sequences of a WORK folder begin with (0 = none; folders
+    prepared before BOS existed have none)."""
+    return int(load_config(work).get("bos") or 0)
 
 
 def load_split_dates(work: WorkDir | str) -> SplitDates:

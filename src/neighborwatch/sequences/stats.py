@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from neighborwatch.data.labels import row_labels
-from neighborwatch.sequences.base import SequenceSet, activity_labels, sequence_labels
+from neighborwatch.sequences.base import SequenceSet, activity_labels, activity_scenarios, sequence_labels
 from neighborwatch.sequences.build import load_config, load_sequences
 from neighborwatch.sequences.samples import DEFAULT_SEED, Samples, evaluation_samples, oversample, training_samples
 from neighborwatch.sequences.splits import SPLITS
@@ -108,8 +108,8 @@ def dataset_stats(work: WorkDir | str | Path, write: bool = True) -> dict[str, A
         "splits": {},
         "scenarios": {},
     }
-    s_mal, s_scen = activity_labels(sessions, malicious), scenario[sessions.event_rows]
-    d_mal, d_scen = activity_labels(days, malicious), scenario[days.event_rows]
+    s_mal, s_scen = activity_labels(sessions, malicious), activity_scenarios(sessions, scenario)
+    d_mal, d_scen = activity_labels(days, malicious), activity_scenarios(days, scenario)
     per_split: dict[str, dict] = {}
     for split in COLUMNS:
         ss = _sequence_stats(sessions, s_mal, s_scen, split)

@@ -75,6 +75,10 @@ def build_engine(model_dir: str | Path, work: str | Path | None = None, budget_p
     tok, collapse = tokenizer_for(det, work)
     cfg = config or EngineConfig()
     cfg.collapse = collapse
+    if work is not None:
+        from neighborwatch.sequences.build import load_bos
+
+        cfg.bos = load_bos(work)  # the start-of-session token the model was trained with
     if isinstance(thresholds, (str, Path)):
         th = Thresholds.load(Path(thresholds))
     elif thresholds is not None:

@@ -4,7 +4,8 @@ Rules (LAN.md §2.5-2.6, `neighborwatch.sequences.sessionize`): a session is per
 it opens at a Logon, or at the first event on a PC with no open session; it closes at a Logoff
 (which belongs to it) or at the next Logon on the same PC (which opens the next one). With the
 repeat collapse on, a token equal to the previous kept token of the same session is dropped
-from the sequence (label-blind) — live, such an event is reported but not scored.
+from the sequence (label-blind) — live, such an event is reported with the score of the activity
+it repeats (as in batch evaluation) but is not fed to the scorer.
 
 The sessionizer only decides *where* an event goes; the engine owns scorer state per session.
 """
@@ -29,6 +30,7 @@ class OpenSession:
     last_us: int
     length: int = 0  # kept (tokenized, not collapsed) activities so far
     last_token: int = 0
+    last_score: float | None = None  # score of the last kept activity: its collapsed repeats get it
     # the last raw events (LiveEvent objects live, dicts after a restore): JSON only when needed
     recent: list[Any] = field(default_factory=list)
 

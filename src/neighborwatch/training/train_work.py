@@ -42,6 +42,7 @@ def train_work(work: str | Path, out: str | Path, config: LANConfig, kind: str =
     train, validation = seqs.split("train"), seqs.split("validation")
     if len(train) == 0:
         raise ValueError(f"{work} has no training sequences")
+    config = config.replace(vocab_size=seqs.vocab_size)  # the tokenizer's classes (+ BOS) decide it
     malicious, _ = row_labels(wd)
     y_train = activity_labels(train, malicious)
     y_val = activity_labels(validation, malicious) if len(validation) else None
