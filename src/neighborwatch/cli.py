@@ -49,13 +49,16 @@ def prepare(
     collapse: bool = typer.Option(True, help="Collapse repeated tokens within a session (label-blind)."),
     val_start: Optional[str] = typer.Option(None, help="Validation period start (default: release rule)."),
     test_start: Optional[str] = typer.Option(None, help="Test period start (default: release rule)."),
+    validation: str = typer.Option(
+        "users", help="Validation set: 'users' (a seeded, insider-stratified share of users held out "
+        "before the test cut) or 'period' (the month before the test cut)."),
 ) -> None:
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
     from neighborwatch.pipeline import prepare_work
 
     prepare_work(
         src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
-        val_start=val_start, test_start=test_start,
+        val_start=val_start, test_start=test_start, validation=validation,
     )
 
 

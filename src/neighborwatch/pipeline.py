@@ -15,10 +15,11 @@ def prepare_work(
     collapse: bool = True,
     val_start: str | None = None,
     test_start: str | None = None,
+    validation: str = "users",
 ) -> dict[str, Any]:
     from neighborwatch.data.prepare import ingest
     from neighborwatch.sequences.build import build_sequences
 
     summary = ingest(src, out, fmt=fmt, mapping=mapping, keep_content=keep_content)
-    build_sequences(out, collapse=collapse, val_start=val_start, test_start=test_start)
+    build_sequences(out, collapse=collapse, val_start=val_start, test_start=test_start, validation=validation)
     return summary

@@ -1,7 +1,8 @@
 """WORK/events.parquet → WORK/sequences/{session,day}/ + config.json (the `prepare` tail).
 
-Reads only the columns a detector may see (time, user, host, source, action) — never labels —
-tokenizes every event, groups events into sessions and user-days (`sessionize`), optionally
+Reads only the columns a detector may see (time, user, host, source, action) for the inputs —
+labels only to stratify the held-out validation users (`splits.validation_users`), never for a
+token, a sequence or a time — tokenizes every event, groups events into sessions and user-days (`sessionize`), optionally
 collapses repeats (label-blind; each collapsed repeat stays in the set as a raw event scored by
 the activity it repeats), prepends a start-of-session token (BOS, so the first activity is scored
 too), assigns train / validation / test by each sequence's first event (`splits`) and saves both
@@ -27,7 +28,17 @@ import polars as pl
 from neighborwatch.progress import progress
 from neighborwatch.sequences.base import META_SCHEMA, SequenceSet
 from neighborwatch.sequences.sessionize import Grouping, closed_by_logoff, sessions, user_days
-from neighborwatch.sequences.splits import SplitDates, assign_splits, split_dates
+from neighborwatch.sequences.splits import (
+    DEFAULT_SPLIT_SEED,
+    VALIDATION_RULES,
+    VALIDATION_USER_SHARE,
+    SplitDates,
+    assign_splits,
+    check_splits,
+    split_dates,
+    to_epoch_us,
+    validation_users,
+)
 from neighborwatch.sequences.tokenize import (
     ActionHourTokenizer,
     Tokenizer,
@@ -97,6 +108,7 @@ def to_sequence_set(
     collapse: bool,
     vocab_size: int,
     bos: int = 0,
+    held_out: set[str] | None = None,
 ) -> SequenceSet:
     """Gather tokens/times/rows into a SequenceSet in sequence order, collapse, prepend the
     start-of-session token `bos` (0 = none; `vocab_size` must already count it), assign splits."""
@@ -138,8 +150,10 @@ def to_sequence_set(
         "start": pl.Series(start_us, dtype=pl.Int64).cast(pl.Datetime("us")),
         "end": pl.Series(end_us, dtype=pl.Int64).cast(pl.Datetime("us")),
         "length": np.diff(offsets).astype(np.int32),
-        "split": assign_splits(start_us, dates).astype(str),
+        "split": None,
     }
+    users = meta["user"].to_numpy()
+    meta["split"] = assign_splits(start_us, dates, users, held_out).astype(str)
     frame = pl.DataFrame({k: meta[k] for k in META_SCHEMA}, schema=META_SCHEMA)
     frame = frame.with_columns(pl.Series("raw_length", raw_lengths.astype(np.int32)))
     if kind == "session":
@@ -166,9 +180,16 @@ def build_sequences(
     test_start: str | None = None,
     tokenizer: Tokenizer | str | None = None,
     start_token: bool = True,
+    validation: str = "users",
+    validation_share: float = VALIDATION_USER_SHARE,
+    split_seed: int = DEFAULT_SPLIT_SEED,
 ) -> dict[str, Any]:
     """Build, save and describe the session and user-day sequence sets of a WORK folder
-    (`start_token`: prepend BOS to every sequence, see `tokenize.bos_token`)."""
+    (`start_token`: prepend BOS to every sequence, see `tokenize.bos_token`; `validation`: the
+    rule of `splits.VALIDATION_RULES`)."""
+    if validation not in VALIDATION_RULES:
+        raise ValueError(f"validation must be one of {VALIDATION_RULES}, got {validation!r}")
+    asked = validation
     work = _work(work).require()
     summary = work.read_summary()
     release = summary.get("release")
@@ -179,16 +200,25 @@ def build_sequences(
             raise ValueError(f"{work.events} holds no events; nothing to build sequences from")
         p.update(task, advance=1, description="sequences: tokenize")
         span_start, span_end = events["time"].min(), events["time"].max()
-        dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start)  # type: ignore[arg-type]
+        times = events["time"].cast(pl.Int64).to_numpy()
+        dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start,  # type: ignore[arg-type]
+                            times_us=times)
         tok = _resolve_tokenizer(tokenizer, summary, events, dates)
         tokens = tok.transform(events)
-        times = events["time"].cast(pl.Int64).to_numpy()
+        held_out = None
+        if validation == "users":
+            before = events.filter(pl.col("time") < dates.test_start)["user"].cast(pl.Utf8).unique().to_list()
+            held_out = validation_users(before, _validation_strata(work, dates), validation_share, split_seed)
+            if not held_out or len(held_out) == len(before):  # too few users to hold any out
+                validation, held_out = "period", None
         bos = bos_token(tok.vocab_size) if start_token else 0
         vocab_size = tok.vocab_size + (1 if bos else 0)
         counts: dict[str, Any] = {}
         for kind, group in (("session", sessions), ("day", user_days)):
             p.update(task, advance=1, description=f"sequences: {kind}s")
-            seqs = to_sequence_set(events, group(events), tokens, times, kind, dates, collapse, vocab_size, bos)
+            seqs = to_sequence_set(events, group(events), tokens, times, kind, dates, collapse, vocab_size, bos,
+                                   held_out)
+            check_splits(seqs.meta["split"].to_numpy(), dates, validation)
             seqs.save(work.sequence_set(kind))
             counts[kind] = _counts(seqs)
         p.update(task, advance=1, description="sequences: config")
@@ -199,6 +229,8 @@ def build_sequences(
             "collapse": collapse,
             "release": release,
             "split": dates.to_json(),
+            "validation": {"rule": validation, "asked": asked, "share": validation_share, "seed": split_seed,
+                           "users": None if held_out is None else sorted(held_out)},
             "span": {"start": _iso(span_start), "end": _iso(span_end)},
             "events": events.height,
             "counts": counts,
@@ -206,6 +238,19 @@ def build_sequences(
         write_json(work.sequences / "config.json", config)
         p.update(task, advance=1, description="sequences: done")
     return config
+
+
+def _validation_strata(work: WorkDir, dates: SplitDates) -> dict[str, int]:
+    """{insider account: scenario of its first malicious event} for insiders active before the
+    test cut — used ONLY to stratify the held-out validation users (labels never shape inputs)."""
+    if not work.labels.exists():
+        return {}
+    labels = pl.read_parquet(work.labels, columns=["event_id", "malicious", "scenario"]).filter(pl.col("malicious"))
+    ev = pl.scan_parquet(work.events).select("event_id", pl.col("user").cast(pl.Utf8), "time")
+    hits = (ev.join(labels.lazy(), on="event_id", how="inner")
+            .filter(pl.col("time").cast(pl.Datetime("us")).cast(pl.Int64) < to_epoch_us(dates.test_start))
+            .sort("time").group_by("user").agg(pl.col("scenario").first().fill_null(1)).collect())
+    return {u: max(1, int(sc)) for u, sc in zip(hits["user"].to_list(), hits["scenario"].to_list())}
 
 
 def _iso(d: datetime) -> str:

@@ -101,6 +101,7 @@ def dataset_stats(work: WorkDir | str | Path, write: bool = True) -> dict[str, A
         "collapse": config["collapse"],
         "span": config["span"],
         "split_dates": config["split"],
+        "validation": {k: v for k, v in (config.get("validation") or {"rule": "period"}).items() if k != "users"},
         "events": int(len(malicious)),
         "malicious_events": int(malicious.sum()),
         "labelled": work.labels.exists(),
@@ -139,7 +140,9 @@ def dataset_stats(work: WorkDir | str | Path, write: bool = True) -> dict[str, A
         }
         for split in COLUMNS:
             ss, ds = per_split[split]["sess"], per_split[split]["day"]
+            seq_users = ss["_part"].meta["user"].to_numpy()
             entry[split] = {
+                "insiders": len(set(seq_users[ss["_seq_scen"] == sc])),  # accounts with such a session
                 "malicious_activities": int((ss["_mal"] & (ss["_scen"] == sc)).sum()),
                 "malicious_sessions": int((ss["_seq_scen"] == sc).sum()),
                 "malicious_user_days": int((ds["_seq_scen"] == sc).sum()),
@@ -193,7 +196,8 @@ def tables(stats: dict[str, Any]) -> list[Table]:
         for name, e in stats["scenarios"].items():
             sc.add_row(name, "insiders", _fmt(e["insiders"]), "", "", "")
             sc.add_row("", "malicious events", _fmt(e["malicious_events"]), "", "", "")
-            for key, label in (("malicious_activities", "malicious activities"),
+            for key, label in (("insiders", "insiders (accounts) per split"),
+                               ("malicious_activities", "malicious activities"),
                                ("malicious_sessions", "malicious sessions"),
                                ("malicious_user_days", "malicious user-days"),
                                ("malicious_samples", "malicious samples")):
