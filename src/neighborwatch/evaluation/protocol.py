@@ -239,8 +239,29 @@ class _Scorer:
         return scores
 
 
+def item_groups(level: str, split: Split) -> np.ndarray:
+    """The resampling unit of each item for the bootstrap: its session / user-day."""
+    return split.seqs.raw_seq_index() if level == REALTIME else np.arange(len(split.seqs), dtype=np.int64)
+
+
+def uncertainty(level: str, split: Split, y: np.ndarray, scores: np.ndarray, scenarios: np.ndarray,
+                samples: int = M.BOOTSTRAP_SAMPLES, seed: int = 0,
+                alerts_per_100_users_per_day: float = M.ALERTS_PER_100_USERS_PER_DAY) -> dict[str, Any]:
+    """The statistics of one level: session-bootstrap AUC CI; for real-time also the per-insider
+    (macro) AUC and insiders caught / time-to-detect at a fixed alert budget."""
+    out: dict[str, Any] = {"auc_ci": M.bootstrap_auc(y, scores, item_groups(level, split), samples, seed=seed)}
+    if level == REALTIME:
+        out["macro_auc"] = M.per_insider_auc(y, scores, split.raw_insiders, scenarios)  # type: ignore[arg-type]
+        out["alert_budget"] = M.alert_budget_detection(
+            split.raw_insiders, split.raw_users(), split.seqs.raw_event_times(), y, scores, scenarios,  # type: ignore[arg-type]
+            alerts_per_100_users_per_day)
+    return out
+
+
 def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVELS,
-                budgets: Sequence[float] = M.BUDGETS, keep_scores: bool = False) -> dict[str, Any]:
+                budgets: Sequence[float] = M.BUDGETS, keep_scores: bool = False,
+                bootstrap: int = M.BOOTSTRAP_SAMPLES, seed: int = 0,
+                alerts_per_100_users_per_day: float = M.ALERTS_PER_100_USERS_PER_DAY) -> dict[str, Any]:
     """Run the protocol for `detector` on in-memory splits.
 
     Returns {"detector", "levels": {level: metrics | skipped}, "time_to_detect": [...],
@@ -283,11 +304,15 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
             y, sc = _items(level, test)
             results[level] = evaluate_scores(y, scores, thr, sc, budgets)
             results[level]["ground_truth"] = ground_truth_counts(level, test, scores)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", M.DegenerateMetricWarning)
+                results[level].update(uncertainty(level, test, y, scores, sc, bootstrap, seed,
+                                                  alerts_per_100_users_per_day))
             if level == REALTIME:
                 ttd = M.time_to_detect(test.raw_insiders, test.raw_users(), test.seqs.raw_event_times(),
                                        y, scores, thr["value"], sc)
             if keep_scores:
-                arrays[level] = _level_arrays(level, test, scores, y)
+                arrays[level] = {**_level_arrays(level, test, scores, y), "groups": item_groups(level, test)}
     out: dict[str, Any] = {
         "detector": detector.name,
         "levels": {lv: results[lv] for lv in levels},
@@ -298,6 +323,10 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
             "order": "all validation splits scored and thresholds fixed before any test split; "
                      "each test split scored once",
             "budgets": list(budgets),
+            "bootstrap": f"{bootstrap} replicates resampling whole sessions / user-days (seed {seed}); "
+                         "95 % percentile interval",
+            "alert_budget": f"{alerts_per_100_users_per_day:g} alerts per 100 users per day of the test "
+                            "period: the highest-scored raw events",
             "budget_ties": "k = ceil(fraction * n) items; items tied at the cutoff share the "
                            "remaining slots equally (expected value of random tie-breaking)",
             "unscored": "NaN scores are excluded from every metric and counted",

@@ -101,3 +101,30 @@ def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS) 
             cells += ["" if math.isnan(mean) else repr(mean), "" if math.isnan(std) else repr(std), n]
         w.writerow([r["method"], r["runs"], *cells])
     return buf.getvalue()
+
+
+def format_ci(ci: Mapping[str, Any] | None, digits: int = 3) -> str:
+    """'0.861 [0.812, 0.903]' from `metrics.bootstrap_auc` (or a level's "auc_ci"); '–' if none."""
+    if not ci or math.isnan(ci.get("auc", math.nan)):
+        return "–"
+    if math.isnan(ci.get("low", math.nan)):
+        return f"{ci['auc']:.{digits}f}"
+    return f"{ci['auc']:.{digits}f} [{ci['low']:.{digits}f}, {ci['high']:.{digits}f}]"
+
+
+def format_p(p: float | None) -> str:
+    """A p-value for a table cell: '< 0.001', '0.032', '–'."""
+    if p is None or math.isnan(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def budget_rows(level: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per scenario (and 'all'): insiders, caught, median minutes / activities to the first alert at
+    the fixed alert budget of a real-time level result (`protocol.uncertainty`)."""
+    ab = level.get("alert_budget")
+    if not ab:
+        return []
+    keys = ("insiders", "caught", "median_minutes", "median_activities")
+    rows = [{"scenario": r["scenario"], **{k: r[k] for k in keys}} for r in ab["per_scenario"]]
+    return rows + [{"scenario": "all", **{k: ab[k] for k in keys}}]
