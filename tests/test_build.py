@@ -230,3 +230,29 @@ def test_real_r42_rows_sessionize_by_the_rules(cert_samples: Path, tmp_path: Pat
     seq = sess.seq_index()
     assert (ev.with_columns(seq=seq).group_by("seq").agg(pl.col("user").n_unique(), pl.col("host").n_unique())
             .select((pl.col("user") == 1) & (pl.col("host") == 1)).to_series().all())
+
+
+def test_held_out_users_are_validation_over_the_whole_training_period(tmp_path: Path) -> None:
+    from streaming_fixtures import make_events
+
+    from neighborwatch.sequences.build import load_validation_days
+
+    events = make_events(seed=5, users=10, days=40)
+    work = make_work(tmp_path, events, {"format": "cert", "release": "r4.2"})
+    config = build_sequences(work)
+    val = config["validation"]
+    assert val["rule"] == "users" and len(val["users"]) == 2 and val["users_before_test"] == 10
+    test_start = datetime.fromisoformat(config["split"]["test_start"])
+    for kind in ("session", "day"):
+        meta = load_sequences(work, kind).meta
+        before = meta.filter(pl.col("start") < test_start)
+        held = before["user"].is_in(val["users"])
+        assert (before.filter(held)["split"] == "validation").all()
+        assert (before.filter(~held)["split"] == "train").all()
+        assert (meta.filter(pl.col("start") >= test_start)["split"] == "test").all()
+        # validation spans the training period, not one month
+        assert before.filter(held)["start"].min() < test_start - timedelta(days=20)
+    days = (test_start - events["time"].min()).total_seconds() / 86400
+    assert load_validation_days(work) == pytest.approx(days * 2 / 10)
+    period = build_sequences(work, validation="period")
+    assert period["validation"]["rule"] == "period" and period["validation"]["users"] is None

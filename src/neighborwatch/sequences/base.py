@@ -165,6 +165,19 @@ class SequenceSet:
             **raw,  # type: ignore[arg-type]
         )
 
+    def without_start(self) -> "SequenceSet":
+        """The same sequences without their BOS positions (for detectors that read tokens as
+        word × hour counts, where a start token is no activity); identity when there is none."""
+        if not self.bos:
+            return self
+        keep = self.tokens != self.bos
+        cum = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+        extra = {**self.extra, "bos": 0}
+        return SequenceSet(tokens=self.tokens[keep], offsets=cum[self.offsets], event_rows=self.event_rows[keep],
+                           times=self.times[keep], meta=self.meta, kind=self.kind, vocab_size=self.vocab_size,
+                           extra=extra, repeats=None if self.repeats is None else self.repeats[keep],
+                           raw_rows=self.raw_rows, raw_times=self.raw_times)
+
     def split(self, name: str) -> "SequenceSet":
         ids = np.flatnonzero((self.meta["split"] == name).to_numpy())
         return self.subset(ids)

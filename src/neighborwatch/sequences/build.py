@@ -10,9 +10,9 @@ too), assigns train / validation / test by each sequence's first event (`splits`
 needs to rebuild the same inputs from live events: the tokenizer (JSON), collapse, split dates.
 
 Tokenizer choice: CERT data (summary.json `format` "cert" or `release` starting with "r") gets
-the paper's `WordHourTokenizer`; other logs get `ActionHourTokenizer`, fitted on the events
-before the validation start (the training period: sequences are split by their first event, so
-this is the training period up to sessions that straddle the cut). Pass `tokenizer=` (a name,
+the paper's `WordHourTokenizer`; other logs get `ActionHourTokenizer`, fitted on the training
+events (those before the validation start, or — validation by held-out users — the other users'
+events before the test cut; up to sessions that straddle a cut). Pass `tokenizer=` (a name,
 or an instance: used as given if fitted, fitted on the training period if not) to override.
 """
 
@@ -85,7 +85,7 @@ def default_tokenizer(summary: dict[str, Any]) -> Tokenizer:
 
 
 def _resolve_tokenizer(tokenizer: Tokenizer | str | None, summary: dict[str, Any], events: pl.DataFrame,
-                       dates: SplitDates) -> Tokenizer:
+                       dates: SplitDates, held_out: set[str] | None = None) -> Tokenizer:
     if tokenizer is None:
         tok = default_tokenizer(summary)
     elif isinstance(tokenizer, str):
@@ -94,7 +94,11 @@ def _resolve_tokenizer(tokenizer: Tokenizer | str | None, summary: dict[str, Any
         tok = tokenizer
         if getattr(tok, "fitted", True):
             return tok  # a ready-made tokenizer is used as given
-    train = events.filter(pl.col("time") < dates.val_start)
+    if held_out is None:  # validation = a period: training is what precedes it
+        train = events.filter(pl.col("time") < dates.val_start)
+    else:  # validation = held-out users: training is everyone else before the test cut
+        train = events.filter((pl.col("time") < dates.test_start)
+                              & ~pl.col("user").cast(pl.Utf8).is_in(sorted(held_out)))
     return tok.fit(train if train.height else events)
 
 
@@ -187,6 +191,7 @@ def build_sequences(
     """Build, save and describe the session and user-day sequence sets of a WORK folder
     (`start_token`: prepend BOS to every sequence, see `tokenize.bos_token`; `validation`: the
     rule of `splits.VALIDATION_RULES`)."""
+    before: list[str] = []
     if validation not in VALIDATION_RULES:
         raise ValueError(f"validation must be one of {VALIDATION_RULES}, got {validation!r}")
     asked = validation
@@ -203,14 +208,14 @@ def build_sequences(
         times = events["time"].cast(pl.Int64).to_numpy()
         dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start,  # type: ignore[arg-type]
                             times_us=times)
-        tok = _resolve_tokenizer(tokenizer, summary, events, dates)
-        tokens = tok.transform(events)
         held_out = None
         if validation == "users":
             before = events.filter(pl.col("time") < dates.test_start)["user"].cast(pl.Utf8).unique().to_list()
             held_out = validation_users(before, _validation_strata(work, dates), validation_share, split_seed)
             if not held_out or len(held_out) == len(before):  # too few users to hold any out
                 validation, held_out = "period", None
+        tok = _resolve_tokenizer(tokenizer, summary, events, dates, held_out)
+        tokens = tok.transform(events)
         bos = bos_token(tok.vocab_size) if start_token else 0
         vocab_size = tok.vocab_size + (1 if bos else 0)
         counts: dict[str, Any] = {}
@@ -230,7 +235,8 @@ def build_sequences(
             "release": release,
             "split": dates.to_json(),
             "validation": {"rule": validation, "asked": asked, "share": validation_share, "seed": split_seed,
-                           "users": None if held_out is None else sorted(held_out)},
+                           "users": None if held_out is None else sorted(held_out),
+                           "users_before_test": len(before) if held_out is not None else None},
             "span": {"start": _iso(span_start), "end": _iso(span_end)},
             "events": events.height,
             "counts": counts,
@@ -295,6 +301,20 @@ def load_bos(work: WorkDir | str) -> int:
     """The start-of-session token the sequences of a WORK folder begin with (0 = none; folders
     prepared before BOS existed have none)."""
     return int(load_config(work).get("bos") or 0)
+
+
+def load_validation_days(work: WorkDir | str) -> float:
+    """How many whole-organisation days the validation set amounts to, for per-day alert budgets:
+    the validation period's days, or — for held-out users — the days before the test cut times the
+    held-out share of the users active then."""
+    cfg = load_config(work)
+    dates = SplitDates.from_json(cfg["split"])
+    val = cfg.get("validation") or {"rule": "period"}
+    if val.get("rule") != "users":
+        return max(1.0, (dates.test_start - dates.val_start).total_seconds() / 86400.0)
+    start = datetime.fromisoformat(cfg["span"]["start"])
+    days = max(1.0, (dates.test_start - start).total_seconds() / 86400.0)
+    return days * len(val["users"]) / max(1, int(val.get("users_before_test") or len(val["users"])))
 
 
 def load_split_dates(work: WorkDir | str) -> SplitDates:

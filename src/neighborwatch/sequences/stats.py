@@ -178,8 +178,11 @@ def _fmt(v: Any) -> str:
 
 def tables(stats: dict[str, Any]) -> list[Table]:
     d = stats["split_dates"]
+    held = (stats.get("validation") or {}).get("rule") == "users"
+    val = (f"validation = {stats['validation']['share']:.0%} of the users held out before the test cut"
+           if held else f"validation from {d['val_start'][:10]}")
     title = (f"{stats.get('release') or 'dataset'}: {stats['events']:,} events, {stats['insiders']} insiders, "
-             f"validation from {d['val_start'][:10]}, test from {d['test_start'][:10]} ({d['rule']})")
+             f"{val}, test from {d['test_start'][:10]} ({d['rule']})")
     main = Table(title=title)
     main.add_column("")
     for c in COLUMNS:

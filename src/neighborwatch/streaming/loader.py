@@ -50,7 +50,7 @@ def tokenizer_for(detector: Detector, work: str | Path | None) -> tuple[Tokenize
 def calibrate_on_validation(detector: Detector, work: str | Path, budget_per_day: float,
                             half_life_s: float) -> Thresholds:
     """Score the validation period in batch (= what live scoring gives) and fit the thresholds."""
-    from neighborwatch.sequences.build import load_sequences, load_split_dates
+    from neighborwatch.sequences.build import load_sequences, load_validation_days
 
     seqs = load_sequences(work, "session").split("validation")
     if seqs.n_activities == 0:
@@ -58,8 +58,7 @@ def calibrate_on_validation(detector: Detector, work: str | Path, budget_per_day
     scores = detector.score_activities(seqs)
     users = np.repeat(seqs.meta["user"].to_numpy(), seqs.lengths)
     try:
-        dates = load_split_dates(work)
-        days = max(1.0, (dates.test_start - dates.val_start).total_seconds() / 86400.0)
+        days = load_validation_days(work)  # whole-organisation days (held-out users: a share of them)
     except (FileNotFoundError, KeyError):
         days = None
     return calibrate(scores, seqs.times, users, budget_per_day, half_life_s, days=days,
