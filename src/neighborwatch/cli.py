@@ -56,10 +56,14 @@ def prepare(
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
     from neighborwatch.pipeline import prepare_work
 
-    prepare_work(
-        src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
-        val_start=val_start, test_start=test_start, validation=validation,
-    )
+    try:
+        prepare_work(
+            src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
+            val_start=val_start, test_start=test_start, validation=validation,
+        )
+    except ValueError as e:  # e.g. splits that cannot hold activities: say why, name the options
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -223,7 +223,7 @@ def build_sequences(
             p.update(task, advance=1, description=f"sequences: {kind}s")
             seqs = to_sequence_set(events, group(events), tokens, times, kind, dates, collapse, vocab_size, bos,
                                    held_out)
-            check_splits(seqs.meta["split"].to_numpy(), dates, validation)
+            check_splits(seqs.meta["split"].to_numpy(), dates, validation, (span_start, span_end))
             seqs.save(work.sequence_set(kind))
             counts[kind] = _counts(seqs)
         p.update(task, advance=1, description="sequences: config")

@@ -206,13 +206,18 @@ def assign_splits(start_us: np.ndarray, dates: SplitDates, users: np.ndarray | N
     return np.asarray(SPLITS, dtype=object)[idx]
 
 
-def check_splits(split: np.ndarray, dates: SplitDates, rule: str) -> None:
-    """Every split must hold a sequence; otherwise say why and what to do."""
+def check_splits(split: np.ndarray, dates: SplitDates, rule: str,
+                 span: tuple[datetime, datetime] | None = None) -> None:
+    """Every split must hold a sequence; otherwise say why and name the options."""
     missing = [name for name in SPLITS if not (np.asarray(split) == name).any()]
-    if missing:
-        raise ValueError(
-            f"the {' and '.join(missing)} split(s) hold no sequence (validation from "
-            f"{dates.val_start:%Y-%m-%d}, test from {dates.test_start:%Y-%m-%d}, rule {dates.rule}, "
-            f"validation by {rule}); options: set --test-start / --val-start inside the logged "
-            f"period, use --validation {'period' if rule == 'users' else 'users'}, or prepare a "
-            "longer log span (a few weeks or more)")
+    if not missing:
+        return
+    logged = f"the logs span {span[0]:%Y-%m-%d %H:%M} .. {span[1]:%Y-%m-%d %H:%M}; " if span else ""
+    where = (f"validation = held-out users, test from {dates.test_start:%Y-%m-%d %H:%M}" if rule == "users" else
+             f"validation from {dates.val_start:%Y-%m-%d %H:%M}, test from {dates.test_start:%Y-%m-%d %H:%M}")
+    options = ["--test-start (and --val-start) inside the logged period"]
+    if rule == "users":
+        options.append("--validation period")
+    options.append("a longer log span (a few weeks or more)")
+    raise ValueError(f"the {' and '.join(missing)} split(s) would hold no sequence ({where}, {dates.rule} "
+                     f"rule); {logged}options: " + ", or ".join(options))
