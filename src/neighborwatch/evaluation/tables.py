@@ -21,7 +21,14 @@ from neighborwatch.evaluation.metrics import BUDGETS, budget_key
 COLUMNS: tuple[str, ...] = ("auc", "auprc", "dr", "fpr", *(budget_key(b) for b in BUDGETS))
 HEADERS = {"auc": "AUC", "auprc": "AUPRC", "dr": "DR", "fpr": "FPR",
            "test_optimal.dr": "DR (test-opt.)", "test_optimal.fpr": "FPR (test-opt.)",
-           **{budget_key(b): budget_key(b).upper() for b in BUDGETS}}
+           **{budget_key(b): budget_key(b).upper() for b in BUDGETS},
+           "auc_ci.low": "AUC 95% CI low", "auc_ci.high": "AUC 95% CI high", "macro_auc.macro_auc": "macro AUC",
+           "alert_budget.caught": "insiders caught @budget", "alert_budget.median_minutes": "TTD min (median)",
+           "alert_budget.median_activities": "TTD activities (median)",
+           "unscored_malicious_events": "unscored malicious"}
+#: statistics columns (issue 8 §4) a comparison table can add to `COLUMNS`
+STAT_COLUMNS: tuple[str, ...] = ("auc_ci.low", "auc_ci.high", "macro_auc.macro_auc", "alert_budget.caught",
+                                 "alert_budget.median_minutes", "alert_budget.median_activities")
 
 
 def scalar_metrics(level: Mapping[str, Any]) -> dict[str, float]:
@@ -128,3 +135,23 @@ def budget_rows(level: Mapping[str, Any]) -> list[dict[str, Any]]:
     keys = ("insiders", "caught", "median_minutes", "median_activities")
     rows = [{"scenario": r["scenario"], **{k: r[k] for k in keys}} for r in ab["per_scenario"]]
     return rows + [{"scenario": "all", **{k: ab[k] for k in keys}}]
+
+
+def level_caption(level: Mapping[str, Any]) -> str:
+    """One line under a level's table: the AUC's CI, the malicious raw events scored / unscored,
+    and (real-time) the macro AUC and insiders caught at the alert budget."""
+    parts = []
+    if level.get("auc_ci"):
+        parts.append(f"AUC 95% CI {format_ci(level['auc_ci'])} ({level['auc_ci']['groups']:,} sequences resampled)")
+    gt = level.get("ground_truth")
+    if gt:
+        parts.append(f"malicious raw events {gt['malicious_events']:,}: scored {gt['scored_malicious_events']:,}, "
+                     f"unscored {gt['unscored_malicious_events']:,}")
+    if level.get("macro_auc"):
+        parts.append(f"macro AUC {format_cell((level['macro_auc']['macro_auc'], math.nan, 1), 3)}")
+    ab = level.get("alert_budget")
+    if ab:
+        minutes = "–" if math.isnan(ab["median_minutes"]) else f"{ab['median_minutes']:.0f} min"
+        parts.append(f"at {ab['alerts_per_100_users_per_day']:g} alerts/100 users/day: {ab['caught']} of "
+                     f"{ab['insiders']} insiders caught, median time-to-detect {minutes}")
+    return "; ".join(parts)
