@@ -3,7 +3,8 @@
 Conventions shared by every function here:
 
 * Higher score = more anomalous; an item raises an alert iff ``score >= threshold``.
-* NaN scores mark positions a detector cannot score (e.g. the first activity of a session).
+* NaN scores mark items a detector cannot score (the protocol's items never include a
+  start-of-session position, so for next-activity models none should remain).
   They are dropped before any metric (`drop_unscored` returns how many), so they count neither
   as detected nor as false alarms.
 * Degenerate inputs (no positives or no negatives) give NaN with a `DegenerateMetricWarning`,
