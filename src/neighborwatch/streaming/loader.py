@@ -16,7 +16,7 @@ import numpy as np
 
 from neighborwatch.models.base import Detector
 from neighborwatch.models.registry import load_detector
-from neighborwatch.sequences.tokenize import Tokenizer, WordHourTokenizer, tokenizer_from_json
+from neighborwatch.sequences.tokenize import Tokenizer, WordHourTokenizer, bos_token, tokenizer_from_json
 from neighborwatch.streaming.alerts import Thresholds, calibrate
 from neighborwatch.streaming.engine import Engine, EngineConfig
 from neighborwatch.streaming.scorer import StreamScorer
@@ -78,6 +78,8 @@ def build_engine(model_dir: str | Path, work: str | Path | None = None, budget_p
         from neighborwatch.sequences.build import load_bos
 
         cfg.bos = load_bos(work)  # the start-of-session token the model was trained with
+    elif scorer.vocab_size == tok.vocab_size + 1:  # no WORK: a model with one class more has BOS
+        cfg.bos = bos_token(tok.vocab_size)
     if isinstance(thresholds, (str, Path)):
         th = Thresholds.load(Path(thresholds))
     elif thresholds is not None:
