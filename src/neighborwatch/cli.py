@@ -60,6 +60,9 @@ def prepare(
     collapse: bool = typer.Option(True, help="Collapse repeated tokens within a session (label-blind)."),
     val_start: Optional[str] = typer.Option(None, help="Validation period start (default: release rule)."),
     test_start: Optional[str] = typer.Option(None, help="Test period start (default: release rule)."),
+    validation: str = typer.Option(
+        "users", help="Validation set: 'users' (a seeded, insider-stratified share of users held out "
+        "before the test cut) or 'period' (the month before the test cut)."),
 ) -> None:
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
     from neighborwatch.pipeline import prepare_work
@@ -72,9 +75,9 @@ def prepare(
         prepare_work(
             src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
             val_start=val_start, test_start=test_start, labels=labels, session_open=session_open,
-            session_close=session_close, session_idle=session_idle, session_max=session_max,
+            session_close=session_close, session_idle=session_idle, session_max=session_max, validation=validation,
         )
-    except (MappingError, LabelsError, SessionRuleError, FileNotFoundError) as e:  # user errors: exit 2
+    except (MappingError, LabelsError, SessionRuleError, FileNotFoundError, ValueError) as e:  # user errors: exit 2
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
 

@@ -39,7 +39,8 @@ def print_result(result: dict[str, Any], console: Console | None = None) -> None
         t = Table(title=title, title_justify="left", caption_justify="left",
                   caption=f"{c['items']:,} items, {c['positives']:,} malicious, {c['unscored']:,} unscored; "
                           f"test-optimal point (paper comparison only): DR {_cell(m['test_optimal']['dr'])}, "
-                          f"FPR {_cell(m['test_optimal']['fpr'])}")
+                          f"FPR {_cell(m['test_optimal']['fpr'])}"
+                          + (f"\n{T.level_caption(m)}" if T.level_caption(m) else ""))
         for col in T.COLUMNS:
             t.add_column(T.header(col), justify="right")
         t.add_row(*(_cell(m[col]) for col in T.COLUMNS))

@@ -44,6 +44,7 @@ class EngineConfig:
     max_hold_s: float = 1.0  # wall-clock bound on how long an event waits for stragglers
     dedup_ids: int = 500_000  # event ids remembered for duplicate detection
     collapse: bool = True  # repeat collapse, as in the batch sequences (must match the model's)
+    bos: int = 0  # start-of-session token fed at every session open, as in the batch sequences (0 = none)
     idle_session_s: float = 0.0  # close sessions idle this long in event time (0 = never)
     # open sessions kept at most (0 = unbounded): opening one more closes the least recently
     # active one first (LRU in release order), so state stays bounded whatever the key count
@@ -200,6 +201,11 @@ class Engine:
         to_release: list[int] = []
         idle_us = int(self.config.idle_session_s * US)
         late = np.zeros(n, dtype=bool)
+        bos = self.config.bos
+        bos_slots: list[int] = []  # sessions opened in this batch: fed BOS before any round
+        repeat_of = np.full(n, -1, dtype=np.int64)  # a collapsed repeat: the kept event it repeats
+        last_kept: dict[int, int] = {}  # slot -> its last kept event in this batch
+        owner: list[Any] = [None] * n  # the OpenSession of each routed event
 
         for i, ev in enumerate(events):
             late[i] = ev.time_us < self.released_us
@@ -222,13 +228,18 @@ class Engine:
                 if r.opens:
                     self._evict_lru(r.key, to_release)
                     cur = self.sessions.start(ev, self.scorer.allocate())
+                    if bos:
+                        bos_slots.append(cur.slot)
                 assert cur is not None
                 session_ids[i] = cur.session_id
+                owner[i] = cur
                 if r.collapsed:
                     status[i] = "repeat"
+                    repeat_of[i] = last_kept.get(cur.slot, -1)
                 else:
                     status[i] = "first" if cur.length == 0 else "scored"
-                    predict[i] = cur.length > 0
+                    predict[i] = cur.length > 0 or bool(bos)
+                    last_kept[cur.slot] = i
                     slot[i] = cur.slot
                     round_of[i] = rounds.get(cur.slot, 0)
                     rounds[cur.slot] = round_of[i] + 1
@@ -254,6 +265,8 @@ class Engine:
         n_rounds = int(round_of.max()) + 1 if n else 0
         by_round = np.argsort(round_of, kind="stable")  # event order within each round
         bounds = np.searchsorted(round_of[by_round], np.arange(-1, n_rounds + 1))
+        if bos_slots:
+            self.scorer.advance(np.asarray(bos_slots, dtype=np.int64), np.full(len(bos_slots), bos, np.int64))
         for rd in range(n_rounds):
             idx = by_round[bounds[rd + 1] : bounds[rd + 2]]
             p_idx = idx[predict[idx]]
@@ -273,6 +286,13 @@ class Engine:
             self.scorer.advance(slot[idx], tokens[idx], times[idx])
         for s in to_release:
             self.scorer.release(s)
+        # a collapsed repeat takes the score of the activity it repeats (batch: `raw_positions`)
+        for i in range(n):
+            if status[i] == "repeat":
+                prev = owner[i].last_score if repeat_of[i] < 0 else scores[repeat_of[i]]
+                scores[i] = math.nan if prev is None else prev
+            elif owner[i] is not None:
+                owner[i].last_score = None if math.isnan(scores[i]) else float(scores[i])
 
         # risk and alerts in event order (plain Python values: numpy scalar access is slow)
         th = self.thresholds
@@ -301,7 +321,7 @@ class Engine:
                 if late_l[i]:
                     rec["late"] = True
                 counters[st] = counters.get(st, 0) + 1
-                if finite:
+                if finite and st != "repeat":  # a repeat's alert and risk were raised by what it repeats
                     before, after = self.risk.update(ev.user, ev.time_us, sc)
                     rec["risk"] = round(after, 6)
                     kinds = []
