@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from neighborwatch.models.base import Detector
 from neighborwatch.models.lan.config import LANConfig
+from neighborwatch.models.lan.fit import fit_lan
 from neighborwatch.models.lan.model import LANModel
 from neighborwatch.models.lan.retrieval import NeighbourIndex, PrefixPool
 from neighborwatch.models.lan.scoring import head_probabilities, neighbour_ids, prefix_vectors, score_positions
@@ -57,8 +58,6 @@ class LAN(Detector):
     def fit(self, train: SequenceSet, train_labels: np.ndarray | None = None,
             validation: SequenceSet | None = None, validation_labels: np.ndarray | None = None,
             on_epoch: Any = None) -> "LAN":
-        from neighborwatch.training.lan_trainer import fit_lan
-
         if train.vocab_size != self.config.vocab_size:
             raise ValueError(f"training set has {train.vocab_size} classes, config.vocab_size is "
                              f"{self.config.vocab_size}")
