@@ -71,7 +71,9 @@ def stats(work: Path = typer.Argument(..., help="Prepared WORK folder.")) -> Non
 def train(
     work: Path = typer.Argument(..., help="Prepared WORK folder."),
     out: Path = typer.Option(..., "--out", help="Model folder to write."),
-    config: Optional[Path] = typer.Option(None, "--config", help="LAN config JSON (defaults: the paper)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="LAN config JSON (instead of a preset)."),
+    preset: Optional[str] = typer.Option(
+        None, "--preset", help="quick (default: converges fast on a small CPU) | paper (LAN.md §4 exactly)."),
     epochs: Optional[int] = typer.Option(None, help="Maximum epochs (paper: 10)."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (paper: 512)."),
     lr: Optional[float] = typer.Option(None, help="AdamW learning rate (paper: 1e-5)."),
@@ -91,7 +93,7 @@ def train(
     from neighborwatch.training.train_work import build_config, train_work
 
     try:
-        cfg = build_config(config, epochs=epochs, batch_size=batch_size, lr=lr, k=k, mode=mode,
+        cfg = build_config(config, preset, epochs=epochs, batch_size=batch_size, lr=lr, k=k, mode=mode,
                            encoder=encoder, pooling=pooling, gnn=gnn, graph=graph, device=device,
                            threads=threads, seed=seed, max_train_samples=max_train_samples,
                            length_buckets=length_buckets)

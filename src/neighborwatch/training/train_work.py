@@ -18,9 +18,11 @@ from neighborwatch.progress import console
 from neighborwatch.workdir import WorkDir, write_json
 
 
-def build_config(config_file: Path | None = None, **overrides: Any) -> LANConfig:
-    """Paper defaults ← JSON file ← command-line options (None = not given)."""
-    cfg = LANConfig.from_json(config_file) if config_file else LANConfig()
+def build_config(config_file: Path | None = None, preset: str | None = None, **overrides: Any) -> LANConfig:
+    """A preset (default: quick) or a JSON file ← command-line options (None = not given)."""
+    if config_file and preset:
+        raise ValueError("give either --preset or --config (a config file holds every setting)")
+    cfg = LANConfig.from_json(config_file) if config_file else LANConfig.from_preset(preset or "quick")
     return cfg.replace(**overrides)
 
 
@@ -28,7 +30,8 @@ def _print_epoch(row: dict[str, Any]) -> None:
     metric = " ".join(f"{k}={row[k]:.4f}" for k in ("val_auc", "val_loglik") if k in row)
     console.print(f"epoch {row['epoch']}: loss={row['loss']:.4f} {metric} "
                   f"{row['samples_per_s']:.0f} samples/s ({row['samples_per_cpu_s']:.0f} per CPU-s), "
-                  f"pool refresh {row['pool_s']:.0f} s{' (best so far)' if row['best'] else ''}", markup=False)
+                  f"pool refresh {row['pool_s']:.0f} s, edge density {row.get('edge_density', 1):.2f}"
+                  f"{' (best so far)' if row['best'] else ''}", markup=False)
 
 
 def train_work(work: str | Path, out: str | Path, config: LANConfig, kind: str = "session") -> dict[str, Any]:
@@ -45,7 +48,8 @@ def train_work(work: str | Path, out: str | Path, config: LANConfig, kind: str =
     malicious, _ = row_labels(wd)
     y_train = activity_labels(train, malicious)
     y_val = activity_labels(validation, malicious) if len(validation) else None
-    console.print(f"training LAN ({config.mode}, {config.encoder}/{config.pooling}/{config.gnn}, k={config.k}) on "
+    console.print(f"training LAN (preset {config.preset or 'none'}, {config.mode}, "
+                  f"{config.encoder}/{config.pooling}/{config.gnn}, k={config.k}) on "
                   f"{train.n_activities:,} activities in {len(train):,} {kind}s "
                   f"({int(y_train.sum()):,} malicious); validation {validation.n_activities:,} activities "
                   f"({int(y_val.sum()) if y_val is not None else 0:,} malicious)")

@@ -103,7 +103,8 @@ class LANConfig:
     patience: int = 3
     #: budget in optimiser steps (0 = epochs × one pass over the samples)
     max_steps: int = 0
-    #: steps between pool refreshes / validations (0 = one pass over the samples = an epoch)
+    #: steps between pool refreshes / validations, at most one pass over the samples (0 = one
+    #: pass = the classic epoch); `epochs` counts these
     epoch_steps: int = 0
     warmup_steps: int = 0  # linear warm-up from 0 to lr
     lr_schedule: str = "constant"  # constant | cosine (decay to 0 at the end of the budget)

@@ -256,7 +256,7 @@ def fit_lan(model: LANModel, train: SequenceSet, train_labels: np.ndarray | None
         units, unit_lengths = np.arange(len(targets)), data.pos[targets]
     stream = batch_stream(units, unit_lengths, cfg.batch_size, cfg.length_buckets, rng)
     steps_per_pass = math.ceil(len(targets) / cfg.batch_size)
-    epoch_steps = cfg.epoch_steps or steps_per_pass
+    epoch_steps = min(cfg.epoch_steps, steps_per_pass) if cfg.epoch_steps else steps_per_pass
     total = epoch_steps * cfg.epochs if not cfg.max_steps else min(cfg.max_steps, epoch_steps * cfg.epochs)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
