@@ -25,10 +25,10 @@ import time
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
-
 from _lan_bench import splits
 from _machine import machine
+from sklearn.metrics import roc_auc_score
+
 from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.detector import LAN
 from neighborwatch.models.lan.model import LANModel, pad_prefixes

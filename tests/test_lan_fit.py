@@ -3,6 +3,7 @@ the step budget and schedule, the ablation switches and the presets."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -97,7 +98,8 @@ def test_training_queries_never_get_a_neighbour_from_their_own_session(data) -> 
     p = pool.vectors / np.linalg.norm(pool.vectors, axis=1, keepdims=True)
     for row in range(0, len(distinct), 25):
         ranked = np.argsort(-(p @ q[row]), kind="stable")
-        ok = [i for i in ranked if ts.session[pool.ends[i]] != own[row] and pool.hashes[i] != ts.hashes[distinct[row] - 1]]
+        ok = [i for i in ranked
+              if ts.session[pool.ends[i]] != own[row] and pool.hashes[i] != ts.hashes[distinct[row] - 1]]
         assert set(ids[row].tolist()) == set(ok[:7])
 
 
@@ -131,7 +133,7 @@ def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
     f = [lr_factor(s, 10, 110, "cosine") for s in range(110)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
     assert f[10] == pytest.approx(1.0) and f[60] == pytest.approx(0.5) and f[109] < 0.01
-    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+    assert all(a >= b for a, b in itertools.pairwise(f[10:]))
     assert lr_factor(50, 0, 110, "constant") == 1.0
 
 

@@ -57,8 +57,8 @@ class PlainProgress:
     def __enter__(self) -> "PlainProgress":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        for task_id, task in self.tasks.items():
+    def __exit__(self, *exc: object) -> None:
+        for task in self.tasks.values():
             if not task.done and task.completed:
                 self._print(task)
 

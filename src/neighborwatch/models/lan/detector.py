@@ -29,7 +29,12 @@ from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.fit import fit_lan
 from neighborwatch.models.lan.model import LANModel
 from neighborwatch.models.lan.retrieval import NeighbourIndex, PrefixPool
-from neighborwatch.models.lan.scoring import head_probabilities, neighbour_ids, prefix_vectors, score_positions
+from neighborwatch.models.lan.scoring import (
+    head_probabilities,
+    neighbour_ids,
+    prefix_vectors,
+    score_positions,
+)
 from neighborwatch.models.registry import read_manifest, register, write_manifest
 from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.training.device import select_device

@@ -53,7 +53,12 @@ from neighborwatch.models.lan.retrieval import (
     random_neighbours,
     select_pool,
 )
-from neighborwatch.models.lan.scoring import prefix_vectors, run_pass, score_positions, session_passes
+from neighborwatch.models.lan.scoring import (
+    prefix_vectors,
+    run_pass,
+    score_positions,
+    session_passes,
+)
 from neighborwatch.progress import progress
 from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.sequences.samples import oversample, training_samples

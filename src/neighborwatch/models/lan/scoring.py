@@ -15,7 +15,11 @@ import torch
 
 from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.model import LANModel, pad_prefixes
-from neighborwatch.models.lan.retrieval import NeighbourIndex, prefix_hashes, random_neighbours
+from neighborwatch.models.lan.retrieval import (
+    NeighbourIndex,
+    prefix_hashes,
+    random_neighbours,
+)
 from neighborwatch.progress import track
 from neighborwatch.sequences.base import SequenceSet
 
