@@ -253,3 +253,17 @@ def test_pass_order_covers_every_sample_once_and_groups_units(buckets: int) -> N
         assert (np.diff(lengths[runs]) < 0).any()
     again = pass_order(units, lengths, 8, buckets, np.random.default_rng(2))
     assert not np.array_equal(order, again)  # another pass, another session order
+
+
+def test_gcn_query_only_equals_row_zero_of_the_full_pass() -> None:
+    torch.manual_seed(0)
+    gcn = DenseGCN(8, 2, dropout=0.0)
+    x = torch.randn(3, 5, 8, requires_grad=True)
+    a = torch.rand(3, 5, 5)
+    a = (a + a.transpose(1, 2)) * (1 - torch.eye(5))
+    full, part = gcn(x, a)[:, 0], gcn(x, a, query_only=True)[:, 0]
+    torch.testing.assert_close(part, full, atol=1e-6, rtol=1e-5)
+    g_full = torch.autograd.grad(full.sum(), [x, *gcn.parameters()])
+    g_part = torch.autograd.grad(part.sum(), [x, *gcn.parameters()])
+    for u, v in zip(g_full, g_part):
+        torch.testing.assert_close(u, v, atol=1e-5, rtol=1e-4)

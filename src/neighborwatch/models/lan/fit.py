@@ -115,10 +115,14 @@ def pass_order(units: np.ndarray, unit_lengths: np.ndarray, batch_size: int, buc
 
 def batch_stream(units: np.ndarray, unit_lengths: np.ndarray, batch_size: int, buckets: int,
                  rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Endless batches of sample indices; a new random pass starts when one is used up."""
+    """Endless batches of sample indices; a new random pass starts when one is used up (with
+    buckets, the batches of a pass come in random order, not shortest first)."""
     while True:
         order = pass_order(units, unit_lengths, batch_size, buckets, rng)
-        for s in range(0, len(order), batch_size):
+        starts = np.arange(0, len(order), batch_size)
+        if buckets > 0:
+            starts = rng.permutation(starts)
+        for s in starts:
             yield order[s : s + batch_size]
 
 

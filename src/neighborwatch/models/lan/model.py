@@ -67,7 +67,10 @@ class LANModel(nn.Module):
         """query [B, H], neighbours [B, k-1, H] → logits over the next activity of the query."""
         nodes = torch.cat([query[:, None, :], neighbours], dim=1)
         adjacency = self.graph(nodes)
-        x = self.gnn(nodes, adjacency)
+        if isinstance(self.gnn, DenseGCN):
+            x = self.gnn(nodes, adjacency, query_only=True)
+        else:
+            x = self.gnn(nodes, adjacency)
         return HeadOutput(self.out(x[:, 0]), adjacency, nodes)
 
 
