@@ -188,14 +188,15 @@ class LANConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # converges quickly on a small CPU: cached-pool neighbours, a 1e-3 peak learning rate with
     # warm-up and cosine decay over a fixed step budget, clipped gradients, a pool refresh and a
-    # validation every 500 steps, a capped pool (its refresh + index build bound each epoch),
-    # and a sparse graph (centred ε) instead of the all-edges ε = 0.5 graph
+    # validation every 500 steps (at most one pass), a capped pool (its refresh + index build
+    # bound each epoch), a sparse graph (centred ε) instead of the all-edges ε = 0.5 graph, and
+    # sessions of similar length batched together (shorter recurrent passes)
     "quick": dict(mode="fast", lr=1e-3, batch_size=256, max_steps=6_000, epoch_steps=500, epochs=12,
                   patience=4, warmup_steps=300, lr_schedule="cosine", clip_norm=1.0, sparsify="centred",
-                  epsilon=0.5, max_pool=200_000, train_unit="session"),
+                  epsilon=0.5, max_pool=200_000, train_unit="session", length_buckets=4),
     # LAN.md §3-4 as published: faithful mode, AdamW lr 1e-5 constant, batch 512, 10 epochs,
     # early stop after 3, ε = 0.5 on the raw similarities, whole pool, no clipping
     "paper": dict(mode="faithful", lr=1e-5, batch_size=512, max_steps=0, epoch_steps=0, epochs=10,
                   patience=3, warmup_steps=0, lr_schedule="constant", clip_norm=0.0, sparsify="absolute",
-                  epsilon=0.5, max_pool=0, train_unit="session"),
+                  epsilon=0.5, max_pool=0, train_unit="session", length_buckets=0),
 }
