@@ -135,6 +135,7 @@ def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
     assert f[10] == pytest.approx(1.0) and f[60] == pytest.approx(0.5) and f[109] < 0.01
     assert all(a >= b for a, b in itertools.pairwise(f[10:]))
     assert lr_factor(50, 0, 110, "constant") == 1.0
+    assert lr_factor(0, 300, 100, "cosine") == pytest.approx(0.1)  # warm-up capped at 10 % of 100 steps
 
 
 def test_step_budget_history_and_edge_density_are_recorded(data) -> None:

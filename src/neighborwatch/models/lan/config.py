@@ -106,7 +106,7 @@ class LANConfig:
     #: steps between pool refreshes / validations, at most one pass over the samples (0 = one
     #: pass = the classic epoch); `epochs` counts these
     epoch_steps: int = 0
-    warmup_steps: int = 0  # linear warm-up from 0 to lr
+    warmup_steps: int = 0  # linear warm-up to lr (at most a tenth of the step budget)
     lr_schedule: str = "constant"  # constant | cosine (decay to 0 at the end of the budget)
     clip_norm: float = 0.0  # gradient-norm clipping (0 = off)
     seed: int = 42

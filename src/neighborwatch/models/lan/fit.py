@@ -127,7 +127,9 @@ def batch_stream(units: np.ndarray, unit_lengths: np.ndarray, batch_size: int, b
 
 
 def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
-    """Multiplier of the peak learning rate at optimiser step `step` (0-based)."""
+    """Multiplier of the peak learning rate at optimiser step `step` (0-based). The warm-up is
+    capped at a tenth of the budget, so that a preset's warm-up suits small data too."""
+    warmup = min(warmup, total // 10)
     if warmup and step < warmup:
         return (step + 1) / warmup
     if schedule == "cosine" and total > warmup:
