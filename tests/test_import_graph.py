@@ -27,9 +27,6 @@ ALLOWED: set[tuple[str, str]] = {
     # helper "alerts" moves streaming/live_demo.py next to demo.py (issue 13)
     ("neighborwatch.streaming.live_demo", "neighborwatch.service.app"),
     ("neighborwatch.streaming.live_demo", "neighborwatch.service.server"),
-    # helper "lan" moves training/lan_trainer.py to models/lan/fit.py (issue 8 §3, 14)
-    *(("neighborwatch.training.lan_trainer", f"neighborwatch.models.lan.{m}")
-      for m in ("graph", "loss", "model", "retrieval", "scoring")),
 }
 
 

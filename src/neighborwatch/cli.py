@@ -95,8 +95,8 @@ def train(
     work: Path = typer.Argument(..., help="Prepared WORK folder."),
     out: Path = typer.Option(..., "--out", help="Model folder to write."),
     detector: str = typer.Option("lan", "--detector", help="Registered detector to train (default: LAN)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Start from the detector's preset (standard | fast)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="LAN config JSON (defaults: the paper), or "
+    preset: Optional[str] = typer.Option(None, "--preset", help="Start from a preset of the detector (LAN: quick = default, paper = LAN.md §4 exactly; others: standard | fast)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="LAN config JSON (instead of a preset), or "
                                           "the other detector's parameters as JSON."),
     epochs: Optional[int] = typer.Option(None, help="Maximum epochs (paper: 10)."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (paper: 512)."),
@@ -127,8 +127,8 @@ def train(
         if preset is not None and preset not in cls.presets:
             raise ValueError(f"{detector} has no preset {preset!r}; it has: {', '.join(cls.presets) or 'none'}")
         given = {name: v for name, v in lan_options.items() if v is not None}
-        if detector == "lan" and preset is None:  # LAN's own options over the paper's defaults
-            train_work(work, out, build_config(config, device=device, seed=seed, **given))
+        if detector == "lan":  # LAN's own options over its preset (default quick) or config file
+            train_work(work, out, build_config(config, preset, device=device, seed=seed, **given))
             return
         if given and detector != "lan":
             raise ValueError(f"--{next(iter(given)).replace('_', '-')} is a LAN option; give {detector}'s "
