@@ -26,12 +26,17 @@ def synth(
     start: str = typer.Option("2010-01-02", help="First day (YYYY-MM-DD)."),
     end: str = typer.Option("2010-07-01", help="Last day, exclusive (YYYY-MM-DD)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same files."),
+    insiders: str = typer.Option("synthetic", help="synthetic (generated scenarios) | real (replay CERT answer rows)."),
+    answers: Optional[Path] = typer.Option(
+        None, "--answers", help="With --insiders real: a CERT release's answers/ folder (r4.2 or r5.2), read at run time."
+    ),
 ) -> None:
     """Generate a synthetic CERT-format organisation with insiders."""
     from neighborwatch.data.synth import print_summary, synthesize
 
     try:
-        manifest = synthesize(release=release, users=users, start=start, end=end, seed=seed, out=out)
+        manifest = synthesize(release=release, users=users, start=start, end=end, seed=seed, out=out,
+                              insiders=insiders, answers=answers)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     print_summary(manifest, out)
