@@ -32,7 +32,14 @@ import numpy as np
 from neighborwatch.data.answers import find_answer_files, parse_time
 from neighborwatch.data.synth.behaviour import DAY
 from neighborwatch.data.synth.insiders import (
-    PLACEMENT, Insider, cut_day, insider_counts, mark_insiders, pick_user, scenario_order, window_start,
+    PLACEMENT,
+    Insider,
+    cut_day,
+    insider_counts,
+    mark_insiders,
+    pick_user,
+    scenario_order,
+    window_start,
 )
 from neighborwatch.data.synth.organisation import Org
 from neighborwatch.data.synth.writers import FIELDS
