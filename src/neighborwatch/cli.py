@@ -54,13 +54,16 @@ def prepare(
     collapse: bool = typer.Option(True, help="Collapse repeated tokens within a session (label-blind)."),
     val_start: Optional[str] = typer.Option(None, help="Validation period start (default: release rule)."),
     test_start: Optional[str] = typer.Option(None, help="Test period start (default: release rule)."),
+    tokens: str = typer.Option("paper", help="paper (7 words x 24 hours) | context (user-relative context)."),
 ) -> None:
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
-    from neighborwatch.pipeline import prepare_work
+    from neighborwatch.pipeline import TOKEN_CHOICES, prepare_work
 
+    if tokens not in TOKEN_CHOICES:
+        raise typer.BadParameter(f"--tokens must be one of {', '.join(TOKEN_CHOICES)}, got {tokens!r}")
     prepare_work(
         src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
-        val_start=val_start, test_start=test_start,
+        val_start=val_start, test_start=test_start, tokens=tokens,
     )
 
 

@@ -32,6 +32,7 @@ from neighborwatch.sequences.tokenize import (
     WordHourTokenizer,
     collapse_mask,
     collapse_offsets,
+    extra_columns,
     make_tokenizer,
     tokenizer_from_json,
 )
@@ -45,9 +46,10 @@ def _work(work: WorkDir | str) -> WorkDir:
     return work if isinstance(work, WorkDir) else WorkDir(work)
 
 
-def read_sequence_inputs(work: WorkDir) -> pl.DataFrame:
+def read_sequence_inputs(work: WorkDir, extra: tuple[str, ...] = ()) -> pl.DataFrame:
     """The detector-visible columns of events.parquet, row i = event row i. Strings become
-    Categorical (4 bytes per event instead of ~16) so that ~30 M events stay within a few GB."""
+    Categorical (4 bytes per event instead of ~16) so that ~30 M events stay within a few GB.
+    `extra`: detail columns a tokenizer reads (e.g. the context tokenizer's), where present."""
     schema = pl.read_parquet_schema(work.events)
     missing = [c for c in INPUT_COLUMNS if c not in schema]
     if missing:
@@ -55,6 +57,7 @@ def read_sequence_inputs(work: WorkDir) -> pl.DataFrame:
     cat = ("user", "host", "source", "action")
     return pl.scan_parquet(work.events).select(
         [pl.col("time").cast(pl.Datetime("us"))] + [pl.col(c).cast(pl.Utf8).cast(pl.Categorical) for c in cat]
+        + [pl.col(c) for c in extra if c in schema]
     ).collect()
 
 
@@ -144,7 +147,7 @@ def build_sequences(
     release = summary.get("release")
     with progress() as p:
         task = p.add_task("sequences: read events", total=5)
-        events = read_sequence_inputs(work)
+        events = read_sequence_inputs(work, extra_columns(tokenizer))
         if events.height == 0:
             raise ValueError(f"{work.events} holds no events; nothing to build sequences from")
         p.update(task, advance=1, description="sequences: tokenize")
@@ -157,6 +160,7 @@ def build_sequences(
         for kind, group in (("session", sessions), ("day", user_days)):
             p.update(task, advance=1, description=f"sequences: {kind}s")
             seqs = to_sequence_set(events, group(events), tokens, times, kind, dates, collapse, tok.vocab_size)
+            seqs.extra["tokenizer"] = tok.to_json()  # travels into the model folder (LAN vocab.json)
             seqs.save(work.sequence_set(kind))
             counts[kind] = _counts(seqs)
         p.update(task, advance=1, description="sequences: config")

@@ -64,7 +64,10 @@ def synthesize(release: str, users: int, start: str, end: str, seed: int, out: P
 
     org = build_org(release, int(users), days, seed)
     kind = insiders
-    planned = plan_real_insiders(org, Path(answers), seed) if answers is not None else plan_insiders(org, seed)
+    if answers is not None:
+        planned = plan_real_insiders(org, Path(answers), seed)
+    else:
+        planned = plan_insiders(org, seed)
     pools = Pools(org, seed)
     writer = ReleaseWriter(out, org, seed)
     t0 = calendar.timegm(first.timetuple())

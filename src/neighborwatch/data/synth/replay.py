@@ -206,7 +206,8 @@ def _mapped_rows(org: Org, src: RealInsider, ins: Insider, shift_s: int, taken: 
         who = user_of(fields[3])
         for col in ("to", "cc", "bcc", "from_"):
             if col in row:
-                row[col] = ";".join(dict.fromkeys(address(a) for a in row[col].split(";"))) if row[col] else ""
+                mapped = dict.fromkeys(address(a) for a in row[col].split(";")) if row[col] else {}
+                row[col] = ";".join(mapped)
         if row.get("file_tree"):
             row["file_tree"] = org.file_tree[who]
         if "filename" in row:
