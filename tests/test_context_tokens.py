@@ -87,7 +87,7 @@ def test_time_class_follows_the_users_own_habit(office):
                      (tuesday_10am, "A", "PC-A", "logon", "Logon"),
                      (tuesday_10am, "B", "PC-B", "logon", "Logon"),
                      (saturday_10am, "A", "PC-A", "logon", "Logon")])
-    assert _decode(tok, probe) == ["logon/Logon/own @ outside", "logon/Logon/own @ usual",
+    assert _decode(tok, probe) == ["logon/Logon/own @ night", "logon/Logon/own @ usual",
                                    "logon/Logon/own @ usual", "logon/Logon/own @ outside",
                                    "logon/Logon/own @ weekend"]
 
@@ -154,7 +154,7 @@ def _digest(path: Path) -> str:
 def test_prepare_records_the_context_vocabulary(work):
     cfg = load_config(work)
     assert cfg["tokenizer"]["type"] == "context"
-    assert cfg["vocab_size"] == len(cfg["tokenizer"]["keys"]) * 3 + 1
+    assert cfg["vocab_size"] == len(cfg["tokenizer"]["keys"]) * len(cfg["tokenizer"]["time_classes"]) + 1
     seqs = load_sequences(work)
     assert seqs.vocab_size == cfg["vocab_size"]
     assert seqs.tokens.min() >= 1 and seqs.tokens.max() < seqs.vocab_size

@@ -5,12 +5,14 @@ one's own PC from one on a colleague's, or a 2 a.m. logon by a night-shift admin
 9-to-5 clerk. `ContextTokenizer` keeps one token per activity but builds it from context learned
 on the TRAINING events only (never labels; `fit` sees only what `build_sequences` passes it):
 
-    token = 1 + key_index * 3 + time_class            (0 stays padding)
+    token = 1 + key_index * 4 + time_class            (0 stays padding)
 
 * time class, relative to the user's own habit: `usual` (an hour of day holding ≥ `usual_share`
-  of the user's weekday training activity), `outside` (any other weekday hour), `weekend`
-  (Saturday/Sunday). Users with fewer than `min_user_events` weekday events, or never seen in
-  training, use the organisation's habit.
+  of the user's weekday training activity), `outside` (any other weekday hour), `night` (outside
+  the habit and before 6 a.m., any day: on two dev orgs it lifted the Markov baseline's AUC by
+  0.002-0.007 over a plain `outside`), `weekend` (Saturday/Sunday, habit or not). Users with
+  fewer than `min_user_events` weekday events, or never seen in training, use the
+  organisation's habit.
 * activity key = `source/action/host/detail`:
   - host: `own` (the user's most-used host in training), `shared` (used by ≥ `shared_users`
     users in training and nobody's own), `other` (another known host, e.g. a colleague's PC),
@@ -39,7 +41,8 @@ import numpy as np
 import polars as pl
 
 SOURCES = ("logon", "device", "file", "email", "http")
-TIME_CLASSES = ("usual", "outside", "weekend")
+TIME_CLASSES = ("usual", "outside", "weekend", "night")
+NIGHT_END_HOUR = 6  # "night": outside the user's habit, between midnight and 6 a.m.
 UNKNOWN = "UNKNOWN"
 OTHER_SOURCE = "other"
 #: event columns this tokenizer reads besides time/user/host/source/action (null where absent)
@@ -237,7 +240,9 @@ class ContextTokenizer:
         hour = ev["time"].dt.hour().to_numpy().astype(np.int64)
         weekend = ev["time"].dt.weekday().to_numpy() >= 6
         usual = (mask >> hour) & 1
-        return np.where(weekend, 2, np.where(usual == 1, 0, 1)).astype(np.int64)
+        cls = np.where(weekend, 2, np.where(usual == 1, 0, 1))
+        cls[(usual == 0) & (hour < NIGHT_END_HOUR)] = 3
+        return cls.astype(np.int64)
 
     def key_indices(self, events: pl.DataFrame) -> np.ndarray:
         """Index into `keys` per event (unknown keys → their source's UNKNOWN)."""
