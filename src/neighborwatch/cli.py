@@ -26,12 +26,17 @@ def synth(
     start: str = typer.Option("2010-01-02", help="First day (YYYY-MM-DD)."),
     end: str = typer.Option("2010-07-01", help="Last day, exclusive (YYYY-MM-DD)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same files."),
+    insiders: str = typer.Option("synthetic", help="synthetic (generated scenarios) | real (replay CERT answer rows)."),
+    answers: Optional[Path] = typer.Option(
+        None, "--answers", help="With --insiders real: a CERT release's answers/ folder (r4.2 or r5.2), read at run time."
+    ),
 ) -> None:
     """Generate a synthetic CERT-format organisation with insiders."""
     from neighborwatch.data.synth import print_summary, synthesize
 
     try:
-        manifest = synthesize(release=release, users=users, start=start, end=end, seed=seed, out=out)
+        manifest = synthesize(release=release, users=users, start=start, end=end, seed=seed, out=out,
+                              insiders=insiders, answers=answers)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     print_summary(manifest, out)
@@ -63,19 +68,23 @@ def prepare(
     validation: str = typer.Option(
         "users", help="Validation set: 'users' (a seeded, insider-stratified share of users held out "
         "before the test cut) or 'period' (the month before the test cut)."),
+    tokens: str = typer.Option("paper", help="paper (7 words x 24 hours) | context (user-relative context)."),
 ) -> None:
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
-    from neighborwatch.pipeline import prepare_work
+    from neighborwatch.pipeline import TOKEN_CHOICES, prepare_work
 
     from neighborwatch.data.labels import LabelsError
     from neighborwatch.data.ownlogs import MappingError
     from neighborwatch.sequences.sessionize import SessionRuleError
 
+    if tokens not in TOKEN_CHOICES:
+        raise typer.BadParameter(f"--tokens must be one of {', '.join(TOKEN_CHOICES)}, got {tokens!r}")
     try:
         prepare_work(
             src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
             val_start=val_start, test_start=test_start, labels=labels, session_open=session_open,
             session_close=session_close, session_idle=session_idle, session_max=session_max, validation=validation,
+            tokens=tokens,
         )
     except (MappingError, LabelsError, SessionRuleError, FileNotFoundError, ValueError) as e:  # user errors: exit 2
         typer.echo(f"error: {e}", err=True)

@@ -54,6 +54,7 @@ from neighborwatch.sequences.tokenize import (
     collapse_mask,
     bos_token,
     collapse_offsets,
+    extra_columns,
     make_tokenizer,
     prepend_start,
     tokenizer_from_json,
@@ -68,9 +69,10 @@ def _work(work: WorkDir | str) -> WorkDir:
     return work if isinstance(work, WorkDir) else WorkDir(work)
 
 
-def read_sequence_inputs(work: WorkDir) -> pl.DataFrame:
+def read_sequence_inputs(work: WorkDir, extra: tuple[str, ...] = ()) -> pl.DataFrame:
     """The detector-visible columns of events.parquet, row i = event row i. Strings become
-    Categorical (4 bytes per event instead of ~16) so that ~30 M events stay within a few GB."""
+    Categorical (4 bytes per event instead of ~16) so that ~30 M events stay within a few GB.
+    `extra`: detail columns a tokenizer reads (e.g. the context tokenizer's), where present."""
     schema = pl.read_parquet_schema(work.events)
     missing = [c for c in INPUT_COLUMNS if c not in schema]
     if missing:
@@ -78,6 +80,7 @@ def read_sequence_inputs(work: WorkDir) -> pl.DataFrame:
     cat = ("user", "host", "source", "action")
     return pl.scan_parquet(work.events).select(
         [pl.col("time").cast(pl.Datetime("us"))] + [pl.col(c).cast(pl.Utf8).cast(pl.Categorical) for c in cat]
+        + [pl.col(c) for c in extra if c in schema]
     ).collect()
 
 
@@ -211,7 +214,7 @@ def build_sequences(
     release = summary.get("release")
     with progress() as p:
         task = p.add_task("sequences: read events", total=5)
-        events = read_sequence_inputs(work)
+        events = read_sequence_inputs(work, extra_columns(tokenizer))
         if events.height == 0:
             raise ValueError(f"{work.events} holds no events; nothing to build sequences from")
         p.update(task, advance=1, description="sequences: tokenize")
@@ -238,6 +241,7 @@ def build_sequences(
             seqs = to_sequence_set(events, grouping, tokens, times, kind, dates, collapse, vocab_size, rule,
                                    bos, held_out)
             check_splits(seqs.meta["split"].to_numpy(), dates, validation, (span_start, span_end))
+            seqs.extra["tokenizer"] = tok.to_json()  # travels into the model folder (LAN vocab.json)
             seqs.save(work.sequence_set(kind))
             counts[kind] = _counts(seqs)
         p.update(task, advance=1, description="sequences: config")

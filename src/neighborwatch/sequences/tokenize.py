@@ -31,6 +31,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 import polars as pl
 
+from neighborwatch.sequences.context_tokens import ContextTokenizer
+
 HOURS = 24
 PAD = 0
 
@@ -233,13 +235,20 @@ class ActionHourTokenizer:
 
 
 TOKENIZERS: dict[str, type] = {WordHourTokenizer.name: WordHourTokenizer, ActionHourTokenizer.name: ActionHourTokenizer}
+TOKENIZERS[ContextTokenizer.name] = ContextTokenizer  # context: sequences.context_tokens
 
 
 def make_tokenizer(name: str) -> Tokenizer:
-    """A fresh (unfitted) tokenizer by name: 'word-hour' or 'action-hour'."""
+    """A fresh (unfitted) tokenizer by name: 'word-hour', 'action-hour' or 'context'."""
     if name not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {name!r}; choose one of {sorted(TOKENIZERS)}")
     return TOKENIZERS[name]()
+
+
+def extra_columns(tokenizer: "Tokenizer | str | None") -> tuple[str, ...]:
+    """Event detail columns a tokenizer (instance or name) reads besides time/user/host/source/action."""
+    kind = TOKENIZERS.get(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    return tuple(getattr(kind, "extra_columns", ()))
 
 
 def tokenizer_from_json(obj: dict[str, Any]) -> Tokenizer:

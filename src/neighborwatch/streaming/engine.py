@@ -28,10 +28,11 @@ from typing import Any, Callable
 import numpy as np
 import polars as pl
 
+from neighborwatch.data.schema import EVENT_SCHEMA
 from neighborwatch.models.stream import StreamScorer
 from neighborwatch.sequences.sessionize import SessionRule
 from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
-from neighborwatch.streaming.events import LiveEvent, us_to_iso
+from neighborwatch.streaming.events import OPTIONAL_FIELDS, LiveEvent, us_to_iso
 from neighborwatch.streaming.risk import RiskTracker
 from neighborwatch.streaming.session_state import Sessionizer
 
@@ -173,6 +174,13 @@ class Engine:
         df = pl.DataFrame({"source": [e.source for e in events], "action": [e.action for e in events],
                            "time": np.array([e.time_us for e in events], dtype="datetime64[us]")},
                           schema={"source": pl.Utf8, "action": pl.Utf8, "time": pl.Datetime("us")})
+        # who, where and the details: what context tokens read (same columns as events.parquet)
+        df = df.hstack(pl.DataFrame(
+            {"user": [e.user for e in events], "host": [e.host for e in events],
+             **{c: [e.details.get(c) for e in events] for c in OPTIONAL_FIELDS}},
+            schema={"user": pl.Utf8, "host": pl.Utf8, **{c: EVENT_SCHEMA[c] for c in OPTIONAL_FIELDS}},
+            strict=False,
+        ))
         try:
             return np.asarray(self.tokenize(df), dtype=np.int64), [None] * len(events)
         except Exception:  # noqa: BLE001 — find the events it refuses, one by one
