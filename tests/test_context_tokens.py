@@ -154,7 +154,8 @@ def _digest(path: Path) -> str:
 def test_prepare_records_the_context_vocabulary(work):
     cfg = load_config(work)
     assert cfg["tokenizer"]["type"] == "context"
-    assert cfg["vocab_size"] == len(cfg["tokenizer"]["keys"]) * len(cfg["tokenizer"]["time_classes"]) + 1
+    # + padding 0, + the start-of-session token
+    assert cfg["vocab_size"] == len(cfg["tokenizer"]["keys"]) * len(cfg["tokenizer"]["time_classes"]) + 2
     seqs = load_sequences(work)
     assert seqs.vocab_size == cfg["vocab_size"]
     assert seqs.tokens.min() >= 1 and seqs.tokens.max() < seqs.vocab_size
@@ -164,10 +165,13 @@ def test_prepare_records_the_context_vocabulary(work):
 
 
 def test_label_blind_and_training_period_only(work, tmp_path):
-    cfg = load_config(work)
-    val_start = datetime.fromisoformat(cfg["split"]["val_start"])
+    # the validation period rule: training is exactly what precedes val_start (with held-out
+    # validation users the training users are chosen insider-stratified, i.e. by the labels)
     copy = tmp_path / "w"
     shutil.copytree(work, copy)
+    build_sequences(copy, tokenizer="context", validation="period")
+    cfg = load_config(copy)
+    val_start = datetime.fromisoformat(cfg["split"]["val_start"])
     labels = _digest(copy / "labels.parquet")
     # change everything after the training period, and drop the labels: the tokenizer must not move
     ev = pl.read_parquet(copy / "events.parquet")
@@ -176,10 +180,10 @@ def test_label_blind_and_training_period_only(work, tmp_path):
                          pl.when(later & pl.col("domain").is_not_null()).then(pl.lit("never-seen.example"))
                          .otherwise(pl.col("domain")).alias("domain"))
     ev.write_parquet(copy / "events.parquet")
-    build_sequences(copy, tokenizer="context")
+    build_sequences(copy, tokenizer="context", validation="period")
     assert _digest(copy / "labels.parquet") == labels
     (copy / "labels.parquet").unlink()
-    build_sequences(copy, tokenizer="context")
+    build_sequences(copy, tokenizer="context", validation="period")
     assert load_config(copy)["tokenizer"] == cfg["tokenizer"]
     tok = load_tokenizer(copy)
     decoded = {tok.decode(int(t))[0].split(" @ ")[0] for t in tok.transform(ev.filter(later))}
