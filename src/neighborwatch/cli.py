@@ -5,17 +5,90 @@ Implementations are imported inside each command so that `neighborwatch --help` 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
+
+from neighborwatch.errors import EXIT_USER_ERROR, UserError, one_line, removed_on_failure, require_dir, user_message
+
+_debug = False  # set by --debug: user errors keep their traceback too
+
+
+class _OneLineErrors(TyperGroup):
+    """Every command's user mistakes end the same way: `error: ... (hint: ...)`, exit 2."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        global _debug
+        _debug = False
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as e:  # bad flag value, missing argument, unknown option
+            sub = next((a for a in argv if a in self.commands), None)
+            click.echo("error: " + one_line(e.format_message(),
+                                            f"neighborwatch {sub + ' ' if sub else ''}--help"), err=True)
+            sys.exit(e.exit_code)
+        except Exception as e:
+            msg = user_message(e)
+            if msg is None or _debug:
+                raise
+            click.echo(f"error: {msg}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Real-time insider threat detection with LAN (learning adaptive neighbours).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"neighborwatch {version('neighborwatch')}")
+        except PackageNotFoundError:  # running from a source tree without an install
+            typer.echo("neighborwatch (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug/--no-debug", help="Show tracebacks for user errors too."),
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _model_dir(path: Path) -> Path:
+    require_dir(path, "model folder", "give the --out folder of `neighborwatch train`")
+    if not (path / "detector.json").exists():
+        raise UserError(f"{path} is not a saved model folder (no detector.json)",
+                        "give the --out folder of `neighborwatch train`")
+    return path
+
+
+def _work_dir(path: Path) -> Path:
+    require_dir(path, "WORK folder", "run `neighborwatch prepare SRC --out WORK` first")
+    if not (path / "events.parquet").exists():
+        raise UserError(f"{path} is not a prepared WORK folder (no events.parquet)",
+                        "run `neighborwatch prepare SRC --out WORK` first")
+    return path
 
 
 @app.command()
@@ -30,10 +103,8 @@ def synth(
     """Generate a synthetic CERT-format organisation with insiders."""
     from neighborwatch.data.synth import print_summary, synthesize
 
-    try:
+    with removed_on_failure(out):
         manifest = synthesize(release=release, users=users, start=start, end=end, seed=seed, out=out)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
     print_summary(manifest, out)
 
 
@@ -45,18 +116,23 @@ def prepare(
     map: Optional[str] = typer.Option(
         None, "--map", help="Own logs: user=COL,time=COL,action=COL[,host=COL,source=COL,event_id=COL]."
     ),
-    keep_content: bool = typer.Option(False, help="Keep raw content text (off by default)."),
-    collapse: bool = typer.Option(True, help="Collapse repeated tokens within a session (label-blind)."),
+    keep_content: bool = typer.Option(False, "--keep-content/--no-keep-content",
+                                      help="Keep raw content text (off by default)."),
+    collapse: bool = typer.Option(True, "--collapse/--no-collapse",
+                                  help="Collapse repeated tokens within a session (label-blind)."),
     val_start: Optional[str] = typer.Option(None, help="Validation period start (default: release rule)."),
     test_start: Optional[str] = typer.Option(None, help="Test period start (default: release rule)."),
 ) -> None:
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
     from neighborwatch.pipeline import prepare_work
 
-    prepare_work(
-        src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
-        val_start=val_start, test_start=test_start,
-    )
+    if not src.exists():
+        raise UserError(f"{src} does not exist", "give a CERT release folder, or a log file/folder with --format")
+    with removed_on_failure(out):
+        prepare_work(
+            src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
+            val_start=val_start, test_start=test_start,
+        )
 
 
 @app.command()
@@ -64,7 +140,7 @@ def stats(work: Path = typer.Argument(..., help="Prepared WORK folder.")) -> Non
     """Print the dataset-statistics table (users, insiders, sessions, activities, samples)."""
     from neighborwatch.sequences.stats import print_stats
 
-    print_stats(work)
+    print_stats(_work_dir(work))
 
 
 @app.command()
@@ -90,15 +166,16 @@ def train(
     """Train LAN on WORK's training period; early stopping and the saved epoch use validation."""
     from neighborwatch.training.train_work import build_config, train_work
 
-    try:
-        cfg = build_config(config, epochs=epochs, batch_size=batch_size, lr=lr, k=k, mode=mode,
-                           encoder=encoder, pooling=pooling, gnn=gnn, graph=graph, device=device,
-                           threads=threads, seed=seed, max_train_samples=max_train_samples,
-                           length_buckets=length_buckets)
-        train_work(work, out, cfg)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2)
+    _work_dir(work)
+    cfg = build_config(config, epochs=epochs, batch_size=batch_size, lr=lr, k=k, mode=mode,
+                       encoder=encoder, pooling=pooling, gnn=gnn, graph=graph, device=device,
+                       threads=threads, seed=seed, max_train_samples=max_train_samples,
+                       length_buckets=length_buckets)
+    with removed_on_failure(out):
+        try:
+            train_work(work, out, cfg)
+        except RuntimeError as e:  # e.g. nothing to train on in this WORK
+            raise UserError(str(e)) from e
 
 
 @app.command()
@@ -111,11 +188,14 @@ def evaluate(
     """Threshold on validation, then score the test period once: real-time and post-hoc metrics."""
     from neighborwatch.evaluation.evaluate import run_evaluate
 
-    try:
-        run_evaluate(work, model, json_path=json_path, report_dir=report)
-    except (FileNotFoundError, KeyError) as e:  # missing WORK/model pieces: say what, no traceback
-        typer.echo(f"error: {e.args[0] if e.args else e}", err=True)
-        raise typer.Exit(2) from None
+    _work_dir(work)
+    _model_dir(model)
+    with removed_on_failure(report):
+        try:
+            run_evaluate(work, model, json_path=json_path, report_dir=report)
+        except KeyError as e:  # missing WORK/model pieces: say what
+            raise UserError(f"missing {e.args[0] if e.args else e}", "was WORK prepared and MODEL trained "
+                            "by this version?") from e
 
 
 @app.command()
@@ -125,7 +205,7 @@ def benchmark(
     seeds: int = typer.Option(3, "--seeds", help="Number of seeds (0, 1, ...); cells are mean ± std."),
     out: Path = typer.Option(Path("benchmark"), "--out", help="Folder for tables, plots and JSON."),
     methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated detector names (default: all)."),
-    fast: bool = typer.Option(False, "--fast", help="Tiny hyper-parameter preset (smoke runs, tests)."),
+    fast: bool = typer.Option(False, "--fast/--no-fast", help="Tiny hyper-parameter preset (smoke runs, tests)."),
     params: Optional[Path] = typer.Option(
         None, "--params", help='JSON file {"method": {option: value}} overriding the preset.'),
     threads: int = typer.Option(0, "--threads", help="Cap torch/OpenMP threads (0 = library default)."),
@@ -135,27 +215,33 @@ def benchmark(
 
     from neighborwatch.evaluation.benchmark import run_benchmark
 
+    _work_dir(work)
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     overrides = json.loads(params.read_text()) if params else None
-    try:
+    with removed_on_failure(out):
         run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides,
                       threads=threads)
-    except (ValueError, FileNotFoundError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2)
 
 
 @app.command()
 def demo(
     out: Path = typer.Option(Path("neighborwatch-demo"), "--out", help="Folder for everything the demo writes."),
-    users: int = typer.Option(60, help="Employees in the synthetic organisation."),
+    users: int = typer.Option(60, min=10, help="Employees in the synthetic organisation."),
     seed: int = typer.Option(0, help="Random seed."),
-    live: bool = typer.Option(False, "--live", help="Finish by serving the model and replaying the test period live."),
+    live: bool = typer.Option(False, "--live/--no-live",
+                              help="Finish by serving the model and replaying the test period live."),
+    exit_after_replay: bool = typer.Option(
+        False, "--exit-after-replay/--keep-serving",
+        help="With --live: stop once the replay is scored (scripts) instead of serving until Ctrl-C."),
+    retrain: bool = typer.Option(False, "--retrain/--reuse",
+                                 help="Train again even if OUT already holds a trained demo."),
 ) -> None:
-    """Synthetic organisation → prepare → train LAN → evaluate (→ live service): the whole pipeline."""
+    """Synthetic organisation → prepare → train LAN → evaluate (→ live service): the whole pipeline.
+
+    With --live and an OUT that already holds a trained demo, goes straight to the live step."""
     from neighborwatch.demo import run_demo
 
-    run_demo(out=out, users=users, seed=seed, live=live)
+    run_demo(out=out, users=users, seed=seed, live=live, keep_serving=not exit_after_replay, retrain=retrain)
 
 
 @app.command()
@@ -183,6 +269,11 @@ def serve(
     from neighborwatch.service.server import ServeOptions
     from neighborwatch.service.server import serve as run_serve
 
+    _model_dir(model)
+    if work is not None:
+        _work_dir(work)
+    if budget <= 0 or half_life <= 0:
+        raise UserError("--budget and --half-life must be positive")
     run_serve(ServeOptions(
         model=model, work=work, redis=redis, host=host, port=port, token=token, sinks=list(sink), state=state,
         partitions=partitions, only=[int(x) for x in only.split(",")] if only else None, consumer=consumer, prefix=prefix,
@@ -204,8 +295,11 @@ def replay(
 ) -> None:
     """Replay a prepared period, in time order, into a running service (HTTP or Redis)."""
     from neighborwatch.progress import console
+    from neighborwatch.replay import check_reachable
     from neighborwatch.replay import replay as run_replay
 
+    check_reachable(to, token)
+    _work_dir(work)
     result = run_replay(work, to, speed=speed, split=split, token=token, partitions=partitions, limit=limit,
                         prefix=prefix)
     console.print(result)
