@@ -76,10 +76,12 @@ def _main(
 
 
 def _model_dir(path: Path) -> Path:
-    require_dir(path, "model folder", "give the --out folder of `neighborwatch train`")
+    hint = "give the --out folder of `neighborwatch train`"
+    if not path.is_dir():
+        raise UserError(f"{path} is not a saved detector folder ({'not a folder' if path.exists() else 'no such folder'})",
+                        hint)
     if not (path / "detector.json").exists():
-        raise UserError(f"{path} is not a saved model folder (no detector.json)",
-                        "give the --out folder of `neighborwatch train`")
+        raise UserError(f"{path} is not a saved detector folder (no detector.json)", hint)
     return path
 
 
@@ -184,6 +186,8 @@ def evaluate(
     model: Path = typer.Argument(..., help="Saved detector folder (with detector.json)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write all metrics + provenance as JSON."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write an HTML report (index.html) here."),
+    budget: float = typer.Option(5.0, "--budget", min=0.01,
+                                 help="Analyst budget: incidents per 100 users per day (alerts block)."),
 ) -> None:
     """Threshold on validation, then score the test period once: real-time and post-hoc metrics."""
     from neighborwatch.evaluation.evaluate import run_evaluate
@@ -192,7 +196,7 @@ def evaluate(
     _model_dir(model)
     with removed_on_failure(report):
         try:
-            run_evaluate(work, model, json_path=json_path, report_dir=report)
+            run_evaluate(work, model, json_path=json_path, report_dir=report, budget_per_day=budget)
         except KeyError as e:  # missing WORK/model pieces: say what
             raise UserError(f"missing {e.args[0] if e.args else e}", "was WORK prepared and MODEL trained "
                             "by this version?") from e
@@ -258,7 +262,7 @@ def serve(
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated partitions this worker consumes (default: all)."),
     consumer: str = typer.Option("worker-0", "--consumer", help="Stable consumer name of this worker in the Redis group."),
     prefix: str = typer.Option("neighborwatch:events", "--prefix", help="Redis stream name prefix (streams PREFIX:0..N-1)."),
-    budget: float = typer.Option(5.0, "--budget", help="Alerts per day of each kind to calibrate thresholds to."),
+    budget: float = typer.Option(5.0, "--budget", help="Incidents per 100 users per day to calibrate thresholds to."),
     half_life: float = typer.Option(24.0, "--half-life", help="Risk half-life in hours."),
     thresholds: Optional[Path] = typer.Option(None, "--thresholds", help="thresholds.json to use instead of calibrating."),
     window: float = typer.Option(5.0, "--window", help="Out-of-order window in seconds of event time."),

@@ -2,8 +2,8 @@
 
 `run_live_demo(model_dir, work)` starts the service in this process (HTTP on loopback), replays
 the WORK's test period into it over HTTP as a live stream, prints the dashboard URL and the
-alerts raised — marked against the ground truth, which only this demo reads (the service never
-does) — and either stops or keeps serving until Ctrl-C.
+incidents raised, riskiest first — marked against the ground truth, which only this demo reads
+(the service never does) — and keeps serving until Ctrl-C (or stops, for scripts).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = No
                   state: str | Path | None = None, show: int = 10) -> dict[str, Any]:
     """Serve `model_dir`, replay the test period of `work`, report the alerts; returns a summary."""
     import uvicorn
-    from rich.table import Table
 
     from neighborwatch.replay import replay
     from neighborwatch.service.app import create_app
@@ -72,7 +71,9 @@ def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = No
     console.print(f"[bold]dashboard:[/] {url}/dashboard?token={token}")
     th = runtime.engine.thresholds
     console.print(f"thresholds ({th.calibrated_on}): activity ≥ {th.activity:.4f}, risk ≥ {th.risk:.3f}, "
-                  f"budget {budget_per_day:g} alerts/day each")
+                  f"budget {budget_per_day:g} incidents per 100 users per day")
+    sent: dict[str, Any] = {"events": 0}
+    summary: dict[str, Any] = {}
     try:
         console.print(f"$ neighborwatch replay {work} --to {url} --speed {speed:g}")
         sent = replay(work, url, speed=speed, split="test", token=token)
@@ -80,22 +81,11 @@ def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = No
         while time.time() < end and (runtime.source.depth or runtime.engine.buffered):
             time.sleep(0.1)
         time.sleep(0.5)
-        total, alerts = runtime.alerts.query(limit=10_000)
-        bad = _malicious_ids(work)
-        caught = [a for a in alerts if a["event_id"] in bad or any(e.get("event_id") in bad
-                                                                    for e in a["reasons"]["events"][-1:])]
-        insiders = sorted({a["user"] for a in caught})
-        table = Table(title=f"{total} alerts on {sent['events']} test events "
-                            f"({len(caught)} on malicious activity, insiders caught: {', '.join(insiders) or 'none'})")
-        for col in ("time", "kind", "user", "host", "why", "score", "risk", "truth"):
-            table.add_column(col)
-        ranked = sorted(alerts, key=lambda a: (-a["score"] if a["kind"] == "activity" else -a["risk"]))
-        for a in ranked[:show]:
-            table.add_row(a["time"], a["kind"], a["user"], a["host"], a["summary"], f"{a['score']:.4f}",
-                          f"{a['risk']:.2f}", "[red]malicious[/]" if a in caught else "")
-        console.print(table)
+        summary = _print_incidents(runtime, work, sent["events"], show)
+        console.print(f"\n[bold]Triage the incidents:[/] {url}/dashboard?token={token}\n"
+                      f"API: curl -H 'Authorization: Bearer {token}' {url}/incidents")
         if keep_running:
-            console.print("serving; press Ctrl-C to stop")
+            console.print("serving until Ctrl-C")
             while True:
                 time.sleep(1)
     except KeyboardInterrupt:
@@ -104,5 +94,36 @@ def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = No
         server.should_exit = True
         thread.join(10)
         runtime.stop()
-    return {"url": f"{url}/dashboard?token={token}", "events": sent["events"], "alerts": total,
-            "malicious_alerts": len(caught), "insiders_caught": insiders, "state": str(state)}
+    return {"url": f"{url}/dashboard?token={token}", "events": sent["events"], "state": str(state), **summary}
+
+
+def _print_incidents(runtime: Any, work: Path, events: int, show: int) -> dict[str, Any]:
+    """The incidents table, riskiest first, each marked when it holds an insider's malicious activity."""
+    from rich.table import Table
+
+    from neighborwatch.streaming.events import us_to_iso
+
+    bad = _malicious_ids(work)
+    n_alerts, _ = runtime.alerts.query(limit=1)
+    total, incidents = runtime.alerts.query_incidents(limit=100_000, order="peak")
+    with runtime.lock:  # the live tracker lists every contributing activity
+        live = {i: runtime.engine.incidents.incidents.get(i) for i in (x["incident_id"] for x in incidents)}
+    on_insider = []
+    for inc in incidents:
+        full = live.get(inc["incident_id"])
+        ids = {a["event_id"] for a in (full.activities if full else inc["drivers"])}
+        on_insider.append(bool(ids & bad))
+    insiders = sorted({inc["user"] for inc, hit in zip(incidents, on_insider) if hit})
+    table = Table(title=f"{total} incidents ({n_alerts} alerts) on {events} test events: "
+                        f"{sum(on_insider)} on malicious activity, insiders caught: {', '.join(insiders) or 'none'}")
+    for col in ("#", "user", "start", "end", "activities", "alerts", "peak risk", "driven by", "truth"):
+        table.add_column(col)
+    for rank, (inc, hit) in enumerate(zip(incidents[:show], on_insider), 1):
+        drivers = ", ".join(f"{(a.get('raw') or {}).get('source', '?')}/{(a.get('raw') or {}).get('action', '?')}"
+                            for a in inc["drivers"][:2])
+        table.add_row(str(rank), inc["user"], us_to_iso(inc["start_us"])[:16], us_to_iso(inc["end_us"])[:16],
+                      str(inc["n_activities"]), str(inc["alerts"]), f"{inc['peak_risk']:.2f}", drivers,
+                      "[red]insider[/]" if hit else "")
+    console.print(table)
+    return {"alerts": n_alerts, "incidents": total, "incidents_on_insiders": sum(on_insider),
+            "insiders_caught": insiders}

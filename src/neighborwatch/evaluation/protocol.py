@@ -228,6 +228,9 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
                 results[level] = skipped(f"detector does not score this level: {e}")
                 continue
             thresholds[level] = choose_threshold(_items(level, splits["validation"])[0], val_scores)
+            if keep_scores and level == REALTIME:  # the alerting evaluation calibrates on these
+                v = splits["validation"]
+                arrays["realtime_validation"] = {"scores": val_scores, "users": v.users(), "times": v.seqs.times}
         # phase 2: each test split scored once, thresholds already fixed
         for level in levels:
             bar.update(task, advance=1, description=f"evaluate {detector.name}: test {level}")

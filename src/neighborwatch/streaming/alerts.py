@@ -119,11 +119,11 @@ def calibrate(scores: np.ndarray, times_us: np.ndarray, users: np.ndarray, budge
     span = max(1.0, (times_us.max() - times_us.min()) / US / 86400.0)
     days = float(days) if days is not None else span
     t0 = times_us.min()
-    if days >= 4:  # baseline on the first half, thresholds on the second
-        cut = t0 + int(days / 2 * 86400 * US)
-        ref, cal = times_us < cut, times_us >= cut
-        cal_days = days - days / 2
-    else:
+    cut = t0 + int(days / 2 * 86400 * US)
+    ref, cal = times_us < cut, times_us >= cut
+    cal_days = days - days / 2
+    if days < 4 or not np.isfinite(scores[ref]).any() or not np.isfinite(scores[cal]).any():
+        # too short to split: baseline and thresholds from the same activities
         ref = cal = np.ones(scores.size, dtype=bool)
         cal_days = days
     baseline = Baseline.fit(users[ref], scores[ref])
@@ -150,7 +150,7 @@ def calibrate(scores: np.ndarray, times_us: np.ndarray, users: np.ndarray, budge
     calibration = {"users": n_users, "days": round(cal_days, 3), "target_incidents": round(target, 2),
                    "incidents": len(incidents), "alerts": kinds,
                    "incidents_per_100_users_per_day": round(len(incidents) / max(n_users, 1) * 100 / cal_days, 3),
-                   "baseline_days": round(days - cal_days, 3) if days >= 4 else round(days, 3)}
+                   "baseline_days": round(days - cal_days, 3) if cal_days < days else round(days, 3)}
     return Thresholds(activity=act, risk=risk, half_life_s=half_life_s, budget_per_day=budget_per_day,
                       calibrated_on=source, validation_days=float(days), slack=slack,
                       baseline=baseline.to_json(), rules=rules.to_json(), calibration=calibration)
