@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from pydantic import ValidationError
 
+from neighborwatch.service.incidents import install as install_incidents
 from neighborwatch.service.schemas import EventBatch, StatusUpdate
 from neighborwatch.streaming.events import parse_event, us_to_iso
 from neighborwatch.streaming.runtime import Runtime
@@ -200,6 +201,8 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
     @app.get("/thresholds", dependencies=[Depends(auth)])
     def thresholds() -> dict[str, Any]:
         return runtime.engine.thresholds.to_json()
+
+    install_incidents(app, runtime, auth)  # incident triage routes, user profile, static assets
 
     @app.get("/", dependencies=[Depends(auth)], include_in_schema=False)
     def root(request: Request) -> RedirectResponse:
