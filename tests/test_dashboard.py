@@ -50,13 +50,17 @@ def server(tmp_path):
     rt.stop()
 
 
-def _settle(rt, timeout: float = 60) -> int:
-    """Wait until the runtime has scored everything sent; returns the incident count."""
+def _settle(rt, sent: int, timeout: float = 60) -> int:
+    """Wait until the runtime has released every event sent; returns the incident count."""
     end = time.time() + timeout
-    while time.time() < end and (rt.source.depth or rt.engine.buffered):
+    while time.time() < end:
+        with rt.lock:  # the worker scores and stores under this lock: a settled state
+            c = rt.engine.counters
+            if not rt.engine.buffered and c["accepted"] + c["duplicate"] >= sent and \
+                    sum(c[k] for k in ("scored", "first", "repeat", "rejected")) >= c["accepted"]:
+                return rt.alerts.query_incidents(limit=1)[0]
         time.sleep(0.1)
-    time.sleep(0.5)
-    return rt.alerts.query_incidents(limit=1)[0]
+    raise AssertionError(f"not settled: {rt.engine.counters}")
 
 
 def test_dashboard_triage_flow(server, tmp_path):
@@ -82,12 +86,13 @@ def test_dashboard_triage_flow(server, tmp_path):
             expect(page.locator("#live")).to_have_text("live", timeout=15000)
             assert page.locator("tr.incident").count() == 0
 
-            sender = threading.Thread(target=replay, args=(small_work(), url),
-                                      kwargs={"split": "all", "token": TOKEN, "batch": 300})
+            sent: list[dict] = []
+            sender = threading.Thread(target=lambda: sent.append(
+                replay(small_work(), url, split="all", token=TOKEN, batch=300)))
             sender.start()
             page.wait_for_selector("tr.incident", timeout=30000)  # pushed over SSE, no reload
             sender.join(60)
-            total = _settle(rt)
+            total = _settle(rt, sent[0]["events"])
             open_total = rt.alerts.query_incidents(status="open", limit=1)[0]
             assert total > PAGE, f"need more than one page of incidents, got {total}"
             expect(page.locator("#n-incidents")).to_have_text(str(total), timeout=15000)
