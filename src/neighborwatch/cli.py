@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -28,19 +27,19 @@ class _OneLineErrors(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         try:
             rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Abort:
-            click.echo("aborted", err=True)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
             sys.exit(1)
-        except click.ClickException as e:  # bad flag value, missing argument, unknown option
-            sub = next((a for a in argv if a in self.commands), None)
-            click.echo("error: " + one_line(e.format_message(),
-                                            f"neighborwatch {sub + ' ' if sub else ''}--help"), err=True)
-            sys.exit(e.exit_code)
         except Exception as e:
+            if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # click's usage errors
+                sub = next((a for a in argv if a in self.commands), None)
+                typer.echo("error: " + one_line(e.format_message(),
+                                                f"neighborwatch {sub + ' ' if sub else ''}--help"), err=True)
+                sys.exit(e.exit_code)
             msg = user_message(e)
             if msg is None or _debug:
                 raise
-            click.echo(f"error: {msg}", err=True)
+            typer.echo(f"error: {msg}", err=True)
             sys.exit(EXIT_USER_ERROR)
         sys.exit(rv if isinstance(rv, int) else 0)
 
@@ -277,7 +276,7 @@ def serve(
     if work is not None:
         _work_dir(work)
     if budget <= 0 or half_life <= 0:
-        raise UserError("--budget and --half-life must be positive")
+        raise UserError("--budget and --half-life must be positive", "e.g. --budget 5 --half-life 24")
     run_serve(ServeOptions(
         model=model, work=work, redis=redis, host=host, port=port, token=token, sinks=list(sink), state=state,
         partitions=partitions, only=[int(x) for x in only.split(",")] if only else None, consumer=consumer, prefix=prefix,

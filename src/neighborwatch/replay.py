@@ -58,7 +58,8 @@ def check_reachable(to: str, token: str | None = None) -> None:
             raise UserError(f"cannot reach Redis at {to}: {e}", "start redis-server or fix --to") from e
         return
     if not to.startswith(("http://", "https://")):
-        raise UserError(f"--to must be an http(s):// service URL or a redis:// URL, got {to!r}")
+        raise UserError(f"--to must be an http(s):// service URL or a redis:// URL, got {to!r}",
+                        "e.g. --to http://127.0.0.1:8750")
     import httpx
 
     try:
