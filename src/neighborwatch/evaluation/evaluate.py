@@ -112,7 +112,9 @@ def alerting_block(result: dict[str, Any], work: str | Path, budget_per_day: flo
 def print_alerts(block: dict[str, Any], console: Console) -> None:
     if block.get("status") != "ok":
         return
-    pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"  # noqa: E731
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{100 * v:.0f}%"
+
     console.print(
         f"[bold]Alerts at the budget[/bold] ({block['budget_per_day']:g} incidents per 100 users per day, "
         f"calibrated on validation): {block['incidents']} incidents in {block['test_days']:g} test days = "

@@ -185,7 +185,9 @@ def incidents_figure(block: dict[str, Any]) -> str | None:
 def alerts_rows(block: dict[str, Any]) -> dict[str, Any] | None:
     if block.get("status") != "ok":
         return None
-    pct = lambda v: "–" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{100 * v:.1f}%"
+
     return {
         "summary": [("budget (incidents / 100 users / day)", _fmt(block["budget_per_day"], 2)),
                     ("incidents / 100 users / day (test)", _fmt(block["incidents_per_day"], 2)),

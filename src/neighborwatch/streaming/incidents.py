@@ -15,8 +15,9 @@ offline evaluation — one implementation, so the budget measured offline is the
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -58,8 +59,7 @@ class Incident:
         self.end_us = max(self.end_us, activity["time_us"])
         if limit is None or len(self.activities) < limit:
             self.activities.append(activity)
-        if activity["risk"] >= self.peak_risk:
-            self.peak_risk = activity["risk"]
+        self.peak_risk = max(self.peak_risk, activity["risk"])
         if activity["score"] >= self.peak_score:
             self.peak_score, self.peak_event_id = activity["score"], activity["event_id"]
 
@@ -80,7 +80,7 @@ class Incident:
         return d
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Incident":
+    def from_json(cls, obj: dict[str, Any]) -> Incident:
         obj = {k: v for k, v in obj.items() if k != "drivers"}
         return cls(**obj)
 
@@ -171,7 +171,7 @@ class IncidentTracker:
                           for u, s in self.users.items()}}
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "IncidentTracker":
+    def from_json(cls, obj: dict[str, Any]) -> IncidentTracker:
         inf = float("inf")
         out = cls(inf if obj["activity"] is None else obj["activity"], inf if obj["risk"] is None else obj["risk"],
                   IncidentRules(**obj["rules"]))
