@@ -77,10 +77,7 @@ def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = No
     try:
         console.print(f"$ neighborwatch replay {work} --to {url} --speed {speed:g}")
         sent = replay(work, url, speed=speed, split="test", token=token)
-        end = time.time() + 120
-        while time.time() < end and (runtime.source.depth or runtime.engine.buffered):
-            time.sleep(0.1)
-        time.sleep(0.5)
+        _wait_scored(runtime, sent["events"])
         summary = _print_incidents(runtime, work, sent["events"], show)
         console.print(f"\n[bold]Triage the incidents:[/] {url}/dashboard?token={token}\n"
                       f"API: curl -H 'Authorization: Bearer {token}' {url}/incidents")
@@ -95,6 +92,19 @@ def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = No
         thread.join(10)
         runtime.stop()
     return {"url": f"{url}/dashboard?token={token}", "events": sent["events"], "state": str(state), **summary}
+
+
+def _wait_scored(runtime: Any, sent: int, timeout_s: float = 300.0) -> None:
+    """Until every replayed event has been released and scored (the summary must count them all)."""
+    end = time.time() + timeout_s
+    while time.time() < end:
+        with runtime.lock:  # the worker scores and stores under this lock
+            c = runtime.engine.counters
+            done = sum(c.get(k, 0) for k in ("scored", "first", "repeat", "rejected"))
+            if not runtime.engine.buffered and c["accepted"] + c["duplicate"] >= sent and done >= c["accepted"]:
+                return
+        time.sleep(0.1)
+    console.print("[yellow]the service is still scoring; the summary below is partial[/]")
 
 
 def _print_incidents(runtime: Any, work: Path, events: int, show: int) -> dict[str, Any]:
