@@ -133,7 +133,9 @@ def calibrate(scores: np.ndarray, times_us: np.ndarray, users: np.ndarray, budge
     z = baseline.z(u, s)
     before, after = risk_series(u, t, s, half_life_s, baseline, slack)
     zeros = np.zeros(s.size)
-    act = _activity_threshold(u, t, s, z, zeros, ACTIVITY_SHARE * target, rules)
+    # a small organisation's share may round below one incident: still allow one when any fits
+    act_target = max(1.0, round(ACTIVITY_SHARE * target)) if target >= 1 else 0.0
+    act = _activity_threshold(u, t, s, z, zeros, act_target, rules)
     # incidents fall (nearly) monotonically as the risk threshold rises: bisect the lowest within budget
     lo, hi = 0.0, float(after.max()) + 1e-9
     if _count(u, t, s, z, before, after, act, hi, rules) > target:

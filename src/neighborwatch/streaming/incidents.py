@@ -29,8 +29,8 @@ RUN_KEPT = 50  # contributors remembered per user while risk is above 0 (the sta
 class IncidentRules:
     gap_s: float = 12 * 3600.0  # an alert this close to an incident's last alert joins it
     rearm: float = 0.5  # a risk alert re-arms below rearm × the risk threshold
-    max_activities: int | None = 200  # activities listed per incident (all are counted); None = all
-    kept: int = 5_000  # incidents held in memory (older ones live in the alert store)
+    max_activities: int | None = 100  # activities listed per incident (all are counted); None = all
+    kept: int = 1_000  # incidents held in memory and in snapshots (older ones: the alert store)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
