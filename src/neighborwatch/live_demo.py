@@ -126,13 +126,14 @@ def _print_incidents(runtime: Any, work: Path, events: int, show: int) -> dict[s
     insiders = sorted({inc["user"] for inc, hit in zip(incidents, on_insider) if hit})
     table = Table(title=f"{total} incidents ({n_alerts} alerts) on {events} test events: "
                         f"{sum(on_insider)} on malicious activity, insiders caught: {', '.join(insiders) or 'none'}")
-    for col in ("#", "user", "start", "end", "activities", "alerts", "peak risk", "driven by", "truth"):
-        table.add_column(col)
+    for col, justify in (("#", "right"), ("user", "left"), ("start", "left"), ("hours", "right"),
+                         ("acts", "right"), ("peak", "right"), ("driven by", "left"), ("truth", "left")):
+        table.add_column(col, justify=justify, no_wrap=col != "driven by")
     for rank, (inc, hit) in enumerate(zip(incidents[:show], on_insider), 1):
-        drivers = ", ".join(f"{(a.get('raw') or {}).get('source', '?')}/{(a.get('raw') or {}).get('action', '?')}"
-                            for a in inc["drivers"][:2])
-        table.add_row(str(rank), inc["user"], us_to_iso(inc["start_us"])[:16], us_to_iso(inc["end_us"])[:16],
-                      str(inc["n_activities"]), str(inc["alerts"]), f"{inc['peak_risk']:.2f}", drivers,
+        top = (inc["drivers"][:1] or [{}])[0].get("raw") or {}
+        table.add_row(str(rank), inc["user"], us_to_iso(inc["start_us"])[5:16].replace("T", " "),
+                      f"{(inc['end_us'] - inc['start_us']) / 3.6e9:.1f}", str(inc["n_activities"]),
+                      f"{inc['peak_risk']:.1f}", f"{top.get('source', '?')}/{top.get('action', '?')}",
                       "[red]insider[/]" if hit else "")
     console.print(table)
     return {"alerts": n_alerts, "incidents": total, "incidents_on_insiders": sum(on_insider),
