@@ -57,6 +57,9 @@ class Thresholds:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "Thresholds":
         obj = dict(obj)
+        if obj.get("budget_per_day") is not None and "rules" not in obj:
+            raise ValueError("these thresholds were calibrated by an older version (risk was a sum of scores); "
+                             "delete the thresholds.json file to calibrate again")
         for k in ("activity", "risk"):
             obj[k] = float("inf") if obj.get(k) is None else float(obj[k])
         return cls(**obj)
