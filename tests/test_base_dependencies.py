@@ -84,6 +84,6 @@ def test_the_check_sees_a_test_only_package() -> None:
 
 def test_every_module_imports() -> None:
     names = [m.name for m in pkgutil.walk_packages(neighborwatch.__path__, "neighborwatch.")]
-    assert "neighborwatch.live_demo" in names and "neighborwatch.streaming.incidents" in names
+    assert "neighborwatch.live_demo" in names and "neighborwatch.evaluation.incidents" in names
     for name in names:
         importlib.import_module(name)

@@ -8,7 +8,7 @@ import pytest
 
 from neighborwatch.evaluation.alerting import evaluate_alerting
 from neighborwatch.streaming.alerts import AlertStore, Thresholds, calibrate
-from neighborwatch.streaming.incidents import IncidentRules, IncidentTracker, run_incidents
+from neighborwatch.evaluation.incidents import IncidentRules, IncidentTracker, run_incidents
 from neighborwatch.streaming.risk import Baseline, RiskTracker, risk_series, surprisal
 
 H = 3600 * 1_000_000

@@ -28,9 +28,9 @@ from typing import Any, Callable
 import numpy as np
 import polars as pl
 
+from neighborwatch.evaluation.incidents import IncidentTracker
 from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
 from neighborwatch.streaming.events import LiveEvent, us_to_iso
-from neighborwatch.streaming.incidents import IncidentTracker
 from neighborwatch.streaming.risk import RiskTracker
 from neighborwatch.streaming.scorer import StreamScorer
 from neighborwatch.streaming.session_state import Sessionizer
