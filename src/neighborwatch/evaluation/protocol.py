@@ -293,6 +293,9 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
                 continue
             val = splits["validation"]
             thresholds[level] = choose_threshold(_items(level, val)[0], item_scores(level, val, val_scores))
+            if keep_scores and level == REALTIME:  # the alerting evaluation calibrates on these
+                v = splits["validation"]
+                arrays["realtime_validation"] = {"scores": val_scores, "users": v.users(), "times": v.seqs.times}
         # phase 2: each test split scored once, thresholds already fixed
         for level in levels:
             bar.update(task, advance=1, description=f"evaluate {detector.name}: test {level}")

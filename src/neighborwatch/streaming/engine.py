@@ -31,6 +31,7 @@ import polars as pl
 from neighborwatch.data.schema import EVENT_SCHEMA
 from neighborwatch.models.stream import StreamScorer
 from neighborwatch.sequences.sessionize import SessionRule
+from neighborwatch.evaluation.incidents import IncidentTracker
 from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
 from neighborwatch.streaming.events import OPTIONAL_FIELDS, LiveEvent, us_to_iso
 from neighborwatch.streaming.risk import RiskTracker
@@ -100,7 +101,9 @@ class Engine:
         self.config = config or EngineConfig()
         self.sessions = Sessionizer(collapse=self.config.collapse,
                                     rule=SessionRule.from_json(self.config.session_rule))
-        self.risk = RiskTracker(self.thresholds.half_life_s)
+        th = self.thresholds
+        self.risk = RiskTracker(th.half_life_s, th.risk_baseline(), th.slack)
+        self.incidents = IncidentTracker(th.activity, th.risk, th.incident_rules())
         self.seen: OrderedDict[str, None] = OrderedDict()  # processed or buffered event ids
         self._heap: list[tuple[int, str, int, LiveEvent]] = []
         self._tie = itertools.count()
@@ -332,16 +335,18 @@ class Engine:
                 if finite and st != "repeat":  # a repeat's alert and risk were raised by what it repeats
                     before, after = self.risk.update(ev.user, ev.time_us, sc)
                     rec["risk"] = round(after, 6)
-                    kinds = []
-                    if sc >= th.activity:
-                        kinds.append(("activity", sc, th.activity))
-                    if before < th.risk <= after:
-                        kinds.append(("risk", after, th.risk))
-                    for kind, value, thr in kinds:
+                    kinds, incident = self.incidents.observe(ev.user, ev.time_us, ev.event_id, sc,
+                                                             self.risk.z(ev.user, sc), before, after, ev.to_json)
+                    for kind in kinds:
+                        value, thr = (sc, th.activity) if kind == "activity" else (after, th.risk)
                         p = probs[i] if probs is not None and pred_l[i] else None
                         nb = (neigh[0][i], neigh[1][i]) if neigh is not None and pred_l[i] else None
-                        out.alerts.append(self._alert(kind, ev, value, thr, tok_l[i], p, nb, session_ids[i],
-                                                      recent[i], sc, after))
+                        alert = self._alert(kind, ev, value, thr, tok_l[i], p, nb, session_ids[i], recent[i], sc, after)
+                        if incident is not None:
+                            alert["incident"] = incident.summary()
+                            if kind == "risk":
+                                alert["summary"] = self._risk_summary(after, thr, incident)
+                        out.alerts.append(alert)
                 records.append(rec)
                 acks.append(ev.ack)
                 latencies.append(now - ev.arrived if ev.arrived else 0.0)
@@ -408,6 +413,16 @@ class Engine:
             "summary": summary, "reasons": reasons,
         }
 
+    def _risk_summary(self, risk: float, threshold: float, incident: Any) -> str:
+        """Why a risk alert fired, in the words an analyst checks it with."""
+        drivers = []
+        for a in incident.drivers(3):
+            raw = a.get("raw") or {}
+            drivers.append(f"{raw.get('source', '?')}/{raw.get('action', '?')} at {str(raw.get('time', ''))[11:16]}"
+                           f" ({a['z']:+.1f}σ)")
+        return (f"risk {risk:.2f} ≥ {threshold:.2f}: {incident.n_activities} activities above this user's "
+                f"normal, led by {', '.join(drivers) or 'this activity'}")
+
     # -- state -------------------------------------------------------------------------------
     def state_json(self) -> dict[str, Any]:
         """Everything but the scorer arrays (see `snapshot`)."""
@@ -416,6 +431,7 @@ class Engine:
             "scorer": self.scorer.config(),
             "sessions": self.sessions.to_json(),
             "risk": self.risk.to_json(),
+            "incidents": self.incidents.to_json(),
             "seen": list(self.seen.keys()),
             "buffer": [dict(ev.to_json(), **{"_ack": ev.ack}) for _, _, _, ev in sorted(self._heap)],
             "watermark_us": self.watermark_us,
@@ -430,6 +446,8 @@ class Engine:
             raise ValueError(f"snapshot was taken with scorer {obj['scorer']}, not {self.scorer.config()}")
         self.sessions = Sessionizer.from_json(obj["sessions"])
         self.risk = RiskTracker.from_json(obj["risk"])
+        if "incidents" in obj:
+            self.incidents = IncidentTracker.from_json(obj["incidents"])
         self.seen = OrderedDict((k, None) for k in obj["seen"])
         self._heap = []
         now = time.monotonic()
