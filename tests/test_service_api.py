@@ -81,17 +81,18 @@ def test_auth_is_required_everywhere_but_health(service):
 def test_security_headers_on_every_response_and_no_inline_script(service):
     client, _ = service
     for r in (client.get("/healthz"), client.get("/alerts"), client.get("/alerts", headers=AUTH),
-              client.get("/dashboard", params={"token": TOKEN}), client.get("/dashboard/app.js"),
+              client.get("/dashboard", params={"token": TOKEN}), client.get("/static/app.js"),
               client.get("/nope", headers=AUTH), client.post("/events", content=b"[", headers=AUTH)):
         csp = r.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
         assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
     page = client.get("/dashboard", params={"token": TOKEN}).text
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.S)
-    assert scripts and all('src="/dashboard/' in attrs and not body.strip() for attrs, body in scripts)
-    assert client.get("/dashboard/app.js").headers["content-type"].startswith("text/javascript")
-    assert client.get("/dashboard/style.css").status_code == 200
-    assert client.get("/dashboard/secret.txt").status_code == 404
+    assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    assert "<style" not in page  # styles come from /static/style.css too
+    assert client.get("/static/app.js").headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert client.get("/static/style.css").status_code == 200
+    assert client.get("/static/secret.txt").status_code == 404
 
 
 def _event_body(time: str, **fields: str) -> bytes:

@@ -112,7 +112,7 @@ def test_snapshot_of_lan_state_resumes_identically(tiny, tmp_path):
 
 def test_lan_alerts_name_neighbours_and_expected_activities(tiny):
     work, model = tiny
-    engine = build_engine(model, work, budget_per_day=2.0)
+    engine = build_engine(model, work, budget_per_day=20.0)
     assert np.isfinite(engine.thresholds.activity) and np.isfinite(engine.thresholds.risk)
     events = pl.read_parquet(work / "events.parquet")
     _, alerts = replay(engine, events_as_dicts(events))

@@ -43,19 +43,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
-
-
-def _static(name: str) -> str:
-    return resources.files("neighborwatch.service").joinpath("static", name).read_text(encoding="utf-8")
-
-
 def dashboard_html() -> str:
-    """index.html with its script and style as files of this origin (the CSP allows no inline
-    script); the template's inline placeholders are turned into links here."""
-    html = _static("index.html")
-    return (html.replace("<style>/*STYLE*/</style>", '<link rel="stylesheet" href="/dashboard/style.css">')
-            .replace("<script>/*SCRIPT*/</script>", '<script src="/dashboard/app.js"></script>'))
+    """index.html: it loads its script and style from /static (the CSP allows no inline script)."""
+    return resources.files("neighborwatch.service").joinpath("static", "index.html").read_text(encoding="utf-8")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -283,14 +273,6 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
     @app.get("/dashboard", dependencies=[Depends(browser_auth)], include_in_schema=False)
     def dashboard() -> HTMLResponse:
         return HTMLResponse(dashboard_html(), headers={"Cache-Control": "no-store"})
-
-    @app.get("/dashboard/{name}", include_in_schema=False)
-    def dashboard_asset(name: str) -> Response:
-        """The page's script and style: public code, no data, so no token (a <script src> cannot
-        send one, and putting it in the URL would spread it)."""
-        if name not in STATIC:
-            raise HTTPException(404, "no such file")
-        return Response(_static(name), media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
     def custom_openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
