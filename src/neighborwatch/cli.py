@@ -186,6 +186,28 @@ def benchmark(
 
 
 @app.command()
+def score(
+    work: Path = typer.Argument(..., help="Prepared WORK folder."),
+    model: Path = typer.Argument(..., help="Saved detector folder (with detector.json)."),
+    out: Path = typer.Option(..., "--out", help="SCORES folder: Parquet per level, partitioned by user."),
+    split: str = typer.Option("test", "--split", help="test | validation | train | all."),
+    engine: str = typer.Option("local", "--engine", help="local | ray (users in chunks on Ray actors)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
+    workers: int = typer.Option(0, "--workers", help="Ray actors, each loads the model once (0 = one per CPU)."),
+) -> None:
+    """Batch scores of a period: real-time per activity, post-hoc per session and user-day."""
+    from neighborwatch.progress import console
+    from neighborwatch.scale.score import score_work
+
+    try:
+        summary = score_work(work, model, out, split=split, engine=engine, address=address, workers=workers)
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    console.print(f"scored {summary['users']} users ({summary['rows']}) in {summary['seconds']:.1f} s → {out}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("neighborwatch-demo"), "--out", help="Folder for everything the demo writes."),
     users: int = typer.Option(60, help="Employees in the synthetic organisation."),
