@@ -169,6 +169,9 @@ def benchmark(
     params: Optional[Path] = typer.Option(
         None, "--params", help='JSON file {"method": {option: value}} overriding the preset.'),
     threads: int = typer.Option(0, "--threads", help="Cap torch/OpenMP threads (0 = library default)."),
+    engine: str = typer.Option("local", "--engine", help="local | ray (each method × seed a Ray task)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
+    resume: bool = typer.Option(False, "--resume", help="Read finished jobs back from OUT/results.json."),
 ) -> None:
     """Train and evaluate LAN and every baseline on the same splits: the paper's comparison tables."""
     import json
@@ -178,8 +181,15 @@ def benchmark(
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     overrides = json.loads(params.read_text()) if params else None
     try:
+        runner = None
+        if engine != "local":
+            from neighborwatch.scale.benchmark import ray_runner
+            from neighborwatch.scale.cluster import check_engine
+
+            check_engine(engine)
+            runner = ray_runner(address, threads=threads or 1)
         run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides,
-                      threads=threads)
+                      threads=threads, runner=runner, resume=resume)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
