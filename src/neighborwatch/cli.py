@@ -60,6 +60,8 @@ def prepare(
     collapse: bool = typer.Option(True, help="Collapse repeated tokens within a session (label-blind)."),
     val_start: Optional[str] = typer.Option(None, help="Validation period start (default: release rule)."),
     test_start: Optional[str] = typer.Option(None, help="Test period start (default: release rule)."),
+    engine: str = typer.Option("local", "--engine", help="local | ray (tokenize + sessionize by user on Ray)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
 ) -> None:
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
     from neighborwatch.pipeline import prepare_work
@@ -69,8 +71,15 @@ def prepare(
     from neighborwatch.sequences.sessionize import SessionRuleError
 
     try:
+        stage = None
+        if engine != "local":
+            from neighborwatch.scale.cluster import check_engine
+            from neighborwatch.scale.prepare import ray_stage
+
+            check_engine(engine)
+            stage = ray_stage(address)
         prepare_work(
-            src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
+            src, out, stage=stage, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
             val_start=val_start, test_start=test_start, labels=labels, session_open=session_open,
             session_close=session_close, session_idle=session_idle, session_max=session_max,
         )

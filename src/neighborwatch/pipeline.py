@@ -20,9 +20,11 @@ def prepare_work(
     session_close: str | None = None,
     session_idle: float | None = None,
     session_max: float | None = None,
+    stage: Any = None,
 ) -> dict[str, Any]:
     """`session_*`: comma-separated open/close actions, idle gap in minutes, maximum session
-    length in hours (None = the default for the data: the paper's rule for CERT)."""
+    length in hours (None = the default for the data: the paper's rule for CERT). `stage`: see
+    `sequences.build.build_sequences` (the Ray engine's per-user tokenize + sessionize)."""
     from neighborwatch.data.prepare import ingest
     from neighborwatch.sequences.build import build_sequences, is_cert
     from neighborwatch.sequences.sessionize import make_rule
@@ -30,5 +32,6 @@ def prepare_work(
     make_rule(False, session_open, session_close, session_idle, session_max)  # bad options fail before ingest
     summary = ingest(src, out, fmt=fmt, mapping=mapping, keep_content=keep_content, labels=labels)
     rule = make_rule(is_cert(summary), session_open, session_close, session_idle, session_max)
-    build_sequences(out, collapse=collapse, val_start=val_start, test_start=test_start, session_rule=rule)
+    build_sequences(out, collapse=collapse, val_start=val_start, test_start=test_start, session_rule=rule,
+                    stage=stage)
     return summary

@@ -16,6 +16,7 @@ or an instance: used as given if fitted, fitted on the training period if not) t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -140,6 +141,15 @@ def to_sequence_set(
     )
 
 
+#: (events, fitted tokenizer, rule) → (tokens per event row, sessions, user-days)
+GroupingStage = Callable[[pl.DataFrame, Tokenizer, SessionRule], tuple[np.ndarray, Grouping, Grouping]]
+
+
+def tokenize_and_group(events: pl.DataFrame, tok: Tokenizer, rule: SessionRule) -> tuple[np.ndarray, Grouping, Grouping]:
+    """Tokens, sessions and user-days of `events`: each depends only on one user's events."""
+    return tok.transform(events), sessions(events, rule), user_days(events)
+
+
 def build_sequences(
     work: WorkDir | str,
     collapse: bool = True,
@@ -147,9 +157,11 @@ def build_sequences(
     test_start: str | None = None,
     tokenizer: Tokenizer | str | None = None,
     session_rule: SessionRule | None = None,
+    stage: GroupingStage | None = None,
 ) -> dict[str, Any]:
     """Build, save and describe the session and user-day sequence sets of a WORK folder.
-    `session_rule` defaults to the paper's rule for CERT data, the action + idle rule otherwise."""
+    `session_rule` defaults to the paper's rule for CERT data, the action + idle rule otherwise.
+    `stage` replaces `tokenize_and_group` (the Ray engine runs it per chunk of users)."""
     work = _work(work).require()
     summary = work.read_summary()
     release = summary.get("release")
@@ -162,14 +174,13 @@ def build_sequences(
         span_start, span_end = events["time"].min(), events["time"].max()
         dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start)  # type: ignore[arg-type]
         tok = _resolve_tokenizer(tokenizer, summary, events, dates)
-        tokens = tok.transform(events)
         times = events["time"].cast(pl.Int64).to_numpy()
         counts: dict[str, Any] = {}
         rule = session_rule or default_rule(is_cert(summary))
-        session_groups = sessions(events, rule)
+        tokens, session_groups, day_groups = (stage or tokenize_and_group)(events, tok, rule)
         for kind in KINDS:
             p.update(task, advance=1, description=f"sequences: {kind}s")
-            grouping = session_groups if kind == "session" else user_days(events)
+            grouping = session_groups if kind == "session" else day_groups
             seqs = to_sequence_set(events, grouping, tokens, times, kind, dates, collapse, tok.vocab_size, rule)
             seqs.save(work.sequence_set(kind))
             counts[kind] = _counts(seqs)
