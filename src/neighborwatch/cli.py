@@ -263,12 +263,35 @@ def serve(
     max_deliveries: int = typer.Option(5, "--max-deliveries", help="Redis deliveries of one entry before it is dead-lettered."),
     max_sessions: int = typer.Option(100_000, "--max-sessions", help="Open sessions kept; beyond, the least recently active is closed (0 = no cap)."),
     idle_session: float = typer.Option(0.0, "--idle-session", help="Close sessions idle this many seconds of event time (0 = never)."),
+    engine: str = typer.Option("local", "--engine", help="local | ray (--workers supervised Ray actors over --redis)."),
+    workers: int = typer.Option(1, "--workers", help="With --engine ray: worker actors (partitions p mod N; HTTP on PORT+i)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
+    max_restarts: int = typer.Option(10, "--max-restarts", help="With --engine ray: restarts of a dead worker (-1 = always)."),
 ) -> None:
     """Run the live detector: HTTP API + dashboard, optional Redis source, alert sinks."""
     from neighborwatch.service.server import ServeOptions
     from neighborwatch.service.server import serve as run_serve
 
-    run_serve(ServeOptions(
+    run = run_serve
+    if engine != "local":
+        from neighborwatch.scale.cluster import EngineError, check_engine
+        from neighborwatch.scale.live import serve_on_ray
+
+        try:
+            check_engine(engine)
+        except EngineError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        if only:
+            raise typer.BadParameter("--engine ray assigns the partitions itself", param_hint="--only")
+
+        def run(opts: ServeOptions) -> None:
+            try:
+                serve_on_ray(opts, workers, address, max_restarts)
+            except EngineError as e:
+                typer.echo(f"error: {e}", err=True)
+                raise typer.Exit(2) from None
+    run(ServeOptions(
         model=model, work=work, redis=redis, host=host, port=port, token=token, sinks=list(sink), state=state,
         partitions=partitions, only=[int(x) for x in only.split(",")] if only else None, consumer=consumer, prefix=prefix,
         budget_per_day=budget, half_life_h=half_life, thresholds=thresholds, window_s=window,
