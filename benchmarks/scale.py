@@ -113,7 +113,7 @@ def main() -> None:
                 opts = ServeOptions(model=root / "lan", work=root / "work", redis=url, token="t", state=state,
                                     sinks=[f"scores:{state / 'scores.jsonl'}"], partitions=2, prefix=prefix,
                                     port=18700 + 10 * n, snapshot_every_s=5.0, budget_per_day=5)
-                files = [state / f"scores.w{i}.jsonl" for i in range(n)]
+                files = [state / f"scores.p{p}.jsonl" for p in range(2)]
                 t = time.perf_counter()
                 cluster = LiveCluster(ray, opts, n, "t")
                 cluster.info()

@@ -162,6 +162,8 @@ def test_missing_engine_is_a_one_line_error(org, tmp_path):
 
 @pytest.mark.slow
 def test_killed_live_worker_is_restarted_by_ray_and_loses_nothing(ray_local, tiny, redis_url, tmp_path):
+    """Two workers; worker-0's process is SIGKILLed mid-replay and Ray restarts it; then the
+    cluster is stopped and one worker takes both partitions over. Every event is scored once."""
     from neighborwatch.scale.live import LiveCluster
     from neighborwatch.service.server import ServeOptions
     from neighborwatch.streaming.sources import RedisPublisher
@@ -173,7 +175,7 @@ def test_killed_live_worker_is_restarted_by_ray_and_loses_nothing(ray_local, tin
     opts = ServeOptions(model=model, work=work, redis=redis_url, port=free_port(), token="t", state=state,
                         sinks=[f"scores:{scores}"], partitions=2, prefix=prefix, snapshot_every_s=0.5, window_s=1,
                         budget_per_day=2)
-    files = [tmp_path / "scores.w0.jsonl", tmp_path / "scores.w1.jsonl"]
+    files = [tmp_path / "scores.p0.jsonl", tmp_path / "scores.p1.jsonl"]
 
     def scored() -> list[str]:
         return [json.loads(x)["event_id"] for f in files if f.exists() for x in f.read_text().splitlines() if x]
@@ -184,25 +186,49 @@ def test_killed_live_worker_is_restarted_by_ray_and_loses_nothing(ray_local, tin
             assert time.time() < end, "timed out waiting for the workers"
             time.sleep(0.2)
 
+    def publish(lo: int, hi: int) -> None:
+        for i in range(lo, hi, 200):
+            pub.publish(events[i : min(hi, i + 200)])
+
     pub = RedisPublisher(redis_url, prefix, 2)
+    third = len(events) // 3
     cluster = LiveCluster(ray_local, opts, workers=2, token="t", max_restarts=3)
     try:
         before = cluster.info()
         assert [i["partitions"] for i in before] == [[0], [1]]
-        half = len(events) // 2
-        for i in range(0, half, 200):
-            pub.publish(events[i : min(half, i + 200)])
-        snap = state / "worker-0" / "snapshots" / "CURRENT"
-        wait(lambda: snap.exists() and len(scored()) > half // 3, 120)
+        publish(0, 2 * third)
+        snap = state / "partition-0" / "snapshots" / "CURRENT"
+        wait(lambda: snap.exists() and len(scored()) > third // 2, 120)
         time.sleep(0.3)
         os.kill(before[0]["pid"], signal.SIGKILL)  # worker-0's process dies mid-replay
-        for i in range(half, len(events), 200):
-            pub.publish(events[i : i + 200])
-        wait(lambda: len(scored()) >= len(events), 180)
-        time.sleep(1.5)  # a duplicate would show up now
+        wait(lambda: len(scored()) >= 2 * third, 180)
         after = cluster.info()
     finally:
         cluster.stop()
-    assert after[0]["pid"] != before[0]["pid"] and after[0]["resumed"] and after[1]["pid"] == before[1]["pid"]
+    assert after[0]["pid"] != before[0]["pid"] and after[0]["resumed"] == {0: True}
+    assert after[1]["pid"] == before[1]["pid"]
+    publish(2 * third, len(events))  # while no worker runs; then one worker takes both partitions
+    cluster = LiveCluster(ray_local, opts, workers=1, token="t")
+    try:
+        wait(lambda: len(scored()) >= len(events), 180)
+        time.sleep(1.5)  # a duplicate would show up now
+        single = cluster.info()[0]
+    finally:
+        cluster.stop()
+    assert single["partitions"] == [0, 1] and single["resumed"] == {0: True, 1: True}
     ids = scored()
     assert len(ids) == len(set(ids)) == len(events) and set(ids) == {e["event_id"] for e in events}
+
+
+def test_a_different_partition_count_on_the_same_state_is_refused(tmp_path):
+    from neighborwatch.scale.cluster import EngineError
+    from neighborwatch.scale.live import assignment, plan
+    from neighborwatch.service.server import ServeOptions
+
+    assert assignment(5, 2) == [[0, 2, 4], [1, 3]]
+    opts = ServeOptions(model=tmp_path, redis="redis://127.0.0.1:1/0", state=tmp_path / "s", partitions=4)
+    assert plan(opts, 2) == [[0, 2], [1, 3]] and plan(opts, 4) == [[0], [1], [2], [3]]  # N may change
+    with pytest.raises(EngineError, match="4 partition"):
+        plan(ServeOptions(model=tmp_path, redis=opts.redis, state=opts.state, partitions=8), 2)
+    with pytest.raises(EngineError, match="workers"):
+        plan(opts, 5)

@@ -1,19 +1,20 @@
 """`neighborwatch serve ... --redis URL --engine ray --workers N`: supervised live workers.
 
 Live scoring is already partitioned by user over Redis streams (PREFIX:0..P-1, one consumer
-group); a worker is a `Runtime` over a set of partitions. Here each worker is a Ray actor that
-owns partitions {p : p mod N = i}, its own state folder (STATE/worker-i: snapshots, alerts
-database), a stable consumer name (worker-i) and its own HTTP port (PORT+i: /metrics, /healthz,
-the API and dashboard of its users). Ray restarts an actor whose process dies (`max_restarts`):
-the new process builds the same worker, resumes from its last snapshot and re-reads its
-pending entries from the consumer group, as a restarted `serve` process does — so nothing is
-lost and, with the sinks' replay rule, nothing is written twice. A worker whose scoring thread
-gives up exits its process so that Ray restarts it too.
+group). Here the unit of state is the partition: partition p has its own `Runtime` with its
+own state folder (STATE/partition-p: snapshots, alerts database), a stable consumer name
+(partition-p), its own file sinks (scores:S.jsonl → S.p<p>.jsonl) and its own HTTP port
+(PORT+p: /metrics, /healthz, the API and dashboard of its users). A worker is a Ray actor that
+runs the runtimes of partitions {p : p mod N = i}. So:
 
-File sinks get the worker in their name (scores:S.jsonl → S.w0.jsonl, S.w1.jsonl, ...): one
-writer per file. Partitions stay with the worker they were assigned to; STATE/assignment.json
-records the assignment, and a different N or P on the same STATE is refused (a worker's state
-covers exactly its partitions; moving them would need per-partition snapshots).
+* Ray restarts an actor whose process dies (`max_restarts`); the new process builds the same
+  runtimes, each resumes from its last snapshot and re-reads its pending entries from the
+  consumer group, as a restarted `serve` process does — nothing is lost and, with the sinks'
+  replay rule, nothing is written twice. A runtime whose scoring thread gives up exits its
+  process so that Ray restarts it too.
+* Changing N re-assigns whole partitions: a partition's snapshot, pending entries and sink
+  files move with it to its new worker. Changing P moves users between partitions and is
+  refused on the same STATE (STATE/partitions.json records it): drain and start fresh.
 """
 
 from __future__ import annotations
@@ -40,55 +41,64 @@ def assignment(partitions: int, workers: int) -> list[list[int]]:
     return [[p for p in range(partitions) if p % workers == i] for i in range(workers)]
 
 
-def worker_sink(spec: str, index: int) -> str:
-    """A file sink renamed for worker `index`; other sinks unchanged."""
+def partition_sink(spec: str, partition: int) -> str:
+    """A file sink renamed for `partition` (one writer per file); other sinks unchanged."""
     for kind in FILE_SINKS:
         if spec.startswith(kind):
             path = Path(spec[len(kind):])
-            return f"{kind}{path.with_name(f'{path.stem}.w{index}{path.suffix}')}"
+            return f"{kind}{path.with_name(f'{path.stem}.p{partition}{path.suffix}')}"
     return spec
 
 
-def worker_options(opts: ServeOptions, index: int, parts: list[int]) -> ServeOptions:
-    sinks = [worker_sink(s, index) for s in opts.sinks] or [f"jsonl:{Path(opts.state) / f'worker-{index}' / 'alerts.jsonl'}"]
-    return replace(opts, state=Path(opts.state) / f"worker-{index}", consumer=f"worker-{index}", only=parts,
-                   port=opts.port + index, sinks=sinks)
+def partition_options(opts: ServeOptions, partition: int) -> ServeOptions:
+    state = Path(opts.state) / f"partition-{partition}"
+    sinks = [partition_sink(s, partition) for s in opts.sinks] or [f"jsonl:{state / 'alerts.jsonl'}"]
+    return replace(opts, state=state, consumer=f"partition-{partition}", only=[partition],
+                   port=opts.port + partition, sinks=sinks)
 
 
 class LiveWorker:
-    """One partition set: its Runtime, and the HTTP app on its own port, in one Ray actor."""
+    """The runtimes (and HTTP apps) of one set of partitions, in one Ray actor."""
 
-    def __init__(self, opts: ServeOptions, token: str) -> None:
+    def __init__(self, opts: ServeOptions, partitions: list[int], token: str) -> None:
         import uvicorn
 
         from neighborwatch.service.app import create_app
         from neighborwatch.service.server import build_runtime
         from neighborwatch.streaming.events import TimeRange
 
-        self.opts = opts
-        self.resumed = (Path(opts.state) / "snapshots" / "CURRENT").exists()  # build_runtime restores it
-        self.runtime, publisher = build_runtime(opts)
-        app = create_app(self.runtime, token, publisher, time_range=TimeRange(*opts.years))
-        self.server = uvicorn.Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
-                                                    access_log=False))
-        self.runtime.start()
-        threading.Thread(target=self.server.run, name="neighborwatch-http", daemon=True).start()
+        self.partitions = partitions
+        self.runtimes, self.servers, self.resumed = {}, [], {}
+        for p in partitions:
+            popts = partition_options(opts, p)
+            self.resumed[p] = (Path(popts.state) / "snapshots" / "CURRENT").exists()  # build_runtime restores it
+            runtime, publisher = build_runtime(popts)
+            app = create_app(runtime, token, publisher, time_range=TimeRange(*opts.years))
+            server = uvicorn.Server(uvicorn.Config(app, host=opts.host, port=popts.port, log_level="warning",
+                                                   access_log=False))
+            runtime.start()
+            threading.Thread(target=server.run, name=f"neighborwatch-http-{p}", daemon=True).start()
+            self.runtimes[p] = runtime
+            self.servers.append(server)
+        self.ports = {p: opts.port + p for p in partitions}
         threading.Thread(target=self._watch, name="neighborwatch-watchdog", daemon=True).start()
 
     def _watch(self) -> None:
         while True:
-            if self.runtime.failed:  # the scoring thread gave up: let Ray restart the process
+            if any(r.failed for r in self.runtimes.values()):  # a scoring thread gave up: restart the process
                 os._exit(3)
             time.sleep(1.0)
 
     def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "partitions": self.opts.only, "port": self.opts.port,
-                "state": str(self.opts.state), "resumed": self.resumed,
-                "counters": dict(self.runtime.engine.counters), "health": self.runtime.health()}
+        return {"pid": os.getpid(), "partitions": self.partitions, "ports": self.ports, "resumed": self.resumed,
+                "counters": {p: dict(r.engine.counters) for p, r in self.runtimes.items()},
+                "health": {p: r.health()["status"] for p, r in self.runtimes.items()}}
 
     def stop(self) -> bool:
-        self.server.should_exit = True
-        self.runtime.stop()
+        for server in self.servers:
+            server.should_exit = True
+        for runtime in self.runtimes.values():
+            runtime.stop()
         return True
 
 
@@ -96,13 +106,10 @@ class LiveCluster:
     """Start, watch and stop the N worker actors (the `serve --engine ray` driver and the tests)."""
 
     def __init__(self, ray: Any, opts: ServeOptions, workers: int, token: str, max_restarts: int = 10) -> None:
-        if not opts.redis:
-            raise EngineError("--engine ray serves the Redis streams: give --redis redis://HOST:PORT/DB")
         self.ray = ray
-        self.sets = assignment(opts.partitions, workers)
-        _check_assignment(Path(opts.state), opts.partitions, self.sets)
+        self.sets = plan(opts, workers)
         Actor = ray.remote(num_cpus=max(1, opts.threads), max_restarts=max_restarts, max_task_retries=0)(LiveWorker)
-        self.actors = [Actor.options(name=f"neighborwatch-worker-{i}").remote(worker_options(opts, i, parts), token)
+        self.actors = [Actor.options(name=f"neighborwatch-worker-{i}").remote(opts, parts, token)
                        for i, parts in enumerate(self.sets)]
 
     def info(self, timeout_s: float = 120.0) -> list[dict[str, Any] | None]:
@@ -124,17 +131,21 @@ class LiveCluster:
             self.ray.kill(a, no_restart=True)
 
 
-def _check_assignment(state: Path, partitions: int, sets: list[list[int]]) -> None:
-    path = state / "assignment.json"
-    want = {"partitions": partitions, "workers": sets}
+def plan(opts: ServeOptions, workers: int) -> list[list[int]]:
+    """The partition sets; the partition count is checked against STATE/partitions.json."""
+    if not opts.redis:
+        raise EngineError("--engine ray serves the Redis streams: give --redis redis://HOST:PORT/DB")
+    sets = assignment(opts.partitions, workers)
+    state = Path(opts.state)
+    path = state / "partitions.json"
     if path.exists():
-        have = json.loads(path.read_text())
-        if have != want:
-            raise EngineError(f"{state} holds the state of {len(have['workers'])} worker(s) over "
-                              f"{have['partitions']} partition(s); serve with the same --workers and "
-                              "--partitions, or use a new --state")
+        have = json.loads(path.read_text())["partitions"]
+        if have != opts.partitions:
+            raise EngineError(f"{state} holds the state of {have} partition(s), not {opts.partitions}: "
+                              f"serve with --partitions {have}, or drain and use a new --state")
     state.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(want) + "\n")
+    path.write_text(json.dumps({"partitions": opts.partitions}) + "\n")
+    return sets
 
 
 def serve_on_ray(opts: ServeOptions, workers: int, address: str | None = None, max_restarts: int = 10,
@@ -142,6 +153,7 @@ def serve_on_ray(opts: ServeOptions, workers: int, address: str | None = None, m
     """Run N supervised workers until interrupted; prints their state every `every_s` seconds."""
     import secrets
 
+    plan(opts, workers)  # a user error fails before Ray starts
     token = opts.token or secrets.token_urlsafe(18)
     with connect(address) as ray:
         cluster = LiveCluster(ray, opts, workers, token, max_restarts)
@@ -154,8 +166,9 @@ def serve_on_ray(opts: ServeOptions, workers: int, address: str | None = None, m
                     if info is None:
                         console.print(f"worker-{i}: restarting")
                     else:
+                        urls = " ".join(f"http://{opts.host}:{port}/metrics" for port in info["ports"].values())
                         console.print(f"worker-{i}: pid {info['pid']} partitions {info['partitions']} "
-                                      f"http://{opts.host}:{info['port']}/metrics · {info['health']}")
+                                      f"{info['health']} · {urls}")
                 time.sleep(every_s)
         except KeyboardInterrupt:
             pass
