@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -154,10 +155,15 @@ def test_benchmark_on_ray_equals_local_and_resumes(ray_local, org, tmp_path, mon
     assert _levels(tmp_path / "ray" / "results.json") == _levels(tmp_path / "local" / "results.json")
 
 
-def test_missing_engine_is_a_one_line_error(org, tmp_path):
-    r = CliRunner().invoke(app, ["score", str(org[1]), str(tmp_path), "--out", str(tmp_path / "s"),
-                                 "--engine", "spark"])
+def test_unknown_engine_or_missing_ray_is_a_one_line_error(org, tmp_path, monkeypatch):
+    args = ["score", str(org[1]), str(tmp_path), "--out", str(tmp_path / "s"), "--engine"]
+    r = CliRunner().invoke(app, [*args, "spark"])
     assert r.exit_code == 2 and "unknown engine 'spark'" in r.output and "Traceback" not in r.output
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    for command in (args, ["prepare", str(org[0]), "--out", str(tmp_path / "w"), "--engine"]):
+        r = CliRunner().invoke(app, [*command, "ray"])
+        assert r.exit_code == 2 and "pip install 'neighborwatch[scale]'" in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

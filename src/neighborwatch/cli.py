@@ -70,20 +70,20 @@ def prepare(
     from neighborwatch.data.ownlogs import MappingError
     from neighborwatch.sequences.sessionize import SessionRuleError
 
+    from neighborwatch.scale.cluster import EngineError, check_engine
+
     try:
         stage = None
-        if engine != "local":
-            from neighborwatch.scale.cluster import check_engine
+        if check_engine(engine) == "ray":
             from neighborwatch.scale.prepare import ray_stage
 
-            check_engine(engine)
             stage = ray_stage(address)
         prepare_work(
             src, out, stage=stage, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
             val_start=val_start, test_start=test_start, labels=labels, session_open=session_open,
             session_close=session_close, session_idle=session_idle, session_max=session_max,
         )
-    except (MappingError, LabelsError, SessionRuleError, FileNotFoundError) as e:  # user errors: exit 2
+    except (MappingError, LabelsError, SessionRuleError, FileNotFoundError, EngineError) as e:  # user errors
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
 

@@ -40,7 +40,8 @@ def ray_runner(address: str | None = None, threads: int = 1, gpus: float = 0.0) 
         with connect(address) as ray:
             task = ray.remote(_job_task).options(num_cpus=threads, num_gpus=gpus, max_retries=0)
             data_ref = ray.put(data)
-            jobs = {task.remote(job, seed, data_ref, fast, overrides, threads): (job, seed) for job, seed in pending}
+            jobs = {task.remote(job, seed, data_ref, fast, overrides, threads): (job, seed)
+                    for job, seed in pending}
             console.print(f"▶ {len(jobs)} job(s) submitted to Ray, {threads} CPU(s) each")
             waiting = list(jobs)
             while waiting:
@@ -51,7 +52,8 @@ def ray_runner(address: str | None = None, threads: int = 1, gpus: float = 0.0) 
                     job, seed = jobs[ready[0]]
                     error = f"{type(e).__name__}: {str(e).splitlines()[0]}"
                     yield {"method": job.method, "seed": seed, "fit_on": job.fit_kind, "status": "failed",
-                           "error": error, "levels": {lv: {"status": "failed", "error": error} for lv in job.levels},
+                           "error": error,
+                           "levels": {lv: {"status": "failed", "error": error} for lv in job.levels},
                            "warnings": [], "seconds": 0.0}
 
     return run

@@ -8,8 +8,8 @@ must see the WORK, model and output folders at the same paths (one machine, or s
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 ENGINES = ("local", "ray")
@@ -48,8 +48,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Iterator
         yield ray
         return
     env = {k: os.environ[k] for k in ("PYTHONPATH", "OMP_NUM_THREADS") if k in os.environ}
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
-                                  runtime_env={"env_vars": env} if env else None)
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "runtime_env": {"env_vars": env} if env else None}
     if address:
         ray.init(address=address, **kwargs)
     else:

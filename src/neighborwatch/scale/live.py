@@ -71,7 +71,8 @@ class LiveWorker:
         self.runtimes, self.servers, self.resumed = {}, [], {}
         for p in partitions:
             popts = partition_options(opts, p)
-            self.resumed[p] = (Path(popts.state) / "snapshots" / "CURRENT").exists()  # build_runtime restores it
+            # build_runtime restores the snapshot, if there is one
+            self.resumed[p] = (Path(popts.state) / "snapshots" / "CURRENT").exists()
             runtime, publisher = build_runtime(popts)
             app = create_app(runtime, token, publisher, time_range=TimeRange(*opts.years))
             server = uvicorn.Server(uvicorn.Config(app, host=opts.host, port=popts.port, log_level="warning",
@@ -90,7 +91,8 @@ class LiveWorker:
             time.sleep(1.0)
 
     def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "partitions": self.partitions, "ports": self.ports, "resumed": self.resumed,
+        return {"pid": os.getpid(), "partitions": self.partitions, "ports": self.ports,
+                "resumed": self.resumed,
                 "counters": {p: dict(r.engine.counters) for p, r in self.runtimes.items()},
                 "health": {p: r.health()["status"] for p, r in self.runtimes.items()}}
 
@@ -105,10 +107,12 @@ class LiveWorker:
 class LiveCluster:
     """Start, watch and stop the N worker actors (the `serve --engine ray` driver and the tests)."""
 
-    def __init__(self, ray: Any, opts: ServeOptions, workers: int, token: str, max_restarts: int = 10) -> None:
+    def __init__(self, ray: Any, opts: ServeOptions, workers: int, token: str,
+                 max_restarts: int = 10) -> None:
         self.ray = ray
         self.sets = plan(opts, workers)
-        Actor = ray.remote(num_cpus=max(1, opts.threads), max_restarts=max_restarts, max_task_retries=0)(LiveWorker)
+        Actor = ray.remote(num_cpus=max(1, opts.threads), max_restarts=max_restarts,
+                           max_task_retries=0)(LiveWorker)
         self.actors = [Actor.options(name=f"neighborwatch-worker-{i}").remote(opts, parts, token)
                        for i, parts in enumerate(self.sets)]
 
@@ -126,8 +130,8 @@ class LiveCluster:
         for a in self.actors:
             try:
                 self.ray.get(a.stop.remote(), timeout=30)
-            except Exception:  # noqa: BLE001  (a dead worker has nothing to stop)
-                pass
+            except (self.ray.exceptions.RayError, TimeoutError) as e:  # a dead worker has nothing to stop
+                console.print(f"a worker could not stop cleanly: {type(e).__name__}")
             self.ray.kill(a, no_restart=True)
 
 
@@ -158,7 +162,8 @@ def serve_on_ray(opts: ServeOptions, workers: int, address: str | None = None, m
     with connect(address) as ray:
         cluster = LiveCluster(ray, opts, workers, token, max_restarts)
         generated = "" if opts.token else " (token generated)"
-        console.print(f"[bold]neighborwatch serving on Ray[/]: {workers} worker(s), partitions {cluster.sets}; "
+        console.print(f"[bold]neighborwatch serving on Ray[/]: {workers} worker(s), "
+                      f"partitions {cluster.sets}; "
                       f"token {token}{generated}")
         try:
             while True:
@@ -166,7 +171,8 @@ def serve_on_ray(opts: ServeOptions, workers: int, address: str | None = None, m
                     if info is None:
                         console.print(f"worker-{i}: restarting")
                     else:
-                        urls = " ".join(f"http://{opts.host}:{port}/metrics" for port in info["ports"].values())
+                        urls = " ".join(f"http://{opts.host}:{port}/metrics"
+                                        for port in info["ports"].values())
                         console.print(f"worker-{i}: pid {info['pid']} partitions {info['partitions']} "
                                       f"{info['health']} · {urls}")
                 time.sleep(every_s)

@@ -27,7 +27,10 @@ from neighborwatch.sequences.tokenize import Tokenizer
 CHUNKS_PER_CPU = 2
 
 
-def _chunk_task(events: pl.DataFrame, tok: Tokenizer, rule: SessionRule) -> tuple[np.ndarray, Grouping, Grouping]:
+Stage = tuple[np.ndarray, Grouping, Grouping]
+
+
+def _chunk_task(events: pl.DataFrame, tok: Tokenizer, rule: SessionRule) -> Stage:
     cat = [pl.col(c).cast(pl.Categorical) for c in ("user", "host", "source", "action")]
     return tokenize_and_group(events.with_columns(cat), tok, rule)
 
@@ -55,11 +58,11 @@ def ray_stage(address: str | None = None, chunks: int = 0):
     """A `GroupingStage` that runs `tokenize_and_group` per chunk of users as Ray tasks
     (`chunks`: how many; 0 = two per CPU of the cluster)."""
 
-    def stage(events: pl.DataFrame, tok: Tokenizer, rule: SessionRule) -> tuple[np.ndarray, Grouping, Grouping]:
+    def stage(events: pl.DataFrame, tok: Tokenizer, rule: SessionRule) -> Stage:
         with connect(address) as ray:
             n = chunks or CHUNKS_PER_CPU * cluster_cpus(ray)
-            frame = events.with_columns([pl.col(c).cast(pl.Utf8) for c in ("user", "host", "source", "action")]
-                                        ).with_row_index("_row")
+            strings = [pl.col(c).cast(pl.Utf8) for c in ("user", "host", "source", "action")]
+            frame = events.with_columns(strings).with_row_index("_row")
             users = np.asarray(sorted(frame["user"].unique().to_list()), dtype=object)
             task = ray.remote(_chunk_task)
             tok_ref, rule_ref = ray.put(tok), ray.put(rule)

@@ -154,7 +154,8 @@ def _score_on_ray(work, model, split, out, address, workers):
         users = ray.get(actors[0].users.remote())
         levels = ray.get(actors[0].level_names.remote())
         pool = ActorPool(actors)
-        results = list(pool.map_unordered(lambda a, c: a.score.remote(c), chunks(users, n * CHUNKS_PER_WORKER)))
+        work_items = chunks(users, n * CHUNKS_PER_WORKER)
+        results = list(pool.map_unordered(lambda a, c: a.score.remote(c), work_items))
         for a in actors:
             ray.kill(a)
     return users, levels, results, n
