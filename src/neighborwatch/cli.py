@@ -181,6 +181,7 @@ def benchmark(
     engine: str = typer.Option("local", "--engine", help="local | ray (each method × seed a Ray task)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
     resume: bool = typer.Option(False, "--resume", help="Read finished jobs back from OUT/results.json."),
+    gpus: float = typer.Option(0.0, "--gpus", help="With --engine ray: GPUs each job asks for (0.5 = two share one)."),
 ) -> None:
     """Train and evaluate LAN and every baseline on the same splits: the paper's comparison tables."""
     import json
@@ -196,7 +197,7 @@ def benchmark(
             from neighborwatch.scale.cluster import check_engine
 
             check_engine(engine)
-            runner = ray_runner(address, threads=threads or 1)
+            runner = ray_runner(address, threads=threads or 1, gpus=gpus)
         run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides,
                       threads=threads, runner=runner, resume=resume)
     except (ValueError, FileNotFoundError) as e:
