@@ -159,6 +159,9 @@ def test_unknown_engine_or_missing_ray_is_a_one_line_error(org, tmp_path, monkey
     args = ["score", str(org[1]), str(tmp_path), "--out", str(tmp_path / "s"), "--engine"]
     r = CliRunner().invoke(app, [*args, "spark"])
     assert r.exit_code == 2 and "unknown engine 'spark'" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["score", str(org[1]), str(tmp_path), "--out", str(org[1])])
+    assert r.exit_code == 2 and "holds no scores.json" in r.output  # never deletes a folder it did not write
+    assert (org[1] / "events.parquet").exists()
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     for command in (args, ["prepare", str(org[0]), "--out", str(tmp_path / "w"), "--engine"]):
         r = CliRunner().invoke(app, [*command, "ray"])

@@ -124,9 +124,11 @@ def score_work(work: str | Path, model: str | Path, out: str | Path, split: str 
     check_engine(engine)
     WorkDir(work).require()
     out = Path(out)
-    if out.exists():
+    if out.exists() and any(out.iterdir()):
+        if not (out / "scores.json").exists():
+            raise ValueError(f"{out} is not empty and holds no scores.json: give a new or a SCORES folder")
         shutil.rmtree(out)  # a re-run replaces the scores; stale users must not survive
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if engine == "local":
         scorer = ChunkScorer(work, model, split, out, threads=0)
