@@ -245,7 +245,8 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
     order = [(job.method, job.fit_kind, seed) for seed in seed_list for job in jobs]
     records = finished_records(out / "results.json", config, jobs) if resume else []
     done = {(r["method"], r["fit_on"], r["seed"]) for r in records}
-    pending = [(job, seed) for seed in seed_list for job in jobs if (job.method, job.fit_kind, seed) not in done]
+    pending = [(job, seed) for seed in seed_list for job in jobs
+               if (job.method, job.fit_kind, seed) not in done]
     if done:
         console.print(f"resuming: {len(done)} finished job(s) read back from {out / 'results.json'}")
     with progress() as bar:
@@ -257,8 +258,8 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
                 console.print(f"  ✓ {rec['method']} seed {rec['seed']} in {rec['seconds']:.1f} s "
                               f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}{note}")
             else:
-                console.print(f"  [red]✗ {rec['method']} seed {rec['seed']} failed after {rec['seconds']:.1f} s: "
-                              f"{rec['error']}[/]")
+                console.print(f"  [red]✗ {rec['method']} seed {rec['seed']} failed after "
+                              f"{rec['seconds']:.1f} s: {rec['error']}[/]")
             records.append(rec)
             bar.advance(task)
             # tables and JSON after every job: a long run that is interrupted keeps what it measured

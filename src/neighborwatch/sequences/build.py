@@ -145,7 +145,8 @@ def to_sequence_set(
 GroupingStage = Callable[[pl.DataFrame, Tokenizer, SessionRule], tuple[np.ndarray, Grouping, Grouping]]
 
 
-def tokenize_and_group(events: pl.DataFrame, tok: Tokenizer, rule: SessionRule) -> tuple[np.ndarray, Grouping, Grouping]:
+def tokenize_and_group(events: pl.DataFrame, tok: Tokenizer,
+                       rule: SessionRule) -> tuple[np.ndarray, Grouping, Grouping]:
     """Tokens, sessions and user-days of `events`: each depends only on one user's events."""
     return tok.transform(events), sessions(events, rule), user_days(events)
 
