@@ -59,6 +59,8 @@ def ray_stage(address: str | None = None, chunks: int = 0):
     (`chunks`: how many; 0 = two per CPU of the cluster)."""
 
     def stage(events: pl.DataFrame, tok: Tokenizer, rule: SessionRule) -> Stage:
+        if events["user"].null_count():  # no chunk would hold them: fail as the local engine does
+            return tokenize_and_group(events, tok, rule)
         with connect(address) as ray:
             n = chunks or CHUNKS_PER_CPU * cluster_cpus(ray)
             strings = [pl.col(c).cast(pl.Utf8) for c in ("user", "host", "source", "action")]
