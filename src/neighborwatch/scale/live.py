@@ -111,9 +111,10 @@ class LiveCluster:
                  max_restarts: int = 10) -> None:
         self.ray = ray
         self.sets = plan(opts, workers)
-        Actor = ray.remote(num_cpus=max(1, opts.threads), max_restarts=max_restarts,
-                           max_task_retries=0)(LiveWorker)
-        self.actors = [Actor.options(name=f"neighborwatch-worker-{i}").remote(opts, parts, token)
+        Actor = ray.remote(max_restarts=max_restarts, max_task_retries=0)(LiveWorker)
+        # each partition's runtime is one scoring thread with --threads torch threads
+        self.actors = [Actor.options(name=f"neighborwatch-worker-{i}",
+                                     num_cpus=max(1, opts.threads) * len(parts)).remote(opts, parts, token)
                        for i, parts in enumerate(self.sets)]
 
     def info(self, timeout_s: float = 120.0) -> list[dict[str, Any] | None]:
