@@ -92,7 +92,8 @@ def train_tiny_lan(work: Path, out: Path, **overrides) -> Path:
     seqs = load_sequences(work)
     train, val = seqs.split("train"), seqs.split("validation")
     cfg = dict(embed_dim=16, hidden=16, layers=2, attention_heads=2, transformer_heads=2, k=5, epochs=1,
-               lr=3e-3, batch_size=256, mode="fast", device="cpu", max_train_samples=500, seed=1)
+               lr=3e-3, batch_size=256, mode="fast", device="cpu", max_train_samples=500, seed=1,
+               vocab_size=train.vocab_size)
     cfg.update(overrides)
     det = LAN(**cfg)
     det.fit(train, np.zeros(train.n_activities, bool), val, np.zeros(val.n_activities, bool))
@@ -198,12 +199,14 @@ def bigram_engine(work: Path, thresholds=None, **config):
 
     seqs = load_sequences(work)
     scorer = BigramScorer.fit(seqs.split("train"))
+    from neighborwatch.sequences.build import load_bos
+
     tok, collapse = tokenizer_for(None, work)  # type: ignore[arg-type]
-    cfg = EngineConfig(collapse=collapse, **config)
+    cfg = EngineConfig(collapse=collapse, bos=load_bos(work), **config)
     return Engine(scorer, tok.transform, tok.decode, thresholds or Thresholds(), cfg), seqs
 
 
 def batch_scores_by_event(work: Path, seqs, scores: np.ndarray) -> dict[str, float]:
-    """event_id → batch score for every activity of the sequence set."""
+    """event_id → batch score for every activity of the sequence set (not its BOS positions)."""
     ids = pl.read_parquet(work / "events.parquet", columns=["event_id"])["event_id"].to_list()
-    return {ids[r]: float(s) for r, s in zip(seqs.event_rows, scores)}
+    return {ids[r]: float(s) for r, s in zip(seqs.event_rows, scores) if r >= 0}

@@ -70,7 +70,7 @@ def cert_work(tmp_path: Path) -> tuple[WorkDir, pl.DataFrame]:
 
 def test_round_trip_without_collapse_keeps_every_event(cert_work) -> None:
     work, events = cert_work
-    config = build_sequences(work, collapse=False)
+    config = build_sequences(work, collapse=False, start_token=False, validation="period")
     sess = load_sequences(work, "session")
     days = load_sequences(work, "day")
     n = events.height
@@ -106,7 +106,7 @@ def test_collapse_drops_repeats_and_is_label_blind(tmp_path: Path) -> None:
     built = {}
     for name, mal in labelings.items():
         work = make_work(tmp_path, events, {"format": "cert", "release": "r4"}, mal, name=name)
-        build_sequences(work)
+        build_sequences(work, start_token=False)
         built[name] = load_sequences(work, "session")
     ref = built["none"]
     # the http, http repeat (same hour) and the File Write repeat are gone, nothing else
@@ -115,7 +115,8 @@ def test_collapse_drops_repeats_and_is_label_blind(tmp_path: Path) -> None:
         assert np.array_equal(other.tokens, ref.tokens)
         assert np.array_equal(other.event_rows, ref.event_rows)
         assert np.array_equal(other.offsets, ref.offsets)
-        assert other.meta.equals(ref.meta)
+        # only WHO is held out for validation may follow the labels (stratification)
+        assert other.meta.drop("split").equals(ref.meta.drop("split"))
     for s in range(len(ref)):
         seq = ref.sequence(s)
         assert np.all(seq[1:] != seq[:-1])
@@ -145,7 +146,8 @@ def test_own_logs_get_action_hour_tokenizer_fitted_on_training(tmp_path: Path) -
     config = build_sequences(work)
     tok = load_tokenizer(work)
     assert isinstance(tok, ActionHourTokenizer) and ("other", "badge in") not in tok.pairs
-    assert config["vocab_size"] == tok.vocab_size == (len(tok.pairs) + 1) * 24 + 1
+    assert config["vocab_size"] - 1 == tok.vocab_size == (len(tok.pairs) + 1) * 24 + 1  # + BOS
+    assert config["bos"] == tok.vocab_size
     sess = load_sequences(work)
     late_rows = np.flatnonzero(events["action"].to_numpy() == "badge in")
     pos = np.isin(sess.event_rows, late_rows)
@@ -185,15 +187,16 @@ def test_stats_counts(cert_work, capsys) -> None:
     assert sum(p["activities"] for p in parts) == a["activities"]
     # the night session is on day 40 = 2010-12-11: validation
     v = stats["splits"]["validation"]
-    assert v["malicious_sessions"] == 1 and v["malicious_samples"] == 4  # positions 1..4 of 5
+    assert v["malicious_sessions"] == 1 and v["malicious_samples"] == 5  # positions 1..5 after BOS
     t = stats["splits"]["test"]
     assert t["samples"] == t["activities"] - t["sessions"]
     assert stats["splits"]["train"]["malicious_samples_oversampled"] == 0
     sc = stats["scenarios"]["1"]
     assert sc["insiders"] == 1 and sc["malicious_events"] == 6
     assert sc["validation"]["malicious_sessions"] == 1 and sc["train"]["malicious_sessions"] == 0
+    assert sc["validation"]["insiders"] == 1 and sc["test"]["insiders"] == 0
     assert sc["all"]["malicious_user_days"] == 1
-    assert sc["validation"]["malicious_samples"] == 4 and sc["test"]["malicious_samples"] == 0
+    assert sc["validation"]["malicious_samples"] == 5 and sc["test"]["malicious_samples"] == 0
 
 
 def test_stats_without_labels(tmp_path: Path) -> None:
@@ -211,7 +214,7 @@ def test_real_r42_rows_sessionize_by_the_rules(cert_samples: Path, tmp_path: Pat
 
     ingest(cert_samples / "r4.2", tmp_path / "w")
     work = WorkDir(tmp_path / "w")
-    config = build_sequences(work, collapse=False)
+    config = build_sequences(work, collapse=False, start_token=False)
     assert config["tokenizer"]["type"] == "word-hour"
     sess = load_sequences(work)
     events = pl.read_parquet(work.events, columns=["user", "host", "source", "action"])
@@ -227,3 +230,29 @@ def test_real_r42_rows_sessionize_by_the_rules(cert_samples: Path, tmp_path: Pat
     seq = sess.seq_index()
     assert (ev.with_columns(seq=seq).group_by("seq").agg(pl.col("user").n_unique(), pl.col("host").n_unique())
             .select((pl.col("user") == 1) & (pl.col("host") == 1)).to_series().all())
+
+
+def test_held_out_users_are_validation_over_the_whole_training_period(tmp_path: Path) -> None:
+    from streaming_fixtures import make_events
+
+    from neighborwatch.sequences.build import load_validation_days
+
+    events = make_events(seed=5, users=10, days=40)
+    work = make_work(tmp_path, events, {"format": "cert", "release": "r4.2"})
+    config = build_sequences(work)
+    val = config["validation"]
+    assert val["rule"] == "users" and len(val["users"]) == 2 and val["users_before_test"] == 10
+    test_start = datetime.fromisoformat(config["split"]["test_start"])
+    for kind in ("session", "day"):
+        meta = load_sequences(work, kind).meta
+        before = meta.filter(pl.col("start") < test_start)
+        held = before["user"].is_in(val["users"])
+        assert (before.filter(held)["split"] == "validation").all()
+        assert (before.filter(~held)["split"] == "train").all()
+        assert (meta.filter(pl.col("start") >= test_start)["split"] == "test").all()
+        # validation spans the training period, not one month
+        assert before.filter(held)["start"].min() < test_start - timedelta(days=20)
+    days = (test_start - events["time"].min()).total_seconds() / 86400
+    assert load_validation_days(work) == pytest.approx(days * 2 / 10)
+    period = build_sequences(work, validation="period")
+    assert period["validation"]["rule"] == "period" and period["validation"]["users"] is None

@@ -1,9 +1,13 @@
-"""The dashboard in a real headless Chromium (Debian's, driven by playwright; nothing downloaded):
-load the page, watch alerts arrive live from a replay, open the reasons, dismiss one."""
+"""The triage dashboard in a real headless Chromium (Debian's, driven by playwright; nothing
+downloaded), under a Content-Security-Policy that forbids inline script and style: incidents
+arrive live from a replay, the queue pages through all of them with true counts, filters by user
+and status, j/k/Enter open an incident whose timeline lists the raw log fields, confirm with a
+note, the user page shows the baselines and the risk curve."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -24,6 +28,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 TOKEN = "dash-token"
+CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:"
+PAGE = 4
 
 
 @pytest.fixture
@@ -44,7 +50,20 @@ def server(tmp_path):
     rt.stop()
 
 
-def test_dashboard_shows_live_alerts_and_dismisses_one(server, tmp_path):
+def _settle(rt, sent: int, timeout: float = 60) -> int:
+    """Wait until the runtime has released every event sent; returns the incident count."""
+    end = time.time() + timeout
+    while time.time() < end:
+        with rt.lock:  # the worker scores and stores under this lock: a settled state
+            c = rt.engine.counters
+            if not rt.engine.buffered and c["accepted"] + c["duplicate"] >= sent and \
+                    sum(c[k] for k in ("scored", "first", "repeat", "rejected")) >= c["accepted"]:
+                return rt.alerts.query_incidents(limit=1)[0]
+        time.sleep(0.1)
+    raise AssertionError(f"not settled: {rt.engine.counters}")
+
+
+def test_dashboard_triage_flow(server, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (apt-get install chromium; .ci/run does it)")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -55,44 +74,96 @@ def test_dashboard_shows_live_alerts_and_dismisses_one(server, tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{url}/dashboard?token={TOKEN}")
-            # selector waits, not wait_for_function: the page's CSP forbids the eval that one needs
-            page.wait_for_selector("#live:text-is('live')", timeout=15000)
-            assert page.locator("li.alert").count() == 0
-            sender = threading.Thread(
-                target=replay, args=(small_work(), url), kwargs={"split": "all", "token": TOKEN, "batch": 300})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+            def with_csp(route):  # the page must work without any inline script or style
+                r = route.fetch()
+                route.fulfill(response=r, headers={**r.headers, "content-security-policy": CSP})
+
+            page.route("**/dashboard*", with_csp)
+            page.goto(f"{url}/dashboard?token={TOKEN}&page={PAGE}")
+            expect = sync_api.expect
+            expect(page.locator("#live")).to_have_text("live", timeout=15000)
+            assert page.locator("tr.incident").count() == 0
+
+            sent: list[dict] = []
+            sender = threading.Thread(target=lambda: sent.append(
+                replay(small_work(), url, split="all", token=TOKEN, batch=300)))
             sender.start()
+            page.wait_for_selector("tr.incident", timeout=30000)  # pushed over SSE, no reload
             sender.join(60)
-            assert rt.alerts.query()[0] > 0, rt.engine.counters
-            page.wait_for_selector("li.alert", timeout=30000)  # pushed over SSE, no reload
-            assert not errors
-            end = time.time() + 60  # every alert raised so far has reached the page over SSE
-            while time.time() < end:
-                total = rt.alerts.query()[0]
-                if not rt.source.depth and page.locator("#n-alerts").text_content() == str(total):
-                    break
-                time.sleep(0.2)
+            total = _settle(rt, sent[0]["events"])
+            open_total = rt.alerts.query_incidents(status="open", limit=1)[0]
+            assert total > PAGE, f"need more than one page of incidents, got {total}"
+            expect(page.locator("#n-incidents")).to_have_text(str(total), timeout=15000)
+            expect(page.locator("#page-info")).to_have_text(f"1–{PAGE} of {open_total}", timeout=15000)
             assert page.locator("#n-alerts").text_content() == str(rt.alerts.query()[0])
-            assert page.locator("li.alert").count() >= 5
-            alert_id = page.locator("li.alert").first.get_attribute("data-alert-id")
-            first = page.locator(f'li.alert[data-alert-id="{alert_id}"]')
-            first.locator("summary").click()
-            assert first.locator(".reasons tr").count() >= 3  # observed + expected activities
-            assert "raw events" in first.inner_text().lower()
-            page.wait_for_selector("#timeline circle", timeout=15000)
-            page.wait_for_selector("#users tbody tr", timeout=15000)
-            shot = tmp_path / "dashboard.png"
-            page.screenshot(path=str(shot), full_page=False)
+
+            # paging reaches every incident, each once
+            seen: list[str] = []
+            while True:
+                seen += [r.get_attribute("data-incident-id") for r in page.locator("tr.incident").all()]
+                if page.locator("#next").is_disabled():
+                    break
+                before = page.locator("#page-info").text_content()
+                page.locator("#next").click()
+                expect(page.locator("#page-info")).not_to_have_text(before)
+            assert len(seen) == len(set(seen)) == open_total
+
+            # filter by user (keyboard: / focuses the field)
+            page.locator("#prev").focus()
+            page.keyboard.press("/")
+            user = rt.alerts.query_incidents(limit=1)[1][0]["user"]
+            page.keyboard.type(user)
+            page.keyboard.press("Enter")
+            n_user = rt.alerts.query_incidents(status="open", user=user, limit=1)[0]
+            expect(page.locator("#page-info")).to_have_text(re.compile(f" of {n_user}$"), timeout=10000)
+            users = {c.text_content() for c in page.locator("tr.incident td:nth-child(2)").all()}
+            assert users == {user}
+
+            # j / Enter open the second incident; its timeline has the raw fields as columns
+            page.locator("#f-user").blur()
+            expected = page.locator("tr.incident").nth(min(1, n_user - 1)).get_attribute("data-incident-id")
+            page.keyboard.press("j")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#timeline-table tbody tr", timeout=10000)
+            inc = rt.alerts.get_incident(expected)
+            assert page.locator("#timeline-table tbody tr").count() >= 1
+            headers = page.locator("#timeline-table th").all_text_contents()
+            assert headers[:3] == ["time", "host", "activity"]
+            first_row = page.locator("#timeline-table tbody tr").first.locator("td").all_text_contents()
+            assert first_row[0][:4].isdigit() and first_row[1] and " / " in first_row[2]
+            with rt.lock:
+                live = rt.engine.incidents.incidents[expected]
+                assert page.locator("#timeline-table tbody tr").count() == len(live.activities)
+            shot = tmp_path / "incident.png"
+            page.screenshot(path=str(shot), full_page=True)
             if os.environ.get("NW_SCREENSHOT"):
                 shutil.copy(shot, os.environ["NW_SCREENSHOT"])
             assert shot.stat().st_size > 10_000
-            first.locator("button.dismiss").click()
-            page.wait_for_selector(f'li.alert[data-alert-id="{alert_id}"]', state="detached", timeout=10000)
-            end = time.time() + 10
-            while rt.alerts.get(alert_id)["status"] != "dismissed" and time.time() < end:
-                time.sleep(0.05)
-            assert rt.alerts.get(alert_id)["status"] == "dismissed"
-            page.select_option("#status-filter", "dismissed")
-            assert page.locator(f'li.alert[data-alert-id="{alert_id}"]').count() == 1
+
+            # confirm with a note, by keyboard
+            page.locator("#note").fill("checked with the user's manager")
+            page.locator("#note").blur()
+            page.keyboard.press("c")
+            expect(page.locator("#saved")).to_have_text("saved: confirmed")
+            got = rt.alerts.get_incident(expected)
+            assert got["status"] == "confirmed" and got["note"] == "checked with the user's manager"
+            assert inc["status"] == "open"
+
+            # back to the queue: the confirmed one left the open queue; the confirmed filter has it
+            page.keyboard.press("Escape")
+            page.wait_for_selector("#f-status")
+            page.select_option("#f-status", "confirmed")
+            expect(page.locator("#page-info")).to_have_text("1–1 of 1")
+            assert page.locator(f'tr.incident[data-incident-id="{expected}"]').count() == 1
+
+            # the user page: own and peers' baselines next to the latest day, and the risk curve
+            page.goto(f"{url}/dashboard?token={TOKEN}#/user/{user}")
+            page.wait_for_selector("#baseline tbody tr")
+            assert page.locator("#baseline tbody tr").count() == 3
+            page.wait_for_selector("#timeline circle")
+            assert page.locator("#user-incidents li").count() == rt.alerts.query_incidents(user=user, limit=1)[0]
+            assert not errors, errors
         finally:
             browser.close()

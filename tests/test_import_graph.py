@@ -22,16 +22,8 @@ LAYERS = ("bottom", "data", "sequences", "training", "models", "evaluation", "st
 TOP_LEVEL = {"__init__": "bottom", "progress": "bottom", "workdir": "bottom", "jsonutil": "bottom",
              "errors": "bottom", "pipeline": "sequences", "replay": "streaming", "live_demo": "cli",
              "demo": "cli", "cli": "cli", "__main__": "cli"}
-#: known violations that other work in flight removes; the coordinator deletes an entry once it
-#: is merged (a listed edge that no longer exists fails the test, so the list cannot go stale)
-ALLOWED: set[tuple[str, str]] = {
-    # helper "alerts" moves streaming/live_demo.py next to demo.py (issue 13)
-    ("neighborwatch.streaming.live_demo", "neighborwatch.service.app"),
-    ("neighborwatch.streaming.live_demo", "neighborwatch.service.server"),
-    # helper "lan" moves training/lan_trainer.py to models/lan/fit.py (issue 8 §3, 14)
-    *(("neighborwatch.training.lan_trainer", f"neighborwatch.models.lan.{m}")
-      for m in ("graph", "loss", "model", "retrieval", "scoring")),
-}
+#: known violations (none today; an entry that no longer exists fails the test)
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

@@ -64,10 +64,11 @@ def _assert_no_label_fields(seqs: SequenceSet) -> None:
     assert not [c for c in cols if any(w in c for w in LABEL_WORDS)], cols
 
 
-def _assert_same(a: SequenceSet, b: SequenceSet) -> None:
-    for name in ("tokens", "offsets", "event_rows", "times"):
+def _assert_same(a: SequenceSet, b: SequenceSet, split_too: bool = True) -> None:
+    for name in ("tokens", "offsets", "event_rows", "times", "repeats", "raw_rows", "raw_times"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    assert a.meta.equals(b.meta)
+    keep = a.meta.columns if split_too else [c for c in a.meta.columns if c != "split"]
+    assert a.meta.select(keep).equals(b.meta.select(keep))
     assert a.extra == b.extra
 
 
@@ -128,7 +129,8 @@ def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
             work.labels.write_bytes(b"these are not the labels you are looking for")
         with monkeypatch.context() as m:
             spy = ReadSpy(m, work.labels)
-            build.build_sequences(work.root, collapse=True, val_start="2010-01-25", test_start="2010-02-08")
+            build.build_sequences(work.root, collapse=True, val_start="2010-01-25", test_start="2010-02-08",
+                                  validation="period")
         assert spy.paths, "the spy saw no reads at all: it is not wired to the readers build uses"
         assert not [p for p in spy.paths if Path(p).name == "labels.parquet"]
         built[name] = {k: build.load_sequences(work.root, kind=k) for k in ("session", "day")}
@@ -140,6 +142,18 @@ def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
             _assert_same(ref[kind], built[name][kind])
     for kind in ("session", "day"):
         _assert_no_label_fields(ref[kind])
+    # held-out validation users: labels may choose WHO is held out (stratification), nothing else
+    users_rule: dict[str, dict[str, SequenceSet]] = {}
+    for name in ("true", "other", "absent"):
+        work = WorkDir(tmp_path / name)
+        build.build_sequences(work.root, collapse=True, test_start="2010-02-08", validation="users",
+                              validation_share=0.25)
+        users_rule[name] = {k: build.load_sequences(work.root, kind=k) for k in ("session", "day")}
+    for name in ("other", "absent"):
+        for kind in ("session", "day"):
+            _assert_same(users_rule["true"][kind], users_rule[name][kind], split_too=False)
+    split = users_rule["true"]["session"].meta["split"]
+    assert set(split.unique()) == {"train", "validation", "test"}
 
 
 # -- 2. scoring in the protocol --------------------------------------------------------------

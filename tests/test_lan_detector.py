@@ -181,3 +181,29 @@ def test_train_command_writes_a_loadable_model(data, tmp_path) -> None:
     assert (det.pool.event_rows < n_train).all()
     bad = CliRunner().invoke(app, ["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m2")])
     assert bad.exit_code == 2 and "not a prepared WORK" in bad.output
+
+
+def test_train_command_presets(data, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from neighborwatch.cli import app
+
+    _toy_work(tmp_path / "work", data)
+    small = ["--max-train-samples", "128", "--threads", "1", "--device", "cpu"]
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "paper"),
+                                      "--preset", "paper", "--epochs", "1", *small])
+    assert result.exit_code == 0, result.output
+    cfg = load_detector(tmp_path / "paper").config
+    assert (cfg.preset, cfg.mode, cfg.lr, cfg.batch_size, cfg.epochs) == ("paper", "faithful", 1e-5, 512, 1)
+    assert "preset paper" in result.output
+    default = CliRunner().invoke(app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "quick"),
+                                       "--epochs", "1", *small])
+    assert default.exit_code == 0, default.output
+    assert load_detector(tmp_path / "quick").config.preset == "quick" and "preset quick" in default.output
+    LANConfig(**SMALL).to_json(tmp_path / "cfg.json")
+    both = CliRunner().invoke(app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "x"),
+                                    "--preset", "paper", "--config", str(tmp_path / "cfg.json")])
+    assert both.exit_code == 2 and "either --preset or --config" in both.output
+    unknown = CliRunner().invoke(app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "y"),
+                                       "--preset", "fastest"])
+    assert unknown.exit_code == 2 and "no preset 'fastest'" in unknown.output and "quick, paper" in unknown.output

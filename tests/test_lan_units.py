@@ -234,17 +234,36 @@ def test_config_rejects_bad_values(bad: dict) -> None:
 
 # -- training batches ---------------------------------------------------------------------------
 @pytest.mark.parametrize("buckets", [0, 5])
-def test_epoch_batches_cover_every_sample_once(buckets: int) -> None:
-    from neighborwatch.training.lan_trainer import epoch_batches
+def test_pass_order_covers_every_sample_once_and_groups_units(buckets: int) -> None:
+    from neighborwatch.models.lan.fit import pass_order
 
     rng = np.random.default_rng(0)
-    targets = np.arange(100, 200)
-    lengths = rng.integers(1, 60, size=100)
-    batches = epoch_batches(targets, lengths, 8, buckets, np.random.default_rng(1))
-    assert sorted(np.concatenate(batches).tolist()) == targets.tolist()
-    assert [len(b) for b in batches].count(8) == 12
-    spread = np.mean([np.ptp(lengths[b - 100]) for b in batches if len(b) == 8])
-    if buckets:  # sorted within chunks of 40 samples: far narrower than random batches (~46)
-        assert spread < 20
+    units = np.sort(rng.integers(0, 30, size=200))  # 30 sessions, samples in flat order
+    lengths = rng.integers(1, 60, size=30)
+    order = pass_order(units, lengths, 8, buckets, np.random.default_rng(1))
+    assert sorted(order.tolist()) == list(range(200))
+    seen = units[order]
+    assert (np.diff(seen) != 0).sum() == len(np.unique(units)) - 1  # each session's samples together
+    first = [order[seen == u] for u in np.unique(units)]
+    assert all((np.diff(f) > 0).all() for f in first)  # in flat order inside a session
+    runs = seen[np.r_[True, np.diff(seen) != 0]]
+    if buckets:  # sorted by length within chunks of 40 units (all 30 here)
+        assert (np.diff(lengths[runs]) >= 0).all()
     else:
-        assert spread > 30
+        assert (np.diff(lengths[runs]) < 0).any()
+    again = pass_order(units, lengths, 8, buckets, np.random.default_rng(2))
+    assert not np.array_equal(order, again)  # another pass, another session order
+
+
+def test_gcn_query_only_equals_row_zero_of_the_full_pass() -> None:
+    torch.manual_seed(0)
+    gcn = DenseGCN(8, 2, dropout=0.0)
+    x = torch.randn(3, 5, 8, requires_grad=True)
+    a = torch.rand(3, 5, 5)
+    a = (a + a.transpose(1, 2)) * (1 - torch.eye(5))
+    full, part = gcn(x, a)[:, 0], gcn(x, a, query_only=True)[:, 0]
+    torch.testing.assert_close(part, full, atol=1e-6, rtol=1e-5)
+    g_full = torch.autograd.grad(full.sum(), [x, *gcn.parameters()])
+    g_part = torch.autograd.grad(part.sum(), [x, *gcn.parameters()])
+    for u, v in zip(g_full, g_part):
+        torch.testing.assert_close(u, v, atol=1e-5, rtol=1e-4)

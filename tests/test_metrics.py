@@ -128,3 +128,63 @@ def test_time_to_detect_by_hand() -> None:
     # lower the threshold: A is caught at its first malicious activity
     a2 = {r["insider"]: r for r in M.time_to_detect(ins, users, times, y, s, 0.1)}["A"]
     assert a2["minutes"] == 0.0 and a2["malicious_before_alert"] == 0 and a2["alert_on_malicious"]
+
+
+# -- statistics (issue 8 §4) -----------------------------------------------------------------
+def _clustered(seed: int = 0):
+    """200 sessions of 10 items; session-level noise makes items of one session alike."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(200), 10)
+    bad = rng.random(200) < 0.15
+    y = bad[groups] & (rng.random(2000) < 0.7)
+    s = rng.normal(size=200)[groups] + 0.3 * rng.normal(size=2000) + 1.0 * y
+    return y, s, groups
+
+
+def test_bootstrap_auc_ci_is_seeded_and_session_resampling_is_wider() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    y, s, groups = _clustered()
+    ci = M.bootstrap_auc(y, s, groups, samples=300, seed=1)
+    assert ci["auc"] == pytest.approx(roc_auc_score(y, s))
+    assert ci["low"] < ci["auc"] < ci["high"] and ci["groups"] == 200
+    assert ci == M.bootstrap_auc(y, s, groups, samples=300, seed=1)
+    items = M.bootstrap_auc(y, s, None, samples=300, seed=1)
+    assert (ci["high"] - ci["low"]) > 1.3 * (items["high"] - items["low"])
+
+
+def test_paired_bootstrap_separates_a_better_method_from_a_copy() -> None:
+    y, s, groups = _clustered(2)
+    rng = np.random.default_rng(3)
+    worse = s + 3.0 * rng.normal(size=s.size)
+    better = M.paired_bootstrap(y, s, worse, groups, samples=300)
+    assert better["diff"] > 0 and better["p_value"] < 0.01 and better["low"] > 0
+    same = M.paired_bootstrap(y, s, s + 1e-9 * rng.normal(size=s.size), groups, samples=300)
+    assert abs(same["diff"]) < 1e-3 and same["p_value"] > 0.05
+
+
+def test_macro_auc_is_the_mean_of_each_insider_against_all_normal_items() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    y, s, groups = _clustered(4)
+    ins = np.where(y, np.where(groups % 2 == 0, "I1", "I2"), "")
+    out = M.per_insider_auc(y, s, ins)
+    expect = [roc_auc_score(y[(ins == n) | ~y], s[(ins == n) | ~y]) for n in ("I1", "I2")]
+    assert [r["auc"] for r in out["per_insider"]] == pytest.approx(expect)
+    assert out["macro_auc"] == pytest.approx(np.mean(expect))
+
+
+def test_alert_budget_alerts_on_the_top_k_and_times_detection() -> None:
+    users = np.array([f"u{i % 20}" for i in range(100)], dtype=object)
+    t = (np.arange(100) * 3_600e6).astype(np.int64)  # one item an hour
+    y = np.zeros(100, bool)
+    y[[50, 51, 52]] = True  # insider u10..u12 accounts: 50 % 20 = 10
+    s = np.linspace(0, 1, 100)
+    s[51] = 2.0  # the second malicious item is the top score
+    ins = np.where(y, "I", "")
+    out = M.alert_budget_detection(ins, users, t, y, s, per_100_users_per_day=5.0, days=2.0)
+    assert out["alerts"] == 2 and out["threshold"] == pytest.approx(s[99])
+    assert out["insiders"] == 1 and out["caught"] == 1
+    assert out["median_minutes"] == 60.0 and out["median_activities"] == 1.0
+    none = M.alert_budget_detection(ins, users, t, y, s, per_100_users_per_day=0.1, days=2.0)
+    assert none["alerts"] == 0 and none["caught"] == 0

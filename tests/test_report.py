@@ -35,10 +35,16 @@ def test_evaluate_command_writes_json_and_self_contained_report(tmp_path) -> Non
     assert "arrays" not in res
     insiders = [r["insider"] for r in res["time_to_detect"]]
     assert insiders
+    alerts = res["alerts"]
+    assert alerts["status"] == "ok"
+    for key in ("budget_per_day", "incidents_per_day", "incident_precision", "insiders_caught", "median_ttd_hours"):
+        assert key in alerts, key
+    assert alerts["budget_per_day"] == 5.0 and 0 <= alerts["insiders_caught"] <= 1
+    assert {r["insider"] for r in alerts["per_insider"]} == set(insiders)
 
     html = (tmp_path / "report" / "index.html").read_text()
     images = re.findall(r'<img src="([^"]+)"', html)
-    assert len(images) == 4  # three levels' curves + insider timelines
+    assert len(images) == 5  # three levels' curves + incidents per day + insider timelines
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert not re.search(r'(src|href)="(http|//)', html)  # nothing fetched from elsewhere
     for name in insiders:
@@ -91,3 +97,74 @@ def test_evaluate_command_explains_a_missing_model(tmp_path) -> None:
     out = CliRunner().invoke(app, ["evaluate", str(work.root), str(tmp_path / "nope")])
     assert out.exit_code == 2
     assert "not a saved detector" in out.output
+
+
+def test_report_renders_in_a_browser_without_errors(tmp_path) -> None:
+    """Full page in Debian's chromium: it renders, every figure loads, no console errors, the
+    provenance is collapsed, the axes carry labels (checked on the figure code's output)."""
+    from pathlib import Path
+
+    chromium = "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("Debian chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    work, data = make_toy_work(tmp_path / "work")
+    model = tmp_path / "model"
+    TokenFrequency().fit(data["train"][0]).save(model)
+    out = CliRunner().invoke(app, ["evaluate", str(work.root), str(model), "--report", str(tmp_path / "report")])
+    assert out.exit_code == 0, out.output
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto((tmp_path / "report" / "index.html").as_uri())
+            widths = [img.evaluate("i => i.naturalWidth") for img in page.locator("img").all()]
+            assert len(widths) == 5 and min(widths) > 200  # every embedded figure decoded
+            assert not page.locator("details pre").is_visible()  # provenance collapsed by default
+            page.locator("details summary").click()
+            assert page.locator("details pre").is_visible()
+            assert page.get_by_text("Alerts an analyst would have worked").is_visible()
+            shot = tmp_path / "report.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert page.evaluate("document.body.scrollHeight") > 2000 and shot.stat().st_size > 50_000
+            assert not errors, errors
+        finally:
+            browser.close()
+
+
+def test_figures_label_their_axes() -> None:
+    """Timelines and the incidents chart: labelled y axes, dates not repeated on the x axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neighborwatch.evaluation import report as R
+
+    captured = []
+    original = R._figure_to_data_uri
+    R._figure_to_data_uri = lambda fig: captured.append(fig) or "data:"
+    try:
+        day = 86_400_000_000
+        block = {"status": "ok", "budget_per_day": 5.0, "users": 40,
+                 "daily": {"start": 14_700 * day, "incidents": [1, 3, 0, 2] * 10, "on_insider": [0, 1, 0, 0] * 10}}
+        R.incidents_figure(block)
+        t = np.arange(200, dtype=np.int64) * (day // 10) + 14_700 * day
+        arrays = {"scores": np.linspace(0, 1, 200), "labels": np.arange(200) % 50 == 0, "times": t,
+                  "users": np.array(["u"] * 200, dtype=object), "insiders": np.where(np.arange(200) % 50 == 0, "u", "")}
+        ttd = [{"insider": "u", "users": ["u"], "detected": False, "scenario": 1, "minutes": None,
+                "malicious_before_alert": 0}]
+        R.timelines_figure(arrays, ttd, 0.5)
+        for fig in captured:
+            fig.canvas.draw()
+            ax = fig.axes[0]
+            assert ax.get_ylabel()
+            labels = [x.get_text() for x in ax.get_xticklabels() if x.get_text()]
+            assert len(labels) == len(set(labels)) and len(labels) >= 2, labels
+            plt.close(fig)
+    finally:
+        R._figure_to_data_uri = original
+    assert len(captured) == 2

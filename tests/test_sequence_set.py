@@ -43,3 +43,27 @@ def test_aggregate_top3_mean_ignores_nan():
     for s in range(len(seqs)):
         v = np.sort(scores[seqs.offsets[s] + 1 : seqs.offsets[s + 1]])[-3:]
         assert out[s] == v.mean()
+
+
+def test_without_start_drops_only_the_bos_positions():
+    seqs, _ = toy_data(seed=5, n_train=4, n_val=1, n_test=1)["train"]
+    n = len(seqs)
+    bos = seqs.vocab_size
+    lengths = seqs.lengths + 1
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    tokens = np.full(offsets[-1], bos, dtype=np.int32)
+    real = np.ones(offsets[-1], bool)
+    real[offsets[:-1]] = False
+    tokens[real] = seqs.tokens
+    rows = np.full(offsets[-1], -1)
+    rows[real] = seqs.event_rows
+    times = np.repeat(seqs.times[seqs.offsets[:-1]], 1)
+    all_times = np.zeros(offsets[-1], dtype=np.int64)
+    all_times[real] = seqs.times
+    all_times[~real] = times
+    with_bos = SequenceSet(tokens, offsets, rows, all_times, seqs.meta, vocab_size=bos + 1, extra={"bos": bos})
+    assert len(with_bos) == n and with_bos.raw_counts().sum() == seqs.n_activities
+    back = with_bos.without_start()
+    assert np.array_equal(back.tokens, seqs.tokens) and np.array_equal(back.offsets, seqs.offsets)
+    assert np.array_equal(back.event_rows, seqs.event_rows) and back.bos == 0
+    assert seqs.without_start() is seqs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -70,3 +70,32 @@ def test_assign_by_first_event_time_boundaries_inclusive_at_start() -> None:
              datetime(2011, 1, 1), datetime(2011, 4, 1)]
     got = assign_splits(np.array([to_epoch_us(t) for t in times]), d)
     assert got.tolist() == ["train", "validation", "validation", "test", "test"]
+
+
+def test_validation_users_hold_out_a_third_of_each_scenarios_insiders() -> None:
+    from neighborwatch.sequences.splits import validation_users
+
+    users = [f"U{i:03d}" for i in range(100)]
+    strata = {f"U{i:03d}": 1 + i % 3 for i in range(0, 30, 2)}  # 15 insiders, 5 per scenario
+    held = validation_users(users, strata, share=0.2, seed=7)
+    assert held == validation_users(users, strata, share=0.2, seed=7)  # seeded
+    assert held != validation_users(users, strata, share=0.2, seed=8)
+    for sc in (1, 2, 3):
+        mine = {u for u, s in strata.items() if s == sc}
+        assert len(held & mine) == 2  # ceil(5 / 3)
+    assert len(held - set(strata)) == round(0.2 * 85)
+
+
+def test_fallback_cuts_follow_the_events_of_a_log_with_a_gap() -> None:
+    from neighborwatch.sequences.splits import assign_splits, check_splits, split_dates, to_epoch_us
+
+    # three busy weeks, a silent month, then two busy days: time-based cuts would land in the gap
+    days = [datetime(2024, 3, 4) + timedelta(days=d, hours=9) for d in range(21)]
+    days += [datetime(2024, 5, 6, 9), datetime(2024, 5, 7, 9)]
+    times = np.array([to_epoch_us(d + timedelta(minutes=m)) for d in days for m in range(0, 300, 30)])
+    dates = split_dates(None, days[0], days[-1] + timedelta(hours=5), times_us=times)
+    split = assign_splits(times, dates)
+    assert {str(x) for x in split} == {"train", "validation", "test"}
+    check_splits(split, dates, "period")
+    with pytest.raises(ValueError, match="--test-start"):
+        check_splits(np.array(["train", "test"]), dates, "users")

@@ -105,7 +105,9 @@ def test_snapshot_of_lan_state_resumes_identically(tiny, tmp_path):
     snapshot.load(b, tmp_path)
     got.update({r["event_id"]: r["score"] for r in replay(b, events[800:])[0]})
     assert got.keys() == expected.keys()
-    assert all(got[k] == expected[k] for k in got)
+    # equal up to float noise: the head's batched products depend on how events group into rounds
+    bad = {k: (got[k], expected[k]) for k in got if abs(got[k] - expected[k]) > 1e-6}
+    assert not bad, (len(bad), list(bad.items())[:5])
 
 
 def test_lan_alerts_name_neighbours_and_expected_activities(tiny):

@@ -5,17 +5,91 @@ Implementations are imported inside each command so that `neighborwatch --help` 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from typer.core import TyperGroup
+
+from neighborwatch.errors import EXIT_USER_ERROR, UserError, one_line, removed_on_failure, require_dir, user_message
+
+_debug = False  # set by --debug: user errors keep their traceback too
+
+
+class _OneLineErrors(TyperGroup):
+    """Every command's user mistakes end the same way: `error: ... (hint: ...)`, exit 2."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        global _debug
+        _debug = False
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        except Exception as e:
+            if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # click's usage errors
+                sub = next((a for a in argv if a in self.commands), None)
+                typer.echo("error: " + one_line(e.format_message(),
+                                                f"neighborwatch {sub + ' ' if sub else ''}--help"), err=True)
+                sys.exit(e.exit_code)
+            msg = user_message(e)
+            if msg is None or _debug:
+                raise
+            typer.echo(f"error: {msg}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Real-time insider threat detection with LAN (learning adaptive neighbours).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"neighborwatch {version('neighborwatch')}")
+        except PackageNotFoundError:  # running from a source tree without an install
+            typer.echo("neighborwatch (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug/--no-debug", help="Show tracebacks for user errors too."),
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _model_dir(path: Path) -> Path:
+    hint = "give the --out folder of `neighborwatch train`"
+    if not path.is_dir():
+        raise UserError(f"{path} is not a saved detector folder ({'not a folder' if path.exists() else 'no such folder'})",
+                        hint)
+    if not (path / "detector.json").exists():
+        raise UserError(f"{path} is not a saved detector folder (no detector.json)", hint)
+    return path
+
+
+def _work_dir(path: Path) -> Path:
+    require_dir(path, "WORK folder", "run `neighborwatch prepare SRC --out WORK` first")
+    if not (path / "events.parquet").exists():
+        raise UserError(f"{path} is not a prepared WORK folder (no events.parquet)",
+                        "run `neighborwatch prepare SRC --out WORK` first")
+    return path
 
 
 @app.command()
@@ -26,14 +100,20 @@ def synth(
     start: str = typer.Option("2010-01-02", help="First day (YYYY-MM-DD)."),
     end: str = typer.Option("2010-07-01", help="Last day, exclusive (YYYY-MM-DD)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same files."),
+    insiders: str = typer.Option("synthetic", help="synthetic (generated scenarios) | real (replay CERT answer rows)."),
+    answers: Optional[Path] = typer.Option(
+        None, "--answers", help="With --insiders real: a CERT release's answers/ folder (r4.2 or r5.2), read at run time."
+    ),
 ) -> None:
     """Generate a synthetic CERT-format organisation with insiders."""
     from neighborwatch.data.synth import print_summary, synthesize
 
-    try:
-        manifest = synthesize(release=release, users=users, start=start, end=end, seed=seed, out=out)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    with removed_on_failure(out):
+        try:
+            manifest = synthesize(release=release, users=users, start=start, end=end, seed=seed, out=out,
+                                  insiders=insiders, answers=answers)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
     print_summary(manifest, out)
 
 
@@ -56,36 +136,48 @@ def prepare(
         None, help="Minutes of inactivity that close a session (own logs: 30; CERT: off; 0 = off)."),
     session_max: Optional[float] = typer.Option(
         None, help="Maximum session length in hours (own logs: 24; CERT: off; 0 = off)."),
-    keep_content: bool = typer.Option(False, help="Keep raw content text (off by default)."),
-    collapse: bool = typer.Option(True, help="Collapse repeated tokens within a session (label-blind)."),
+    keep_content: bool = typer.Option(False, "--keep-content/--no-keep-content",
+                                      help="Keep raw content text (off by default)."),
+    collapse: bool = typer.Option(True, "--collapse/--no-collapse",
+                                  help="Collapse repeated tokens within a session (label-blind)."),
     val_start: Optional[str] = typer.Option(None, help="Validation period start (default: release rule)."),
     test_start: Optional[str] = typer.Option(None, help="Test period start (default: release rule)."),
+    validation: str = typer.Option(
+        "users", help="Validation set: 'users' (a seeded, insider-stratified share of users held out "
+        "before the test cut) or 'period' (the month before the test cut)."),
+    tokens: str = typer.Option("paper", help="paper (7 words x 24 hours) | context (user-relative context)."),
     engine: str = typer.Option("local", "--engine", help="local | ray (tokenize + sessionize by user on Ray)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
 ) -> None:
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
-    from neighborwatch.pipeline import prepare_work
+    from neighborwatch.pipeline import TOKEN_CHOICES, prepare_work
 
     from neighborwatch.data.labels import LabelsError
     from neighborwatch.data.ownlogs import MappingError
     from neighborwatch.sequences.sessionize import SessionRuleError
 
-    from neighborwatch.scale.cluster import EngineError, check_engine
+    if not src.exists():
+        raise UserError(f"{src} does not exist", "give a CERT release folder, or a log file/folder with --format")
+    if tokens not in TOKEN_CHOICES:
+        raise typer.BadParameter(f"--tokens must be one of {', '.join(TOKEN_CHOICES)}, got {tokens!r}")
+    from neighborwatch.scale.cluster import check_engine
 
-    try:
-        stage = None
-        if check_engine(engine) == "ray":
-            from neighborwatch.scale.prepare import ray_stage
+    stage = None
+    if check_engine(engine) == "ray":
+        from neighborwatch.scale.prepare import ray_stage
 
-            stage = ray_stage(address)
-        prepare_work(
-            src, out, stage=stage, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
-            val_start=val_start, test_start=test_start, labels=labels, session_open=session_open,
-            session_close=session_close, session_idle=session_idle, session_max=session_max,
-        )
-    except (MappingError, LabelsError, SessionRuleError, FileNotFoundError, EngineError) as e:  # user errors
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        stage = ray_stage(address)
+    with removed_on_failure(out):
+        try:
+            prepare_work(
+                src, out, stage=stage, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
+                val_start=val_start, test_start=test_start, labels=labels, session_open=session_open,
+                session_close=session_close, session_idle=session_idle, session_max=session_max, validation=validation,
+                tokens=tokens,
+            )
+        except (MappingError, LabelsError, SessionRuleError, FileNotFoundError, ValueError) as e:  # user errors: exit 2
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
 
 
 @app.command()
@@ -93,7 +185,7 @@ def stats(work: Path = typer.Argument(..., help="Prepared WORK folder.")) -> Non
     """Print the dataset-statistics table (users, insiders, sessions, activities, samples)."""
     from neighborwatch.sequences.stats import print_stats
 
-    print_stats(work)
+    print_stats(_work_dir(work))
 
 
 @app.command()
@@ -101,8 +193,8 @@ def train(
     work: Path = typer.Argument(..., help="Prepared WORK folder."),
     out: Path = typer.Option(..., "--out", help="Model folder to write."),
     detector: str = typer.Option("lan", "--detector", help="Registered detector to train (default: LAN)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Start from the detector's preset (standard | fast)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="LAN config JSON (defaults: the paper), or "
+    preset: Optional[str] = typer.Option(None, "--preset", help="Start from a preset of the detector (LAN: quick = default, paper = LAN.md §4 exactly; others: standard | fast)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="LAN config JSON (instead of a preset), or "
                                           "the other detector's parameters as JSON."),
     epochs: Optional[int] = typer.Option(None, help="Maximum epochs (paper: 10)."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (paper: 512)."),
@@ -128,26 +220,28 @@ def train(
     lan_options = dict(epochs=epochs, batch_size=batch_size, lr=lr, k=k, mode=mode, encoder=encoder,
                        pooling=pooling, gnn=gnn, graph=graph, threads=threads,
                        max_train_samples=max_train_samples, length_buckets=length_buckets)
-    try:
-        cls = detector_class(detector)
-        if preset is not None and preset not in cls.presets:
-            raise ValueError(f"{detector} has no preset {preset!r}; it has: {', '.join(cls.presets) or 'none'}")
-        given = {name: v for name, v in lan_options.items() if v is not None}
-        if detector == "lan" and preset is None:  # LAN's own options over the paper's defaults
-            train_work(work, out, build_config(config, device=device, seed=seed, **given))
-            return
-        if given and detector != "lan":
-            raise ValueError(f"--{next(iter(given)).replace('_', '-')} is a LAN option; give {detector}'s "
-                             f"parameters as JSON with --config")
-        params = {**cls.presets.get(preset or "", {}), **(json.loads(config.read_text()) if config else {}),
-                  **given, **({"device": device} if device is not None else {})}
-        train_work(work, out, detector, params=params, seed=seed)
-    except KeyError as e:
-        typer.echo(f"error: {e.args[0]}", err=True)
-        raise typer.Exit(2) from None
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+    _work_dir(work)
+    with removed_on_failure(out):
+        try:
+            cls = detector_class(detector)
+            if preset is not None and preset not in cls.presets:
+                raise ValueError(f"{detector} has no preset {preset!r}; it has: {', '.join(cls.presets) or 'none'}")
+            given = {name: v for name, v in lan_options.items() if v is not None}
+            if detector == "lan":  # LAN's own options over its preset (default quick) or config file
+                train_work(work, out, build_config(config, preset, device=device, seed=seed, **given))
+                return
+            if given and detector != "lan":
+                raise ValueError(f"--{next(iter(given)).replace('_', '-')} is a LAN option; give {detector}'s "
+                                 f"parameters as JSON with --config")
+            params = {**cls.presets.get(preset or "", {}), **(json.loads(config.read_text()) if config else {}),
+                      **given, **({"device": device} if device is not None else {})}
+            train_work(work, out, detector, params=params, seed=seed)
+        except KeyError as e:
+            typer.echo(f"error: {e.args[0]}", err=True)
+            raise typer.Exit(2) from None
+        except (ValueError, FileNotFoundError, RuntimeError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
 
 
 @app.command()
@@ -156,15 +250,20 @@ def evaluate(
     model: Path = typer.Argument(..., help="Saved detector folder (with detector.json)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write all metrics + provenance as JSON."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write an HTML report (index.html) here."),
+    budget: float = typer.Option(5.0, "--budget", min=0.01,
+                                 help="Analyst budget: incidents per 100 users per day (alerts block)."),
 ) -> None:
     """Threshold on validation, then score the test period once: real-time and post-hoc metrics."""
     from neighborwatch.evaluation.evaluate import run_evaluate
 
-    try:
-        run_evaluate(work, model, json_path=json_path, report_dir=report)
-    except (FileNotFoundError, KeyError) as e:  # missing WORK/model pieces: say what, no traceback
-        typer.echo(f"error: {e.args[0] if e.args else e}", err=True)
-        raise typer.Exit(2) from None
+    _work_dir(work)
+    _model_dir(model)
+    with removed_on_failure(report):
+        try:
+            run_evaluate(work, model, json_path=json_path, report_dir=report, budget_per_day=budget)
+        except KeyError as e:  # missing WORK/model pieces: say what
+            raise UserError(f"missing {e.args[0] if e.args else e}", "was WORK prepared and MODEL trained "
+                            "by this version?") from e
 
 
 @app.command()
@@ -174,7 +273,7 @@ def benchmark(
     seeds: int = typer.Option(3, "--seeds", help="Number of seeds (0, 1, ...); cells are mean ± std."),
     out: Path = typer.Option(Path("benchmark"), "--out", help="Folder for tables, plots and JSON."),
     methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated detector names (default: all)."),
-    fast: bool = typer.Option(False, "--fast", help="Tiny hyper-parameter preset (smoke runs, tests)."),
+    fast: bool = typer.Option(False, "--fast/--no-fast", help="Tiny hyper-parameter preset (smoke runs, tests)."),
     params: Optional[Path] = typer.Option(
         None, "--params", help='JSON file {"method": {option: value}} overriding the preset.'),
     threads: int = typer.Option(0, "--threads", help="Cap torch/OpenMP threads (0 = library default)."),
@@ -188,21 +287,19 @@ def benchmark(
 
     from neighborwatch.evaluation.benchmark import run_benchmark
 
+    _work_dir(work)
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     overrides = json.loads(params.read_text()) if params else None
-    try:
-        runner = None
-        if engine != "local":
-            from neighborwatch.scale.benchmark import ray_runner
-            from neighborwatch.scale.cluster import check_engine
+    runner = None
+    if engine != "local":
+        from neighborwatch.scale.benchmark import ray_runner
+        from neighborwatch.scale.cluster import check_engine
 
-            check_engine(engine)
-            runner = ray_runner(address, threads=threads or 1, gpus=gpus)
+        check_engine(engine)
+        runner = ray_runner(address, threads=threads or 1, gpus=gpus)
+    with removed_on_failure(out):
         run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides,
                       threads=threads, runner=runner, resume=resume)
-    except (ValueError, FileNotFoundError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2)
 
 
 @app.command()
@@ -230,14 +327,22 @@ def score(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("neighborwatch-demo"), "--out", help="Folder for everything the demo writes."),
-    users: int = typer.Option(60, help="Employees in the synthetic organisation."),
+    users: int = typer.Option(60, min=10, help="Employees in the synthetic organisation."),
     seed: int = typer.Option(0, help="Random seed."),
-    live: bool = typer.Option(False, "--live", help="Finish by serving the model and replaying the test period live."),
+    live: bool = typer.Option(False, "--live/--no-live",
+                              help="Finish by serving the model and replaying the test period live."),
+    exit_after_replay: bool = typer.Option(
+        False, "--exit-after-replay/--keep-serving",
+        help="With --live: stop once the replay is scored (scripts) instead of serving until Ctrl-C."),
+    retrain: bool = typer.Option(False, "--retrain/--reuse",
+                                 help="Train again even if OUT already holds a trained demo."),
 ) -> None:
-    """Synthetic organisation → prepare → train LAN → evaluate (→ live service): the whole pipeline."""
+    """Synthetic organisation → prepare → train LAN → evaluate (→ live service): the whole pipeline.
+
+    With --live and an OUT that already holds a trained demo, goes straight to the live step."""
     from neighborwatch.demo import run_demo
 
-    run_demo(out=out, users=users, seed=seed, live=live)
+    run_demo(out=out, users=users, seed=seed, live=live, keep_serving=not exit_after_replay, retrain=retrain)
 
 
 @app.command()
@@ -254,7 +359,7 @@ def serve(
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated partitions this worker consumes (default: all)."),
     consumer: str = typer.Option("worker-0", "--consumer", help="Stable consumer name of this worker in the Redis group."),
     prefix: str = typer.Option("neighborwatch:events", "--prefix", help="Redis stream name prefix (streams PREFIX:0..N-1)."),
-    budget: float = typer.Option(5.0, "--budget", help="Alerts per day of each kind to calibrate thresholds to."),
+    budget: float = typer.Option(5.0, "--budget", help="Incidents per 100 users per day to calibrate thresholds to."),
     half_life: float = typer.Option(24.0, "--half-life", help="Risk half-life in hours."),
     thresholds: Optional[Path] = typer.Option(None, "--thresholds", help="thresholds.json to use instead of calibrating."),
     window: float = typer.Option(5.0, "--window", help="Out-of-order window in seconds of event time."),
@@ -273,25 +378,22 @@ def serve(
     from neighborwatch.service.server import ServeOptions
     from neighborwatch.service.server import serve as run_serve
 
+    _model_dir(model)
+    if work is not None:
+        _work_dir(work)
+    if budget <= 0 or half_life <= 0:
+        raise UserError("--budget and --half-life must be positive", "e.g. --budget 5 --half-life 24")
     run = run_serve
     if engine != "local":
-        from neighborwatch.scale.cluster import EngineError, check_engine
+        from neighborwatch.scale.cluster import check_engine
         from neighborwatch.scale.live import serve_on_ray
 
-        try:
-            check_engine(engine)
-        except EngineError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
+        check_engine(engine)
         if only:
             raise typer.BadParameter("--engine ray assigns the partitions itself", param_hint="--only")
 
         def run(opts: ServeOptions) -> None:
-            try:
-                serve_on_ray(opts, workers, address, max_restarts)
-            except EngineError as e:
-                typer.echo(f"error: {e}", err=True)
-                raise typer.Exit(2) from None
+            serve_on_ray(opts, workers, address, max_restarts)
     run(ServeOptions(
         model=model, work=work, redis=redis, host=host, port=port, token=token, sinks=list(sink), state=state,
         partitions=partitions, only=[int(x) for x in only.split(",")] if only else None, consumer=consumer, prefix=prefix,
@@ -325,8 +427,11 @@ def replay(
 ) -> None:
     """Replay a prepared period, in time order, into a running service (HTTP or Redis)."""
     from neighborwatch.progress import console
+    from neighborwatch.replay import check_reachable
     from neighborwatch.replay import replay as run_replay
 
+    check_reachable(to, token)
+    _work_dir(work)
     result = run_replay(work, to, speed=speed, split=split, token=token, partitions=partitions, limit=limit,
                         prefix=prefix)
     console.print(result)

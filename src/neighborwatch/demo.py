@@ -2,6 +2,8 @@
 
 synth → prepare → stats → train LAN → evaluate (→ live service with `--live`). Every stage writes
 into one folder and prints the equivalent command, so a user can rerun any stage by hand.
+`demo --live` on a folder that already holds a trained demo (same users and seed) goes straight
+to the live step: minutes of retraining buy nothing when only the live service is wanted.
 
 The demo trains with a CPU-sized preset (DEMO_TRAINING): the paper's architecture (LSTM 128,
 attention pooling, k = 15, weighted-cosine graph, 2-layer GCN, hybrid loss) in the fast training
@@ -33,14 +35,36 @@ def _command(*parts: object) -> None:
     console.print("$ neighborwatch " + " ".join(str(p) for p in parts), style="dim", markup=False)
 
 
-def run_demo(out: Path, users: int = 60, seed: int = 0, live: bool = False) -> dict[str, Any]:
+def trained_demo(out: Path, users: int, seed: int) -> bool:
+    """Whether `out` holds a finished demo run with these settings (model and metrics written)."""
+    import json
+
+    out = Path(out)
+    try:
+        manifest = json.loads((out / "raw" / "synth_manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    same = manifest.get("users") == users and manifest.get("seed") == seed
+    return same and (out / "model" / "detector.json").exists() and (out / "metrics.json").exists()
+
+
+def run_demo(out: Path, users: int = 60, seed: int = 0, live: bool = False, keep_serving: bool = False,
+             retrain: bool = False) -> dict[str, Any]:
+    out = Path(out)
+    if live and not retrain and trained_demo(out, users, seed):
+        from neighborwatch.live_demo import run_live_demo
+
+        console.rule("[bold]live: reusing the trained demo in " + str(out) + " (--retrain to start over)")
+        _command("serve", out / "model", "--work", out / "work", "&  neighborwatch replay", out / "work",
+                 "--to http://127.0.0.1:PORT")
+        return {"live": run_live_demo(out / "model", out / "work", keep_running=keep_serving),
+                "work": str(out / "work"), "model": str(out / "model"), "reused": True}
     from neighborwatch.data.synth import synthesize
     from neighborwatch.evaluation.evaluate import run_evaluate
     from neighborwatch.pipeline import prepare_work
     from neighborwatch.sequences.stats import print_stats
     from neighborwatch.models.train_work import build_config, train_work
 
-    out = Path(out)
     raw, work, model, report = out / "raw", out / "work", out / "model", out / "report"
     steps = 6 if live else 5
 
@@ -70,10 +94,10 @@ def run_demo(out: Path, users: int = 60, seed: int = 0, live: bool = False) -> d
 
     live_summary = None
     if live:
-        from neighborwatch.streaming.live_demo import run_live_demo
+        from neighborwatch.live_demo import run_live_demo
 
         console.rule(f"[bold]6/{steps} live: serve the model, replay the test period, raise alerts")
         _command("serve", model, "--work", work, "&  neighborwatch replay", work, "--to http://127.0.0.1:PORT")
-        live_summary = run_live_demo(model, work, keep_running=False)
+        live_summary = run_live_demo(model, work, keep_running=keep_serving)
     return {"manifest": manifest, "summary": summary, "train": trained, "metrics": result,
             "live": live_summary, "work": str(work), "model": str(model)}

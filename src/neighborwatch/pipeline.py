@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+TOKEN_CHOICES: dict[str, str | None] = {"paper": None, "context": "context"}  # None: the release's default
+
 
 def prepare_work(
     src: Path,
@@ -20,18 +22,23 @@ def prepare_work(
     session_close: str | None = None,
     session_idle: float | None = None,
     session_max: float | None = None,
+    validation: str = "users",
+    tokens: str = "paper",
     stage: Any = None,
 ) -> dict[str, Any]:
     """`session_*`: comma-separated open/close actions, idle gap in minutes, maximum session
-    length in hours (None = the default for the data: the paper's rule for CERT). `stage`: see
+    length in hours (None = the default for the data: the paper's rule for CERT); `tokens`:
+    'paper' (7 words × 24 hours; own logs: action × hour) or 'context' (sequences.context_tokens); `stage`: see
     `sequences.build.build_sequences` (the Ray engine's per-user tokenize + sessionize)."""
     from neighborwatch.data.prepare import ingest
     from neighborwatch.sequences.build import build_sequences, is_cert
     from neighborwatch.sequences.sessionize import make_rule
 
+    if tokens not in TOKEN_CHOICES:
+        raise ValueError(f"--tokens must be one of {', '.join(TOKEN_CHOICES)}, got {tokens!r}")
     make_rule(False, session_open, session_close, session_idle, session_max)  # bad options fail before ingest
     summary = ingest(src, out, fmt=fmt, mapping=mapping, keep_content=keep_content, labels=labels)
     rule = make_rule(is_cert(summary), session_open, session_close, session_idle, session_max)
     build_sequences(out, collapse=collapse, val_start=val_start, test_start=test_start, session_rule=rule,
-                    stage=stage)
+                    validation=validation, tokenizer=TOKEN_CHOICES[tokens], stage=stage)
     return summary

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import polars as pl
 
+from neighborwatch.errors import UserError
 from neighborwatch.progress import progress
 from neighborwatch.workdir import WorkDir
 
@@ -44,6 +45,31 @@ def to_dicts(df: pl.DataFrame) -> Iterator[dict[str, Any]]:
         d = {k: v for k, v in r.items() if v is not None}
         d["time"] = r["time"].isoformat()
         yield d
+
+
+def check_reachable(to: str, token: str | None = None) -> None:
+    """Fail fast, in one line, when `--to` is not a running service (before reading any data)."""
+    if to.startswith(("redis://", "rediss://", "unix://")):
+        import redis
+
+        try:
+            redis.Redis.from_url(to, socket_connect_timeout=3).ping()
+        except redis.exceptions.RedisError as e:
+            raise UserError(f"cannot reach Redis at {to}: {e}", "start redis-server or fix --to") from e
+        return
+    if not to.startswith(("http://", "https://")):
+        raise UserError(f"--to must be an http(s):// service URL or a redis:// URL, got {to!r}",
+                        "e.g. --to http://127.0.0.1:8750")
+    import httpx
+
+    try:
+        r = httpx.get(to.rstrip("/") + "/thresholds", timeout=5.0,
+                      headers={"Authorization": f"Bearer {token}"} if token else {})
+    except httpx.HTTPError as e:
+        raise UserError(f"cannot reach a service at {to}: {e}",
+                        "start `neighborwatch serve MODEL --work WORK` or fix --to") from e
+    if r.status_code == 401:
+        raise UserError(f"{to} refused the token", "pass the service's --token (or NEIGHBORWATCH_TOKEN)")
 
 
 class _HttpTarget:

@@ -39,7 +39,8 @@ def print_result(result: dict[str, Any], console: Console | None = None) -> None
         t = Table(title=title, title_justify="left", caption_justify="left",
                   caption=f"{c['items']:,} items, {c['positives']:,} malicious, {c['unscored']:,} unscored; "
                           f"test-optimal point (paper comparison only): DR {_cell(m['test_optimal']['dr'])}, "
-                          f"FPR {_cell(m['test_optimal']['fpr'])}")
+                          f"FPR {_cell(m['test_optimal']['fpr'])}"
+                          + (f"\n{T.level_caption(m)}" if T.level_caption(m) else ""))
         for col in T.COLUMNS:
             t.add_column(T.header(col), justify="right")
         t.add_row(*(_cell(m[col]) for col in T.COLUMNS))
@@ -68,15 +69,55 @@ def print_result(result: dict[str, Any], console: Console | None = None) -> None
         console.print(t)
 
 
+def alerting_block(result: dict[str, Any], work: str | Path, budget_per_day: float) -> dict[str, Any]:
+    """Incidents at the validation-calibrated budget on the test period (see evaluation.alerting)."""
+    from neighborwatch.evaluation.alerting import evaluate_alerting
+
+    arrays = result.get("arrays", {})
+    if "realtime" not in arrays or "realtime_validation" not in arrays:
+        return {"status": "skipped", "reason": "no real-time scores"}
+    days: dict[str, float | None] = {"validation_days": None, "test_days": None}
+    try:
+        from neighborwatch.sequences.build import load_split_dates
+
+        d = load_split_dates(work)
+        days["validation_days"] = max(1.0, (d.test_start - d.val_start).total_seconds() / 86400.0)
+    except (FileNotFoundError, KeyError, AttributeError):
+        pass
+    try:
+        return {"status": "ok", **evaluate_alerting(arrays["realtime_validation"], arrays["realtime"],
+                                                    budget_per_day, **days)}
+    except ValueError as e:  # e.g. nothing scored on validation
+        return {"status": "skipped", "reason": str(e)}
+
+
+def print_alerts(block: dict[str, Any], console: Console) -> None:
+    if block.get("status") != "ok":
+        return
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{100 * v:.0f}%"
+
+    console.print(
+        f"[bold]Alerts at the budget[/bold] ({block['budget_per_day']:g} incidents per 100 users per day, "
+        f"calibrated on validation): {block['incidents']} incidents in {block['test_days']:g} test days = "
+        f"{block['incidents_per_day']:.2f} per 100 users per day; {pct(block['incident_precision'])} on "
+        f"insiders' malicious activity; insiders caught {pct(block['insiders_caught'])} "
+        f"({sum(r['caught'] for r in block['per_insider'])}/{block['insiders']}); median time to detect "
+        + ("–" if block["median_ttd_hours"] is None else f"{block['median_ttd_hours']:.1f} h"))
+
+
 def run_evaluate(work: str | Path, model: str | Path, json_path: str | Path | None = None,
-                 report_dir: str | Path | None = None, console: Console | None = None) -> dict[str, Any]:
+                 report_dir: str | Path | None = None, console: Console | None = None,
+                 budget_per_day: float = 5.0) -> dict[str, Any]:
     """Load the detector saved in `model`, evaluate it on `work`, print, and write JSON/report."""
     from neighborwatch.models.registry import load_detector
 
     console = console or Console()
     detector = load_detector(model)
-    result = evaluate_detector(detector, work, model_dir=model, keep_scores=report_dir is not None)
+    result = evaluate_detector(detector, work, model_dir=model, keep_scores=True)
+    result["alerts"] = alerting_block(result, work, budget_per_day)
     print_result(result, console)
+    print_alerts(result["alerts"], console)
     if json_path is not None:
         console.print(f"metrics written to {write_result_json(result, json_path)}")
     if report_dir is not None:

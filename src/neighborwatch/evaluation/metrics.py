@@ -3,7 +3,8 @@
 Conventions shared by every function here:
 
 * Higher score = more anomalous; an item raises an alert iff ``score >= threshold``.
-* NaN scores mark positions a detector cannot score (e.g. the first activity of a session).
+* NaN scores mark items a detector cannot score (the protocol's items never include a
+  start-of-session position, so for next-activity models none should remain).
   They are dropped before any metric (`drop_unscored` returns how many), so they count neither
   as detected nor as false alarms.
 * Degenerate inputs (no positives or no negatives) give NaN with a `DegenerateMetricWarning`,
@@ -243,3 +244,155 @@ def time_to_detect(insiders: np.ndarray, users: np.ndarray, times_us: np.ndarray
 
 def _iso(us: int) -> str:
     return str(np.datetime64(us, "us").astype("datetime64[s]")).replace("T", " ")
+
+
+# -- uncertainty and analyst figures (issue 8 §4) ---------------------------------------------
+BOOTSTRAP_SAMPLES = 200
+ALERTS_PER_100_USERS_PER_DAY = 5.0
+
+
+def _ranks(scores: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense rank of every score (ties share one), and the number of distinct scores."""
+    uniq, inverse = np.unique(scores, return_inverse=True)
+    return inverse.astype(np.int64), len(uniq)
+
+
+def _weighted_auc(rank: np.ndarray, n_ranks: int, y: np.ndarray, w: np.ndarray) -> float:
+    """ROC-AUC with item weights (ties count one half): equals `roc_auc` with w = 1."""
+    pos = np.bincount(rank, weights=w * y, minlength=n_ranks)
+    neg = np.bincount(rank, weights=w * ~y, minlength=n_ranks)
+    den = pos.sum() * neg.sum()
+    if den <= 0:
+        return math.nan
+    below = np.cumsum(neg) - neg
+    return float((pos * (below + 0.5 * neg)).sum() / den)
+
+
+def _group_index(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
+    if groups is None:
+        return np.arange(n, dtype=np.int64), n
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    return inverse.astype(np.int64), int(inverse.max()) + 1 if n else 0
+
+
+def _boot_weights(rng: np.random.Generator, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Item weights of one bootstrap replicate: each group drawn with replacement n_groups times."""
+    counts = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups).astype(np.float64)
+    return counts[group]
+
+
+def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray | None = None,
+                  samples: int = BOOTSTRAP_SAMPLES, level: float = 0.95, seed: int = 0) -> dict:
+    """ROC-AUC with a percentile bootstrap CI that resamples whole `groups` (e.g. sessions).
+
+    Activities of one session are not independent, so resampling single activities would make
+    the interval too narrow; a session bootstrap draws sessions with replacement and keeps all
+    their items. NaN scores are excluded first. Returns {"auc", "low", "high", "level",
+    "samples", "groups", "seed"}; NaN bounds when the data is degenerate.
+    """
+    y, s, _, (g,) = drop_unscored(labels, scores, np.zeros(len(labels)) if groups is None else groups)
+    group, n_groups = _group_index(None if groups is None else g, y.size)
+    rank, n_ranks = _ranks(s)
+    point = _weighted_auc(rank, n_ranks, y, np.ones(y.size))
+    rng = np.random.default_rng(seed)
+    reps = np.array([_weighted_auc(rank, n_ranks, y, _boot_weights(rng, group, n_groups))
+                     for _ in range(samples if n_groups and not math.isnan(point) else 0)])
+    reps = reps[~np.isnan(reps)]
+    a = (1 - level) / 2
+    low, high = (float(np.quantile(reps, a)), float(np.quantile(reps, 1 - a))) if reps.size else (math.nan, math.nan)
+    return {"auc": point, "low": low, "high": high, "level": level, "samples": int(reps.size),
+            "groups": int(n_groups), "seed": seed}
+
+
+def paired_bootstrap(labels: np.ndarray, scores: np.ndarray, reference: np.ndarray,
+                     groups: np.ndarray | None = None, samples: int = BOOTSTRAP_SAMPLES,
+                     level: float = 0.95, seed: int = 0) -> dict:
+    """AUC(method) − AUC(reference) on the SAME items, with a paired group bootstrap.
+
+    Both score arrays are evaluated on each replicate's same resampled groups; the two-sided
+    p-value is twice the smaller share of replicates on either side of 0 (at least 1/(samples+1)),
+    i.e. how often chance alone reverses the sign of the difference. Items either method leaves
+    unscored (NaN) are dropped from both.
+    """
+    y, s = _check(labels, scores)
+    r = np.asarray(reference, dtype=np.float64)
+    if r.shape != s.shape:
+        raise ValueError("scores and reference must score the same items")
+    keep = ~np.isnan(s) & ~np.isnan(r)
+    y, s, r = y[keep], s[keep], r[keep]
+    group, n_groups = _group_index(None if groups is None else np.asarray(groups)[keep], y.size)
+    rs, ns = _ranks(s)
+    rr, nr = _ranks(r)
+    ones = np.ones(y.size)
+    diff = _weighted_auc(rs, ns, y, ones) - _weighted_auc(rr, nr, y, ones)
+    rng = np.random.default_rng(seed)
+    reps = []
+    for _ in range(samples if n_groups and not math.isnan(diff) else 0):
+        w = _boot_weights(rng, group, n_groups)
+        reps.append(_weighted_auc(rs, ns, y, w) - _weighted_auc(rr, nr, y, w))
+    d = np.asarray(reps)
+    d = d[~np.isnan(d)]
+    if not d.size:
+        return {"diff": diff, "low": math.nan, "high": math.nan, "p_value": math.nan, "samples": 0, "seed": seed}
+    p = min(1.0, max(2 * min((d <= 0).mean(), (d >= 0).mean()), 1 / (d.size + 1)))
+    a = (1 - level) / 2
+    return {"diff": float(diff), "low": float(np.quantile(d, a)), "high": float(np.quantile(d, 1 - a)),
+            "p_value": float(p), "samples": int(d.size), "seed": seed}
+
+
+def per_insider_auc(labels: np.ndarray, scores: np.ndarray, insiders: np.ndarray,
+                    scenarios: np.ndarray | None = None) -> dict:
+    """Macro AUC: per insider, the AUC of its malicious items against ALL normal items; the mean
+    over insiders. An insider with thousands of events no longer outweighs one with three."""
+    y, s, _, (ins, sc) = drop_unscored(labels, scores, np.asarray(insiders, dtype=object),
+                                       np.zeros(len(labels), np.int64) if scenarios is None else scenarios)
+    neg = ~y
+    rows = []
+    names = sorted({str(v) for v in ins[y] if v not in (None, "")})
+    if neg.any():
+        rank, n_ranks = _ranks(s)
+        for name in names:
+            mine = y & (ins == name)
+            w = (mine | neg).astype(np.float64)
+            scen = np.unique(sc[mine])
+            rows.append({"insider": name, "scenario": int(scen.max()) if scen.size else None,
+                         "positives": int(mine.sum()), "auc": _weighted_auc(rank, n_ranks, mine, w)})
+    vals = [r["auc"] for r in rows if not math.isnan(r["auc"])]
+    return {"macro_auc": float(np.mean(vals)) if vals else math.nan, "insiders": len(rows), "per_insider": rows}
+
+
+def alert_budget_detection(insiders: np.ndarray, users: np.ndarray, times_us: np.ndarray,
+                           labels: np.ndarray, scores: np.ndarray, scenarios: np.ndarray | None = None,
+                           per_100_users_per_day: float = ALERTS_PER_100_USERS_PER_DAY,
+                           days: float | None = None) -> dict:
+    """Insiders caught and time-to-detect when an analyst can look at a fixed number of alerts.
+
+    Budget: `per_100_users_per_day` alerts per 100 accounts per day of the period (`days`, by
+    default the span of `times_us`), i.e. the K = round(rate × users/100 × days) highest-scored
+    items raise alerts (the threshold is the K-th highest score: a volume rule, not a choice
+    made with labels). Then `time_to_detect` at that threshold; per scenario: insiders, caught,
+    and the median minutes and malicious activities before the first alert of the caught ones.
+    """
+    y, s = _check(labels, scores)
+    t = np.asarray(times_us, dtype=np.int64)
+    n_users = len({str(u) for u in np.asarray(users, dtype=object)})
+    if days is None:
+        days = max(1.0, float(t.max() - t.min()) / 86_400e6) if t.size else 1.0
+    k = int(round(per_100_users_per_day * n_users / 100.0 * days))
+    ok = np.sort(s[~np.isnan(s)])[::-1]
+    threshold = float(ok[min(k, ok.size) - 1]) if k >= 1 and ok.size else math.inf
+    rows = time_to_detect(insiders, users, t, y, s, threshold, scenarios) if not math.isinf(threshold) else \
+        time_to_detect(insiders, users, t, y, np.full(s.shape, np.nan), math.nan, scenarios)
+
+    def summary(part: list[dict]) -> dict:
+        caught = [r for r in part if r["detected"]]
+        return {"insiders": len(part), "caught": len(caught),
+                "median_minutes": float(np.median([r["minutes"] for r in caught])) if caught else math.nan,
+                "median_activities": float(np.median([r["malicious_before_alert"] for r in caught]))
+                if caught else math.nan}
+
+    per_scenario = []
+    for scen in sorted({r["scenario"] for r in rows}, key=lambda v: (v is None, v or 0)):
+        per_scenario.append({"scenario": scen, **summary([r for r in rows if r["scenario"] == scen])})
+    return {"alerts_per_100_users_per_day": per_100_users_per_day, "users": n_users, "days": float(days),
+            "alerts": k, "threshold": threshold, **summary(rows), "per_scenario": per_scenario}

@@ -12,6 +12,12 @@ and its alert threshold fixed (ROC point nearest (0,1)) BEFORE any test sequence
 detector; then each test split is scored exactly once and only measured. The test-optimal point
 is reported too, labelled as such, because the paper chose its threshold on test.
 
+Ground truth is the raw events (issue 8 §1): the real-time items are the raw events of the test
+sessions, each scored by the position that scores it (a collapsed repeat by the activity it
+repeats; a BOS position is no item), and a session / user-day is malicious iff one of its raw
+events is. Every level reports how many malicious raw events it holds, scores, and leaves
+unscored (`ground_truth`).
+
 Ground truth enters here only as arrays handed to the metrics; the detector sees SequenceSets.
 `evaluate_scores` is the core on precomputed score arrays, `evaluate_on` runs a detector on an
 in-memory `EvalData` (the benchmark loads data once and calls it per detector), and
@@ -37,7 +43,7 @@ from neighborwatch.data.labels import row_labels
 from neighborwatch.evaluation import metrics as M
 from neighborwatch.models.base import Detector, aggregate_activity_scores
 from neighborwatch.progress import progress
-from neighborwatch.sequences.base import SequenceSet, activity_labels, sequence_labels
+from neighborwatch.sequences.base import SequenceSet, activity_labels, raw_labels
 from neighborwatch.workdir import WorkDir
 
 REALTIME, SESSION, DAY = "realtime", "session", "day"
@@ -52,12 +58,21 @@ TEST_OPTIMAL_NOTE = "threshold chosen on the TEST split: for comparison with the
 
 @dataclass
 class Split:
-    """One split of one sequence kind plus its per-activity ground truth (for metrics only)."""
+    """One split of one sequence kind plus its ground truth (for metrics only).
+
+    `labels` / `scenarios` / `insiders` are per flat position (what training code sees; a
+    position is malicious iff a raw event it scores is). The `raw_*` arrays are per raw event in
+    `seqs.raw_positions()` order — the items of the metrics; when not given they are the values of
+    the position that scores each raw event.
+    """
 
     seqs: SequenceSet
     labels: np.ndarray  # bool per flat position
     scenarios: np.ndarray | None = None  # int per flat position, 0 = none
     insiders: np.ndarray | None = None  # object per flat position, '' = none
+    raw_labels: np.ndarray | None = None  # bool per raw event
+    raw_scenarios: np.ndarray | None = None  # int per raw event
+    raw_insiders: np.ndarray | None = None  # object per raw event
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=bool)
@@ -69,22 +84,34 @@ class Split:
         self.scenarios = np.asarray(self.scenarios, dtype=np.int64)
         if self.insiders is None:
             self.insiders = np.where(self.labels, self.users(), "").astype(object)
+        pos = self.seqs.raw_positions()
+        self.raw_labels = self.labels[pos] if self.raw_labels is None else np.asarray(self.raw_labels, dtype=bool)
+        if self.raw_labels.shape != pos.shape:
+            raise ValueError(f"raw_labels need one entry per raw event ({pos.size}), got {self.raw_labels.shape}")
+        if self.raw_scenarios is None:
+            self.raw_scenarios = np.where(self.raw_labels, self.scenarios[pos], 0)
+        self.raw_scenarios = np.asarray(self.raw_scenarios, dtype=np.int64)
+        if self.raw_insiders is None:
+            self.raw_insiders = np.where(self.raw_labels, self.insiders[pos], "").astype(object)
 
     def users(self) -> np.ndarray:
         """The account of every flat position."""
         return self.seqs.meta["user"].to_numpy().astype(object)[self.seqs.seq_index()]
 
+    def raw_users(self) -> np.ndarray:
+        """The account of every raw event."""
+        return self.seqs.meta["user"].to_numpy().astype(object)[self.seqs.raw_seq_index()]
+
     def sequence_labels(self) -> np.ndarray:
-        return sequence_labels(self.seqs, self.labels)
+        """A sequence is malicious iff one of its raw events is."""
+        hits = np.bincount(self.seqs.raw_seq_index(), weights=self.raw_labels, minlength=len(self.seqs))
+        return hits > 0
 
     def sequence_scenarios(self) -> np.ndarray:
-        """Per sequence: the highest scenario number among its malicious activities (0 = none)."""
-        s = np.where(self.labels, self.scenarios, 0)
-        if len(self.seqs) == 0 or s.size == 0:
-            return np.zeros(len(self.seqs), dtype=np.int64)
-        out = np.maximum.reduceat(s, self.seqs.offsets[:-1])
-        out[self.seqs.lengths == 0] = 0
-        return out.astype(np.int64)
+        """Per sequence: the highest scenario number among its malicious raw events (0 = none)."""
+        out = np.zeros(len(self.seqs), dtype=np.int64)
+        np.maximum.at(out, self.seqs.raw_seq_index(), np.where(self.raw_labels, self.raw_scenarios, 0))
+        return out
 
 
 @dataclass
@@ -159,10 +186,26 @@ def skipped(reason: str) -> dict[str, Any]:
 
 # -- running a detector ----------------------------------------------------------------------
 def _items(level: str, split: Split) -> tuple[np.ndarray, np.ndarray]:
-    """Ground truth and scenarios of the items of `level` (activities or sequences)."""
+    """Ground truth and scenarios of the items of `level` (raw events or sequences)."""
     if level == REALTIME:
-        return split.labels, split.scenarios
+        return split.raw_labels, split.raw_scenarios  # type: ignore[return-value]
     return split.sequence_labels(), split.sequence_scenarios()
+
+
+def item_scores(level: str, split: Split, scores: np.ndarray) -> np.ndarray:
+    """Detector output → one score per item: real-time, each raw event takes the score of the
+    position that scores it (a collapsed repeat that of the activity it repeats)."""
+    return scores[split.seqs.raw_positions()] if level == REALTIME else scores
+
+
+def ground_truth_counts(level: str, split: Split, items: np.ndarray) -> dict[str, int]:
+    """Malicious raw events of the split's sequences, how many of them `items` (item scores of
+    `level`) score, and how many stay unscored (NaN) — the last must be 0."""
+    y = split.raw_labels
+    scored = ~np.isnan(items) if level == REALTIME else ~np.isnan(items)[split.seqs.raw_seq_index()]
+    n, ok = int(y.sum()), int((y & scored).sum())  # type: ignore[operator]
+    return {"malicious_events": n, "scored_malicious_events": ok, "unscored_malicious_events": n - ok,
+            "raw_events": int(y.size), "sequences": len(split.seqs)}  # type: ignore[union-attr]
 
 
 class _Scorer:
@@ -196,8 +239,29 @@ class _Scorer:
         return scores
 
 
+def item_groups(level: str, split: Split) -> np.ndarray:
+    """The resampling unit of each item for the bootstrap: its session / user-day."""
+    return split.seqs.raw_seq_index() if level == REALTIME else np.arange(len(split.seqs), dtype=np.int64)
+
+
+def uncertainty(level: str, split: Split, y: np.ndarray, scores: np.ndarray, scenarios: np.ndarray,
+                samples: int = M.BOOTSTRAP_SAMPLES, seed: int = 0,
+                alerts_per_100_users_per_day: float = M.ALERTS_PER_100_USERS_PER_DAY) -> dict[str, Any]:
+    """The statistics of one level: session-bootstrap AUC CI; for real-time also the per-insider
+    (macro) AUC and insiders caught / time-to-detect at a fixed alert budget."""
+    out: dict[str, Any] = {"auc_ci": M.bootstrap_auc(y, scores, item_groups(level, split), samples, seed=seed)}
+    if level == REALTIME:
+        out["macro_auc"] = M.per_insider_auc(y, scores, split.raw_insiders, scenarios)  # type: ignore[arg-type]
+        out["alert_budget"] = M.alert_budget_detection(
+            split.raw_insiders, split.raw_users(), split.seqs.raw_event_times(), y, scores, scenarios,  # type: ignore[arg-type]
+            alerts_per_100_users_per_day)
+    return out
+
+
 def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVELS,
-                budgets: Sequence[float] = M.BUDGETS, keep_scores: bool = False) -> dict[str, Any]:
+                budgets: Sequence[float] = M.BUDGETS, keep_scores: bool = False,
+                bootstrap: int = M.BOOTSTRAP_SAMPLES, seed: int = 0,
+                alerts_per_100_users_per_day: float = M.ALERTS_PER_100_USERS_PER_DAY) -> dict[str, Any]:
     """Run the protocol for `detector` on in-memory splits.
 
     Returns {"detector", "levels": {level: metrics | skipped}, "time_to_detect": [...],
@@ -227,7 +291,11 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
             except NotImplementedError as e:
                 results[level] = skipped(f"detector does not score this level: {e}")
                 continue
-            thresholds[level] = choose_threshold(_items(level, splits["validation"])[0], val_scores)
+            val = splits["validation"]
+            thresholds[level] = choose_threshold(_items(level, val)[0], item_scores(level, val, val_scores))
+            if keep_scores and level == REALTIME:  # the alerting evaluation calibrates on these
+                v = splits["validation"]
+                arrays["realtime_validation"] = {"scores": val_scores, "users": v.users(), "times": v.seqs.times}
         # phase 2: each test split scored once, thresholds already fixed
         for level in levels:
             bar.update(task, advance=1, description=f"evaluate {detector.name}: test {level}")
@@ -235,14 +303,19 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
                 continue
             thr = thresholds[level]
             test = data.level_inputs(level)["test"]  # type: ignore[index]
-            scores = score(level, "test", test.seqs)
+            scores = item_scores(level, test, score(level, "test", test.seqs))
             y, sc = _items(level, test)
             results[level] = evaluate_scores(y, scores, thr, sc, budgets)
+            results[level]["ground_truth"] = ground_truth_counts(level, test, scores)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", M.DegenerateMetricWarning)
+                results[level].update(uncertainty(level, test, y, scores, sc, bootstrap, seed,
+                                                  alerts_per_100_users_per_day))
             if level == REALTIME:
-                ttd = M.time_to_detect(test.insiders, test.users(), test.seqs.times, y, scores,
-                                       thr["value"], sc)
+                ttd = M.time_to_detect(test.raw_insiders, test.raw_users(), test.seqs.raw_event_times(),
+                                       y, scores, thr["value"], sc)
             if keep_scores:
-                arrays[level] = _level_arrays(level, test, scores, y)
+                arrays[level] = {**_level_arrays(level, test, scores, y), "groups": item_groups(level, test)}
     out: dict[str, Any] = {
         "detector": detector.name,
         "levels": {lv: results[lv] for lv in levels},
@@ -253,9 +326,16 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
             "order": "all validation splits scored and thresholds fixed before any test split; "
                      "each test split scored once",
             "budgets": list(budgets),
+            "bootstrap": f"{bootstrap} replicates resampling whole sessions / user-days (seed {seed}); "
+                         "95 % percentile interval",
+            "alert_budget": f"{alerts_per_100_users_per_day:g} alerts per 100 users per day of the test "
+                            "period: the highest-scored raw events",
             "budget_ties": "k = ceil(fraction * n) items; items tied at the cutoff share the "
                            "remaining slots equally (expected value of random tie-breaking)",
             "unscored": "NaN scores are excluded from every metric and counted",
+            "items": "real-time: every raw event of the test sessions (a collapsed repeat scored as "
+                     "the activity it repeats; start-of-session tokens are no items); post-hoc: "
+                     "sequences, malicious iff they hold a malicious raw event",
             "session_scores": "aggregated from the real-time scores (detector's default post-hoc "
                               "score)" if score.default_posthoc else "detector.score_sequences",
             "scoring_seconds": score.seconds,
@@ -268,8 +348,8 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
 
 def _level_arrays(level: str, test: Split, scores: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     if level == REALTIME:
-        return {"scores": scores, "labels": y, "times": test.seqs.times, "users": test.users(),
-                "insiders": test.insiders, "scenarios": test.scenarios}
+        return {"scores": scores, "labels": y, "times": test.seqs.raw_event_times(), "users": test.raw_users(),
+                "insiders": test.raw_insiders, "scenarios": test.raw_scenarios}
     return {"scores": scores, "labels": y}
 
 
@@ -303,18 +383,24 @@ def row_insiders(work: WorkDir, rows: np.ndarray) -> dict[int, str]:
 
 def _split(seqs: SequenceSet, name: str, malicious: np.ndarray, scenario: np.ndarray,
            work: WorkDir) -> Split:
-    """One split with labels, scenarios and insiders (insider falls back to the account)."""
+    """One split with labels, scenarios and insiders from the raw events (insider falls back to
+    the account)."""
     part = seqs.split(name)
+    raw_y = raw_labels(part, malicious)
+    raw_sc = np.where(raw_y, part.raw_values(scenario, 0).astype(np.int64), 0)
+    pos = part.raw_positions()
+    raw_ins = np.where(raw_y, part.meta["user"].to_numpy().astype(object)[part.raw_seq_index()], "").astype(object)
+    if raw_y.any():
+        rows = part.raw_event_rows()
+        lookup = row_insiders(work, rows[raw_y])
+        for i in np.flatnonzero(raw_y):
+            raw_ins[i] = lookup.get(int(rows[i])) or raw_ins[i]
     y = activity_labels(part, malicious)
     sc = np.zeros(part.n_activities, dtype=np.int64)
-    ok = part.event_rows >= 0
-    sc[ok] = scenario[part.event_rows[ok]]
-    split = Split(part, y, sc)
-    if y.any():
-        lookup = row_insiders(work, part.event_rows[y])
-        for i in np.flatnonzero(y):
-            split.insiders[i] = lookup.get(int(part.event_rows[i])) or split.insiders[i]
-    return split
+    np.maximum.at(sc, pos, raw_sc)
+    ins = np.full(part.n_activities, "", dtype=object)
+    ins[pos[raw_y]] = raw_ins[raw_y]
+    return Split(part, y, sc, ins, raw_y, raw_sc, raw_ins)
 
 
 def sequence_provenance(work: WorkDir) -> dict[str, Any]:

@@ -67,9 +67,13 @@ def level_figure(level: str, arrays: dict[str, np.ndarray], metrics: dict[str, A
     ax_roc.set(xlabel="false-positive rate", ylabel="detection rate", title="ROC", xlim=(0, 1), ylim=(0, 1.02))
     ax_roc.legend(loc="lower right", fontsize=8)
     prec, rec, _ = precision_recall_curve(y, s)
+    # malicious items are rare: on a linear axis every curve hugs 0; a log axis shows how far above
+    # chance (the share of malicious items) precision stays
     ax_pr.plot(*_thin(rec, prec), color=ACCENT, lw=2, drawstyle="steps-post", label=f"AUPRC {metrics['auprc']:.3f}")
-    ax_pr.axhline(y.mean(), ls="--", color="#bbb", lw=1, label=f"chance {y.mean():.4f}")
-    ax_pr.set(xlabel="recall (DR)", ylabel="precision", title="Precision–recall", xlim=(0, 1), ylim=(0, 1.02))
+    ax_pr.axhline(y.mean(), ls="--", color="#999", lw=1, label=f"chance {y.mean():.2g}")
+    ax_pr.set_yscale("log")
+    ax_pr.set(xlabel="recall (DR)", ylabel="precision (log)", title="Precision–recall", xlim=(0, 1),
+              ylim=(max(y.mean() / 3, 1e-6), 1.2))
     ax_pr.legend(loc="upper right", fontsize=8)
     # a few outliers (e.g. sequences without a scored activity) would squeeze everything else
     # into one bin: scores below the 0.5th percentile (of normal items; never cutting malicious
@@ -96,7 +100,6 @@ def timelines_figure(arrays: dict[str, np.ndarray], ttd: list[dict], threshold: 
     The window runs from 3 days before the insider's first malicious activity to 3 days after
     the last one, so that the false alarms around the attack are visible too.
     """
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     if not ttd:
@@ -139,12 +142,68 @@ def timelines_figure(arrays: dict[str, np.ndarray], ttd: list[dict], threshold: 
         scen = f"scenario {row['scenario']}" if row.get("scenario") else ""
         ax.set_title(f"{row['insider']}  {scen}\n{status}", fontsize=8.5)
         ax.set_ylim(lo - 0.02 * (hi - lo), hi + 0.05 * (hi - lo))
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
-        ax.tick_params(labelsize=7)
+        _date_axis(ax)
+        ax.set_ylabel("activity score", fontsize=7.5)
     for ax in list(axes.flat)[len(rows):]:
         ax.axis("off")
     fig.tight_layout()
     return _figure_to_data_uri(fig)
+
+
+def _date_axis(ax) -> None:
+    """Dates that do not repeat: a few ticks, the month/year said once (ConciseDateFormatter)."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.tick_params(labelsize=7)
+
+
+def incidents_figure(block: dict[str, Any]) -> str | None:
+    """Incidents per test day against the analyst budget; those on insiders' malicious activity in red."""
+    import matplotlib.pyplot as plt
+
+    if block.get("status") != "ok" or not block["daily"]["incidents"]:
+        return None
+    n = np.asarray(block["daily"]["incidents"])
+    hit = np.asarray(block["daily"]["on_insider"])
+    start = np.datetime64(int(block["daily"]["start"]), "us").astype("datetime64[D]")
+    days = (start + np.arange(n.size)).astype("datetime64[ms]").astype(object)
+    budget = block["budget_per_day"] * block["users"] / 100.0
+    fig, ax = plt.subplots(figsize=(11, 3.2))
+    ax.bar(days, n - hit, width=0.9, color=NORMAL_COLOR, label="other incidents")
+    ax.bar(days, hit, bottom=n - hit, width=0.9, color=MALICIOUS_COLOR, label="on an insider's malicious activity")
+    ax.axhline(budget, color="black", ls="--", lw=1,
+               label=f"budget: {block['budget_per_day']:g} per 100 users per day = {budget:.1f}")
+    ax.set(ylabel="incidents per day", title="Incidents raised per test day")
+    _date_axis(ax)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return _figure_to_data_uri(fig)
+
+
+def alerts_rows(block: dict[str, Any]) -> dict[str, Any] | None:
+    if block.get("status") != "ok":
+        return None
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{100 * v:.1f}%"
+
+    return {
+        "summary": [("budget (incidents / 100 users / day)", _fmt(block["budget_per_day"], 2)),
+                    ("incidents / 100 users / day (test)", _fmt(block["incidents_per_day"], 2)),
+                    ("alerts / 100 users / day", _fmt(block["alerts_per_day"], 2)),
+                    ("incidents (test)", _fmt(block["incidents"])),
+                    ("incidents on an insider's malicious activity", pct(block["incident_precision"])),
+                    ("insiders caught", f"{pct(block['insiders_caught'])} of {block['insiders']}"),
+                    ("median time to detect", "–" if block["median_ttd_hours"] is None
+                     else f"{block['median_ttd_hours']:.1f} h"),
+                    ("median malicious activities before detection", _fmt(block["median_malicious_before_detection"], 1))],
+        "insiders": [{"caught": r["caught"], "cells": [r["insider"], _fmt(r["scenario"]), _fmt(r["malicious_activities"]),
+                                                       _fmt(r["caught"]), _fmt(r["ttd_hours"], 1),
+                                                       _fmt(r["malicious_before_detection"])]}
+                     for r in block["per_insider"]],
+    }
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -215,6 +274,7 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> Path:
     if REALTIME in arrays and result["levels"][REALTIME]["status"] == "ok":
         timeline = timelines_figure(arrays[REALTIME], result.get("time_to_detect", []),
                                     result["levels"][REALTIME]["threshold"]["value"])
+    alerts = result.get("alerts") or {}
     env = Environment(loader=PackageLoader("neighborwatch.evaluation", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     html = env.get_template("report.html.j2").render(
@@ -230,6 +290,8 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> Path:
         max_timelines=MAX_TIMELINES,
         figures=figures,
         timeline=timeline,
+        alerts=alerts_rows(alerts),
+        incidents_figure=incidents_figure(alerts),
         provenance=json.dumps(to_jsonable({"config": result.get("config", {}),
                                            "protocol": result.get("protocol", {})}), indent=2),
     )

@@ -21,7 +21,14 @@ from neighborwatch.evaluation.metrics import BUDGETS, budget_key
 COLUMNS: tuple[str, ...] = ("auc", "auprc", "dr", "fpr", *(budget_key(b) for b in BUDGETS))
 HEADERS = {"auc": "AUC", "auprc": "AUPRC", "dr": "DR", "fpr": "FPR",
            "test_optimal.dr": "DR (test-opt.)", "test_optimal.fpr": "FPR (test-opt.)",
-           **{budget_key(b): budget_key(b).upper() for b in BUDGETS}}
+           **{budget_key(b): budget_key(b).upper() for b in BUDGETS},
+           "auc_ci.low": "AUC 95% CI low", "auc_ci.high": "AUC 95% CI high", "macro_auc.macro_auc": "macro AUC",
+           "alert_budget.caught": "insiders caught @budget", "alert_budget.median_minutes": "TTD min (median)",
+           "alert_budget.median_activities": "TTD activities (median)",
+           "unscored_malicious_events": "unscored malicious"}
+#: statistics columns (issue 8 §4) a comparison table can add to `COLUMNS`
+STAT_COLUMNS: tuple[str, ...] = ("auc_ci.low", "auc_ci.high", "macro_auc.macro_auc", "alert_budget.caught",
+                                 "alert_budget.median_minutes", "alert_budget.median_activities")
 
 
 def scalar_metrics(level: Mapping[str, Any]) -> dict[str, float]:
@@ -101,3 +108,50 @@ def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS) 
             cells += ["" if math.isnan(mean) else repr(mean), "" if math.isnan(std) else repr(std), n]
         w.writerow([r["method"], r["runs"], *cells])
     return buf.getvalue()
+
+
+def format_ci(ci: Mapping[str, Any] | None, digits: int = 3) -> str:
+    """'0.861 [0.812, 0.903]' from `metrics.bootstrap_auc` (or a level's "auc_ci"); '–' if none."""
+    if not ci or math.isnan(ci.get("auc", math.nan)):
+        return "–"
+    if math.isnan(ci.get("low", math.nan)):
+        return f"{ci['auc']:.{digits}f}"
+    return f"{ci['auc']:.{digits}f} [{ci['low']:.{digits}f}, {ci['high']:.{digits}f}]"
+
+
+def format_p(p: float | None) -> str:
+    """A p-value for a table cell: '< 0.001', '0.032', '–'."""
+    if p is None or math.isnan(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def budget_rows(level: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per scenario (and 'all'): insiders, caught, median minutes / activities to the first alert at
+    the fixed alert budget of a real-time level result (`protocol.uncertainty`)."""
+    ab = level.get("alert_budget")
+    if not ab:
+        return []
+    keys = ("insiders", "caught", "median_minutes", "median_activities")
+    rows = [{"scenario": r["scenario"], **{k: r[k] for k in keys}} for r in ab["per_scenario"]]
+    return rows + [{"scenario": "all", **{k: ab[k] for k in keys}}]
+
+
+def level_caption(level: Mapping[str, Any]) -> str:
+    """One line under a level's table: the AUC's CI, the malicious raw events scored / unscored,
+    and (real-time) the macro AUC and insiders caught at the alert budget."""
+    parts = []
+    if level.get("auc_ci"):
+        parts.append(f"AUC 95% CI {format_ci(level['auc_ci'])} ({level['auc_ci']['groups']:,} sequences resampled)")
+    gt = level.get("ground_truth")
+    if gt:
+        parts.append(f"malicious raw events {gt['malicious_events']:,}: scored {gt['scored_malicious_events']:,}, "
+                     f"unscored {gt['unscored_malicious_events']:,}")
+    if level.get("macro_auc"):
+        parts.append(f"macro AUC {format_cell((level['macro_auc']['macro_auc'], math.nan, 1), 3)}")
+    ab = level.get("alert_budget")
+    if ab:
+        minutes = "–" if math.isnan(ab["median_minutes"]) else f"{ab['median_minutes']:.0f} min"
+        parts.append(f"at {ab['alerts_per_100_users_per_day']:g} alerts/100 users/day: {ab['caught']} of "
+                     f"{ab['insiders']} insiders caught, median time-to-detect {minutes}")
+    return "; ".join(parts)

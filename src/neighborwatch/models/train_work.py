@@ -16,24 +16,32 @@ from pathlib import Path
 from typing import Any
 
 from neighborwatch.models.base import Detector
-from neighborwatch.models.lan.config import LANConfig
+from neighborwatch.models.lan.config import PRESETS, LANConfig
 from neighborwatch.models.lan.detector import LAN
 from neighborwatch.models.registry import detector_class
 from neighborwatch.progress import console
 from neighborwatch.workdir import WorkDir, write_json
 
 
-def build_config(config_file: Path | None = None, **overrides: Any) -> LANConfig:
-    """Paper defaults ← JSON file ← command-line options (None = not given)."""
-    cfg = LANConfig.from_json(config_file) if config_file else LANConfig()
-    return cfg.replace(**overrides)
+def build_config(config_file: Path | None = None, preset: str | None = None, **overrides: Any) -> LANConfig:
+    """A preset of LAN (default: quick) or a JSON file ← command-line options (None = not given)."""
+    if config_file and preset:
+        raise ValueError("give either --preset or --config (a config file holds every setting)")
+    if config_file:
+        cfg = LANConfig.from_json(config_file)
+    elif (preset or "quick") in PRESETS:
+        cfg = LANConfig.from_preset(preset or "quick")
+    else:
+        cfg = LANConfig().replace(**LAN.presets[preset])  # type: ignore[index]
+    return cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def _print_epoch(row: dict[str, Any]) -> None:
     metric = " ".join(f"{k}={row[k]:.4f}" for k in ("val_auc", "val_loglik") if k in row)
     console.print(f"epoch {row['epoch']}: loss={row['loss']:.4f} {metric} "
                   f"{row['samples_per_s']:.0f} samples/s ({row['samples_per_cpu_s']:.0f} per CPU-s), "
-                  f"pool refresh {row['pool_s']:.0f} s{' (best so far)' if row['best'] else ''}", markup=False)
+                  f"pool refresh {row['pool_s']:.0f} s, edge density {row.get('edge_density', 1):.2f}"
+                  f"{' (best so far)' if row['best'] else ''}", markup=False)
 
 
 def train_work(work: str | Path, out: str | Path, detector: LANConfig | str = "lan",
@@ -83,6 +91,6 @@ def train_work(work: str | Path, out: str | Path, detector: LANConfig | str = "l
 def _describe(det: Detector) -> str:
     if isinstance(det, LAN):
         c = det.config
-        return f"LAN ({c.mode}, {c.encoder}/{c.pooling}/{c.gnn}, k={c.k})"
+        return f"LAN (preset {c.preset or 'none'}, {c.mode}, {c.encoder}/{c.pooling}/{c.gnn}, k={c.k})"
     return det.name
 

@@ -1,7 +1,9 @@
 """Next-activity samples (prefix → next token, label) as flat arrays (LAN.md §2.8-2.9).
 
 A sample is a pair (sequence `s`, position `i ≥ 1`) of a `SequenceSet`: its prefix is
-`tokens[offsets[s] : offsets[s] + i]` and its target `tokens[offsets[s] + i]`. Samples are stored
+`tokens[offsets[s] : offsets[s] + i]` and its target `tokens[offsets[s] + i]`. Built sequences
+start with a BOS token, so `i = 1` is the session's first real activity, predicted from "a
+session starts here" (position 0, BOS itself, is never a target). Samples are stored
 as four parallel arrays, never one Python object (or one copied prefix) per sample, because r4.2
 has tens of millions of them.
 

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from neighborwatch.data.labels import row_labels
-from neighborwatch.sequences.base import SequenceSet, activity_labels, sequence_labels
+from neighborwatch.sequences.base import SequenceSet, activity_labels, activity_scenarios, sequence_labels
 from neighborwatch.sequences.build import load_config, load_sequences
 from neighborwatch.sequences.samples import DEFAULT_SEED, Samples, evaluation_samples, oversample, training_samples
 from neighborwatch.sequences.splits import SPLITS
@@ -103,6 +103,7 @@ def dataset_stats(work: WorkDir | str | Path, write: bool = True) -> dict[str, A
         "split_dates": config["split"],
         "session_rule": config.get("session_rule") or {"name": "cert (Logon/Logoff)"},
         "session_lengths": config.get("session_lengths"),
+        "validation": {k: v for k, v in (config.get("validation") or {"rule": "period"}).items() if k != "users"},
         "events": int(len(malicious)),
         "malicious_events": int(malicious.sum()),
         "labelled": work.labels.exists(),
@@ -110,8 +111,8 @@ def dataset_stats(work: WorkDir | str | Path, write: bool = True) -> dict[str, A
         "splits": {},
         "scenarios": {},
     }
-    s_mal, s_scen = activity_labels(sessions, malicious), scenario[sessions.event_rows]
-    d_mal, d_scen = activity_labels(days, malicious), scenario[days.event_rows]
+    s_mal, s_scen = activity_labels(sessions, malicious), activity_scenarios(sessions, scenario)
+    d_mal, d_scen = activity_labels(days, malicious), activity_scenarios(days, scenario)
     per_split: dict[str, dict] = {}
     for split in COLUMNS:
         ss = _sequence_stats(sessions, s_mal, s_scen, split)
@@ -141,7 +142,9 @@ def dataset_stats(work: WorkDir | str | Path, write: bool = True) -> dict[str, A
         }
         for split in COLUMNS:
             ss, ds = per_split[split]["sess"], per_split[split]["day"]
+            seq_users = ss["_part"].meta["user"].to_numpy()
             entry[split] = {
+                "insiders": len(set(seq_users[ss["_seq_scen"] == sc])),  # accounts with such a session
                 "malicious_activities": int((ss["_mal"] & (ss["_scen"] == sc)).sum()),
                 "malicious_sessions": int((ss["_seq_scen"] == sc).sum()),
                 "malicious_user_days": int((ds["_seq_scen"] == sc).sum()),
@@ -177,8 +180,11 @@ def _fmt(v: Any) -> str:
 
 def tables(stats: dict[str, Any]) -> list[Table]:
     d = stats["split_dates"]
+    held = (stats.get("validation") or {}).get("rule") == "users"
+    val = (f"validation = {stats['validation']['share']:.0%} of the users held out before the test cut"
+           if held else f"validation from {d['val_start'][:10]}")
     title = (f"{stats.get('release') or 'dataset'}: {stats['events']:,} events, {stats['insiders']} insiders, "
-             f"validation from {d['val_start'][:10]}, test from {d['test_start'][:10]} ({d['rule']})")
+             f"{val}, test from {d['test_start'][:10]} ({d['rule']})")
     main = Table(title=title)
     main.add_column("")
     for c in COLUMNS:
@@ -195,7 +201,8 @@ def tables(stats: dict[str, Any]) -> list[Table]:
         for name, e in stats["scenarios"].items():
             sc.add_row(name, "insiders", _fmt(e["insiders"]), "", "", "")
             sc.add_row("", "malicious events", _fmt(e["malicious_events"]), "", "", "")
-            for key, label in (("malicious_activities", "malicious activities"),
+            for key, label in (("insiders", "insiders (accounts) per split"),
+                               ("malicious_activities", "malicious activities"),
                                ("malicious_sessions", "malicious sessions"),
                                ("malicious_user_days", "malicious user-days"),
                                ("malicious_samples", "malicious samples")):

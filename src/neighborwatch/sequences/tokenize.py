@@ -17,6 +17,11 @@ vocabularies can come later without touching sessionization, splits or samples:
 
 Both compute hours from the naive event timestamp (the log's local clock, as CERT ships it).
 Tokenizers are saved as JSON (`to_json` / `tokenizer_from_json`), never pickled.
+
+Start of session (`bos_token`, `prepend_start`): every built sequence begins with one BOS token,
+the class right after the tokenizer's last one, so that next-activity models score the first
+real activity of a session too (from the context "a session starts here") instead of leaving it
+unscored. BOS is input only: it stands for no event and is never a metric item.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
+
+from neighborwatch.sequences.context_tokens import ContextTokenizer
 
 HOURS = 24
 PAD = 0
@@ -228,13 +235,20 @@ class ActionHourTokenizer:
 
 
 TOKENIZERS: dict[str, type] = {WordHourTokenizer.name: WordHourTokenizer, ActionHourTokenizer.name: ActionHourTokenizer}
+TOKENIZERS[ContextTokenizer.name] = ContextTokenizer  # context: sequences.context_tokens
 
 
 def make_tokenizer(name: str) -> Tokenizer:
-    """A fresh (unfitted) tokenizer by name: 'word-hour' or 'action-hour'."""
+    """A fresh (unfitted) tokenizer by name: 'word-hour', 'action-hour' or 'context'."""
     if name not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {name!r}; choose one of {sorted(TOKENIZERS)}")
     return TOKENIZERS[name]()
+
+
+def extra_columns(tokenizer: "Tokenizer | str | None") -> tuple[str, ...]:
+    """Event detail columns a tokenizer (instance or name) reads besides time/user/host/source/action."""
+    kind = TOKENIZERS.get(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    return tuple(getattr(kind, "extra_columns", ()))
 
 
 def tokenizer_from_json(obj: dict[str, Any]) -> Tokenizer:
@@ -266,3 +280,19 @@ def collapse_offsets(keep: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Offsets of the sequences after keeping only `keep` positions."""
     kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
     return kept_before[np.asarray(offsets, dtype=np.int64)]
+
+
+def bos_token(tokenizer_vocab_size: int) -> int:
+    """The start-of-session token for a tokenizer with `tokenizer_vocab_size` classes: one more
+    class, so a BOS-prefixed sequence set has `tokenizer_vocab_size + 1` classes."""
+    return int(tokenizer_vocab_size)
+
+
+def prepend_start(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(new offsets, flat index of each old position) after inserting one position in front of
+    every sequence; the inserted positions are `new_offsets[:-1]`."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    new_offsets = offsets + np.arange(len(offsets), dtype=np.int64)
+    seq = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    return new_offsets, np.arange(int(offsets[-1]), dtype=np.int64) + seq + 1

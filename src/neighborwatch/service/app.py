@@ -25,8 +25,9 @@ from fastapi.responses import (HTMLResponse, JSONResponse, PlainTextResponse, Re
                                StreamingResponse)
 from pydantic import ValidationError
 
+from neighborwatch.service.incidents import install as install_incidents
 from neighborwatch.service.schemas import MAX_OFFSET, EventBatch, StatusUpdate
-from neighborwatch.streaming.events import DEFAULT_TIME_RANGE, TimeRange, parse_event
+from neighborwatch.streaming.events import DEFAULT_TIME_RANGE, TimeRange, parse_event, us_to_iso
 from neighborwatch.streaming.runtime import Runtime
 from neighborwatch.streaming.sources import Backpressure
 
@@ -271,6 +272,8 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
     @app.get("/thresholds", dependencies=[Depends(auth)])
     def thresholds() -> dict[str, Any]:
         return runtime.thresholds()
+
+    install_incidents(app, runtime, auth)  # incident triage routes, user profile, static assets
 
     @app.get("/", dependencies=[Depends(browser_auth)], include_in_schema=False)
     def root(request: Request) -> RedirectResponse:

@@ -1,16 +1,12 @@
-"""Alert thresholds calibrated to an investigation budget, alerts with reasons, and their store.
+"""Alerts with reasons, and their store (alerts and incidents, with analysts' statuses).
 
-Two kinds of alert:
-* `activity` — one activity whose score reaches the activity threshold;
-* `risk` — a user's decayed risk (see `risk`) crossing the risk threshold upwards.
-
-Both thresholds are chosen on the VALIDATION period so that, had the detector run live through
-it, it would have raised about `budget_per_day` alerts of each kind per day — the number a team
-can investigate. The test period never informs them.
+The alert rules and their calibration to an analyst's budget (`Thresholds`, `calibrate`) live
+in `evaluation.alerting` and `evaluation.incidents`, shared with the offline evaluation.
 
 Every alert carries the reasons an analyst checks it with: the observed activity and its
 probability vs the model's most expected next activities, the nearest pool sessions the model
-compared the session with, the user's risk trend, and the raw events that triggered it.
+compared the session with, the user's risk trend, the raw events that triggered it, and its
+incident (every contributing activity, start, end, peak, the activities that drove it).
 """
 
 from __future__ import annotations
@@ -18,93 +14,22 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neighborwatch.streaming.risk import risk_series
+from neighborwatch.evaluation.alerting import Thresholds, calibrate
+
+__all__ = ["AlertStore", "Thresholds", "calibrate", "crossings", "expected_reasons", "token_reason"]
 
 US = 1_000_000
 STATUSES = ("open", "confirmed", "dismissed")
 KINDS = ("activity", "risk")
 
 
-@dataclass
-class Thresholds:
-    activity: float = float("inf")
-    risk: float = float("inf")
-    half_life_s: float = 24 * 3600.0
-    budget_per_day: float | None = None
-    calibrated_on: str = "default (no alerts until calibrated)"
-    validation_days: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("activity", "risk"):  # JSON has no infinity
-            d[k] = None if not np.isfinite(d[k]) else float(d[k])
-        return d
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Thresholds":
-        obj = dict(obj)
-        for k in ("activity", "risk"):
-            obj[k] = float("inf") if obj.get(k) is None else float(obj[k])
-        return cls(**obj)
-
-    def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> "Thresholds":
-        return cls.from_json(json.loads(Path(path).read_text()))
-
-
-def _top_threshold(values: np.ndarray, n_alerts: int) -> float:
-    """Smallest threshold that at most `n_alerts` of `values` reach (ties never overshoot)."""
-    v = np.sort(values[np.isfinite(values)])[::-1]
-    if n_alerts <= 0 or v.size == 0:
-        return float("inf")
-    if n_alerts >= v.size:
-        return float(v[-1])
-    above = v[v > v[n_alerts]]
-    return float(above[-1]) if above.size else float("inf")
-
-
 def crossings(before: np.ndarray, after: np.ndarray, threshold: float) -> int:
     return int(np.count_nonzero((before < threshold) & (after >= threshold)))
-
-
-def calibrate(scores: np.ndarray, times_us: np.ndarray, users: np.ndarray, budget_per_day: float,
-              half_life_s: float = 24 * 3600.0, days: float | None = None,
-              source: str = "validation") -> Thresholds:
-    """Thresholds giving ≈ `budget_per_day` activity alerts and as many risk alerts per day."""
-    if budget_per_day <= 0:
-        raise ValueError("budget_per_day must be positive")
-    scores = np.asarray(scores, dtype=np.float64)
-    times_us = np.asarray(times_us, dtype=np.int64)
-    if scores.size == 0 or not np.isfinite(scores).any():
-        raise ValueError("cannot calibrate thresholds: no scored validation activities")
-    if days is None:
-        days = max(1.0, (times_us.max() - times_us.min()) / US / 86400.0)
-    n_alerts = int(round(budget_per_day * days))
-    act = _top_threshold(scores, n_alerts)
-    before, after = risk_series(np.asarray(users), times_us, scores, half_life_s)
-    # crossings fall (weakly) as the threshold rises: binary search the smallest within budget
-    lo, hi = 0.0, float(after.max()) + 1e-9
-    if crossings(before, after, hi) > n_alerts:
-        risk = float("inf")
-    else:
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            if crossings(before, after, mid) > n_alerts:
-                lo = mid
-            else:
-                hi = mid
-        risk = hi
-    return Thresholds(activity=act, risk=risk, half_life_s=half_life_s, budget_per_day=budget_per_day,
-                      calibrated_on=source, validation_days=float(days))
 
 
 def token_reason(decode, token: int, prob: float) -> dict[str, Any]:
@@ -135,6 +60,12 @@ class AlertStore:
             "CREATE TABLE IF NOT EXISTS alerts (n INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT UNIQUE,"
             " kind TEXT, user TEXT, time_us INTEGER, score REAL, status TEXT, body TEXT)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS incidents (incident_id TEXT PRIMARY KEY, user TEXT, start_us INTEGER,"
+            " end_us INTEGER, peak_risk REAL, peak_score REAL, kinds TEXT, alerts INTEGER, n_activities INTEGER,"
+            " status TEXT DEFAULT 'open', note TEXT, body TEXT)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS incidents_start ON incidents (start_us)")
         self._db.commit()
 
     def add(self, alert: dict[str, Any]) -> bool:
@@ -145,8 +76,64 @@ class AlertStore:
                 (alert["alert_id"], alert["kind"], alert["user"], alert["time_us"], alert["score"],
                  alert["status"], json.dumps(alert)),
             )
+            new = cur.rowcount > 0
+            if new and alert.get("incident"):
+                self._upsert_incident(alert["incident"])
             self._db.commit()
-            return cur.rowcount > 0
+            return new
+
+    def _upsert_incident(self, inc: dict[str, Any]) -> None:
+        """The incident as of its latest alert; an analyst's status and note are kept."""
+        self._db.execute(
+            "INSERT INTO incidents (incident_id, user, start_us, end_us, peak_risk, peak_score, kinds, alerts,"
+            " n_activities, body) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) DO UPDATE SET"
+            " start_us=excluded.start_us, end_us=excluded.end_us, peak_risk=excluded.peak_risk,"
+            " peak_score=excluded.peak_score, kinds=excluded.kinds, alerts=excluded.alerts,"
+            " n_activities=excluded.n_activities, body=excluded.body",
+            (inc["incident_id"], inc["user"], inc["start_us"], inc["end_us"], inc["peak_risk"], inc["peak_score"],
+             ",".join(sorted(inc["kinds"])), inc["alerts"], inc["n_activities"], json.dumps(inc)),
+        )
+
+    def query_incidents(self, status: str | None = None, user: str | None = None, kind: str | None = None,
+                        since_us: int | None = None, until_us: int | None = None, offset: int = 0,
+                        limit: int = 50, order: str = "peak") -> tuple[int, list[dict[str, Any]]]:
+        """(total matching, one page): riskiest first (`peak`) or newest first (`recent`)."""
+        where, args = [], []
+        for clause, val in (("status=?", status), ("user=?", user), ("end_us>=?", since_us),
+                            ("start_us<=?", until_us)):
+            if val is not None:
+                where.append(clause)
+                args.append(val)
+        if kind is not None:
+            where.append("(',' || kinds || ',') LIKE ?")
+            args.append(f"%,{kind},%")
+        sql = f" WHERE {' AND '.join(where)}" if where else ""
+        by = "peak_risk DESC, peak_score DESC, start_us DESC" if order == "peak" else "start_us DESC"
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM incidents{sql}", args).fetchone()[0]
+            rows = self._db.execute(f"SELECT body, status, note FROM incidents{sql} ORDER BY {by} LIMIT ? OFFSET ?",
+                                    [*args, limit, offset]).fetchall()
+        return total, [dict(json.loads(b), status=st, note=note) for b, st, note in rows]
+
+    def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT body, status, note FROM incidents WHERE incident_id=?",
+                                   (incident_id,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]), status=row[1], note=row[2])
+
+    def set_incident_status(self, incident_id: str, status: str, note: str | None = None) -> dict[str, Any] | None:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        with self._lock:
+            cur = self._db.execute("UPDATE incidents SET status=?, note=COALESCE(?, note) WHERE incident_id=?",
+                                   (status, note, incident_id))
+            self._db.commit()
+        return self.get_incident(incident_id) if cur.rowcount else None
+
+    def incident_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM incidents GROUP BY status").fetchall()
+        return {s: c for s, c in rows}
 
     def get(self, alert_id: str) -> dict[str, Any] | None:
         with self._lock:

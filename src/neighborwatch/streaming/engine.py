@@ -28,10 +28,12 @@ from typing import Any, Callable
 import numpy as np
 import polars as pl
 
+from neighborwatch.data.schema import EVENT_SCHEMA
 from neighborwatch.models.stream import StreamScorer
 from neighborwatch.sequences.sessionize import SessionRule
+from neighborwatch.evaluation.incidents import IncidentTracker
 from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
-from neighborwatch.streaming.events import LiveEvent, us_to_iso
+from neighborwatch.streaming.events import OPTIONAL_FIELDS, LiveEvent, us_to_iso
 from neighborwatch.streaming.risk import RiskTracker
 from neighborwatch.streaming.session_state import Sessionizer
 
@@ -44,6 +46,7 @@ class EngineConfig:
     max_hold_s: float = 1.0  # wall-clock bound on how long an event waits for stragglers
     dedup_ids: int = 500_000  # event ids remembered for duplicate detection
     collapse: bool = True  # repeat collapse, as in the batch sequences (must match the model's)
+    bos: int = 0  # start-of-session token fed at every session open, as in the batch sequences (0 = none)
     idle_session_s: float = 0.0  # close sessions idle this long in event time (0 = never)
     # open sessions kept at most (0 = unbounded): opening one more closes the least recently
     # active one first (LRU in release order), so state stays bounded whatever the key count
@@ -98,7 +101,9 @@ class Engine:
         self.config = config or EngineConfig()
         self.sessions = Sessionizer(collapse=self.config.collapse,
                                     rule=SessionRule.from_json(self.config.session_rule))
-        self.risk = RiskTracker(self.thresholds.half_life_s)
+        th = self.thresholds
+        self.risk = RiskTracker(th.half_life_s, th.risk_baseline(), th.slack)
+        self.incidents = IncidentTracker(th.activity, th.risk, th.incident_rules())
         self.seen: OrderedDict[str, None] = OrderedDict()  # processed or buffered event ids
         self._heap: list[tuple[int, str, int, LiveEvent]] = []
         self._tie = itertools.count()
@@ -172,6 +177,13 @@ class Engine:
         df = pl.DataFrame({"source": [e.source for e in events], "action": [e.action for e in events],
                            "time": np.array([e.time_us for e in events], dtype="datetime64[us]")},
                           schema={"source": pl.Utf8, "action": pl.Utf8, "time": pl.Datetime("us")})
+        # who, where and the details: what context tokens read (same columns as events.parquet)
+        df = df.hstack(pl.DataFrame(
+            {"user": [e.user for e in events], "host": [e.host for e in events],
+             **{c: [e.details.get(c) for e in events] for c in OPTIONAL_FIELDS}},
+            schema={"user": pl.Utf8, "host": pl.Utf8, **{c: EVENT_SCHEMA[c] for c in OPTIONAL_FIELDS}},
+            strict=False,
+        ))
         try:
             return np.asarray(self.tokenize(df), dtype=np.int64), [None] * len(events)
         except Exception:  # noqa: BLE001 — find the events it refuses, one by one
@@ -200,6 +212,11 @@ class Engine:
         to_release: list[int] = []
         idle_us = int(self.config.idle_session_s * US)
         late = np.zeros(n, dtype=bool)
+        bos = self.config.bos
+        bos_slots: list[int] = []  # sessions opened in this batch: fed BOS before any round
+        repeat_of = np.full(n, -1, dtype=np.int64)  # a collapsed repeat: the kept event it repeats
+        last_kept: dict[int, int] = {}  # slot -> its last kept event in this batch
+        owner: list[Any] = [None] * n  # the OpenSession of each routed event
 
         for i, ev in enumerate(events):
             late[i] = ev.time_us < self.released_us
@@ -222,13 +239,18 @@ class Engine:
                 if r.opens:
                     self._evict_lru(r.key, to_release)
                     cur = self.sessions.start(ev, self.scorer.allocate())
+                    if bos:
+                        bos_slots.append(cur.slot)
                 assert cur is not None
                 session_ids[i] = cur.session_id
+                owner[i] = cur
                 if r.collapsed:
                     status[i] = "repeat"
+                    repeat_of[i] = last_kept.get(cur.slot, -1)
                 else:
                     status[i] = "first" if cur.length == 0 else "scored"
-                    predict[i] = cur.length > 0
+                    predict[i] = cur.length > 0 or bool(bos)
+                    last_kept[cur.slot] = i
                     slot[i] = cur.slot
                     round_of[i] = rounds.get(cur.slot, 0)
                     rounds[cur.slot] = round_of[i] + 1
@@ -254,6 +276,8 @@ class Engine:
         n_rounds = int(round_of.max()) + 1 if n else 0
         by_round = np.argsort(round_of, kind="stable")  # event order within each round
         bounds = np.searchsorted(round_of[by_round], np.arange(-1, n_rounds + 1))
+        if bos_slots:
+            self.scorer.advance(np.asarray(bos_slots, dtype=np.int64), np.full(len(bos_slots), bos, np.int64))
         for rd in range(n_rounds):
             idx = by_round[bounds[rd + 1] : bounds[rd + 2]]
             p_idx = idx[predict[idx]]
@@ -273,6 +297,13 @@ class Engine:
             self.scorer.advance(slot[idx], tokens[idx], times[idx])
         for s in to_release:
             self.scorer.release(s)
+        # a collapsed repeat takes the score of the activity it repeats (batch: `raw_positions`)
+        for i in range(n):
+            if status[i] == "repeat":
+                prev = owner[i].last_score if repeat_of[i] < 0 else scores[repeat_of[i]]
+                scores[i] = math.nan if prev is None else prev
+            elif owner[i] is not None:
+                owner[i].last_score = None if math.isnan(scores[i]) else float(scores[i])
 
         # risk and alerts in event order (plain Python values: numpy scalar access is slow)
         th = self.thresholds
@@ -301,19 +332,21 @@ class Engine:
                 if late_l[i]:
                     rec["late"] = True
                 counters[st] = counters.get(st, 0) + 1
-                if finite:
+                if finite and st != "repeat":  # a repeat's alert and risk were raised by what it repeats
                     before, after = self.risk.update(ev.user, ev.time_us, sc)
                     rec["risk"] = round(after, 6)
-                    kinds = []
-                    if sc >= th.activity:
-                        kinds.append(("activity", sc, th.activity))
-                    if before < th.risk <= after:
-                        kinds.append(("risk", after, th.risk))
-                    for kind, value, thr in kinds:
+                    kinds, incident = self.incidents.observe(ev.user, ev.time_us, ev.event_id, sc,
+                                                             self.risk.z(ev.user, sc), before, after, ev.to_json)
+                    for kind in kinds:
+                        value, thr = (sc, th.activity) if kind == "activity" else (after, th.risk)
                         p = probs[i] if probs is not None and pred_l[i] else None
                         nb = (neigh[0][i], neigh[1][i]) if neigh is not None and pred_l[i] else None
-                        out.alerts.append(self._alert(kind, ev, value, thr, tok_l[i], p, nb, session_ids[i],
-                                                      recent[i], sc, after))
+                        alert = self._alert(kind, ev, value, thr, tok_l[i], p, nb, session_ids[i], recent[i], sc, after)
+                        if incident is not None:
+                            alert["incident"] = incident.summary()
+                            if kind == "risk":
+                                alert["summary"] = self._risk_summary(after, thr, incident)
+                        out.alerts.append(alert)
                 records.append(rec)
                 acks.append(ev.ack)
                 latencies.append(now - ev.arrived if ev.arrived else 0.0)
@@ -380,6 +413,16 @@ class Engine:
             "summary": summary, "reasons": reasons,
         }
 
+    def _risk_summary(self, risk: float, threshold: float, incident: Any) -> str:
+        """Why a risk alert fired, in the words an analyst checks it with."""
+        drivers = []
+        for a in incident.drivers(3):
+            raw = a.get("raw") or {}
+            drivers.append(f"{raw.get('source', '?')}/{raw.get('action', '?')} at {str(raw.get('time', ''))[11:16]}"
+                           f" ({a['z']:+.1f}σ)")
+        return (f"risk {risk:.2f} ≥ {threshold:.2f}: {incident.n_activities} activities above this user's "
+                f"normal, led by {', '.join(drivers) or 'this activity'}")
+
     # -- state -------------------------------------------------------------------------------
     def state_json(self) -> dict[str, Any]:
         """Everything but the scorer arrays (see `snapshot`)."""
@@ -388,6 +431,7 @@ class Engine:
             "scorer": self.scorer.config(),
             "sessions": self.sessions.to_json(),
             "risk": self.risk.to_json(),
+            "incidents": self.incidents.to_json(),
             "seen": list(self.seen.keys()),
             "buffer": [dict(ev.to_json(), **{"_ack": ev.ack}) for _, _, _, ev in sorted(self._heap)],
             "watermark_us": self.watermark_us,
@@ -402,6 +446,8 @@ class Engine:
             raise ValueError(f"snapshot was taken with scorer {obj['scorer']}, not {self.scorer.config()}")
         self.sessions = Sessionizer.from_json(obj["sessions"])
         self.risk = RiskTracker.from_json(obj["risk"])
+        if "incidents" in obj:
+            self.incidents = IncidentTracker.from_json(obj["incidents"])
         self.seen = OrderedDict((k, None) for k in obj["seen"])
         self._heap = []
         now = time.monotonic()

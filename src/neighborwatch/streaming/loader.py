@@ -19,7 +19,7 @@ import polars as pl
 from neighborwatch.models.base import Detector
 from neighborwatch.models.registry import load_detector
 from neighborwatch.models.stream import StreamScorer
-from neighborwatch.sequences.tokenize import Tokenizer, WordHourTokenizer, tokenizer_from_json
+from neighborwatch.sequences.tokenize import Tokenizer, WordHourTokenizer, bos_token, tokenizer_from_json
 from neighborwatch.streaming.alerts import Thresholds, calibrate
 from neighborwatch.streaming.engine import Engine, EngineConfig
 
@@ -62,7 +62,7 @@ def tokenizer_for(detector: Detector, work: str | Path | None) -> tuple[Tokenize
 def calibrate_on_validation(detector: Detector, work: str | Path, budget_per_day: float,
                             half_life_s: float) -> Thresholds:
     """Score the validation period in batch (= what live scoring gives) and fit the thresholds."""
-    from neighborwatch.sequences.build import load_sequences, load_split_dates
+    from neighborwatch.sequences.build import load_sequences, load_validation_days
 
     seqs = load_sequences(work, "session").split("validation")
     if seqs.n_activities == 0:
@@ -70,8 +70,7 @@ def calibrate_on_validation(detector: Detector, work: str | Path, budget_per_day
     scores = detector.score_activities(seqs)
     users = np.repeat(seqs.meta["user"].to_numpy(), seqs.lengths)
     try:
-        dates = load_split_dates(work)
-        days = max(1.0, (dates.test_start - dates.val_start).total_seconds() / 86400.0)
+        days = load_validation_days(work)  # whole-organisation days (held-out users: a share of them)
     except (FileNotFoundError, KeyError):
         days = None
     return calibrate(scores, seqs.times, users, budget_per_day, half_life_s, days=days,
@@ -88,9 +87,12 @@ def build_engine(model_dir: str | Path, work: str | Path | None = None, budget_p
     cfg = config or EngineConfig()
     cfg.collapse = collapse
     if work is not None:  # the session rule the training sequences were cut with (stream = batch)
-        from neighborwatch.sequences.build import load_config
+        from neighborwatch.sequences.build import load_bos, load_config
 
         cfg.session_rule = load_config(work).get("session_rule")
+        cfg.bos = load_bos(work)  # the start-of-session token the model was trained with
+    elif scorer.vocab_size == tok.vocab_size + 1:  # no WORK: a model with one class more has BOS
+        cfg.bos = bos_token(tok.vocab_size)
     if isinstance(thresholds, (str, Path)):
         th = Thresholds.load(Path(thresholds))
     elif thresholds is not None:

@@ -1,8 +1,8 @@
-"""Per-user risk: an exponentially decayed sum of activity scores (event-time clock).
+"""Per-user risk, live: the risk rule (`evaluation.riskmodel`) applied event by event.
 
-`risk(t) = risk(t_prev) · 2^(−(t − t_prev)/half_life) + score`. A burst of unlikely activities
-lifts it quickly; a single odd activity fades within a few half-lives. Event time (not wall
-time) drives the decay, so a replay gives the same risks as live operation and as calibration.
+Keeps each user's risk, a bounded timeline of (time, score, risk) for the dashboard, and the
+latest day's surprisal next to the user's baseline. Event time (not wall time) drives the decay,
+so a replay gives the same risks as live operation and as calibration (`risk_series`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from neighborwatch.evaluation.riskmodel import Baseline, risk_series, step, surprisal
+
+__all__ = ["Baseline", "RiskTracker", "UserRisk", "risk_series", "surprisal"]
 
 US = 1_000_000
+DAY_US = 86_400 * US
 TIMELINE_POINTS = 500  # per user, for the dashboard and GET /users/{id}
 
 
@@ -25,13 +28,19 @@ class UserRisk:
     events: int = 0
     alerts: int = 0
     timeline: deque = field(default_factory=lambda: deque(maxlen=TIMELINE_POINTS))  # (time_us, score, risk)
+    day: int = -1  # event-time day of `day_n` / `day_surprisal` (the dashboard's "today")
+    day_n: int = 0
+    day_surprisal: float = 0.0
 
 
 class RiskTracker:
-    def __init__(self, half_life_s: float = 24 * 3600.0) -> None:
+    def __init__(self, half_life_s: float = 24 * 3600.0, baseline: Baseline | None = None,
+                 slack: float = 1.0) -> None:
         if half_life_s <= 0:
             raise ValueError("half_life_s must be positive")
         self.half_life_s = float(half_life_s)
+        self.baseline = baseline or Baseline()
+        self.slack = float(slack)
         self.users: dict[str, UserRisk] = {}
 
     def decayed(self, user: str, time_us: int) -> float:
@@ -42,16 +51,26 @@ class RiskTracker:
         dt = max(0, time_us - u.last_us) / US
         return u.risk * 0.5 ** (dt / self.half_life_s)
 
+    def z(self, user: str, score: float) -> float:
+        mean, std = self.baseline.of(user)
+        return (float(surprisal(score)) - mean) / std
+
     def update(self, user: str, time_us: int, score: float) -> tuple[float, float]:
         """Add one activity score; returns (risk before, risk after)."""
         before = self.decayed(user, time_us)
         u = self.users.setdefault(user, UserRisk())
         score = float(score)
         finite = math.isfinite(score)
-        after = before + (score if finite else 0.0)
+        after = step(before, 0, self.z(user, score), self.half_life_s, self.slack) if finite else before
         u.risk, u.last_us = after, max(u.last_us, time_us)
         u.events += 1
         u.timeline.append((int(time_us), score if finite else None, after))
+        if finite:
+            day = int(time_us // DAY_US)
+            if day != u.day:
+                u.day, u.day_n, u.day_surprisal = day, 0, 0.0
+            u.day_n += 1
+            u.day_surprisal += float(surprisal(score))
         return before, after
 
     def trend(self, user: str, points: int = 20) -> list[dict[str, Any]]:
@@ -60,40 +79,35 @@ class RiskTracker:
             return []
         return [{"time_us": t, "score": s, "risk": r} for t, s, r in list(u.timeline)[-points:]]
 
+    def profile(self, user: str) -> dict[str, Any]:
+        """The user's and the peers' baseline next to the user's latest day (for triage)."""
+        mean, std = self.baseline.of(user)
+        own = self.baseline.users.get(user)
+        u = self.users.get(user)
+        today = None
+        if u is not None and u.day_n:
+            today = {"day_start_us": u.day * DAY_US, "activities": u.day_n,
+                     "mean_surprisal": round(u.day_surprisal / u.day_n, 4)}
+        return {"user": {"mean_surprisal": round(mean, 4), "std": round(std, 4),
+                         "reference_activities": own[2] if own else 0},
+                "peers": {"mean_surprisal": round(self.baseline.peer_mean, 4),
+                          "std": round(self.baseline.peer_std, 4), "users": len(self.baseline.users)},
+                "today": today}
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "half_life_s": self.half_life_s,
+            "half_life_s": self.half_life_s, "slack": self.slack, "baseline": self.baseline.to_json(),
             "users": {k: {"risk": u.risk, "last_us": u.last_us, "events": u.events, "alerts": u.alerts,
-                          "timeline": list(u.timeline)} for k, u in self.users.items()},
+                          "timeline": list(u.timeline), "day": [u.day, u.day_n, u.day_surprisal]}
+                      for k, u in self.users.items()},
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "RiskTracker":
-        out = cls(obj["half_life_s"])
+        out = cls(obj["half_life_s"], Baseline.from_json(obj.get("baseline")), obj.get("slack", 1.0))
         for k, u in obj["users"].items():
+            day = u.get("day", [-1, 0, 0.0])
             out.users[k] = UserRisk(u["risk"], u["last_us"], u["events"], u["alerts"],
-                                    deque((tuple(p) for p in u["timeline"]), maxlen=TIMELINE_POINTS))
+                                    deque((tuple(p) for p in u["timeline"]), maxlen=TIMELINE_POINTS),
+                                    int(day[0]), int(day[1]), float(day[2]))
         return out
-
-
-def risk_series(users: np.ndarray, times_us: np.ndarray, scores: np.ndarray,
-                half_life_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Batch twin of `RiskTracker` for calibration: (risk before, risk after) per activity.
-
-    Activities are taken per user in time order; NaN scores add nothing (as live).
-    """
-    order = np.lexsort((times_us, users))
-    before = np.zeros(len(scores))
-    after = np.zeros(len(scores))
-    s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0)
-    prev_user, risk, last = None, 0.0, 0
-    for i in order:
-        u = users[i]
-        if u != prev_user:
-            prev_user, risk, last = u, 0.0, int(times_us[i])
-        risk *= 0.5 ** (max(0, int(times_us[i]) - last) / US / half_life_s)
-        before[i] = risk
-        risk += s[i]
-        after[i] = risk
-        last = max(last, int(times_us[i]))
-    return before, after

@@ -7,7 +7,8 @@ saved in the WORK's config.json). A session is per user AND per PC; it opens at 
 where the rule has them — when the event comes more than the idle gap after the session's last
 event or more than the maximum duration after its first (that event opens the next one). With the
 repeat collapse on, a token equal to the previous kept token of the same session is dropped
-from the sequence (label-blind) — live, such an event is reported but not scored.
+from the sequence (label-blind) — live, such an event is reported with the score of the activity
+it repeats (as in batch evaluation) but is not fed to the scorer.
 
 The sessionizer only decides *where* an event goes; the engine owns scorer state per session.
 """
@@ -34,6 +35,7 @@ class OpenSession:
     last_us: int
     length: int = 0  # kept (tokenized, not collapsed) activities so far
     last_token: int = 0
+    last_score: float | None = None  # score of the last kept activity: its collapsed repeats get it
     # the last raw events (LiveEvent objects live, dicts after a restore): JSON only when needed
     recent: list[Any] = field(default_factory=list)
 

@@ -11,15 +11,15 @@ MODES = ("max", "min")
 
 class EarlyStopping:
     """Remembers the best epoch's checkpoint; stops after `patience` epochs without improvement
-    (patience 0 = never stop early, only keep the best). `mode` "max": higher is better (LAN's
+    (patience <= 0 = never stop early, only keep the best). `mode` "max": higher is better (LAN's
     validation AUC); "min": lower is better (a validation loss). An improvement must beat the
     best by more than `min_delta`; NaN never improves."""
 
     def __init__(self, patience: int, min_delta: float = 0.0, mode: str = "max") -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if patience < 0 or min_delta < 0:
-            raise ValueError("patience and min_delta must be >= 0")
+        if min_delta < 0:
+            raise ValueError("min_delta must be >= 0")
         self.patience = patience
         self.min_delta = min_delta
         self.mode = mode

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,6 +22,9 @@ from torch import nn
 
 from neighborwatch.progress import progress
 from neighborwatch.training.early_stopping import EarlyStopping
+
+#: the file a torch detector's weights live in, next to its detector.json
+WEIGHTS = "weights.safetensors"
 
 #: one training step's input: (number of items it holds, whatever the loss function takes)
 Step = tuple[int, Any]
@@ -77,3 +81,18 @@ def fit_epochs(module: nn.Module, optimizer: torch.optim.Optimizer, loop: FitLoo
         module.load_state_dict(stopper.checkpoint)
     module.eval()
     return history
+
+
+def save_weights(module: nn.Module, folder: str | Path) -> None:
+    """The module's state as safetensors (tensors only: nothing a loader could execute)."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(Path(folder) / WEIGHTS))
+
+
+def load_weights(module: nn.Module, folder: str | Path, device: torch.device | None = None) -> nn.Module:
+    """`module` with the weights `save_weights` wrote, on `device`, in eval mode."""
+    from safetensors.torch import load_file
+
+    module.load_state_dict(load_file(str(Path(folder) / WEIGHTS)))
+    return module.to(device or torch.device("cpu")).eval()

@@ -6,7 +6,8 @@ It works one day at a time for the whole organisation and appends each chunk to 
 time order, so memory stays flat however long the period is. The same seed gives the same bytes.
 
 Modules: organisation (people, hierarchy, PCs, habits, leavers), behaviour (normal daily activity),
-insiders (scenarios 1-5), writers (row formats, answers/, LDAP/, psychometric).
+insiders (scenarios 1-5), replay (real CERT answer rows as insiders, `insiders="real"`), writers
+(row formats, answers/, LDAP/, psychometric).
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ import numpy as np
 import polars as pl
 
 from neighborwatch.data.synth.behaviour import DAY, Pools, day_sessions, session_events
-from neighborwatch.data.synth.insiders import SCENARIOS, Emitter, plan_insiders, cut_day
+from neighborwatch.data.synth.insiders import SCENARIOS, Emitter, cut_day, period_of, plan_insiders
 from neighborwatch.data.synth.organisation import build_org
+from neighborwatch.data.synth.replay import plan_real_insiders
 from neighborwatch.data.synth.writers import RELEASES, SOURCES, ReleaseWriter, header
 from neighborwatch.progress import progress
 
-__all__ = ["synthesize", "print_summary", "RELEASES", "SCENARIOS", "header"]
+__all__ = ["synthesize", "print_summary", "RELEASES", "SCENARIOS", "INSIDER_KINDS", "header"]
 
+INSIDER_KINDS = ("synthetic", "real")
+
+PERIODS = ("train", "validation", "test")  # as insiders.period_of: 30 days before the test cut = validation
 FLUSH_DAYS = 7  # days generated between two appends to the logs
 
 
@@ -37,10 +42,20 @@ def _parse_day(text: str, what: str) -> dt.date:
         raise ValueError(f"{what} must be a date like 2010-01-02, got {text!r}") from None
 
 
-def synthesize(release: str, users: int, start: str, end: str, seed: int, out: Path) -> dict:
-    """Write a synthetic CERT release to `out`; return the manifest (also in synth_manifest.json)."""
+def synthesize(release: str, users: int, start: str, end: str, seed: int, out: Path,
+               insiders: str = "synthetic", answers: Path | None = None) -> dict:
+    """Write a synthetic CERT release to `out`; return the manifest (also in synth_manifest.json).
+
+    insiders="real" replays the real answer rows found under `answers` (a release's answers/
+    folder, read at run time) instead of generating scenario rows (see synth.replay).
+    """
     if release not in RELEASES:
         raise ValueError(f"unknown release {release!r}; choose one of {', '.join(RELEASES)}")
+    if insiders not in INSIDER_KINDS:
+        raise ValueError(f"--insiders must be one of {', '.join(INSIDER_KINDS)}, got {insiders!r}")
+    if (insiders == "real") != (answers is not None):
+        raise ValueError("--insiders real needs --answers DIR (a CERT release's answers/ folder), "
+                         "and --answers is only for --insiders real")
     first, stop = _parse_day(start, "--start"), _parse_day(end, "--end")
     if (stop - first).days < 14:
         raise ValueError(f"--end must be at least 14 days after --start ({start} .. {end})")
@@ -48,7 +63,11 @@ def synthesize(release: str, users: int, start: str, end: str, seed: int, out: P
     out = Path(out)
 
     org = build_org(release, int(users), days, seed)
-    insiders = plan_insiders(org, seed)
+    kind = insiders
+    if answers is not None:
+        planned = plan_real_insiders(org, Path(answers), seed)
+    else:
+        planned = plan_insiders(org, seed)
     pools = Pools(org, seed)
     writer = ReleaseWriter(out, org, seed)
     t0 = calendar.timegm(first.timetuple())
@@ -62,7 +81,7 @@ def synthesize(release: str, users: int, start: str, end: str, seed: int, out: P
                 sess = day_sessions(org, d, day0, rng)
                 frames = session_events(org, pools, sess, d, rng)
                 emitter = Emitter(org, pools, sess, day0, np.random.default_rng([seed, 200, d]))
-                for k, ins in enumerate(insiders):
+                for k, ins in enumerate(planned):
                     emitter.emit(ins, k, d)
                 malicious = emitter.frames()
                 for s in SOURCES:
@@ -82,12 +101,25 @@ def synthesize(release: str, users: int, start: str, end: str, seed: int, out: P
     if lost:
         raise RuntimeError(f"{lost} malicious events fell after --end; this is a bug in insider planning")
 
-    answers = writer.write_answers(insiders)
+    answered = writer.write_answers(planned)
     months = writer.write_ldap()
     writer.write_psychometric()
+    cut = cut_day(release, days)
     per_scenario = {str(s): 0 for s in SCENARIOS[release]}
-    for a in answers:
+    per_period: dict[str, dict[str, int]] = {p: {} for p in PERIODS}
+    events_per_period = dict.fromkeys(PERIODS, 0)
+    for k, (a, ins) in enumerate(zip(answered, planned)):  # write_answers keeps the planning order
         per_scenario[str(a["scenario"])] += a["malicious_events"]
+        a["period"] = period_of(ins.first_day, cut)
+        a["events_per_period"] = dict.fromkeys(PERIODS, 0)
+        for t, _, _ in writer.malicious[k]:
+            a["events_per_period"][period_of((t - t0) // DAY, cut)] += 1
+        for p in PERIODS:
+            events_per_period[p] += a["events_per_period"][p]
+        if ins.replay is not None:  # which real answer file, whose, moved by how many days
+            a.update(ins.data)
+        counts = per_period[a["period"]]
+        counts[str(a["scenario"])] = counts.get(str(a["scenario"]), 0) + 1
     manifest = {
         "release": release,
         "seed": seed,
@@ -95,11 +127,15 @@ def synthesize(release: str, users: int, start: str, end: str, seed: int, out: P
         "start": first.isoformat(),
         "end": stop.isoformat(),
         "days": len(days),
-        "test_cut": (first + dt.timedelta(days=cut_day(release, days))).isoformat(),
+        "test_cut": (first + dt.timedelta(days=cut)).isoformat(),
+        "insider_kind": kind,
+        "answers_source": str(answers) if answers is not None else None,
         "rows": dict(writer.rows),
         "total_events": int(sum(writer.rows.values())),
-        "insiders": answers,
+        "insiders": answered,
         "malicious_events_per_scenario": per_scenario,
+        "insiders_per_period_and_scenario": per_period,  # by the insider's first day
+        "malicious_events_per_period": events_per_period,
         "malicious_events": int(sum(per_scenario.values())),
         "leavers": int((org.leave_day < len(days)).sum()),
         "ldap_months": months,

@@ -55,6 +55,7 @@ class Insider:
     last_day: int
     plan: dict[int, str] = field(default_factory=dict)  # day -> step name
     data: dict = field(default_factory=dict)
+    replay: dict[int, list[dict]] | None = None  # day -> ready internal rows (synth.replay), else None
 
     def answer_name(self, org: Org) -> str:
         r = org.release
@@ -87,38 +88,11 @@ def plan_insiders(org: Org, seed: int) -> list[Insider]:
     cut = cut_day(org.release, org.days)
     taken = {0}
     is_admin = np.array([r == "ITAdmin" for r in org.role])
-    order: list[int] = []
-    for k in range(max(counts.values())):
-        # scenario 3 first: it needs an administrator whose supervisor is not an insider
-        order += sorted((s for s in counts if counts[s] > k), key=lambda s: s != 3)
     insiders: list[Insider] = []
-    val = max(1, cut - VALIDATION_DAYS)
-    for i, s in enumerate(order):
-        where = PLACEMENT[i % len(PLACEMENT)]
+    for i, s in enumerate(scenario_order(counts)):
         dur = max(1, min(NOMINAL_DAYS[s], int(0.8 * (n_days - 4)), int(0.35 * n_days) if s in (2, 4) else n_days))
-        last_start = max(1, n_days - 4 - dur)
-        if where == "test":  # the whole window after the test cut when it fits, else ending near the end
-            lo_, hi = min(max(cut, 1), last_start), last_start
-        elif where == "validation":  # starts inside the validation month, may run on into test
-            lo_ = min(val, last_start)
-            hi = max(lo_, min(last_start, cut - 3))
-        else:  # training: over before the validation month begins
-            lo_, hi = 1, max(1, min(last_start, val - dur - 1))
-        ws = int(rng.integers(lo_, hi + 1))
-        cand = _candidates(org, s, is_admin, taken, ws, dur)
-        if not cand and s == 3:  # small company: make an IT person out of a staff member
-            staff = [u for u in _candidates(org, 2, is_admin, taken, ws, dur)
-                     if org.supervisor[u] > 0 and int(org.supervisor[u]) not in taken]
-            if staff:
-                u = int(rng.choice(staff))
-                org.role[u], is_admin[u] = "ITAdmin", True
-                org.roam_per_day[u] = rng.uniform(1.5, 4.0)
-                org.evening_p[u] = max(org.evening_p[u], 0.2)
-                cand = [u]
-        if not cand:
-            raise ValueError(f"no employee fits scenario {s}; use more --users")
-        u = int(rng.choice(cand))
-        taken.add(u)
+        ws = window_start(PLACEMENT[i % len(PLACEMENT)], dur, n_days, cut, rng)
+        u = pick_user(org, s, is_admin, taken, ws, dur, rng)
         ins = Insider(user=u, scenario=s, first_day=ws, last_day=ws + dur, data={"taken": taken})
         _PLANNERS[s](org, ins, rng)
         del ins.data["taken"]
@@ -126,9 +100,63 @@ def plan_insiders(org: Org, seed: int) -> list[Insider]:
             taken.add(int(org.supervisor[u]))
         ins.first_day, ins.last_day = min(ins.plan), max(ins.plan)
         insiders.append(ins)
+    mark_insiders(org, insiders)
+    return insiders
+
+
+def scenario_order(counts: dict[int, int]) -> list[int]:
+    """Scenarios interleaved (1, 2, 3, 1, 2, ...), scenario 3 first in each round: it needs an
+    administrator whose supervisor is not an insider yet."""
+    order: list[int] = []
+    for k in range(max(counts.values())):
+        order += sorted((s for s in counts if counts[s] > k), key=lambda s: s != 3)
+    return order
+
+
+def window_start(where: str, dur: int, n_days: int, cut: int, rng: np.random.Generator) -> int:
+    """First day of a `dur`-day window placed in the `where` period (PLACEMENT)."""
+    val = max(1, cut - VALIDATION_DAYS)
+    last_start = max(1, n_days - 4 - dur)
+    if where == "test":  # the whole window after the test cut when it fits, else ending near the end
+        lo_, hi = min(max(cut, 1), last_start), last_start
+    elif where == "validation":  # starts inside the validation month, may run on into test
+        lo_ = min(val, last_start)
+        hi = max(lo_, min(last_start, cut - 3))
+    else:  # training: over before the validation month begins
+        lo_, hi = 1, max(1, min(last_start, val - dur - 1))
+    return int(rng.integers(lo_, hi + 1))
+
+
+def pick_user(org: Org, s: int, is_admin: np.ndarray, taken: set[int], ws: int, dur: int,
+              rng: np.random.Generator) -> int:
+    """A seeded employee who fits scenario `s` in that window; added to `taken`."""
+    cand = _candidates(org, s, is_admin, taken, ws, dur)
+    if not cand and s == 3:  # small company: make an IT person out of a staff member
+        staff = [u for u in _candidates(org, 2, is_admin, taken, ws, dur)
+                 if org.supervisor[u] > 0 and int(org.supervisor[u]) not in taken]
+        if staff:
+            u = int(rng.choice(staff))
+            org.role[u], is_admin[u] = "ITAdmin", True
+            org.roam_per_day[u] = rng.uniform(1.5, 4.0)
+            org.evening_p[u] = max(org.evening_p[u], 0.2)
+            cand = [u]
+    if not cand:
+        raise ValueError(f"no employee fits scenario {s}; use more --users")
+    u = int(rng.choice(cand))
+    taken.add(u)
+    return u
+
+
+def period_of(first_day: int, cut: int) -> str:
+    """train / validation / test by an insider's first day (validation: the 30 days before the cut)."""
+    if first_day >= cut:
+        return "test"
+    return "validation" if first_day >= cut - VALIDATION_DAYS else "train"
+
+
+def mark_insiders(org: Org, insiders: list[Insider]) -> None:
     org.is_insider = np.zeros(org.n, bool)
     org.is_insider[[x.user for x in insiders]] = True
-    return insiders
 
 
 def _candidates(org: Org, s: int, is_admin: np.ndarray, taken: set[int], ws: int, dur: int) -> list[int]:
@@ -310,6 +338,10 @@ class Emitter:
         if step is None:
             return
         self.ins, self.scen = index, ins.scenario
+        if ins.replay is not None:  # a real insider's rows, already mapped into this organisation
+            for source, row in ins.replay.get(d, ()):
+                self.add(source, **row)
+            return
         {1: self._s1, 2: self._s2, 3: self._s3, 4: self._s4, 5: self._s5}[ins.scenario](ins, d, step)
 
     def _gap(self, lo_min: float, hi_min: float) -> float:

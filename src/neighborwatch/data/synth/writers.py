@@ -22,7 +22,7 @@ from neighborwatch.data.synth.organisation import Org, ldap_rows
 SOURCES = ("logon", "device", "file", "email", "http")
 
 # output header name -> internal column, per release
-_FIELDS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
+FIELDS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
     "r4.2": {
         "logon": (("activity", "activity"),),
         "device": (("activity", "activity"),),
@@ -41,8 +41,8 @@ _FIELDS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
         "http": (("url", "url"), ("content", "content")),
     },
 }
-_FIELDS["r6.2"] = dict(_FIELDS["r5.2"], http=(("url", "url"), ("activity", "activity"), ("content", "content")))
-RELEASES = tuple(_FIELDS)
+FIELDS["r6.2"] = dict(FIELDS["r5.2"], http=(("url", "url"), ("activity", "activity"), ("content", "content")))
+RELEASES = tuple(FIELDS)
 
 LDAP_HEADER = {
     "r4.2": "employee_name,user_id,email,role,business_unit,functional_unit,department,team,supervisor",
@@ -54,7 +54,7 @@ DATE_FMT = "%m/%d/%Y %H:%M:%S"
 
 
 def header(release: str, source: str) -> str:
-    return ",".join(["id", "date", "user", "pc"] + [h for h, _ in _FIELDS[release][source]])
+    return ",".join(["id", "date", "user", "pc"] + [h for h, _ in FIELDS[release][source]])
 
 
 def _quoted(e: pl.Expr) -> pl.Expr:
@@ -128,7 +128,7 @@ class ReleaseWriter:
         """df: internal rows of one source, already sorted by time."""
         if df.height == 0:
             return
-        fields = _FIELDS[self.release][source]
+        fields = FIELDS[self.release][source]
         df = df.with_columns(
             self.ids.make(df.height),
             self.users.gather(df["user"]).alias("user_s"),

@@ -50,7 +50,7 @@ from neighborwatch.models.stream import Prediction, RecentTokens
 from neighborwatch.progress import progress
 from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.training.device import select_device
-from neighborwatch.training.harness import FitLoop, Step, fit_epochs
+from neighborwatch.training.harness import FitLoop, Step, fit_epochs, load_weights, save_weights
 from neighborwatch.training.seed import seed_everything
 
 
@@ -235,18 +235,13 @@ class NextActivityDetector(Detector):
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        from safetensors.torch import save_file
-
         if self.net is None:
             raise NotFittedError(self.name, "save")
         write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size, "history": self.history})
-        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        save_file(state, str(Path(path) / "weights.safetensors"))
+        save_weights(self.net, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "NextActivityDetector":
-        from safetensors.torch import load_file
-
         manifest = read_manifest(path, expect=cls.name)
         config = dict(manifest["config"])
         vocab_size = int(config.pop("vocab_size"))
@@ -254,10 +249,7 @@ class NextActivityDetector(Detector):
         det = cls(cls.Config.from_dict(config, cls.name))
         det.vocab_size = vocab_size
         det.history = history
-        det.net = det.build_net(vocab_size)
-        det.net.load_state_dict(load_file(str(Path(path) / "weights.safetensors")))
-        det.net.to(det.device)
-        det.net.eval()
+        det.net = load_weights(det.build_net(vocab_size), path, det.device)  # type: ignore[assignment]
         return det
 
 

@@ -25,7 +25,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from neighborwatch.models.base import Detector, NotFittedError
-from neighborwatch.models.lan.config import LANConfig
+from neighborwatch.models.lan.config import PRESETS, LANConfig
+from neighborwatch.models.lan.fit import fit_lan
 from neighborwatch.models.lan.model import LANModel
 from neighborwatch.models.lan.retrieval import NeighbourIndex, PrefixPool
 from neighborwatch.models.lan.scoring import head_probabilities, neighbour_ids, prefix_vectors, score_positions
@@ -41,10 +42,11 @@ _POOL_ARRAYS = ("hashes", "ends", "lengths", "event_rows")
 class LAN(Detector):
     name = "lan"
     featured = True
-    # standard: LAN's fast training mode with lr 1e-3 for 5 epochs (the paper's lr 1e-5 is tuned
-    # for ~30 M events and barely moves on small data; `--params` restores the paper's setup)
+    # quick / paper: `neighborwatch train --preset` (models/lan/config.py PRESETS); the benchmark's
+    # standard preset is quick, its fast preset a tiny network for smoke runs and tests
     presets = {
-        "standard": {"mode": "fast", "epochs": 5, "lr": 1e-3, "max_train_samples": 200_000},
+        **PRESETS,
+        "standard": PRESETS["quick"],
         "fast": {"mode": "fast", "epochs": 2, "lr": 1e-3, "embed_dim": 16, "hidden": 16, "layers": 1,
                  "attention_heads": 2, "max_train_samples": 3_000, "k": 5, "batch_size": 128},
     }
@@ -71,8 +73,6 @@ class LAN(Detector):
     def fit(self, train: SequenceSet, train_labels: np.ndarray | None = None,
             validation: SequenceSet | None = None, validation_labels: np.ndarray | None = None,
             on_epoch: Any = None) -> "LAN":
-        from neighborwatch.training.lan_trainer import fit_lan
-
         if train.vocab_size != self.config.vocab_size:
             raise ValueError(f"training set has {train.vocab_size} classes, config.vocab_size is "
                              f"{self.config.vocab_size}")

@@ -35,7 +35,7 @@ class LANModel(nn.Module):
         self.cfg = cfg
         self.encoder = SequenceEncoder(cfg)
         self.pooling = make_pooling(cfg.pooling, cfg.hidden, cfg.attention_heads, cfg.attention_window)
-        self.graph = GraphLearner(cfg.hidden, cfg.perspectives, cfg.epsilon, cfg.graph)
+        self.graph = GraphLearner(cfg.hidden, cfg.perspectives, cfg.epsilon, cfg.graph, cfg.sparsify, cfg.top_m)
         if cfg.gnn == "gcn":
             self.gnn: nn.Module = DenseGCN(cfg.hidden, cfg.gnn_layers, cfg.gnn_dropout)
         else:
@@ -55,16 +55,22 @@ class LANModel(nn.Module):
         """One prefix per row (right-padded tokens [B, T], lengths [B]) → [B, H] (paper's view)."""
         return self.pool_last(self.encoder(tokens, lengths), lengths)
 
-    def encode_all_prefixes(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Whole sessions [B, T] → [B, T, H]: the vector of prefix tokens[:, :i+1] at i."""
-        return self.pool_causal(self.encoder(tokens))
+    def encode_all_prefixes(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Whole sessions [B, T] → [B, T, H]: the vector of prefix tokens[:, :i+1] at i.
+
+        `lengths` (optional) lets a recurrent encoder skip the padding; valid positions are
+        the same either way (the passes are causal)."""
+        return self.pool_causal(self.encoder(tokens, lengths))
 
     # -- graph head -----------------------------------------------------------------------------
     def head(self, query: torch.Tensor, neighbours: torch.Tensor) -> HeadOutput:
         """query [B, H], neighbours [B, k-1, H] → logits over the next activity of the query."""
         nodes = torch.cat([query[:, None, :], neighbours], dim=1)
         adjacency = self.graph(nodes)
-        x = self.gnn(nodes, adjacency)
+        if isinstance(self.gnn, DenseGCN):
+            x = self.gnn(nodes, adjacency, query_only=True)
+        else:
+            x = self.gnn(nodes, adjacency)
         return HeadOutput(self.out(x[:, 0]), adjacency, nodes)
 
 

@@ -104,34 +104,72 @@ class NeighbourIndex:
         return isinstance(self.index, faiss.IndexFlat)
 
     def search(self, queries: np.ndarray, n: int, query_hashes: np.ndarray | None = None,
-               chunk: int = 65_536) -> np.ndarray:
+               chunk: int = 65_536, *, query_groups: np.ndarray | None = None,
+               groups: np.ndarray | None = None) -> np.ndarray:
         """[Q, n] pool ids of the n most similar pool prefixes per query (raw query vectors).
 
-        With `query_hashes`, a pool prefix whose tokens equal the query's is skipped (one extra
-        candidate is fetched to replace it). Missing results (pool too small / HNSW shortfall)
-        repeat the best neighbour so that every graph has the same number of nodes.
+        With `query_hashes`, a pool prefix whose tokens equal the query's is skipped. With
+        `query_groups` and `groups` (one id per pool prefix, e.g. its training session), a pool
+        prefix of the query's own group is skipped (training: no prefix of the query's own
+        session). Skipped candidates are replaced by fetching more (doubling until enough or
+        the whole pool). Missing results (pool too small / HNSW shortfall) repeat the best
+        neighbour so that every graph has the same number of nodes.
         """
-        extra = 1 if query_hashes is not None else 0
-        want = min(n + extra, self.size)
+        if (query_groups is None) != (groups is None):
+            raise ValueError("query_groups and groups go together")
+        extra = (1 if query_hashes is not None else 0) + (n if groups is not None else 0)
         out = np.empty((len(queries), n), dtype=np.int64)
         for s in range(0, len(queries), chunk):
-            out[s : s + chunk] = self._search_chunk(queries[s : s + chunk], n, want, extra,
-                                                    None if query_hashes is None else query_hashes[s : s + chunk])
+            sl = slice(s, s + chunk)
+            out[sl] = self._search_chunk(_normalise(queries[sl]), n, min(n + extra, self.size),
+                                         None if query_hashes is None else query_hashes[sl],
+                                         None if query_groups is None else query_groups[sl], groups)
         return out
 
-    def _search_chunk(self, queries: np.ndarray, n: int, want: int, extra: int,
-                      query_hashes: np.ndarray | None) -> np.ndarray:
-        _, ids = self.index.search(_normalise(queries), want)
-        if extra:
-            same = (ids >= 0) & (self.hashes[np.maximum(ids, 0)] == query_hashes[:, None])
-            order = np.argsort(same, axis=1, kind="stable")  # identical one moves to the end
-            ids = np.take_along_axis(ids, order, axis=1)
-            ids = np.where(np.sort(same, axis=1), -1, ids)
-        ids = ids[:, :n]
-        if ids.shape[1] < n:
-            ids = np.concatenate([ids, np.full((len(ids), n - ids.shape[1]), -1)], axis=1)
-        missing = ids < 0
-        if missing.any():
-            best = np.where(ids[:, :1] >= 0, ids[:, :1], 0)
-            ids = np.where(missing, best, ids)
-        return ids
+    def _search_chunk(self, queries: np.ndarray, n: int, want: int, query_hashes: np.ndarray | None,
+                      query_groups: np.ndarray | None, groups: np.ndarray | None) -> np.ndarray:
+        _, ids = self.index.search(queries, want)
+        skip = ids < 0
+        if query_hashes is not None:
+            skip |= self.hashes[np.maximum(ids, 0)] == query_hashes[:, None]
+        if groups is not None:
+            skip |= groups[np.maximum(ids, 0)] == query_groups[:, None]
+        out = first_allowed(ids, skip, n)
+        short = (~skip).sum(axis=1) < n
+        if short.any() and want < self.size and groups is not None:
+            rows = np.flatnonzero(short)
+            out[rows] = self._search_chunk(queries[rows], n, min(2 * want, self.size),
+                                           None if query_hashes is None else query_hashes[rows],
+                                           query_groups[rows], groups)
+        return out
+
+
+def first_allowed(ids: np.ndarray, skip: np.ndarray, n: int) -> np.ndarray:
+    """The first n ids of each row that are not skipped, in order; a short row repeats its best
+    allowed id (or id 0 when none is allowed), so every row has exactly n."""
+    order = np.argsort(skip, axis=1, kind="stable")  # allowed first, in their original order
+    ids = np.take_along_axis(ids, order, axis=1)[:, :n]
+    missing = np.take_along_axis(skip, order, axis=1)[:, :n]
+    if ids.shape[1] < n:
+        pad = n - ids.shape[1]
+        ids = np.concatenate([ids, np.zeros((len(ids), pad), np.int64)], axis=1)
+        missing = np.concatenate([missing, np.ones((len(ids), pad), bool)], axis=1)
+    if missing.any():
+        best = np.where(missing[:, :1], 0, ids[:, :1])
+        ids = np.where(missing, best, ids)
+    return ids
+
+
+def random_neighbours(query_hashes: np.ndarray, n: int, pool_size: int) -> np.ndarray:
+    """[Q, n] pool ids drawn pseudo-randomly from each query's prefix hash (splitmix64).
+
+    A fixed function of the prefix's tokens, so that batch and streaming scoring, and every
+    epoch of training, give the same prefix the same random neighbours.
+    """
+    with np.errstate(over="ignore"):
+        x = np.asarray(query_hashes, dtype=np.int64).view(np.uint64)[:, None] + (
+            np.arange(1, n + 1, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15))
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x % np.uint64(pool_size)).astype(np.int64)

@@ -8,12 +8,18 @@ queries; the graph head then runs in batches of `score_batch_size`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.model import LANModel, pad_prefixes
-from neighborwatch.models.lan.retrieval import NeighbourIndex, prefix_hashes
+from neighborwatch.models.lan.retrieval import (
+    NeighbourIndex,
+    prefix_hashes,
+    random_neighbours,
+)
 from neighborwatch.progress import track
 from neighborwatch.sequences.base import SequenceSet
 
@@ -38,6 +44,53 @@ def _session_batches(need: np.ndarray, cfg: LANConfig) -> list[tuple[int, int]]:
     return batches
 
 
+@dataclass
+class SessionPass:
+    """One encoder batch: whole sessions, each up to its last needed position, and where the
+    wanted prefix vectors sit in its output."""
+
+    tokens: np.ndarray  # int64 [b, T] right-padded session tokens
+    lengths: np.ndarray  # int64 [b] encoded length of each session
+    which: np.ndarray  # int64 [m] indices into `ends` served by this pass
+    rows: np.ndarray  # int64 [m] row of each in the pass
+    cols: np.ndarray  # int64 [m] position of each prefix's last activity in its session
+
+
+def session_passes(seqs: SequenceSet, ends: np.ndarray, cfg: LANConfig) -> list[SessionPass]:
+    """Plan the passes that give the pooled vector of every prefix ending at flat positions `ends`.
+
+    Each distinct session is encoded once, up to its last needed position; sessions are sorted by
+    that length and cut into batches within the token and attention budgets of `cfg`.
+    """
+    ends = np.asarray(ends, dtype=np.int64)
+    if len(ends) == 0:
+        return []
+    seq_of = seqs.seq_index()[ends]
+    pos = seqs.position_in_sequence()[ends]
+    sessions, inverse = np.unique(seq_of, return_inverse=True)
+    need = np.zeros(len(sessions), dtype=np.int64)
+    np.maximum.at(need, inverse, pos + 1)
+    by_len = np.argsort(need, kind="stable")
+    rank = np.empty(len(sessions), dtype=np.int64)
+    rank[by_len] = np.arange(len(sessions))
+    end_rank = rank[inverse]
+    end_order = np.argsort(end_rank, kind="stable")
+    bounds = np.searchsorted(end_rank[end_order], np.arange(len(sessions) + 1))
+    sessions, need = sessions[by_len], need[by_len]
+    passes = []
+    for a, b in _session_batches(need, cfg):
+        tokens, lengths = pad_prefixes(seqs.tokens, seqs.offsets[sessions[a:b]], need[a:b])
+        which = end_order[bounds[a] : bounds[b]]
+        passes.append(SessionPass(tokens, lengths, which, end_rank[which] - a, pos[which]))
+    return passes
+
+
+def run_pass(model: LANModel, p: SessionPass, device: torch.device) -> torch.Tensor:
+    """[m, H] pooled vectors of the prefixes one planned pass serves (autograd as the caller sets)."""
+    pooled = model.encode_all_prefixes(torch.from_numpy(p.tokens).to(device), torch.from_numpy(p.lengths))
+    return pooled[torch.from_numpy(p.rows).to(device), torch.from_numpy(p.cols).to(device)]
+
+
 def prefix_vectors(model: LANModel, seqs: SequenceSet, ends: np.ndarray, device: torch.device,
                    description: str = "encoding prefixes") -> np.ndarray:
     """float32 [len(ends), H]: pooled vector of the prefix that ends at each flat position.
@@ -45,33 +98,13 @@ def prefix_vectors(model: LANModel, seqs: SequenceSet, ends: np.ndarray, device:
     Each needed session is encoded once, up to its last needed position, in eval mode.
     """
     cfg = model.cfg
-    ends = np.asarray(ends, dtype=np.int64)
     out = np.empty((len(ends), cfg.hidden), dtype=np.float32)
-    if len(ends) == 0:
-        return out
-    seq_of = seqs.seq_index()[ends]
-    pos = seqs.position_in_sequence()[ends]
-    order = np.lexsort((pos, seq_of))
-    sessions, first = np.unique(seq_of[order], return_index=True)
-    need = np.maximum.reduceat(pos[order], first) + 1
-    by_len = np.argsort(need, kind="stable")
-    sessions, need = sessions[by_len], need[by_len]
-    rank = np.empty(len(seqs), dtype=np.int64)
-    rank[sessions] = np.arange(len(sessions))
-    end_rank = rank[seq_of]
-    end_order = np.argsort(end_rank, kind="stable")
-    bounds = np.searchsorted(end_rank[end_order], np.arange(len(sessions) + 1))
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for a, b in track(_session_batches(need, cfg), description):
-                tokens, _ = pad_prefixes(seqs.tokens, seqs.offsets[sessions[a:b]], need[a:b])
-                pooled = model.encode_all_prefixes(torch.from_numpy(tokens).to(device))
-                which = end_order[bounds[a] : bounds[b]]
-                rows = torch.from_numpy(end_rank[which] - a).to(device)
-                cols = torch.from_numpy(pos[which]).to(device)
-                out[which] = pooled[rows, cols].float().cpu().numpy()
+            for p in track(session_passes(seqs, ends, cfg), description):
+                out[p.which] = run_pass(model, p, device).float().cpu().numpy()
     finally:
         model.train(was_training)
     return out
@@ -79,10 +112,24 @@ def prefix_vectors(model: LANModel, seqs: SequenceSet, ends: np.ndarray, device:
 
 def neighbour_ids(index: NeighbourIndex, queries: np.ndarray, hashes: np.ndarray | None,
                   cfg: LANConfig) -> np.ndarray:
-    """[Q, k-1] pool ids; identical-token pool prefixes are skipped when configured."""
-    if cfg.k <= 1:
+    """[Q, k-1] pool ids of the neighbours used at inference (batch scoring and streaming).
+
+    retrieved: the nearest pool prefixes (identical-token ones skipped when configured);
+    random: `retrieval.random_neighbours` of the prefix hash (needs `hashes`); none, or
+    config.inference_retrieval off: no neighbours ([Q, 0]).
+    """
+    if cfg.k <= 1 or cfg.neighbours == "none" or not cfg.inference_retrieval:
         return np.zeros((len(queries), 0), dtype=np.int64)
+    if cfg.neighbours == "random":
+        if hashes is None:
+            raise ValueError("random neighbours need the query prefixes' hashes")
+        return random_neighbours(hashes, cfg.k - 1, index.size)
     return index.search(queries, cfg.k - 1, hashes if cfg.exclude_identical else None)
+
+
+def needs_hashes(cfg: LANConfig) -> bool:
+    """Whether `neighbour_ids` reads the query hashes under this config."""
+    return cfg.exclude_identical or cfg.neighbours == "random"
 
 
 def head_probabilities(model: LANModel, queries: np.ndarray, neighbours: np.ndarray,
@@ -127,7 +174,7 @@ def score_positions(model: LANModel, index: NeighbourIndex, pool_vectors: torch.
     targets = np.flatnonzero(seqs.position_in_sequence() >= 1)
     ends = targets - 1
     queries = prefix_vectors(model, seqs, ends, device, "scoring: encoding sessions")
-    hashes = prefix_hashes(seqs)[ends] if model.cfg.exclude_identical else None
+    hashes = prefix_hashes(seqs)[ends] if needs_hashes(model.cfg) else None
     nbrs = neighbour_ids(index, queries, hashes, model.cfg)
     p = head_probabilities(model, queries, nbrs, pool_vectors, device, observed=seqs.tokens[targets])
     scores[targets] = 1.0 - p

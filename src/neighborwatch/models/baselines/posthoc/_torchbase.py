@@ -27,10 +27,8 @@ from neighborwatch.models.baselines.posthoc._chunks import Chunks, make_chunks, 
 from neighborwatch.models.manifest import read_manifest, write_manifest
 from neighborwatch.models.options import DetectorConfig, configure, known_part
 from neighborwatch.sequences.base import SequenceSet
-from neighborwatch.training.harness import FitLoop, Step, fit_epochs
+from neighborwatch.training.harness import FitLoop, Step, fit_epochs, load_weights, save_weights
 from neighborwatch.training.seed import seed_everything
-
-WEIGHTS = "weights.safetensors"
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
@@ -200,27 +198,20 @@ class TorchSequenceDetector(Detector):
         pass
 
     def save(self, path: str | Path) -> None:
-        from safetensors.torch import save_file
-
         self._require_fitted()
         assert self.module is not None
         path = Path(path)
         write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size, **self._extra_manifest()})
-        state = {k: v.detach().contiguous().cpu() for k, v in self.module.state_dict().items()}
-        save_file(state, str(path / WEIGHTS))
+        save_weights(self.module, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "TorchSequenceDetector":
-        from safetensors.torch import load_file
-
         manifest = read_manifest(path, expect=cls.name)
         cfg = dict(manifest["config"])
         det = cls(cls.Config.from_dict(known_part(cls.Config, cfg), cls.name))
         det.vocab_size = int(cfg["vocab_size"])
         det._restore_extra(cfg)
-        det.module = det._build(det.vocab_size)
-        det.module.load_state_dict(load_file(str(Path(path) / WEIGHTS)))
-        det.module.eval()
+        det.module = load_weights(det._build(det.vocab_size), path)
         return det
 
 

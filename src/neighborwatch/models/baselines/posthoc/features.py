@@ -34,7 +34,9 @@ def feature_names(vocab_size: int) -> list[str]:
 
 
 def sequence_features(seqs: SequenceSet) -> np.ndarray:
-    """float32 [n_sequences, n_features] (columns as `feature_names(seqs.vocab_size)`)."""
+    """float32 [n_sequences, n_features] (columns as `feature_names(seqs.vocab_size)`); the
+    start-of-session token is not an activity, so it is dropped before counting."""
+    seqs = seqs.without_start()
     n, w = len(seqs), n_words(seqs.vocab_size)
     lengths = seqs.lengths
     seq = seqs.seq_index()
