@@ -3,8 +3,8 @@
 Every import counts, also one inside a function (a function-level import hides a cycle, it does
 not remove it); only imports under `if TYPE_CHECKING:` are left out, as they never run. Layers,
 bottom → top: shared helpers → data → sequences → training (the generic torch harness) → models
-→ evaluation → streaming → service → cli. Within a layer, any direction, as long as there is no
-cycle.
+→ evaluation → streaming → service → scale (Ray engines) → cli. Within a layer, any direction,
+as long as there is no cycle.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "neighborwatch"
-LAYERS = ("bottom", "data", "sequences", "training", "models", "evaluation", "streaming", "service", "cli")
+LAYERS = ("bottom", "data", "sequences", "training", "models", "evaluation", "streaming", "service", "scale",
+          "cli")
 #: top-level modules, by the layer of what they do
 TOP_LEVEL = {"__init__": "bottom", "progress": "bottom", "workdir": "bottom", "jsonutil": "bottom",
              "errors": "bottom", "pipeline": "sequences", "replay": "streaming", "live_demo": "cli",

@@ -146,6 +146,8 @@ def prepare(
         "users", help="Validation set: 'users' (a seeded, insider-stratified share of users held out "
         "before the test cut) or 'period' (the month before the test cut)."),
     tokens: str = typer.Option("paper", help="paper (7 words x 24 hours) | context (user-relative context)."),
+    engine: str = typer.Option("local", "--engine", help="local | ray (tokenize + sessionize by user on Ray)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
 ) -> None:
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
     from neighborwatch.pipeline import TOKEN_CHOICES, prepare_work
@@ -158,10 +160,17 @@ def prepare(
         raise UserError(f"{src} does not exist", "give a CERT release folder, or a log file/folder with --format")
     if tokens not in TOKEN_CHOICES:
         raise typer.BadParameter(f"--tokens must be one of {', '.join(TOKEN_CHOICES)}, got {tokens!r}")
+    from neighborwatch.scale.cluster import check_engine
+
+    stage = None
+    if check_engine(engine) == "ray":
+        from neighborwatch.scale.prepare import ray_stage
+
+        stage = ray_stage(address)
     with removed_on_failure(out):
         try:
             prepare_work(
-                src, out, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
+                src, out, stage=stage, fmt=format, mapping=map, keep_content=keep_content, collapse=collapse,
                 val_start=val_start, test_start=test_start, labels=labels, session_open=session_open,
                 session_close=session_close, session_idle=session_idle, session_max=session_max, validation=validation,
                 tokens=tokens,
@@ -268,6 +277,10 @@ def benchmark(
     params: Optional[Path] = typer.Option(
         None, "--params", help='JSON file {"method": {option: value}} overriding the preset.'),
     threads: int = typer.Option(0, "--threads", help="Cap torch/OpenMP threads (0 = library default)."),
+    engine: str = typer.Option("local", "--engine", help="local | ray (each method × seed a Ray task)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
+    resume: bool = typer.Option(False, "--resume", help="Read finished jobs back from OUT/results.json."),
+    gpus: float = typer.Option(0.0, "--gpus", help="With --engine ray: GPUs each job asks for (0.5 = two share one)."),
 ) -> None:
     """Train and evaluate LAN and every baseline on the same splits: the paper's comparison tables."""
     import json
@@ -277,9 +290,38 @@ def benchmark(
     _work_dir(work)
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     overrides = json.loads(params.read_text()) if params else None
+    runner = None
+    if engine != "local":
+        from neighborwatch.scale.benchmark import ray_runner
+        from neighborwatch.scale.cluster import check_engine
+
+        check_engine(engine)
+        runner = ray_runner(address, threads=threads or 1, gpus=gpus)
     with removed_on_failure(out):
         run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides,
-                      threads=threads)
+                      threads=threads, runner=runner, resume=resume)
+
+
+@app.command()
+def score(
+    work: Path = typer.Argument(..., help="Prepared WORK folder."),
+    model: Path = typer.Argument(..., help="Saved detector folder (with detector.json)."),
+    out: Path = typer.Option(..., "--out", help="SCORES folder: Parquet per level, partitioned by user."),
+    split: str = typer.Option("test", "--split", help="test | validation | train | all."),
+    engine: str = typer.Option("local", "--engine", help="local | ray (users in chunks on Ray actors)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
+    workers: int = typer.Option(0, "--workers", help="Ray actors, each loads the model once (0 = one per CPU)."),
+) -> None:
+    """Batch scores of a period: real-time per activity, post-hoc per session and user-day."""
+    from neighborwatch.progress import console
+    from neighborwatch.scale.score import score_work
+
+    try:
+        summary = score_work(work, model, out, split=split, engine=engine, address=address, workers=workers)
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    console.print(f"scored {summary['users']} users ({summary['rows']}) in {summary['seconds']:.1f} s → {out}")
 
 
 @app.command()
@@ -327,6 +369,10 @@ def serve(
     max_deliveries: int = typer.Option(5, "--max-deliveries", help="Redis deliveries of one entry before it is dead-lettered."),
     max_sessions: int = typer.Option(100_000, "--max-sessions", help="Open sessions kept; beyond, the least recently active is closed (0 = no cap)."),
     idle_session: float = typer.Option(0.0, "--idle-session", help="Close sessions idle this many seconds of event time (0 = never)."),
+    engine: str = typer.Option("local", "--engine", help="local | ray (--workers supervised Ray actors over --redis)."),
+    workers: int = typer.Option(1, "--workers", help="With --engine ray: worker actors (partitions p mod N; HTTP on PORT+i)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
+    max_restarts: int = typer.Option(10, "--max-restarts", help="With --engine ray: restarts of a dead worker (-1 = always)."),
 ) -> None:
     """Run the live detector: HTTP API + dashboard, optional Redis source, alert sinks."""
     from neighborwatch.service.server import ServeOptions
@@ -337,7 +383,18 @@ def serve(
         _work_dir(work)
     if budget <= 0 or half_life <= 0:
         raise UserError("--budget and --half-life must be positive", "e.g. --budget 5 --half-life 24")
-    run_serve(ServeOptions(
+    run = run_serve
+    if engine != "local":
+        from neighborwatch.scale.cluster import check_engine
+        from neighborwatch.scale.live import serve_on_ray
+
+        check_engine(engine)
+        if only:
+            raise typer.BadParameter("--engine ray assigns the partitions itself", param_hint="--only")
+
+        def run(opts: ServeOptions) -> None:
+            serve_on_ray(opts, workers, address, max_restarts)
+    run(ServeOptions(
         model=model, work=work, redis=redis, host=host, port=port, token=token, sinks=list(sink), state=state,
         partitions=partitions, only=[int(x) for x in only.split(",")] if only else None, consumer=consumer, prefix=prefix,
         budget_per_day=budget, half_life_h=half_life, thresholds=thresholds, window_s=window,

@@ -24,10 +24,12 @@ def prepare_work(
     session_max: float | None = None,
     validation: str = "users",
     tokens: str = "paper",
+    stage: Any = None,
 ) -> dict[str, Any]:
     """`session_*`: comma-separated open/close actions, idle gap in minutes, maximum session
     length in hours (None = the default for the data: the paper's rule for CERT); `tokens`:
-    'paper' (7 words × 24 hours; own logs: action × hour) or 'context' (sequences.context_tokens)."""
+    'paper' (7 words × 24 hours; own logs: action × hour) or 'context' (sequences.context_tokens); `stage`: see
+    `sequences.build.build_sequences` (the Ray engine's per-user tokenize + sessionize)."""
     from neighborwatch.data.prepare import ingest
     from neighborwatch.sequences.build import build_sequences, is_cert
     from neighborwatch.sequences.sessionize import make_rule
@@ -38,5 +40,5 @@ def prepare_work(
     summary = ingest(src, out, fmt=fmt, mapping=mapping, keep_content=keep_content, labels=labels)
     rule = make_rule(is_cert(summary), session_open, session_close, session_idle, session_max)
     build_sequences(out, collapse=collapse, val_start=val_start, test_start=test_start, session_rule=rule,
-                    validation=validation, tokenizer=TOKEN_CHOICES[tokens])
+                    validation=validation, tokenizer=TOKEN_CHOICES[tokens], stage=stage)
     return summary

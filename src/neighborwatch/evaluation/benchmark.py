@@ -28,7 +28,7 @@ import platform
 import time
 import traceback
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -150,11 +150,56 @@ def _roc_points(labels: np.ndarray, scores: np.ndarray) -> dict[str, list[float]
     return {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
 
 
+Runner = Callable[[list[tuple[Job, int]], BenchmarkData, bool, Mapping[str, Mapping[str, Any]] | None],
+                  Iterable[dict[str, Any]]]
+
+
+def run_jobs_here(pending: list[tuple[Job, int]], data: BenchmarkData, fast: bool,
+                  overrides: Mapping[str, Mapping[str, Any]] | None) -> Iterator[dict[str, Any]]:
+    """The local runner: the jobs one after the other in this process."""
+    for job, seed in pending:
+        console.print(f"▶ {job.method} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})")
+        yield run_job(job, seed, data, fast, overrides)
+
+
+def finished_records(path: Path, config: Mapping[str, Any], jobs: Sequence[Job]) -> list[dict[str, Any]]:
+    """The job records of an earlier run's results.json that finished ("ok") under the same
+    configuration (WORK, preset, parameters, methods); none if it differs or is absent."""
+    import json
+
+    from neighborwatch.jsonutil import to_jsonable
+
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text())
+    same = ("work", "table", "fast", "methods", "params")
+    if any(old.get("config", {}).get(k) != json.loads(json.dumps(to_jsonable(config[k]))) for k in same):
+        return []
+    levels_of = {(j.method, j.fit_kind): j.levels for j in jobs}
+    records = []
+    for run in old.get("runs", []):
+        levels = levels_of.get((run["method"], run["fit_on"]))
+        if run.get("status") != "ok" or levels is None:
+            continue
+        per_level = {lv: next((r for r in old["levels"].get(lv, {}).get(run["method"], [])
+                               if r["seed"] == run["seed"]), None) for lv in levels}
+        if any(r is None for r in per_level.values()):
+            continue
+        drop = ("seed", "fit_s", "score_s")
+        records.append({**run, "levels": {lv: {k: v for k, v in r.items() if k not in drop}
+                                          for lv, r in per_level.items()}})
+    return records
+
+
 def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str | Path = "benchmark",
                   methods: Sequence[str] | None = None, fast: bool = False,
                   overrides: Mapping[str, Mapping[str, Any]] | None = None, first_seed: int = 0,
-                  threads: int = 0) -> dict[str, Any]:
+                  threads: int = 0, runner: Runner | None = None, resume: bool = False) -> dict[str, Any]:
     """Run the comparison and write every output file; returns the results object.
+
+    `runner` runs the (job, seed) pairs and yields their records in any order (default: one after
+    the other in this process; `scale.benchmark` runs them as Ray tasks). `resume`: jobs that
+    finished in OUT/results.json under the same configuration are read back, not run again.
 
     `threads` > 0 caps torch and OpenMP/BLAS threads for the whole run: on a machine shared with
     other jobs, multi-threaded small models spin-wait and run several times slower than on one
@@ -172,7 +217,8 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
         torch.set_num_threads(threads)
         try:
             with threadpool_limits(threads):
-                return run_benchmark(work, table, seeds, out, methods, fast, overrides, first_seed, 0)
+                return run_benchmark(work, table, seeds, out, methods, fast, overrides, first_seed, 0,
+                                     runner, resume)
         finally:
             torch.set_num_threads(before)
     out = Path(out)
@@ -196,26 +242,29 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
     console.print(f"[bold]benchmark[/]: {len(jobs)} fit(s) × {len(seed_list)} seed(s) on {work}")
     data = load_benchmark_data(work)
 
-    records: list[dict[str, Any]] = []
+    order = [(job.method, job.fit_kind, seed) for seed in seed_list for job in jobs]
+    records = finished_records(out / "results.json", config, jobs) if resume else []
+    done = {(r["method"], r["fit_on"], r["seed"]) for r in records}
+    pending = [(job, seed) for seed in seed_list for job in jobs
+               if (job.method, job.fit_kind, seed) not in done]
+    if done:
+        console.print(f"resuming: {len(done)} finished job(s) read back from {out / 'results.json'}")
     with progress() as bar:
-        task = bar.add_task("benchmark", total=len(jobs) * len(seed_list))
-        for seed in seed_list:
-            for job in jobs:
-                what = f"{job.method} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})"
-                bar.update(task, description=f"benchmark: {job.method} seed {seed}")
-                console.print(f"▶ {what}")
-                rec = run_job(job, seed, data, fast, overrides)
-                records.append(rec)
-                if rec["status"] == "ok":
-                    aucs = ", ".join(f"{lv} AUC {fmt(r.get('auc'))}" for lv, r in rec["levels"].items())
-                    note = f" [{len(rec['warnings'])} warning(s) in results.json]" if rec["warnings"] else ""
-                    console.print(f"  ✓ {job.method} in {rec['seconds']:.1f} s "
-                                  f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}{note}")
-                else:
-                    console.print(f"  [red]✗ {job.method} failed after {rec['seconds']:.1f} s: {rec['error']}[/]")
-                bar.advance(task)
-                # tables and JSON after every job: a long run that is interrupted keeps what it measured
-                write_results(collect(records, selection), selection, out, config)
+        task = bar.add_task("benchmark", total=len(order), completed=len(done))
+        for rec in (runner or run_jobs_here)(pending, data, fast, overrides):
+            if rec["status"] == "ok":
+                aucs = ", ".join(f"{lv} AUC {fmt(r.get('auc'))}" for lv, r in rec["levels"].items())
+                note = f" [{len(rec['warnings'])} warning(s) in results.json]" if rec["warnings"] else ""
+                console.print(f"  ✓ {rec['method']} seed {rec['seed']} in {rec['seconds']:.1f} s "
+                              f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}{note}")
+            else:
+                console.print(f"  [red]✗ {rec['method']} seed {rec['seed']} failed after "
+                              f"{rec['seconds']:.1f} s: {rec['error']}[/]")
+            records.append(rec)
+            bar.advance(task)
+            # tables and JSON after every job: a long run that is interrupted keeps what it measured
+            write_results(collect(records, selection), selection, out, config)
+    records.sort(key=lambda r: order.index((r["method"], r["fit_on"], r["seed"])))  # any runner, one order
 
     results = collect(records, selection)
     config["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -19,6 +19,7 @@ or an instance: used as given if fitted, fitted on the training period if not) t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -189,6 +190,16 @@ def to_sequence_set(
     )
 
 
+#: (events, fitted tokenizer, rule) → (tokens per event row, sessions, user-days)
+GroupingStage = Callable[[pl.DataFrame, Tokenizer, SessionRule], tuple[np.ndarray, Grouping, Grouping]]
+
+
+def tokenize_and_group(events: pl.DataFrame, tok: Tokenizer,
+                       rule: SessionRule) -> tuple[np.ndarray, Grouping, Grouping]:
+    """Tokens, sessions and user-days of `events`: each depends only on one user's events."""
+    return tok.transform(events), sessions(events, rule), user_days(events)
+
+
 def build_sequences(
     work: WorkDir | str,
     collapse: bool = True,
@@ -200,11 +211,13 @@ def build_sequences(
     validation: str = "users",
     validation_share: float = VALIDATION_USER_SHARE,
     split_seed: int = DEFAULT_SPLIT_SEED,
+    stage: GroupingStage | None = None,
 ) -> dict[str, Any]:
     """Build, save and describe the session and user-day sequence sets of a WORK folder
     (`start_token`: prepend BOS to every sequence, see `tokenize.bos_token`; `validation`: the
     rule of `splits.VALIDATION_RULES`; `session_rule`: the paper's rule for CERT data, the action + idle
-    rule otherwise)."""
+    rule otherwise; `stage`: replaces `tokenize_and_group`, the Ray engine runs it per chunk of
+    users)."""
     before: list[str] = []
     if validation not in VALIDATION_RULES:
         raise ValueError(f"validation must be one of {VALIDATION_RULES}, got {validation!r}")
@@ -229,15 +242,14 @@ def build_sequences(
             if not held_out or len(held_out) == len(before):  # too few users to hold any out
                 validation, held_out = "period", None
         tok = _resolve_tokenizer(tokenizer, summary, events, dates, held_out)
-        tokens = tok.transform(events)
         bos = bos_token(tok.vocab_size) if start_token else 0
         vocab_size = tok.vocab_size + (1 if bos else 0)
         counts: dict[str, Any] = {}
         rule = session_rule or default_rule(is_cert(summary))
-        session_groups = sessions(events, rule)
+        tokens, session_groups, day_groups = (stage or tokenize_and_group)(events, tok, rule)
         for kind in KINDS:
             p.update(task, advance=1, description=f"sequences: {kind}s")
-            grouping = session_groups if kind == "session" else user_days(events)
+            grouping = session_groups if kind == "session" else day_groups
             seqs = to_sequence_set(events, grouping, tokens, times, kind, dates, collapse, vocab_size, rule,
                                    bos, held_out)
             check_splits(seqs.meta["split"].to_numpy(), dates, validation, (span_start, span_end))
