@@ -180,7 +180,7 @@ def test_train_command_writes_a_loadable_model(data, tmp_path) -> None:
     n_train = data["train"][0].n_activities
     assert (det.pool.event_rows < n_train).all()
     bad = CliRunner().invoke(app, ["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m2")])
-    assert bad.exit_code == 2 and "not a prepared WORK" in bad.output
+    assert bad.exit_code == 2 and "does not exist" in bad.output
 
 
 def test_train_command_presets(data, tmp_path) -> None:
