@@ -164,14 +164,17 @@ def evaluate(
 @app.command()
 def benchmark(
     work: Path = typer.Argument(..., help="Prepared WORK folder."),
-    table: str = typer.Option("all", "--table", help="realtime | posthoc | all."),
+    table: str = typer.Option("all", "--table", help="realtime | posthoc | ablation (LAN variants) | all."),
     seeds: int = typer.Option(3, "--seeds", help="Number of seeds (0, 1, ...); cells are mean ± std."),
     out: Path = typer.Option(Path("benchmark"), "--out", help="Folder for tables, plots and JSON."),
     methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated detector names (default: all)."),
     fast: bool = typer.Option(False, "--fast", help="Tiny hyper-parameter preset (smoke runs, tests)."),
     params: Optional[Path] = typer.Option(
         None, "--params", help='JSON file {"method": {option: value}} overriding the preset.'),
-    threads: int = typer.Option(0, "--threads", help="Cap torch/OpenMP threads (0 = library default)."),
+    threads: int = typer.Option(0, "--threads", help="Cap torch/OpenMP threads per job (0 = library default, "
+                                "or cores // jobs with --jobs)."),
+    jobs: int = typer.Option(1, "--jobs", help="Fits run in parallel in this many worker processes."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the finished jobs of OUT/results.json; run the rest."),
 ) -> None:
     """Train and evaluate LAN and every baseline on the same splits: the paper's comparison tables."""
     import json
@@ -182,7 +185,7 @@ def benchmark(
     overrides = json.loads(params.read_text()) if params else None
     try:
         run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides,
-                      threads=threads)
+                      threads=threads, jobs=jobs, resume=resume)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
