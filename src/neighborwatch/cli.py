@@ -167,7 +167,7 @@ def benchmark(
     table: str = typer.Option("all", "--table", help="realtime | posthoc | ablation (LAN variants) | all."),
     seeds: int = typer.Option(3, "--seeds", help="Number of seeds (0, 1, ...); cells are mean ± std."),
     out: Path = typer.Option(Path("benchmark"), "--out", help="Folder for tables, plots and JSON."),
-    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated detector names (default: all)."),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated detector names, or ablation rows e.g. 'lan,lan[k=1]' (default: all)."),
     fast: bool = typer.Option(False, "--fast", help="Tiny hyper-parameter preset (smoke runs, tests)."),
     params: Optional[Path] = typer.Option(
         None, "--params", help='JSON file {"method": {option: value}} overriding the preset.'),

@@ -211,7 +211,7 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     selection = table_methods(table, methods)
-    variants, same_rows = ablation_variants(fast, overrides) if table == "ablation" else ([], {})
+    variants, same_rows = ablation_variants(fast, overrides, methods) if table == "ablation" else ([], {})
     # baselines first, the featured detector (LAN) last: the tables list it first, but its slow
     # fit should not hold back (or, when interrupted, cost) the baselines' numbers
     registry = available()

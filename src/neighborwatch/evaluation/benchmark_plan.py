@@ -66,9 +66,10 @@ class Variant:
     changes: Mapping[str, Any]
 
 
-def ablation_variants(fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None = None
-                      ) -> tuple[list[Variant], dict[str, str]]:
-    """The ablation rows for this run, and {dropped row: the row it equals}.
+def ablation_variants(fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                      names: Sequence[str] | None = None) -> tuple[list[Variant], dict[str, str]]:
+    """The ablation rows for this run (only those in `names` when given), and {dropped row: the
+    row it equals}.
 
     A row whose effective options equal an earlier row's (e.g. `k = 15` when the preset's k is 15,
     `encoder LSTM` when LSTM is the default) is not fitted twice: it is listed as the same row.
@@ -86,6 +87,13 @@ def ablation_variants(fast: bool, overrides: Mapping[str, Mapping[str, Any]] | N
             continue
         seen[effective] = name
         rows.append(Variant(name, method, what, dict(changes)))
+    if names:
+        known = [variant_name(method, c) for _, c in ABLATIONS]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown ablation row(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        rows = [v for v in rows if v.name in names]
+        same = {row: to for row, to in same.items() if row.split(" (")[0] in names}
     return rows, same
 
 
