@@ -155,36 +155,36 @@ def test_ablation_table_rows_are_lan_variants_compared_with_full_lan(tmp_path: P
     out = tmp_path / "bench"
     params = tmp_path / "params.json"
     params.write_text(json.dumps(FAST_LAN))
-    rows = "lan,lan[k=1],lan[loss=normal_only],lan[encoder=transformer],lan[k=5]"
+    k1 = "lan[k=1,neighbours=none]"
+    rows = f"lan,{k1},lan[loss=normal_only],lan[encoder=transformer],lan[k=5]"  # commas inside [] stay
     result = CliRunner().invoke(app, ["benchmark", str(work.root), "--table", "ablation", "--seeds", "1", "--fast",
                                       "--params", str(params), "--methods", rows, "--out", str(out), "--threads", "1"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     results = json.loads((out / "results.json").read_text())
     config = results["config"]
     # the fast preset's k is 5: that row is the full LAN and is not fitted twice
-    assert [v["name"] for v in config["variants"]] == ["lan", "lan[k=1]", "lan[loss=normal_only]",
-                                                      "lan[encoder=transformer]"]
+    assert [v["name"] for v in config["variants"]] == ["lan", k1, "lan[loss=normal_only]", "lan[encoder=transformer]"]
     assert config["same_rows"] == {"lan[k=5] (k = 5)": "lan"}
     runs = {r["method"]: r for r in results["runs"]}
-    assert runs["lan[k=1]"]["params"]["k"] == 1 and runs["lan[k=1]"]["params"]["hidden"] == 8  # preset + params + row
+    assert runs[k1]["params"]["k"] == 1 and runs[k1]["params"]["hidden"] == 8  # preset + params + row
     assert runs["lan[encoder=transformer]"]["params"]["encoder"] == "transformer"
     has_loss = "loss" in {f.name for f in __import__("dataclasses").fields(LANConfig)}
     assert runs["lan[loss=normal_only]"]["status"] == ("ok" if has_loss else "failed")
     md = (out / "ablation.md").read_text()
     for level in ("real-time", "session level", "user-day level"):
         assert level in md
-    assert "| lan[k=1] |" in md and "`lan[k=5] (k = 5)` is the same configuration as `lan`" in md
+    assert f"| {k1} |" in md and "`lan[k=5] (k = 5)` is the same configuration as `lan`" in md
     if not has_loss:  # not in LANConfig yet: the row shows its error, the others still run
         assert "lan[loss=normal_only] (failed)" in md and "unknown" in md
     for level in ("realtime", "session", "day"):
-        k1 = results["levels"][level]["lan[k=1]"][0]
-        vs = k1["vs_reference"]
+        row = results["levels"][level][k1][0]
+        vs = row["vs_reference"]
         assert vs["reference"] == "lan" and 0 < vs["p_value"] <= 1
         full = results["levels"][level]["lan"][0]
-        assert abs(vs["diff"] - (k1["auc"] - full["auc"])) < 1e-9  # paired on the same items
+        assert abs(vs["diff"] - (row["auc"] - full["auc"])) < 1e-9  # paired on the same items
         assert "vs_reference" not in full
     rows_csv = {(r["level"], r["method"]): r for r in csv.DictReader((out / "ablation.csv").open())}
-    assert rows_csv[("realtime", "lan[k=1]")]["vs_reference.p_value_max_mean"] != ""
+    assert rows_csv[("realtime", k1)]["vs_reference.p_value_max_mean"] != ""
 
 
 def _table_without_cost(path: Path) -> list[dict[str, str]]:

@@ -178,10 +178,12 @@ def benchmark(
 ) -> None:
     """Train and evaluate LAN and every baseline on the same splits: the paper's comparison tables."""
     import json
+    import re
 
     from neighborwatch.evaluation.benchmark import run_benchmark
 
-    names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    # commas inside [...] belong to an ablation row's name, e.g. lan[k=1,neighbours=none]
+    names = [m.strip() for m in re.split(r",(?![^\[]*\])", methods) if m.strip()] if methods else None
     overrides = json.loads(params.read_text()) if params else None
     try:
         run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides,

@@ -25,7 +25,7 @@ TABLE_LEVELS: dict[str, tuple[str, ...]] = {"realtime": (REALTIME,), "posthoc": 
 #: the LAN options on top of the run's preset and --params). The first row is the full LAN.
 ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("full LAN", {}),
-    ("w/o graph (k = 1)", {"k": 1}),
+    ("w/o graph (k = 1, no neighbours)", {"k": 1, "neighbours": "none"}),
     ("random neighbours", {"neighbours": "random"}),
     ("w/o hybrid loss (normal-only next-activity loss)", {"loss": "normal_only"}),
     ("w/o retrieval at inference", {"inference_retrieval": False}),

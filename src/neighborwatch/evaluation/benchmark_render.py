@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from neighborwatch.evaluation import metrics as M
 from neighborwatch.evaluation import tables as T
 from neighborwatch.evaluation.benchmark_plan import TABLE_LEVELS
-from neighborwatch.evaluation import metrics as M
 from neighborwatch.evaluation.metrics import BUDGETS, budget_key
 from neighborwatch.evaluation.protocol import LEVEL_TITLES, REALTIME
 from neighborwatch.jsonutil import to_jsonable
