@@ -409,7 +409,7 @@ def finished_records(out: Path, config: Mapping[str, Any]) -> list[dict[str, Any
     records = []
     for run in old.get("runs", []):
         if (run["method"], run["fit_on"]) not in wanted or run["seed"] not in config["seeds"] \
-                or run.get("status") != "ok":
+                or run.get("status") != "ok" or not run.get("job_levels"):
             continue
         rec = {**run, "levels": {}}
         for level in run.get("job_levels", []):
