@@ -166,25 +166,28 @@ def test_ablation_table_rows_are_lan_variants_compared_with_full_lan(tmp_path: P
     assert [v["name"] for v in config["variants"]] == ["lan", k1, "lan[loss=normal_only]", "lan[encoder=transformer]"]
     assert config["same_rows"] == {"lan[k=5] (k = 5)": "lan"}
     runs = {r["method"]: r for r in results["runs"]}
-    assert runs[k1]["params"]["k"] == 1 and runs[k1]["params"]["hidden"] == 8  # preset + params + row
-    assert runs["lan[encoder=transformer]"]["params"]["encoder"] == "transformer"
-    has_loss = "loss" in {f.name for f in __import__("dataclasses").fields(LANConfig)}
-    assert runs["lan[loss=normal_only]"]["status"] == ("ok" if has_loss else "failed")
+    tr = "lan[encoder=transformer]"
+    assert runs[tr]["params"]["encoder"] == "transformer" and runs[tr]["params"]["hidden"] == 8  # preset+params+row
+    fields = {f.name for f in __import__("dataclasses").fields(LANConfig)}
     md = (out / "ablation.md").read_text()
+    for row, field in ((k1, "neighbours"), ("lan[loss=normal_only]", "loss")):
+        # an option LANConfig does not have yet: the row shows its error, the others still run
+        assert runs[row]["status"] == ("ok" if field in fields else "failed"), runs[row].get("error")
+        assert (f"| {row} (failed) |" in md) == (field not in fields)
+        if field in fields:
+            assert runs[row]["params"][field] in ("none", "normal_only")
     for level in ("real-time", "session level", "user-day level"):
         assert level in md
-    assert f"| {k1} |" in md and "`lan[k=5] (k = 5)` is the same configuration as `lan`" in md
-    if not has_loss:  # not in LANConfig yet: the row shows its error, the others still run
-        assert "lan[loss=normal_only] (failed)" in md and "unknown" in md
+    assert f"| {tr} |" in md and "`lan[k=5] (k = 5)` is the same configuration as `lan`" in md
     for level in ("realtime", "session", "day"):
-        row = results["levels"][level][k1][0]
+        row = results["levels"][level][tr][0]
         vs = row["vs_reference"]
         assert vs["reference"] == "lan" and 0 < vs["p_value"] <= 1
         full = results["levels"][level]["lan"][0]
         assert abs(vs["diff"] - (row["auc"] - full["auc"])) < 1e-9  # paired on the same items
         assert "vs_reference" not in full
     rows_csv = {(r["level"], r["method"]): r for r in csv.DictReader((out / "ablation.csv").open())}
-    assert rows_csv[("realtime", k1)]["vs_reference.p_value_max_mean"] != ""
+    assert rows_csv[("realtime", tr)]["vs_reference.p_value_max_mean"] != ""
 
 
 def _table_without_cost(path: Path) -> list[dict[str, str]]:
