@@ -158,7 +158,8 @@ def _fit_and_evaluate(job: Job, seed: int, data: BenchmarkData, fast: bool,
     record["score_s"] = sum(result["protocol"]["scoring_seconds"].values())
     record["evaluate_s"] = time.perf_counter() - t1
     arrays = result.pop("arrays", {})
-    record["arrays"] = {lv: {k: arrays[lv][k] for k in ("scores", "labels", "groups")} for lv in arrays}
+    record["arrays"] = {lv: {k: arrays[lv][k] for k in ("scores", "labels", "groups")}
+                        for lv in job.levels if lv in arrays}
     for level, res in result["levels"].items():
         if level in arrays:
             res = {**res, "roc": _roc_points(arrays[level]["labels"], arrays[level]["scores"])}
