@@ -106,7 +106,15 @@ def test_benchmark_command_end_to_end(tmp_path: Path, failing_detector: str) -> 
 
     md = (out / "posthoc.md").read_text()
     assert "| iforest_seq |" in md and "deliberate failure" in md
-    assert "| Method | AUC | DR | FPR | DR@5% | DR@10% | DR@15% | AUPRC |" in md
+    assert ("| Method | AUC | AUC 95% CI | ΔAUC vs lan | p vs lan | DR | FPR | DR@5% | DR@10% | DR@15% | AUPRC "
+            "| fit s | score s |") in md
+    rt_md = (out / "realtime.md").read_text()
+    assert "| macro AUC | caught @budget | TTD activities | TTD min | fit s | score s |" in rt_md
+    assert "| markov | scenario 1 |" not in rt_md and "| Method | scenario 1 |" in rt_md  # per-scenario table
+    ci_low, ci_high = float(realtime["markov"]["auc_ci.low_mean"]), float(realtime["markov"]["auc_ci.high_mean"])
+    assert ci_low - 1e-9 <= float(realtime["markov"]["auc_mean"]) <= ci_high + 1e-9
+    assert realtime["markov"]["fit_s_n"] == realtime["markov"]["score_s_n"] == "1"  # the cost columns
+    assert 0 <= float(realtime["markov"]["alert_budget.caught_mean"]) <= float(realtime["markov"]["alert_budget.insiders_mean"])
 
     results = json.loads((out / "results.json").read_text())
     assert results["levels"]["session"]["iforest_seq"][0]["seed"] == 0
@@ -134,3 +142,87 @@ def test_jobs_fit_post_hoc_baselines_per_level_and_real_time_ones_on_sessions() 
                     ("iforest_seq", "session"): ("session",), ("iforest_seq", "day"): ("day",)}
     default = table_methods("posthoc")["posthoc"]
     assert "iforest_seq" in default and "markov" not in default  # real-time baselines only by name
+
+
+FAST_LAN = {"lan": {"epochs": 1, "max_train_samples": 600, "hidden": 8, "embed_dim": 8, "attention_heads": 2,
+                    "transformer_heads": 2}}
+
+
+def test_ablation_table_rows_are_lan_variants_compared_with_full_lan(tmp_path: Path) -> None:
+    from neighborwatch.models.lan.config import LANConfig
+
+    work = build_toy_work(tmp_path / "work")
+    out = tmp_path / "bench"
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps(FAST_LAN))
+    k1 = "lan[k=1,neighbours=none]"
+    rows = f"lan,{k1},lan[loss=normal_only],lan[encoder=transformer],lan[k=5]"  # commas inside [] stay
+    result = CliRunner().invoke(app, ["benchmark", str(work.root), "--table", "ablation", "--seeds", "1", "--fast",
+                                      "--params", str(params), "--methods", rows, "--out", str(out), "--threads", "1"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    results = json.loads((out / "results.json").read_text())
+    config = results["config"]
+    # the fast preset's k is 5: that row is the full LAN and is not fitted twice
+    assert [v["name"] for v in config["variants"]] == ["lan", k1, "lan[loss=normal_only]", "lan[encoder=transformer]"]
+    assert config["same_rows"] == {"lan[k=5] (k = 5)": "lan"}
+    runs = {r["method"]: r for r in results["runs"]}
+    tr = "lan[encoder=transformer]"
+    assert runs[tr]["params"]["encoder"] == "transformer" and runs[tr]["params"]["hidden"] == 8  # preset+params+row
+    fields = {f.name for f in __import__("dataclasses").fields(LANConfig)}
+    md = (out / "ablation.md").read_text()
+    for row, field in ((k1, "neighbours"), ("lan[loss=normal_only]", "loss")):
+        # an option LANConfig does not have yet: the row shows its error, the others still run
+        assert runs[row]["status"] == ("ok" if field in fields else "failed"), runs[row].get("error")
+        assert (f"| {row} (failed) |" in md) == (field not in fields)
+        if field in fields:
+            assert runs[row]["params"][field] in ("none", "normal_only")
+    for level in ("real-time", "session level", "user-day level"):
+        assert level in md
+    assert f"| {tr} |" in md and "`lan[k=5] (k = 5)` is the same configuration as `lan`" in md
+    for level in ("realtime", "session", "day"):
+        row = results["levels"][level][tr][0]
+        vs = row["vs_reference"]
+        assert vs["reference"] == "lan" and 0 < vs["p_value"] <= 1
+        full = results["levels"][level]["lan"][0]
+        assert abs(vs["diff"] - (row["auc"] - full["auc"])) < 1e-9  # paired on the same items
+        assert "vs_reference" not in full
+    rows_csv = {(r["level"], r["method"]): r for r in csv.DictReader((out / "ablation.csv").open())}
+    assert rows_csv[("realtime", tr)]["vs_reference.p_value_max_mean"] != ""
+
+
+def _table_without_cost(path: Path) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if not k.startswith(("fit_s", "score_s"))}
+            for r in csv.DictReader(path.open())]
+
+
+def test_resume_after_a_kill_gives_the_same_tables_and_skips_finished_jobs(tmp_path: Path) -> None:
+    work = build_toy_work(tmp_path / "work")
+    out = tmp_path / "bench"
+    args = ["benchmark", str(work.root), "--table", "all", "--seeds", "2", "--methods", "markov,iforest_seq",
+            "--fast", "--threads", "1", "--out", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    full = {t: _table_without_cost(out / f"{t}.csv") for t in ("realtime", "posthoc")}
+    results = json.loads((out / "results.json").read_text())
+    # simulate a run killed after seed 0: only its jobs are in results.json, a half-written temp file lies around
+    kept = [r for r in results["runs"] if r["seed"] == 0]
+    partial = {**results, "runs": kept,
+               "levels": {lv: {m: [x for x in per if x["seed"] == 0] for m, per in ms.items()}
+                          for lv, ms in results["levels"].items()}}
+    (out / "results.json").write_text(json.dumps(partial))
+    (out / "results.json.tmp").write_text('{"config": {"trunc')
+    for name in ("realtime.csv", "posthoc.csv"):
+        (out / name).unlink()
+
+    result = CliRunner().invoke(app, [*args, "--resume", "--jobs", "2"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "4 finished job(s) kept" in " ".join(result.output.split())
+    for t in ("realtime", "posthoc"):
+        assert _table_without_cost(out / f"{t}.csv") == full[t], t
+    again = json.loads((out / "results.json").read_text())
+    before = {(r["method"], r["fit_on"], r["seed"]): r["seconds"] for r in kept}
+    after = {(r["method"], r["fit_on"], r["seed"]): r["seconds"] for r in again["runs"]}
+    assert len(after) == 8 and all(after[k] == v for k, v in before.items())  # seed 0 not rerun
+    assert again["config"]["workers"] == 2
+
+    other = CliRunner().invoke(app, [a for a in args if a != "--fast"] + ["--resume"])  # another preset
+    assert other.exit_code == 2 and "cannot resume" in other.output

@@ -269,26 +269,31 @@ def evaluate(
 @app.command()
 def benchmark(
     work: Path = typer.Argument(..., help="Prepared WORK folder."),
-    table: str = typer.Option("all", "--table", help="realtime | posthoc | all."),
+    table: str = typer.Option("all", "--table", help="realtime | posthoc | ablation (LAN variants) | all."),
     seeds: int = typer.Option(3, "--seeds", help="Number of seeds (0, 1, ...); cells are mean ± std."),
     out: Path = typer.Option(Path("benchmark"), "--out", help="Folder for tables, plots and JSON."),
-    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated detector names (default: all)."),
+    methods: Optional[str] = typer.Option(
+        None, "--methods", help="Comma-separated detector names, or ablation rows e.g. 'lan,lan[k=5]' (default: all)."),
     fast: bool = typer.Option(False, "--fast/--no-fast", help="Tiny hyper-parameter preset (smoke runs, tests)."),
     params: Optional[Path] = typer.Option(
         None, "--params", help='JSON file {"method": {option: value}} overriding the preset.'),
-    threads: int = typer.Option(0, "--threads", help="Cap torch/OpenMP threads (0 = library default)."),
+    threads: int = typer.Option(0, "--threads", help="Cap torch/OpenMP threads per job (0 = library default, "
+                                "or cores // jobs with --jobs)."),
+    jobs: int = typer.Option(1, "--jobs", help="Local engine: fits run in parallel in this many worker processes."),
     engine: str = typer.Option("local", "--engine", help="local | ray (each method × seed a Ray task)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
-    resume: bool = typer.Option(False, "--resume", help="Read finished jobs back from OUT/results.json."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the finished jobs of OUT/results.json; run the rest."),
     gpus: float = typer.Option(0.0, "--gpus", help="With --engine ray: GPUs each job asks for (0.5 = two share one)."),
 ) -> None:
     """Train and evaluate LAN and every baseline on the same splits: the paper's comparison tables."""
     import json
+    import re
 
     from neighborwatch.evaluation.benchmark import run_benchmark
 
     _work_dir(work)
-    names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    # commas inside [...] belong to an ablation row's name, e.g. lan[k=1,neighbours=none]
+    names = [m.strip() for m in re.split(r",(?![^\[]*\])", methods) if m.strip()] if methods else None
     overrides = json.loads(params.read_text()) if params else None
     runner = None
     if engine != "local":
@@ -299,7 +304,7 @@ def benchmark(
         runner = ray_runner(address, threads=threads or 1, gpus=gpus)
     with removed_on_failure(out):
         run_benchmark(work, table=table, seeds=seeds, out=out, methods=names, fast=fast, overrides=overrides,
-                      threads=threads, runner=runner, resume=resume)
+                      threads=threads, runner=runner, resume=resume, jobs=jobs)
 
 
 @app.command()

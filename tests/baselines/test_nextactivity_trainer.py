@@ -49,3 +49,31 @@ def test_rejects_unknown_parameters_and_foreign_vocabularies(toy: Toy, single_th
             det.score_activities(seqs)
     finally:
         seqs.vocab_size = before
+
+
+@pytest.mark.parametrize("name", ["deeplog", "rnn", "gru4rec", "lstm"])
+def test_one_pass_over_short_prefixes_scores_like_one_window_per_activity(toy: Toy, single_thread: None,
+                                                                          name: str) -> None:
+    """The causal nets score positions 1..W of a sequence from one pass; the numbers must equal
+    the window-per-activity path (within 1e-5), for sequences shorter and longer than W."""
+    from neighborwatch.models.registry import detector_class
+
+    seqs = toy["test"][0]
+    window = 6
+    assert (seqs.lengths > window + 1).any() and (seqs.lengths <= window).any()  # both kinds present
+    det = detector_class(name)(seed=1, window=window, embed_dim=8, hidden=8, score_batch=7,
+                               **({"heads": 2} if name == "lstm" else {}))
+    det.vocab_size = seqs.vocab_size
+    det.net = det.build_net(seqs.vocab_size)  # random weights: equality must not depend on training
+    assert det.net.shares_prefixes
+    shared = det.score_activities(seqs)
+    calls: list[int] = []
+    det.net.register_forward_hook(lambda *_: calls.append(1))
+    type(det.net).shares_prefixes = False  # the window-per-activity path
+    try:
+        windowed = det.score_activities(seqs)
+    finally:
+        type(det.net).shares_prefixes = True
+    assert calls  # the reference really ran the windows
+    np.testing.assert_array_equal(np.isnan(shared), np.isnan(windowed))
+    assert np.nanmax(np.abs(shared - windowed)) < 1e-5

@@ -8,7 +8,15 @@ WORK folder:
 * **post-hoc table** — LAN (its sequence score) and every sequence-only detector, at the session
   AND the user-day level. Post-hoc baselines are fitted separately per level (on training
   sessions for the session level, on training user-days for the day level); LAN is fitted once,
-  on sessions, and scores both (as `neighborwatch evaluate` does).
+  on sessions, and scores both (as `neighborwatch evaluate` does);
+* **ablation table** — LAN variants (`benchmark_plan.ABLATIONS`) at all three levels.
+
+Every row carries, per seed, the session-bootstrap 95 % CI of its AUC, a paired bootstrap of its
+AUC against LAN's on the same items and seed (from the test scores each job leaves in
+OUT/scores/), and for real-time the per-insider macro AUC and insiders caught / time-to-detect
+at a fixed alert budget (all from `evaluation.metrics`, through `protocol.evaluate_on`), plus
+its fit and scoring seconds. Jobs run one after another, or in `jobs` worker processes; with
+`resume`, the (row, fit, seed) jobs already in OUT/results.json are kept and not run again.
 
 Three steps, three modules: `benchmark_plan` (tables, jobs, parameters: each detector's own
 `presets`, optionally overridden per method by a JSON file), this module (running: fit, the
@@ -18,12 +26,15 @@ test split scored once) and `evaluation.tables` (mean ± std over seeds), so the
 drift from the single-model evaluation. A method that fails (an exception in fit or scoring) is
 recorded with its error and shown as failed in the tables; the run goes on.
 
-Outputs in OUT: realtime.md/.csv, posthoc.md/.csv, roc_<level>.png (all methods, first seed),
-results.json (every per-seed number), config.json (the run's configuration and versions).
+Outputs in OUT: realtime.md/.csv, posthoc.md/.csv, ablation.md/.csv, roc_<level>.png (all
+methods, first seed), results.json (every per-seed number), config.json (the run's configuration
+and versions), scores/ (test scores per job, for the paired comparisons and --resume).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import time
 import traceback
@@ -37,7 +48,16 @@ from typing import Any
 import numpy as np
 
 from neighborwatch.data.labels import row_labels
-from neighborwatch.evaluation.benchmark_plan import TABLE_LEVELS, Job, plan_jobs, preset, table_methods
+from neighborwatch.evaluation import metrics as M
+from neighborwatch.evaluation.benchmark_plan import (
+    TABLE_LEVELS,
+    Job,
+    ablation_variants,
+    featured_method,
+    plan_jobs,
+    preset,
+    table_methods,
+)
 from neighborwatch.evaluation.benchmark_render import fmt, plot_roc, write_results
 from neighborwatch.evaluation.protocol import EvalData, evaluate_on, load_eval_data
 from neighborwatch.models.base import Detector
@@ -85,16 +105,24 @@ def _validation(data: BenchmarkData, kind: str) -> tuple[SequenceSet | None, np.
 
 # -- running ------------------------------------------------------------------------------------
 def build_detector(method: str, seed: int, vocab_size: int, fast: bool,
-                   overrides: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[Detector, dict[str, Any]]:
-    params = preset(method, fast, overrides)
+                   overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                   changes: Mapping[str, Any] | None = None) -> tuple[Detector, dict[str, Any]]:
+    params = {**preset(method, fast, overrides), **(changes or {})}
     return available()[method].create(params, seed=seed, vocab_size=vocab_size), {**params, "seed": seed}
 
 
 def run_job(job: Job, seed: int, data: BenchmarkData, fast: bool,
             overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """Fit and evaluate one job; never raises (a failure is returned with its error)."""
+    """Fit and evaluate one job; never raises (a failure is returned with its error).
+
+    A plain function of its arguments (an engine may map it over jobs in other processes). The
+    record holds, besides the metrics, "arrays": {level: test scores, labels, bootstrap groups}
+    (numpy; `store_arrays` moves them to OUT/scores/ before anything is written as JSON)."""
     t0 = time.perf_counter()
-    record: dict[str, Any] = {"method": job.method, "seed": seed, "fit_on": job.fit_kind, "levels": {}}
+    record: dict[str, Any] = {"method": job.name, "seed": seed, "fit_on": job.fit_kind, "levels": {},
+                              "job_levels": list(job.levels)}
+    if job.name != job.method:
+        record.update(base_method=job.method, changes=dict(job.changes))
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -120,14 +148,18 @@ def _fit_and_evaluate(job: Job, seed: int, data: BenchmarkData, fast: bool,
         raise FileNotFoundError(f"no training {job.fit_kind} sequences in this WORK folder")
     train, labels = data.train[job.fit_kind]
     val, val_labels = _validation(data, job.fit_kind)
-    det, kw = build_detector(job.method, seed, train.vocab_size, fast, overrides)
+    det, kw = build_detector(job.method, seed, train.vocab_size, fast, overrides, job.changes)
     record["params"] = kw
     det.fit(train, labels, val, val_labels)
     record["fit_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    result = evaluate_on(det, data.eval, levels=job.levels, keep_scores=True)
-    record["score_s"] = time.perf_counter() - t1
+    result = evaluate_on(det, data.eval, levels=job.levels, keep_scores=True, seed=seed)
+    # scoring alone (validation + test splits), without the metrics' bootstrap replicates
+    record["score_s"] = sum(result["protocol"]["scoring_seconds"].values())
+    record["evaluate_s"] = time.perf_counter() - t1
     arrays = result.pop("arrays", {})
+    record["arrays"] = {lv: {k: arrays[lv][k] for k in ("scores", "labels", "groups")}
+                        for lv in job.levels if lv in arrays}
     for level, res in result["levels"].items():
         if level in arrays:
             res = {**res, "roc": _roc_points(arrays[level]["labels"], arrays[level]["scores"])}
@@ -158,58 +190,32 @@ def run_jobs_here(pending: list[tuple[Job, int]], data: BenchmarkData, fast: boo
                   overrides: Mapping[str, Mapping[str, Any]] | None) -> Iterator[dict[str, Any]]:
     """The local runner: the jobs one after the other in this process."""
     for job, seed in pending:
-        console.print(f"▶ {job.method} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})")
+        console.print(f"▶ {job.name} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})")
         yield run_job(job, seed, data, fast, overrides)
-
-
-def finished_records(path: Path, config: Mapping[str, Any], jobs: Sequence[Job]) -> list[dict[str, Any]]:
-    """The job records of an earlier run's results.json that finished ("ok") under the same
-    configuration (WORK, preset, parameters, methods); none if it differs or is absent."""
-    import json
-
-    from neighborwatch.jsonutil import to_jsonable
-
-    if not path.exists():
-        return []
-    old = json.loads(path.read_text())
-    same = ("work", "table", "fast", "methods", "params")
-    if any(old.get("config", {}).get(k) != json.loads(json.dumps(to_jsonable(config[k]))) for k in same):
-        return []
-    levels_of = {(j.method, j.fit_kind): j.levels for j in jobs}
-    records = []
-    for run in old.get("runs", []):
-        levels = levels_of.get((run["method"], run["fit_on"]))
-        if run.get("status") != "ok" or levels is None:
-            continue
-        per_level = {lv: next((r for r in old["levels"].get(lv, {}).get(run["method"], [])
-                               if r["seed"] == run["seed"]), None) for lv in levels}
-        if any(r is None for r in per_level.values()):
-            continue
-        drop = ("seed", "fit_s", "score_s")
-        records.append({**run, "levels": {lv: {k: v for k, v in r.items() if k not in drop}
-                                          for lv, r in per_level.items()}})
-    return records
 
 
 def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str | Path = "benchmark",
                   methods: Sequence[str] | None = None, fast: bool = False,
                   overrides: Mapping[str, Mapping[str, Any]] | None = None, first_seed: int = 0,
-                  threads: int = 0, runner: Runner | None = None, resume: bool = False) -> dict[str, Any]:
+                  threads: int = 0, runner: Runner | None = None, resume: bool = False,
+                  jobs: int = 1) -> dict[str, Any]:
     """Run the comparison and write every output file; returns the results object.
 
     `runner` runs the (job, seed) pairs and yields their records in any order (default: one after
-    the other in this process; `scale.benchmark` runs them as Ray tasks). `resume`: jobs that
-    finished in OUT/results.json under the same configuration are read back, not run again.
+    the other in this process, or with `jobs` > 1 in that many worker processes;
+    `scale.benchmark` runs them as Ray tasks).
 
     `threads` > 0 caps torch and OpenMP/BLAS threads for the whole run: on a machine shared with
     other jobs, multi-threaded small models spin-wait and run several times slower than on one
-    thread (measured on the 2-core development machine); 0 keeps the libraries' defaults.
+    thread (measured on the 2-core development machine); 0 keeps the libraries' defaults, or with
+    `jobs` > 1 gives each worker process cores // jobs threads. `resume` keeps the finished jobs
+    of OUT/results.json (same WORK, preset and overrides) and runs only the others.
     """
     if seeds < 1:
         raise ValueError("seeds must be at least 1")
-    if threads < 0:
-        raise ValueError("threads must be >= 0")
-    if threads:
+    if threads < 0 or jobs < 1:
+        raise ValueError("threads must be >= 0 and jobs >= 1")
+    if threads and jobs == 1:
         import torch
         from threadpoolctl import threadpool_limits
 
@@ -218,63 +224,217 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
         try:
             with threadpool_limits(threads):
                 return run_benchmark(work, table, seeds, out, methods, fast, overrides, first_seed, 0,
-                                     runner, resume)
+                                     runner, resume, 1)
         finally:
             torch.set_num_threads(before)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     selection = table_methods(table, methods)
+    variants, same_rows = ablation_variants(fast, overrides, methods) if table == "ablation" else ([], {})
     # baselines first, the featured detector (LAN) last: the tables list it first, but its slow
     # fit should not hold back (or, when interrupted, cost) the baselines' numbers
     registry = available()
-    jobs = sorted(plan_jobs(selection), key=lambda j: registry[j.method].featured)
+    plan = sorted(plan_jobs(selection, variants), key=lambda j: registry[j.method].featured)
     seed_list = [first_seed + i for i in range(seeds)]
     started = datetime.now(timezone.utc)
     config = {
         "work": str(Path(work).resolve()), "table": table, "seeds": seed_list, "fast": fast,
         "methods": selection, "overrides": dict(overrides or {}),
         "params": {m: preset(m, fast, overrides) for t in selection.values() for m in t},
-        "jobs": [{"method": j.method, "fit_on": j.fit_kind, "levels": list(j.levels)} for j in jobs],
+        "variants": [{"name": v.name, "what": v.what, "changes": dict(v.changes)} for v in variants],
+        "same_rows": same_rows, "reference": featured_method(),
+        "jobs": [{"method": j.name, "fit_on": j.fit_kind, "levels": list(j.levels)} for j in plan],
         "started": started.isoformat(timespec="seconds"), "versions": versions(),
-        "threads": _threads(),
+        "threads": _threads(), "workers": jobs,
     }
-    write_json(out / "config.json", config)
-    console.print(f"[bold]benchmark[/]: {len(jobs)} fit(s) × {len(seed_list)} seed(s) on {work}")
-    data = load_benchmark_data(work)
-
-    order = [(job.method, job.fit_kind, seed) for seed in seed_list for job in jobs]
-    records = finished_records(out / "results.json", config, jobs) if resume else []
+    if jobs > 1:
+        config["threads"] = {"per_worker": threads or worker_threads(jobs)}
+    records = finished_records(out, config) if resume else []
     done = {(r["method"], r["fit_on"], r["seed"]) for r in records}
-    pending = [(job, seed) for seed in seed_list for job in jobs
-               if (job.method, job.fit_kind, seed) not in done]
-    if done:
-        console.print(f"resuming: {len(done)} finished job(s) read back from {out / 'results.json'}")
+    pending = [(job, seed) for seed in seed_list for job in plan if job.key(seed) not in done]
+    order = [job.key(seed) for seed in seed_list for job in plan]
+    write_json(out / "config.json", config)
+    console.print(f"[bold]benchmark[/]: {len(plan)} fit(s) × {len(seed_list)} seed(s) on {work}"
+                  + (f"; {len(records)} finished job(s) kept from {out / 'results.json'}" if resume else ""))
+    if runner is None and jobs > 1:
+        runner = process_runner(work, jobs, threads)  # each worker loads the data itself
+        data = None
+    else:
+        data = load_benchmark_data(work) if pending else None
+    selection_rows = _rows(selection, variants)
     with progress() as bar:
         task = bar.add_task("benchmark", total=len(order), completed=len(done))
-        for rec in (runner or run_jobs_here)(pending, data, fast, overrides):
-            if rec["status"] == "ok":
-                aucs = ", ".join(f"{lv} AUC {fmt(r.get('auc'))}" for lv, r in rec["levels"].items())
-                note = f" [{len(rec['warnings'])} warning(s) in results.json]" if rec["warnings"] else ""
-                console.print(f"  ✓ {rec['method']} seed {rec['seed']} in {rec['seconds']:.1f} s "
-                              f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}{note}")
-            else:
-                console.print(f"  [red]✗ {rec['method']} seed {rec['seed']} failed after "
-                              f"{rec['seconds']:.1f} s: {rec['error']}[/]")
+        for rec in (runner or run_jobs_here)(pending, data, fast, overrides):  # type: ignore[arg-type]
+            store_arrays(out, rec)
             records.append(rec)
+            compare_to_reference(out, records, config["reference"])
+            _report(rec)
             bar.advance(task)
             # tables and JSON after every job: a long run that is interrupted keeps what it measured
-            write_results(collect(records, selection), selection, out, config)
+            write_results(collect(records, selection_rows), selection_rows, out, config)
     records.sort(key=lambda r: order.index((r["method"], r["fit_on"], r["seed"])))  # any runner, one order
 
-    results = collect(records, selection)
+    results = collect(records, selection_rows)
     config["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     config["seconds"] = (datetime.now(timezone.utc) - started).total_seconds()
     write_json(out / "config.json", config)
-    write_results(results, selection, out, config)
+    write_results(results, selection_rows, out, config)
     for level in results["levels"]:
         plot_roc(results["levels"][level], level, out / f"roc_{level}.png")
     console.print(f"[bold]benchmark written to[/] {out}")
     return {"config": config, **results}
+
+
+def _rows(selection: Mapping[str, Sequence[str]], variants: Sequence[Any]) -> dict[str, list[str]]:
+    """{table: row names}: the methods, or for the ablation table its variants."""
+    return {t: ([v.name for v in variants] if t == "ablation" else list(names)) for t, names in selection.items()}
+
+
+def _report(rec: Mapping[str, Any]) -> None:
+    if rec["status"] == "ok":
+        aucs = ", ".join(f"{lv} AUC {fmt(r.get('auc'))}" for lv, r in rec["levels"].items())
+        note = f" [{len(rec['warnings'])} warning(s) in results.json]" if rec["warnings"] else ""
+        console.print(f"  ✓ {rec['method']} seed {rec['seed']} in {rec['seconds']:.1f} s "
+                      f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}{note}")
+    else:
+        console.print(f"  [red]✗ {rec['method']} seed {rec['seed']} failed after {rec['seconds']:.1f} s: "
+                      f"{rec['error']}[/]")
+
+
+# -- parallel worker processes ----------------------------------------------------------------
+_WORKER_DATA: BenchmarkData | None = None
+
+
+def worker_threads(jobs: int) -> int:
+    """Threads per worker process: the cores shared out evenly (at least one)."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _init_worker(work: str, threads: int) -> None:
+    """Runs once in each worker process: thread caps, then the data (loaded once per worker)."""
+    global _WORKER_DATA
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+    _WORKER_DATA = load_benchmark_data(work)
+
+
+def _worker_job(job: Job, seed: int, fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None
+                ) -> dict[str, Any]:
+    assert _WORKER_DATA is not None
+    return run_job(job, seed, _WORKER_DATA, fast, overrides)
+
+
+def process_runner(work: str | Path, jobs: int, threads: int = 0) -> Runner:
+    """A runner with `jobs` spawned worker processes (spawn, not fork: a forked child of a process
+    that already ran torch threads can deadlock); each loads the data once and caps its threads
+    at `threads` (0: cores // jobs). Records come back as jobs finish."""
+    def run(pending: list[tuple[Job, int]], data: BenchmarkData | None, fast: bool,
+            overrides: Mapping[str, Mapping[str, Any]] | None) -> Iterator[dict[str, Any]]:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        if not pending:
+            return
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                 initargs=(str(work), threads or worker_threads(jobs))) as pool:
+            futures = []
+            for job, seed in pending:
+                console.print(f"▶ queued {job.name} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})")
+                futures.append(pool.submit(_worker_job, job, seed, fast, overrides))
+            for fut in as_completed(futures):
+                yield fut.result()
+
+    return run
+
+
+# -- scores on disk, paired comparisons, resume -------------------------------------------------
+def _score_path(out: Path, method: str, fit_on: str, seed: int, level: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_.=," else "_" for c in method)
+    return out / "scores" / f"{safe}.{fit_on}.seed{seed}.{level}.npz"
+
+
+def store_arrays(out: Path, record: dict[str, Any]) -> None:
+    """Move a record's test arrays to OUT/scores/ (one .npz per level), out of the JSON."""
+    for level, arr in record.pop("arrays", {}).items():
+        path = _score_path(out, record["method"], record["fit_on"], record["seed"], level)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **arr)
+
+
+def _load_arrays(out: Path, record: Mapping[str, Any], level: str) -> dict[str, np.ndarray] | None:
+    path = _score_path(out, record["method"], record["fit_on"], record["seed"], level)
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def compare_to_reference(out: Path, records: Sequence[dict[str, Any]], reference: str,
+                         samples: int = M.BOOTSTRAP_SAMPLES) -> None:
+    """Fill `vs_reference` (ΔAUC, its CI and the two-sided p-value of `metrics.paired_bootstrap`)
+    in every level result that lacks it, once the reference row's scores of the same seed and
+    level exist: the same items, the same resampled sessions for both methods."""
+    refs = {(r["seed"], lv): r for r in records if r["method"] == reference and r["status"] == "ok"
+            for lv in r["levels"]}
+    for rec in records:
+        if rec["status"] != "ok" or rec["method"] == reference:
+            continue
+        for level, res in rec["levels"].items():
+            ref = refs.get((rec["seed"], level))
+            if res.get("status") != "ok" or "vs_reference" in res or ref is None:
+                continue
+            mine, theirs = _load_arrays(out, rec, level), _load_arrays(out, ref, level)
+            if mine is None or theirs is None:
+                continue
+            if mine["scores"].shape != theirs["scores"].shape:  # cannot happen: one EvalData for all
+                res["vs_reference"] = {"reference": reference, "error": "different items"}
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", M.DegenerateMetricWarning)
+                res["vs_reference"] = {"reference": reference, **M.paired_bootstrap(
+                    mine["labels"], mine["scores"], theirs["scores"], mine["groups"], samples, seed=rec["seed"])}
+
+
+#: settings that must match for --resume to reuse a job
+RESUME_KEYS = ("work", "fast", "overrides", "table")
+
+
+def finished_records(out: Path, config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The finished job records of OUT/results.json (same settings), rebuilt from its "runs" and
+    "levels"; [] when there is none yet. Failed jobs are not kept: resuming runs them again."""
+    path = out / "results.json"
+    if not path.exists():
+        return []
+    try:
+        old = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"cannot resume: {path} is not valid JSON ({e}); remove it or use another --out")
+    prev = old.get("config", {})
+    differ = [k for k in RESUME_KEYS if prev.get(k) != config.get(k)]
+    if differ:
+        raise ValueError(f"cannot resume: {path} was written with other {', '.join(differ)}; "
+                         "use the same settings or another --out")
+    wanted = {(j["method"], j["fit_on"]) for j in config["jobs"]}
+    records = []
+    for run in old.get("runs", []):
+        if (run["method"], run["fit_on"]) not in wanted or run["seed"] not in config["seeds"] \
+                or run.get("status") != "ok" or not run.get("job_levels"):
+            continue
+        rec = {**run, "levels": {}}
+        for level in run.get("job_levels", []):
+            per_seed = old.get("levels", {}).get(level, {}).get(run["method"], [])
+            match = next((r for r in per_seed if r.get("seed") == run["seed"] and r.get("fit_on") == run["fit_on"]),
+                         None)
+            if match is None:
+                break
+            rec["levels"][level] = {k: v for k, v in match.items()
+                                    if k not in ("seed", "fit_on", "fit_s", "score_s")}
+        else:
+            records.append(rec)
+    return records
 
 
 def collect(records: Iterable[dict[str, Any]], selection: Mapping[str, Sequence[str]]) -> dict[str, Any]:
@@ -284,7 +444,8 @@ def collect(records: Iterable[dict[str, Any]], selection: Mapping[str, Sequence[
     for rec in records:
         for level, res in rec["levels"].items():
             levels.setdefault(level, {}).setdefault(rec["method"], []).append(
-                {"seed": rec["seed"], "fit_s": rec.get("fit_s"), "score_s": rec.get("score_s"), **res})
+                {"seed": rec["seed"], "fit_on": rec["fit_on"], "fit_s": rec.get("fit_s"),
+                 "score_s": rec.get("score_s"), **res})
         runs.append({k: v for k, v in rec.items() if k != "levels"})
     order = [lv for t in selection for lv in TABLE_LEVELS[t]]
     return {"levels": {lv: levels[lv] for lv in order if lv in levels}, "runs": runs}

@@ -1,25 +1,35 @@
 """Benchmark rendering: the Markdown / CSV tables, results.json and the ROC figures.
 
-Reads only the results records the runner collects (plain dicts), never a detector.
+Reads only the results records the runner collects (plain dicts), never a detector. Each level's
+table has the paper's metrics, then the statistics of issue 8 §4 (bootstrap CI of the AUC, ΔAUC
+and paired-bootstrap p against LAN, macro AUC, insiders caught and time-to-detect at the alert
+budget) and the cost (fit and scoring seconds); a real-time level also gets a per-scenario table.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from neighborwatch.evaluation import metrics as M
 from neighborwatch.evaluation import tables as T
 from neighborwatch.evaluation.benchmark_plan import TABLE_LEVELS
 from neighborwatch.evaluation.metrics import BUDGETS, budget_key
-from neighborwatch.evaluation.protocol import LEVEL_TITLES
+from neighborwatch.evaluation.protocol import LEVEL_TITLES, REALTIME
 from neighborwatch.jsonutil import to_jsonable
 from neighborwatch.models.registry import available
 
 #: the paper's column order: AUC, DR, FPR, DR@5/10/15 %, then AUPRC (which the paper lacks)
 COLUMNS: tuple[str, ...] = ("auc", "dr", "fpr", *(budget_key(b) for b in BUDGETS), "auprc")
+#: per-seed numbers summarised (mean ± std over seeds) besides COLUMNS: statistics and cost
+STATS: tuple[str, ...] = ("auc_ci.low", "auc_ci.high", "vs_reference.diff", "vs_reference.p_value",
+                          "macro_auc.macro_auc", "alert_budget.caught", "alert_budget.insiders",
+                          "alert_budget.median_activities", "alert_budget.median_minutes", "fit_s", "score_s")
+P_MAX = "vs_reference.p_value_max"  # the largest p over the seeds (every seed's p is at most this)
 
 #: AUCs the LAN paper reports on the REAL CERT releases (LAN.md §6), shown under the tables for
 #: orientation only: they are not measured on the benchmarked WORK folder.
@@ -34,8 +44,13 @@ PAPER_AUC: dict[str, dict[str, dict[str, float]]] = {
 
 def write_results(results: Mapping[str, Any], selection: Mapping[str, Sequence[str]], out: Path,
                   config: Mapping[str, Any]) -> None:
-    """results.json and the tables, rewritten after every job (an interrupted run keeps them)."""
-    (out / "results.json").write_text(json.dumps(to_jsonable({"config": config, **results}), indent=1) + "\n")
+    """results.json and the tables, rewritten after every job (an interrupted run keeps them).
+
+    Written to a temporary file and renamed, so a run killed while writing leaves the previous
+    complete results.json (what `--resume` reads)."""
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(to_jsonable({"config": config, **results}), indent=1) + "\n")
+    os.replace(tmp, out / "results.json")
     write_tables(results, selection, out, config)
 
 
@@ -56,8 +71,11 @@ def level_rows(per_method: Mapping[str, Sequence[Mapping[str, Any]]], methods: S
         if runs and not good and bad:
             failures[m] = bad[0]["error"]
         ok_runs[m] = good
-    rows = T.summarize(ok_runs, COLUMNS)
+    rows = T.summarize(ok_runs, COLUMNS + STATS)
     for r in rows:
+        ps = [x["vs_reference"]["p_value"] for x in ok_runs[r["method"]]
+              if "p_value" in x.get("vs_reference", {}) and not math.isnan(x["vs_reference"]["p_value"])]
+        r[P_MAX] = (max(ps), math.nan, len(ps)) if ps else (math.nan, math.nan, 0)
         m = r["method"]
         n_fail = sum(1 for x in per_method.get(m, []) if x.get("status") == "failed")
         if m in failures:
@@ -71,30 +89,109 @@ def level_rows(per_method: Mapping[str, Sequence[Mapping[str, Any]]], methods: S
     return rows, failures
 
 
+def _mean(cell: tuple[float, float, int], digits: int) -> str:
+    return "–" if cell[2] == 0 or math.isnan(cell[0]) else f"{cell[0]:.{digits}f}"
+
+
+def display_row(row: dict[str, Any], level: str, reference: str) -> dict[str, Any]:
+    """A summarised row with the statistics and cost as formatted cells (keys = headers)."""
+    low, high = row["auc_ci.low"], row["auc_ci.high"]
+    out = {**row, "AUC 95% CI": "–" if low[2] == 0 else f"[{_mean(low, 3)}, {_mean(high, 3)}]",
+           f"ΔAUC vs {reference}": T.format_cell(row["vs_reference.diff"], 3),
+           f"p vs {reference}": T.format_p(row[P_MAX][0]) if row[P_MAX][2] else "–"}
+    if level == REALTIME:
+        caught, insiders = row["alert_budget.caught"], row["alert_budget.insiders"]
+        out.update({"macro AUC": T.format_cell(row["macro_auc.macro_auc"], 3),
+                    "caught @budget": "–" if caught[2] == 0 else f"{_mean(caught, 1)} / {_mean(insiders, 0)}",
+                    "TTD activities": T.format_cell(row["alert_budget.median_activities"], 1),
+                    "TTD min": T.format_cell(row["alert_budget.median_minutes"], 0)})
+    out.update({"fit s": T.format_cell(row["fit_s"], 1), "score s": T.format_cell(row["score_s"], 1)})
+    return out
+
+
+def display_columns(level: str, reference: str) -> tuple[str, ...]:
+    budget = ("macro AUC", "caught @budget", "TTD activities", "TTD min") if level == REALTIME else ()
+    return ("auc", "AUC 95% CI", f"ΔAUC vs {reference}", f"p vs {reference}", *COLUMNS[1:], *budget,
+            "fit s", "score s")
+
+
+def scenario_table(per_method: Mapping[str, Sequence[Mapping[str, Any]]], methods: Sequence[str]) -> str:
+    """Real-time: per scenario, insiders caught at the alert budget (mean over seeds / insiders)
+    and the median minutes to the first alert (mean over seeds); '' when no scenario is known."""
+    cells: dict[str, dict[Any, str]] = {}
+    scenarios: set[Any] = set()
+    for m in methods:
+        runs = [r["alert_budget"] for r in per_method.get(m, []) if r.get("status") == "ok" and r.get("alert_budget")]
+        by: dict[Any, list[Mapping[str, Any]]] = {}
+        for ab in runs:
+            for row in ab["per_scenario"]:
+                by.setdefault(row["scenario"], []).append(row)
+        for scen, rows in by.items():
+            scenarios.add(scen)
+            minutes = [r["median_minutes"] for r in rows if not math.isnan(r["median_minutes"])]
+            ttd = f", {sum(minutes) / len(minutes):.0f} min" if minutes else ""
+            cells.setdefault(m, {})[scen] = (f"{sum(r['caught'] for r in rows) / len(rows):.1f} / "
+                                             f"{rows[0]['insiders']}{ttd}")
+    if not scenarios:
+        return ""
+    order = sorted(scenarios, key=lambda v: (v is None, v or 0))
+    head = ["Method", *(f"scenario {s}" if s is not None else "scenario ?" for s in order)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * len(order)) + "|"]
+    for m in methods:
+        if m in cells:
+            lines.append("| " + " | ".join([m, *(cells[m].get(s, "–") for s in order)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+TITLES = {"realtime": "Real-time insider threat detection", "posthoc": "Post-hoc insider threat detection",
+          "ablation": "Ablation of LAN (every row a LAN variant, same protocol)"}
+
+
 def write_tables(results: Mapping[str, Any], selection: Mapping[str, Sequence[str]], out: Path,
                  config: Mapping[str, Any]) -> None:
+    reference = config.get("reference", "lan")
+    what = {v["name"]: v["what"] for v in config.get("variants", [])}
     for t, methods in selection.items():
-        md = [f"# {'Real-time' if t == 'realtime' else 'Post-hoc'} insider threat detection\n\n",
+        md = [f"# {TITLES[t]}\n\n",
               f"WORK: `{config['work']}` · seeds: {', '.join(map(str, config['seeds']))} · "
               f"preset: {'fast' if config['fast'] else 'standard'}"
               f"{' + overrides (see config.json)' if config.get('overrides') else ''}\n\n",
               "Cells: mean ± std over seeds (– = undefined, e.g. DR/FPR when the validation "
               "period holds no malicious item). DR / FPR at the ROC point nearest (0, 1) with the "
               "threshold chosen on the validation period; DR@x% = share of malicious test items "
-              "among the top x% by score; AUPRC added (the paper lacks it).\n"]
+              "among the top x% by score; AUPRC added (the paper lacks it). "
+              "AUC 95% CI: each seed's session (user-day) bootstrap percentile interval, bounds "
+              f"averaged over seeds. ΔAUC vs {reference}: AUC minus {reference}'s on the same items "
+              f"and seed; p vs {reference}: two-sided paired bootstrap p-value (same resampled "
+              "sessions for both), the largest over the seeds. Real-time: macro AUC = mean over "
+              "insiders of each insider's AUC; caught @budget = insiders with an alert at "
+              f"{M.ALERTS_PER_100_USERS_PER_DAY:g} alerts per 100 users per day of the test period "
+              "(highest scores), of all insiders; TTD = median over caught insiders of malicious "
+              "activities before / minutes to the first alert. fit s / score s: seconds to fit and "
+              f"to score the validation and test splits (the machine: {config.get('versions', {}).get('cpus', '?')} "
+              "CPUs, possibly shared).\n"]
+        if t == "ablation":
+            md.append("\nRows:\n\n" + "".join(f"* `{m}`: {what.get(m, '')}\n" for m in methods))
+            md += [f"* `{row}` is the same configuration as `{same}` (not fitted twice)\n"
+                   for row, same in config.get("same_rows", {}).items()]
         csv_lines: list[str] = []
         for level in TABLE_LEVELS[t]:
             per_method = results["levels"].get(level, {})
             rows, failures = level_rows(per_method, methods)
             md.append(f"\n## {LEVEL_TITLES[level]}\n\n")
-            md.append(T.to_markdown(rows, COLUMNS))
+            md.append(T.to_markdown([display_row(r, level, reference) for r in rows],
+                                    display_columns(level, reference)))
             if failures:
                 md.append("\nFailed:\n\n" + "".join(f"* `{m}`: {_one_line(e)}\n" for m, e in failures.items()))
-            body = T.to_csv(rows, COLUMNS).splitlines()
+            if level == REALTIME and (scen := scenario_table(per_method, methods)):
+                md.append("\nInsiders caught at the alert budget per scenario (mean over seeds / "
+                          "insiders, mean of the median minutes to the first alert):\n\n" + scen)
+            body = T.to_csv(rows, COLUMNS + STATS + (P_MAX,)).splitlines()
             if not csv_lines:
                 csv_lines.append("level," + body[0])
             csv_lines += [f"{level},{line}" for line in body[1:]]
-        md.append(_paper_reference(t))
+        if t != "ablation":
+            md.append(_paper_reference(t))
         (out / f"{t}.md").write_text("".join(md))
         (out / f"{t}.csv").write_text("\n".join(csv_lines) + "\n")
 

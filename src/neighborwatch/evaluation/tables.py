@@ -75,7 +75,10 @@ def summarize(runs: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence
     return rows
 
 
-def format_cell(cell: tuple[float, float, int], digits: int = 4) -> str:
+def format_cell(cell: tuple[float, float, int] | str, digits: int = 4) -> str:
+    """'mean ± std' of a `summarize` cell; a str cell is already formatted and kept as it is."""
+    if isinstance(cell, str):
+        return cell
     mean, std, n = cell
     if n == 0 or math.isnan(mean):
         return "–"

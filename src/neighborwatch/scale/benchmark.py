@@ -51,8 +51,8 @@ def ray_runner(address: str | None = None, threads: int = 1, gpus: float = 0.0) 
                 except ray.exceptions.RayError as e:  # the task's process died (memory, node lost)
                     job, seed = jobs[ready[0]]
                     error = f"{type(e).__name__}: {str(e).splitlines()[0]}"
-                    yield {"method": job.method, "seed": seed, "fit_on": job.fit_kind, "status": "failed",
-                           "error": error,
+                    yield {"method": job.name, "seed": seed, "fit_on": job.fit_kind, "status": "failed",
+                           "error": error, "job_levels": list(job.levels),
                            "levels": {lv: {"status": "failed", "error": error} for lv in job.levels},
                            "warnings": [], "seconds": 0.0}
 

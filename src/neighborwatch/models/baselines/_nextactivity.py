@@ -20,6 +20,15 @@ without improvement. Every random choice (initialisation, dropout, shuffling, su
 LogBERT's masking) follows `seed`; on CPU the same seed gives bit-identical scores, on CUDA
 (`device="auto"` picks it when present) only up to floating-point non-determinism.
 
+Scoring shares work where that gives the same numbers: the window of position i holds the whole
+prefix while i <= W, so for a causal net (`NextActivityNet.shares_prefixes`: the recurrent nets
+and the LSTM = LAN-encoder model) one pass over a sequence's first W activities gives the logits
+of all those positions at once (`prefix_logits`); positions past W keep their own window. The
+window-relative models (SASRec and FMLP-Rec with learned positions counted from the window's
+end, FMLP-Rec's circular filter, LogBERT's bidirectional encoder with its [MASK] query) compute a
+different representation of the same activity for every window, so sharing would change their
+scores; they keep one (batched) forward per scored activity.
+
 Live (`stream_scorer()`): a ring of each session's last W tokens (`models.stream.RecentTokens`)
 gives the very window the batch path builds, so one batched forward over the sessions of a
 micro-batch scores them, with the same `scores_from_logits`, whatever the session length.
@@ -122,8 +131,17 @@ class NextActivityNet(nn.Module):
     """Maps left-padded windows [B, W] (0 = padding, the last column is always a real activity)
     to next-activity logits [B, vocab_size]."""
 
+    #: True when `prefix_logits` gives, at every position, what `forward` gives for the window
+    #: holding the prefix up to that position (a causal net without window-relative parts)
+    shares_prefixes: ClassVar[bool] = False
+
     @abstractmethod
     def forward(self, windows: torch.Tensor) -> torch.Tensor: ...
+
+    def prefix_logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Right-padded prefixes [B, T] → logits [B, T, vocab] where position t predicts the
+        activity after tokens[:, :t+1] (only for nets with `shares_prefixes`)."""
+        raise NotImplementedError(f"{type(self).__name__} scores one window per activity")
 
     def loss(self, windows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Training loss; the default is next-activity cross-entropy (LogBERT adds its own)."""
@@ -217,6 +235,9 @@ class NextActivityDetector(Detector):
         self.net.eval()
         out = np.full(seqs.n_activities, np.nan, dtype=np.float64)
         positions = target_positions(seqs)
+        if self.net.shares_prefixes:  # positions whose window is their whole prefix: one pass each
+            self._score_prefixes(seqs, out)
+            positions = positions[seqs.position_in_sequence()[positions] > self.config.window]
         make = WindowMaker(seqs, self.config.window)
         batches = _batches(positions, self.config.score_batch)
         with progress() as bar:
@@ -227,6 +248,22 @@ class NextActivityDetector(Detector):
                 out[batch] = self.scores_from_logits(logits, targets).double().cpu().numpy()
                 bar.advance(task)
         return out
+
+    def _score_prefixes(self, seqs: SequenceSet, out: np.ndarray) -> None:
+        """Fill `out` at positions 1..W of every sequence from one causal pass over its first W
+        activities (equal to their windows: each of those windows is the whole prefix)."""
+        assert self.net is not None
+        span = np.minimum(seqs.lengths - 1, self.config.window)  # prefix positions scored per sequence
+        order = np.flatnonzero(span >= 1)
+        order = order[np.argsort(span[order], kind="stable")]  # similar lengths share a batch
+        for batch in _batches(order, self.config.score_batch):
+            cols = np.arange(int(span[batch].max()))
+            flat = seqs.offsets[batch][:, None] + cols[None, :]
+            valid = cols[None, :] < span[batch][:, None]
+            tokens = np.where(valid, seqs.tokens[np.where(valid, flat, 0)], 0)
+            logits = self.net.prefix_logits(self._tensor(tokens))[self._tensor(valid).bool()]
+            targets = flat[valid] + 1  # position t of the pass predicts the activity after it
+            out[targets] = self.scores_from_logits(logits, self._tensor(seqs.tokens[targets])).double().cpu().numpy()
 
     def stream_scorer(self) -> "NextActivityStreamScorer | None":
         if self.net is None:

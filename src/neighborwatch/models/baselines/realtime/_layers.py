@@ -24,6 +24,8 @@ CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.L
 
 
 class RecurrentNet(NextActivityNet):
+    shares_prefixes = True  # the state after activity t depends on activities <= t only
+
     def __init__(self, vocab_size: int, cell: str, embed_dim: int, hidden: int, layers: int,
                  dropout: float) -> None:
         super().__init__()
@@ -39,6 +41,10 @@ class RecurrentNet(NextActivityNet):
         tokens, lengths = right_pad(windows)
         hidden, _ = self.rnn(self.embed(tokens))
         return self.head(self.drop(last_state(hidden, lengths)))
+
+    def prefix_logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.rnn(self.embed(tokens))
+        return self.head(self.drop(hidden))
 
 
 def attention_mask(windows: torch.Tensor, causal: bool) -> torch.Tensor:

@@ -33,6 +33,8 @@ from neighborwatch.models.manifest import register
 
 
 class LANEncoderNet(NextActivityNet):
+    shares_prefixes = True  # LAN's encoder and pooling are causal (`AttentionPooling.causal`)
+
     def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int, heads: int,
                  dropout: float) -> None:
         super().__init__()
@@ -45,6 +47,9 @@ class LANEncoderNet(NextActivityNet):
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         tokens, lengths = right_pad(windows)
         return self.head(self.pooling.last(self.encoder(tokens), lengths))
+
+    def prefix_logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pooling.causal(self.encoder(tokens)))
 
 
 @dataclass(frozen=True)
