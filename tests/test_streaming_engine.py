@@ -227,3 +227,22 @@ def test_parse_event_refuses_with_valueerror_or_gives_an_event_the_engine_can_sh
     json.dumps(ev.to_json()).encode("utf-8")
     for text in (ev.event_id, ev.user, ev.host, ev.action):
         text.encode("utf-8")
+
+
+def test_idle_users_risk_and_incident_state_is_forgotten(work):
+    """Per-user risk/incident state follows active users: users idle longer than idle_user_s (event
+    time) are dropped and counted, so the snapshot does not grow with every user ever seen."""
+    engine, _ = bigram_engine(work, max_hold_s=0.0, window_s=0.0, idle_user_s=3 * 86_400.0)
+    t0 = 1_262_332_800  # 2010-01-01
+    early = [{"event_id": f"A{i}", "time": t0 + i, "user": f"U{i:03d}", "host": f"PC-{i:03d}",
+              "source": "logon", "action": "Logon"} for i in range(200)]
+    late = [{"event_id": f"B{i}", "time": t0 + 10 * 86_400 + i, "user": f"U{i:03d}", "host": f"PC-{i:03d}",
+             "source": "logon", "action": "Logon"} for i in range(5)]
+    engine.submit([parse_event(d) for d in early], now=0.0)
+    engine.flush()
+    assert len(engine.risk.users) == 200
+    engine.submit([parse_event(d) for d in late], now=0.0)
+    engine.flush()
+    assert sorted(engine.risk.users) == [f"U{i:03d}" for i in range(5)]
+    assert set(engine.incidents.users) <= set(engine.risk.users)
+    assert engine.counters["users_forgotten"] == 195

@@ -161,6 +161,12 @@ class IncidentTracker:
             inc.add(activity(), rules.max_activities)
         return kinds, inc
 
+    def forget(self, users: list[str]) -> None:
+        """Drop the per-user state (run of contributors, armed flag, open incident link) of idle
+        users; their incidents stay in `incidents` (and in the alert store)."""
+        for u in users:
+            self.users.pop(u, None)
+
     # -- state -------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {"activity": self.activity if np.isfinite(self.activity) else None,

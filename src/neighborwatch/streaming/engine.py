@@ -48,6 +48,10 @@ class EngineConfig:
     collapse: bool = True  # repeat collapse, as in the batch sequences (must match the model's)
     bos: int = 0  # start-of-session token fed at every session open, as in the batch sequences (0 = none)
     idle_session_s: float = 0.0  # close sessions idle this long in event time (0 = never)
+    # forget the risk and incident state of users idle this long in event time (0 = never): their
+    # risk has decayed to nothing (7 half-lives of a day: < 1 %), so state follows active users,
+    # not every user ever seen; their baselines (from calibration) and stored alerts stay
+    idle_user_s: float = 7 * 86_400.0
     # open sessions kept at most (0 = unbounded): opening one more closes the least recently
     # active one first (LRU in release order), so state stays bounded whatever the key count
     max_open_sessions: int = 100_000
@@ -111,7 +115,9 @@ class Engine:
         self.released_us = -(2**62)
         self.counters: dict[str, int] = {"accepted": 0, "scored": 0, "first": 0, "repeat": 0,
                                          "duplicate": 0, "rejected": 0, "late": 0, "alerts": 0,
-                                         "failed": 0, "evicted_idle": 0, "evicted_lru": 0}
+                                         "failed": 0, "evicted_idle": 0, "evicted_lru": 0,
+                                         "users_forgotten": 0}
+        self._users_swept_us = -(2**62)
 
     # -- intake ------------------------------------------------------------------------------
     @property
@@ -368,8 +374,20 @@ class Engine:
                 self.sessions.end(key)
                 self.scorer.release(s.slot)
             self.counters["evicted_idle"] += len(idle)
+        self._forget_idle_users()
         self.counters["alerts"] += len(out.alerts)
         return out
+
+    def _forget_idle_users(self) -> None:
+        """Drop per-user risk / incident state of users idle past `idle_user_s` (scanned at most once
+        per hour of event time: the scan is over every tracked user)."""
+        idle_us = int(self.config.idle_user_s * US)
+        if not idle_us or self.released_us - self._users_swept_us < 3600 * US:
+            return
+        self._users_swept_us = self.released_us
+        gone = self.risk.forget_idle(self.released_us - idle_us)
+        self.incidents.forget(gone)
+        self.counters["users_forgotten"] += len(gone)
 
     def _evict_lru(self, opening: tuple[str, str], to_release: list[int]) -> None:
         """Make room for one more open session by closing the least recently active ones (their

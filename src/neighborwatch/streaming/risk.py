@@ -73,6 +73,13 @@ class RiskTracker:
             u.day_surprisal += float(surprisal(score))
         return before, after
 
+    def forget_idle(self, before_us: int) -> list[str]:
+        """Remove users whose last activity is older than `before_us`; returns their names."""
+        gone = [k for k, u in self.users.items() if u.last_us < before_us]
+        for k in gone:
+            del self.users[k]
+        return gone
+
     def trend(self, user: str, points: int = 20) -> list[dict[str, Any]]:
         u = self.users.get(user)
         if u is None:
