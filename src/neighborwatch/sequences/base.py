@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-META_SCHEMA: dict[str, pl.DataType] = {
+from neighborwatch.data.schema import DType
+
+META_SCHEMA: dict[str, DType] = {
     "seq_id": pl.Int64,  # position in this set, 0..n-1
     "user": pl.Utf8,
     "host": pl.Utf8,  # the PC for sessions; null for user-days

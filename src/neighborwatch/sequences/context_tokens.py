@@ -40,13 +40,15 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
+from neighborwatch.data.schema import DType
+
 SOURCES = ("logon", "device", "file", "email", "http")
 TIME_CLASSES = ("usual", "outside", "weekend", "night")
 NIGHT_END_HOUR = 6  # "night": outside the user's habit, between midnight and 6 a.m.
 UNKNOWN = "UNKNOWN"
 OTHER_SOURCE = "other"
 #: event columns this tokenizer reads besides time/user/host/source/action (null where absent)
-EXTRA_COLUMNS: dict[str, pl.DataType] = {
+EXTRA_COLUMNS: dict[str, DType] = {
     "domain": pl.Utf8,
     "filename": pl.Utf8,
     "to_removable": pl.Boolean,
