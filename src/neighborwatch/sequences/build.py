@@ -160,17 +160,17 @@ def to_sequence_set(
         seq_tokens, rows, seq_times = new_tokens, new_rows, new_times
     start_us, end_us = times[first], times[last]
     n = len(first)
+    user = events["user"].gather(first).cast(pl.Utf8)
     meta = {
         "seq_id": np.arange(n, dtype=np.int64),
-        "user": events["user"].gather(first).cast(pl.Utf8),
+        "user": user,
         "host": events["host"].gather(first).cast(pl.Utf8) if kind == "session" else pl.Series([None] * n, dtype=pl.Utf8),
         "start": pl.Series(start_us, dtype=pl.Int64).cast(pl.Datetime("us")),
         "end": pl.Series(end_us, dtype=pl.Int64).cast(pl.Datetime("us")),
         "length": np.diff(offsets).astype(np.int32),
         "split": None,
     }
-    users = meta["user"].to_numpy()
-    meta["split"] = assign_splits(start_us, dates, users, held_out).astype(str)
+    meta["split"] = assign_splits(start_us, dates, user.to_numpy(), held_out).astype(str)
     frame = pl.DataFrame({k: meta[k] for k in META_SCHEMA}, schema=META_SCHEMA)
     frame = frame.with_columns(pl.Series("raw_length", raw_lengths.astype(np.int32)))
     if kind == "session":
@@ -232,8 +232,9 @@ def build_sequences(
             raise ValueError(f"{work.events} holds no events; nothing to build sequences from")
         p.update(task, advance=1, description="sequences: tokenize")
         span_start, span_end = events["time"].min(), events["time"].max()
+        assert isinstance(span_start, datetime) and isinstance(span_end, datetime)  # a Datetime column with rows
         times = events["time"].cast(pl.Int64).to_numpy()
-        dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start,  # type: ignore[arg-type]
+        dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start,
                             times_us=times)
         held_out = None
         if validation == "users":

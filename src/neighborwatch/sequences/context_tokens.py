@@ -172,7 +172,7 @@ class ContextTokenizer:
         common = visitors.filter(pl.col("users") >= p["shared_users"]).sort("domain")
         rare = visitors.filter(pl.col("users") < p["shared_users"])["domain"].to_list()
         out = {str(d): "rare" for d in rare}
-        k = min(p["domain_clusters"], common.height)
+        k = int(min(p["domain_clusters"], common.height))
         if k == 0:
             return dict(sorted(out.items()))
         domains = common["domain"].to_list()
@@ -191,7 +191,7 @@ class ContextTokenizer:
         dims = max(1, min(16, len(s_) - 1))
         x = u_[:, :dims] * s_[:dims]
         x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
-        labels = KMeans(n_clusters=k, n_init=4, random_state=p["seed"]).fit_predict(x)
+        labels = KMeans(n_clusters=k, n_init=4, random_state=int(p["seed"])).fit_predict(x)
         traffic = np.zeros(k)
         np.add.at(traffic, labels, common["n"].to_numpy())
         rank = {int(c): r for r, c in enumerate(np.argsort(-traffic, kind="stable"))}

@@ -193,7 +193,8 @@ class Log2Vec(Detector):
         if self._train is None:
             raise NotFittedError(self.name, "save")
         write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size})
-        np.savez_compressed(Path(path) / ARRAYS, **self._train)
+        # numpy's stub lets **arrays fill its allow_pickle: bool
+        np.savez_compressed(Path(path) / ARRAYS, **self._train)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> "Log2Vec":
