@@ -355,18 +355,13 @@ def _level_arrays(level: str, test: Split, scores: np.ndarray, y: np.ndarray) ->
 
 # -- a prepared WORK folder ------------------------------------------------------------------
 def _load_sequences(work: WorkDir, kind: str) -> SequenceSet | None:
-    """The sequence set of `kind`, through sequences.build when it exists; None if absent."""
+    """The sequence set of `kind` (through sequences.build); None if absent."""
+    from neighborwatch.sequences.build import load_sequences
+
     try:
-        from neighborwatch.sequences.build import load_sequences  # type: ignore[attr-defined]
-    except ImportError:
-        load_sequences = None
-    if load_sequences is not None:
-        try:
-            return load_sequences(work.root, kind=kind)
-        except FileNotFoundError:
-            return None
-    path = work.sequence_set(kind)
-    return SequenceSet.load(path) if (path / "arrays.npz").exists() else None
+        return load_sequences(work.root, kind=kind)
+    except FileNotFoundError:
+        return None
 
 
 def row_insiders(work: WorkDir, rows: np.ndarray) -> dict[int, str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,7 +67,7 @@ KINDS = ("session", "day")
 INPUT_COLUMNS = ("time", "user", "host", "source", "action")
 
 
-def _work(work: WorkDir | str) -> WorkDir:
+def _work(work: WorkDir | str | Path) -> WorkDir:
     return work if isinstance(work, WorkDir) else WorkDir(work)
 
 
@@ -201,7 +202,7 @@ def tokenize_and_group(events: pl.DataFrame, tok: Tokenizer,
 
 
 def build_sequences(
-    work: WorkDir | str,
+    work: WorkDir | str | Path,
     collapse: bool = True,
     val_start: str | None = None,
     test_start: str | None = None,
@@ -308,14 +309,14 @@ def _counts(seqs: SequenceSet) -> dict[str, Any]:
     return out
 
 
-def load_config(work: WorkDir | str) -> dict[str, Any]:
+def load_config(work: WorkDir | str | Path) -> dict[str, Any]:
     path = _work(work).sequences / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"no sequences in {_work(work).root}; run `neighborwatch prepare` first")
     return json.loads(path.read_text())
 
 
-def load_sequences(work: WorkDir | str, kind: str = "session") -> SequenceSet:
+def load_sequences(work: WorkDir | str | Path, kind: str = "session") -> SequenceSet:
     """The saved session ('session') or user-day ('day') SequenceSet of a WORK folder."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -325,18 +326,18 @@ def load_sequences(work: WorkDir | str, kind: str = "session") -> SequenceSet:
     return SequenceSet.load(path)
 
 
-def load_tokenizer(work: WorkDir | str) -> Tokenizer:
+def load_tokenizer(work: WorkDir | str | Path) -> Tokenizer:
     """The tokenizer the sequences of a WORK folder were built with (for live events)."""
     return tokenizer_from_json(load_config(work)["tokenizer"])
 
 
-def load_bos(work: WorkDir | str) -> int:
+def load_bos(work: WorkDir | str | Path) -> int:
     """The start-of-session token the sequences of a WORK folder begin with (0 = none; folders
     prepared before BOS existed have none)."""
     return int(load_config(work).get("bos") or 0)
 
 
-def load_validation_days(work: WorkDir | str) -> float:
+def load_validation_days(work: WorkDir | str | Path) -> float:
     """How many whole-organisation days the validation set amounts to, for per-day alert budgets:
     the validation period's days, or — for held-out users — the days before the test cut times the
     held-out share of the users active then."""
@@ -350,5 +351,5 @@ def load_validation_days(work: WorkDir | str) -> float:
     return days * len(val["users"]) / max(1, int(val.get("users_before_test") or len(val["users"])))
 
 
-def load_split_dates(work: WorkDir | str) -> SplitDates:
+def load_split_dates(work: WorkDir | str | Path) -> SplitDates:
     return SplitDates.from_json(load_config(work)["split"])
