@@ -92,7 +92,7 @@ def dead_letter(ev: LiveEvent | None, stage: str, error: BaseException | str, ra
 
 class Engine:
     def __init__(self, scorer: StreamScorer, tokenize: Callable[[pl.DataFrame], np.ndarray],
-                 decode: Callable[[int], tuple[str, int]], thresholds: Thresholds | None = None,
+                 decode: Callable[[int], tuple[str, int | None]], thresholds: Thresholds | None = None,
                  config: EngineConfig | None = None) -> None:
         self.scorer = scorer
         self.tokenize = tokenize
