@@ -36,9 +36,9 @@ from neighborwatch.data.presets import (
 from neighborwatch.data.quarantine import Quarantine, split_checked
 from neighborwatch.data.schema import (
     EVENT_SCHEMA,
-    DType,
     EVENT_SOURCES,
     REQUIRED_EVENT_COLUMNS,
+    DType,
 )
 
 FORMATS = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson", ".json"), "parquet": (".parquet", ".pq")}
