@@ -6,6 +6,7 @@ Implementations are imported inside each command so that `neighborwatch --help` 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,13 +21,15 @@ _debug = False  # set by --debug: user errors keep their traceback too
 class _OneLineErrors(TyperGroup):
     """Every command's user mistakes end the same way: `error: ... (hint: ...)`, exit 2."""
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
         global _debug
         _debug = False
         argv = list(sys.argv[1:] if args is None else args)
         try:
-            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False,
+                              windows_expand_args=windows_expand_args, **extra)
         except typer.Abort:
             typer.echo("aborted", err=True)
             sys.exit(1)

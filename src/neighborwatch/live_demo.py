@@ -109,6 +109,7 @@ def _wait_scored(runtime: Any, sent: int, timeout_s: float = 300.0) -> None:
 
 def _print_incidents(runtime: Any, work: Path, events: int, show: int) -> dict[str, Any]:
     """The incidents table, riskiest first, each marked when it holds an insider's malicious activity."""
+    from rich.console import JustifyMethod
     from rich.table import Table
 
     from neighborwatch.streaming.events import us_to_iso
@@ -126,8 +127,10 @@ def _print_incidents(runtime: Any, work: Path, events: int, show: int) -> dict[s
     insiders = sorted({inc["user"] for inc, hit in zip(incidents, on_insider) if hit})
     table = Table(title=f"{total} incidents ({n_alerts} alerts) on {events} test events: "
                         f"{sum(on_insider)} on malicious activity, insiders caught: {', '.join(insiders) or 'none'}")
-    for col, justify in (("#", "right"), ("user", "left"), ("start", "left"), ("hours", "right"),
-                         ("acts", "right"), ("peak", "right"), ("driven by", "left"), ("truth", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("#", "right"), ("user", "left"), ("start", "left"), ("hours", "right"),
+        ("acts", "right"), ("peak", "right"), ("driven by", "left"), ("truth", "left"))
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=col != "driven by")
     for rank, (inc, hit) in enumerate(zip(incidents[:show], on_insider), 1):
         top = (inc["drivers"][:1] or [{}])[0].get("raw") or {}

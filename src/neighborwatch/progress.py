@@ -20,6 +20,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -52,7 +53,7 @@ class PlainProgress:
 
     def __init__(self, out: Console, disable: bool = False, every: float = 30.0) -> None:
         self.out, self.disable, self.every = out, disable, every
-        self.tasks: dict[int, _Task] = {}
+        self.tasks: dict[TaskID, _Task] = {}
 
     def __enter__(self) -> "PlainProgress":
         return self
@@ -62,16 +63,16 @@ class PlainProgress:
             if not task.done and task.completed:
                 self._print(task)
 
-    def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
+    def add_task(self, description: str, total: float | None = None, **_: Any) -> TaskID:
         now = time.monotonic()
-        task_id = len(self.tasks)
+        task_id = TaskID(len(self.tasks))
         self.tasks[task_id] = _Task(description, total, started=now, printed=now)
         return task_id
 
-    def advance(self, task_id: int, advance: float = 1.0) -> None:
+    def advance(self, task_id: TaskID, advance: float = 1.0) -> None:
         self.update(task_id, advance=advance)
 
-    def update(self, task_id: int, *, advance: float | None = None, completed: float | None = None,
+    def update(self, task_id: TaskID, *, advance: float | None = None, completed: float | None = None,
                total: float | None = None, description: str | None = None, **_: Any) -> None:
         task = self.tasks[task_id]
         if total is not None:

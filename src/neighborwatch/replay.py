@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import polars as pl
 
 from neighborwatch.errors import UserError
@@ -123,7 +124,7 @@ def replay(work: str | Path, to: str, speed: float = 0.0, split: str = "test", t
         target = _HttpTarget(to, token)
     else:
         raise ValueError(f"--to must be an http(s):// service URL or a redis:// URL, got {to!r}")
-    times = df["time"].cast(pl.Int64).to_numpy() if df.height else []
+    times: np.ndarray | list[int] = df["time"].cast(pl.Int64).to_numpy() if df.height else []
     t0_log = int(times[0]) if df.height else 0
     t0 = time.monotonic()
     sent = 0

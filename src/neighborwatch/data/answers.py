@@ -19,14 +19,14 @@ from pathlib import Path
 import polars as pl
 
 from neighborwatch.data.quarantine import Quarantine
-from neighborwatch.data.schema import SOURCES
+from neighborwatch.data.schema import SOURCES, DType
 
 ANSWER_TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
 # r4.2-1-AAM0658.csv (per insider, in a folder) or r6.2-1.csv / r2.csv (flat, per scenario)
 _PER_INSIDER = re.compile(r"^r(\d+(?:\.\d+)?)-(\d+)-([A-Za-z]{3}\d{4})\.csv$")
 _PER_SCENARIO = re.compile(r"^r(\d+(?:\.\d+)?)(?:-(\d+))?\.csv$")
 
-ANSWER_ROW_SCHEMA = {
+ANSWER_ROW_SCHEMA: dict[str, DType] = {
     "event_id": pl.Utf8,
     "type": pl.Utf8,
     "time": pl.Datetime("us"),
@@ -105,7 +105,7 @@ def read_answer_rows(af: AnswerFile, quarantine: Quarantine, root: Path) -> list
 def read_insiders(answers: Path, quarantine: Quarantine) -> pl.DataFrame:
     """insiders.csv with `dataset` as a string and start/end parsed (null where broken)."""
     path = answers / "insiders.csv"
-    schema = {"dataset": pl.Utf8, "scenario": pl.Int8, "details": pl.Utf8, "user": pl.Utf8,
+    schema: dict[str, DType] = {"dataset": pl.Utf8, "scenario": pl.Int8, "details": pl.Utf8, "user": pl.Utf8,
               "start_raw": pl.Utf8, "end_raw": pl.Utf8, "start": pl.Datetime("us"), "end": pl.Datetime("us")}
     if not path.exists():
         return pl.DataFrame(schema=schema)

@@ -20,7 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from neighborwatch.data.schema import EVENT_SCHEMA
+from neighborwatch.data.schema import EVENT_SCHEMA, DType
 
 SORT_KEY = ["time", "event_id"]
 EPOCH = datetime(1970, 1, 1)  # week buckets are (days since this) // 7
@@ -31,14 +31,14 @@ DICTIONARY_COLUMNS = ("user", "host", "source", "action", "domain")
 STATISTICS_COLUMNS = ("time", "event_id", "user", "host", "source", "action")
 
 
-def event_schema(extra: dict[str, pl.DataType] | None = None) -> dict[str, pl.DataType]:
+def event_schema(extra: dict[str, DType] | None = None) -> dict[str, DType]:
     return {**EVENT_SCHEMA, **(extra or {})}
 
 
 class EventStore:
     """Collect canonical event batches; `finish` writes the sorted file and removes the parts."""
 
-    def __init__(self, parts_dir: Path, extra: dict[str, pl.DataType] | None = None,
+    def __init__(self, parts_dir: Path, extra: dict[str, DType] | None = None,
                  rows_per_group: int = ROWS_PER_GROUP) -> None:
         self.parts_dir = Path(parts_dir)
         if self.parts_dir.exists():

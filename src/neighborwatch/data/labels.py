@@ -13,7 +13,7 @@ from neighborwatch.data.schema import LABEL_SCHEMA
 from neighborwatch.workdir import WorkDir
 
 
-def row_labels(work: WorkDir | str) -> tuple[np.ndarray, np.ndarray]:
+def row_labels(work: WorkDir | str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Per row of events.parquet: (malicious bool array, scenario int8 array, 0 = none)."""
     work = WorkDir(work) if not isinstance(work, WorkDir) else work
     ids = pl.read_parquet(work.events, columns=["event_id"]).with_row_index("row")

@@ -16,6 +16,7 @@ import polars as pl
 
 from neighborwatch.data.csvstream import EmptyFileError, read_small_csv
 from neighborwatch.data.quarantine import Quarantine
+from neighborwatch.data.schema import DType
 
 LDAP_COLUMNS = {
     "employee_name": "name", "user_id": "user", "email": "email", "role": "role", "projects": "projects",
@@ -23,7 +24,7 @@ LDAP_COLUMNS = {
     "team": "team", "supervisor": "supervisor",
 }
 BIG_FIVE = ["O", "C", "E", "A", "N"]
-USERS_SCHEMA: dict[str, pl.DataType] = {
+USERS_SCHEMA: dict[str, DType] = {
     "user": pl.Utf8, "name": pl.Utf8, "email": pl.Utf8, "role": pl.Utf8, "projects": pl.Utf8,
     "business_unit": pl.Utf8, "functional_unit": pl.Utf8, "department": pl.Utf8, "team": pl.Utf8,
     "supervisor": pl.Utf8, "first_month": pl.Utf8, "last_month": pl.Utf8, "left": pl.Date,

@@ -38,6 +38,7 @@ from neighborwatch.data.schema import (
     EVENT_SCHEMA,
     EVENT_SOURCES,
     REQUIRED_EVENT_COLUMNS,
+    DType,
 )
 
 FORMATS = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson", ".json"), "parquet": (".parquet", ".pq")}
@@ -225,7 +226,9 @@ def _struct_path(schema: dict[str, Any], path: str) -> pl.Expr | None:
 
 def _read_parquet(path: Path, mapping: Mapping, quarantine: Quarantine, label: str):
     pf = pq.ParquetFile(path)
-    schema = dict(pl.from_arrow(pf.schema_arrow.empty_table()).schema)
+    empty = pl.from_arrow(pf.schema_arrow.empty_table())
+    assert isinstance(empty, pl.DataFrame)  # an arrow Table always converts to a DataFrame
+    schema = dict(empty.schema)
     exprs = {p: e for p in _paths(mapping) if (e := _struct_path(schema, p)) is not None}
     _require_present(path, mapping, list(exprs))
     top = sorted({c for c in schema if any(c == p or p.startswith(c + ".") for p in exprs)})
@@ -241,7 +244,7 @@ def _read_parquet(path: Path, mapping: Mapping, quarantine: Quarantine, label: s
 _READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
 
 
-def parse_times(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+def parse_times(col: pl.Expr, dtype: DType) -> pl.Expr:
     """Datetime(us), naive UTC, from datetimes, epoch numbers (s or ms) or common text formats."""
     if dtype.is_temporal():
         if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:

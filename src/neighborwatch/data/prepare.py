@@ -96,20 +96,20 @@ def _ingest_cert(src: Path, work: WorkDir, keep_content: bool, q: Quarantine, su
     with pg.progress() as bar:
         task = bar.add_task("reading logs (bytes)", total=total_bytes)
         for source in info.headers:
-            stats = {"file": f"{source}.csv", "rows": 0, "quarantined": 0, "rescued_extra_fields": 0}
-            before = q.per_file[stats["file"]]
-            done = 0
+            file = f"{source}.csv"
+            before = q.per_file[file]
+            rows = rescued = done = 0
             for events, batch in read_log(info, source, q, keep_content):
                 store.add(events)
-                stats["rows"] += events.height
-                stats["rescued_extra_fields"] += batch.rescued
+                rows += events.height
+                rescued += batch.rescued
                 bar.advance(task, batch.nbytes_read - done)
                 done = batch.nbytes_read
             bar.advance(task, info.path(source).stat().st_size - done)
-            stats["quarantined"] = q.per_file[stats["file"]] - before
-            if stats["rows"] == 0:
+            if rows == 0:
                 _warn(summary, f"{info.path(source)} has no valid data rows")
-            sources[source] = stats
+            sources[source] = {"file": file, "rows": rows, "quarantined": q.per_file[file] - before,
+                               "rescued_extra_fields": rescued}
     summary["sources"] = sources
     _finish_events(store, work)
     users = load_organisation(src, q)
@@ -167,7 +167,7 @@ def _labels(info: ReleaseInfo, answers_dir: Path, work: WorkDir, q: Quarantine, 
     labels, duplicates = ans.labels_from_answers(rows)
     present_s = pl.Series(sorted(present), dtype=pl.Utf8).implode()
     in_logs = pl.col("event_id").is_in(present_s)
-    labels.filter(in_logs).select(list(LABEL_SCHEMA)).cast(LABEL_SCHEMA).write_parquet(work.labels)
+    labels.filter(in_logs).select(list(LABEL_SCHEMA)).cast(pl.Schema(LABEL_SCHEMA)).write_parquet(work.labels)
     missing = rows.filter(~in_logs)
     missing.select("event_id", "type", "time", "user", "insider", "scenario", "file", "line").write_csv(
         missing_labels_path(work)

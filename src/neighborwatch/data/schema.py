@@ -7,7 +7,12 @@ of training join it, on `event_id`).
 
 from __future__ import annotations
 
+from typing import TypeAlias, TypeVar
+
 import polars as pl
+
+# a column type as polars takes it: a class (pl.Utf8) or an instance (pl.Datetime("us"))
+DType: TypeAlias = pl.DataType | type[pl.DataType]
 
 SOURCES = ("logon", "device", "file", "email", "http")  # CERT's log families
 # own logs may also carry these (field presets map event categories onto them; anything else: other)
@@ -20,7 +25,7 @@ DEFAULT_ACTION = {"file": "File Open", "email": "Send", "http": "WWW Visit"}
 LOGON_ACTIONS = ("Logon", "Logoff")
 DEVICE_ACTIONS = ("Connect", "Disconnect")
 
-EVENT_SCHEMA: dict[str, pl.DataType] = {
+EVENT_SCHEMA: dict[str, DType] = {
     "event_id": pl.Utf8,
     "time": pl.Datetime("us"),
     "user": pl.Utf8,
@@ -45,7 +50,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 }
 REQUIRED_EVENT_COLUMNS = ("event_id", "time", "user", "host", "source", "action")
 
-LABEL_SCHEMA: dict[str, pl.DataType] = {
+LABEL_SCHEMA: dict[str, DType] = {
     "event_id": pl.Utf8,
     "malicious": pl.Boolean,
     "scenario": pl.Int8,
@@ -53,8 +58,11 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def conform_events(df: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-    """Select and cast to EVENT_SCHEMA, adding missing optional columns as nulls."""
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def conform_events(df: Frame) -> Frame:
+    """Select and cast to EVENT_SCHEMA, adding missing optional columns as nulls (eager in, eager out)."""
     names = df.collect_schema().names() if isinstance(df, pl.LazyFrame) else df.columns
     missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in names]
     if missing:

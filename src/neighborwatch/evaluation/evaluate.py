@@ -86,7 +86,8 @@ def alerting_block(result: dict[str, Any], work: str | Path, budget_per_day: flo
         pass
     try:
         return {"status": "ok", **evaluate_alerting(arrays["realtime_validation"], arrays["realtime"],
-                                                    budget_per_day, **days)}
+                                                    budget_per_day, validation_days=days["validation_days"],
+                                                    test_days=days["test_days"])}
     except ValueError as e:  # e.g. nothing scored on validation
         return {"status": "skipped", "reason": str(e)}
 

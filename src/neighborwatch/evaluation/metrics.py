@@ -17,6 +17,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
@@ -347,7 +348,7 @@ def per_insider_auc(labels: np.ndarray, scores: np.ndarray, insiders: np.ndarray
     y, s, _, (ins, sc) = drop_unscored(labels, scores, np.asarray(insiders, dtype=object),
                                        np.zeros(len(labels), np.int64) if scenarios is None else scenarios)
     neg = ~y
-    rows = []
+    rows: list[dict[str, Any]] = []
     names = sorted({str(v) for v in ins[y] if v not in (None, "")})
     if neg.any():
         rank, n_ranks = _ranks(s)

@@ -94,6 +94,12 @@ class Split:
         if self.raw_insiders is None:
             self.raw_insiders = np.where(self.raw_labels, self.insiders[pos], "").astype(object)
 
+    def raw_truth(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(raw_labels, raw_scenarios, raw_insiders): never None once __post_init__ has run."""
+        labels, scenarios, insiders = self.raw_labels, self.raw_scenarios, self.raw_insiders
+        assert labels is not None and scenarios is not None and insiders is not None
+        return labels, scenarios, insiders
+
     def users(self) -> np.ndarray:
         """The account of every flat position."""
         return self.seqs.meta["user"].to_numpy().astype(object)[self.seqs.seq_index()]
@@ -104,13 +110,14 @@ class Split:
 
     def sequence_labels(self) -> np.ndarray:
         """A sequence is malicious iff one of its raw events is."""
-        hits = np.bincount(self.seqs.raw_seq_index(), weights=self.raw_labels, minlength=len(self.seqs))
+        hits = np.bincount(self.seqs.raw_seq_index(), weights=self.raw_truth()[0], minlength=len(self.seqs))
         return hits > 0
 
     def sequence_scenarios(self) -> np.ndarray:
         """Per sequence: the highest scenario number among its malicious raw events (0 = none)."""
         out = np.zeros(len(self.seqs), dtype=np.int64)
-        np.maximum.at(out, self.seqs.raw_seq_index(), np.where(self.raw_labels, self.raw_scenarios, 0))
+        labels, scenarios, _ = self.raw_truth()
+        np.maximum.at(out, self.seqs.raw_seq_index(), np.where(labels, scenarios, 0))
         return out
 
 
@@ -188,7 +195,8 @@ def skipped(reason: str) -> dict[str, Any]:
 def _items(level: str, split: Split) -> tuple[np.ndarray, np.ndarray]:
     """Ground truth and scenarios of the items of `level` (raw events or sequences)."""
     if level == REALTIME:
-        return split.raw_labels, split.raw_scenarios  # type: ignore[return-value]
+        labels, scenarios, _ = split.raw_truth()
+        return labels, scenarios
     return split.sequence_labels(), split.sequence_scenarios()
 
 
@@ -201,11 +209,11 @@ def item_scores(level: str, split: Split, scores: np.ndarray) -> np.ndarray:
 def ground_truth_counts(level: str, split: Split, items: np.ndarray) -> dict[str, int]:
     """Malicious raw events of the split's sequences, how many of them `items` (item scores of
     `level`) score, and how many stay unscored (NaN) — the last must be 0."""
-    y = split.raw_labels
+    y = split.raw_truth()[0]
     scored = ~np.isnan(items) if level == REALTIME else ~np.isnan(items)[split.seqs.raw_seq_index()]
-    n, ok = int(y.sum()), int((y & scored).sum())  # type: ignore[operator]
+    n, ok = int(y.sum()), int((y & scored).sum())
     return {"malicious_events": n, "scored_malicious_events": ok, "unscored_malicious_events": n - ok,
-            "raw_events": int(y.size), "sequences": len(split.seqs)}  # type: ignore[union-attr]
+            "raw_events": int(y.size), "sequences": len(split.seqs)}
 
 
 class _Scorer:
@@ -251,9 +259,10 @@ def uncertainty(level: str, split: Split, y: np.ndarray, scores: np.ndarray, sce
     (macro) AUC and insiders caught / time-to-detect at a fixed alert budget."""
     out: dict[str, Any] = {"auc_ci": M.bootstrap_auc(y, scores, item_groups(level, split), samples, seed=seed)}
     if level == REALTIME:
-        out["macro_auc"] = M.per_insider_auc(y, scores, split.raw_insiders, scenarios)  # type: ignore[arg-type]
+        insiders = split.raw_truth()[2]
+        out["macro_auc"] = M.per_insider_auc(y, scores, insiders, scenarios)
         out["alert_budget"] = M.alert_budget_detection(
-            split.raw_insiders, split.raw_users(), split.seqs.raw_event_times(), y, scores, scenarios,  # type: ignore[arg-type]
+            insiders, split.raw_users(), split.seqs.raw_event_times(), y, scores, scenarios,
             alerts_per_100_users_per_day)
     return out
 
@@ -312,7 +321,7 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
                 results[level].update(uncertainty(level, test, y, scores, sc, bootstrap, seed,
                                                   alerts_per_100_users_per_day))
             if level == REALTIME:
-                ttd = M.time_to_detect(test.raw_insiders, test.raw_users(), test.seqs.raw_event_times(),
+                ttd = M.time_to_detect(test.raw_truth()[2], test.raw_users(), test.seqs.raw_event_times(),
                                        y, scores, thr["value"], sc)
             if keep_scores:
                 arrays[level] = {**_level_arrays(level, test, scores, y), "groups": item_groups(level, test)}
@@ -348,25 +357,21 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
 
 def _level_arrays(level: str, test: Split, scores: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     if level == REALTIME:
+        _, scenarios, insiders = test.raw_truth()
         return {"scores": scores, "labels": y, "times": test.seqs.raw_event_times(), "users": test.raw_users(),
-                "insiders": test.raw_insiders, "scenarios": test.raw_scenarios}
+                "insiders": insiders, "scenarios": scenarios}
     return {"scores": scores, "labels": y}
 
 
 # -- a prepared WORK folder ------------------------------------------------------------------
 def _load_sequences(work: WorkDir, kind: str) -> SequenceSet | None:
-    """The sequence set of `kind`, through sequences.build when it exists; None if absent."""
+    """The sequence set of `kind` (through sequences.build); None if absent."""
+    from neighborwatch.sequences.build import load_sequences
+
     try:
-        from neighborwatch.sequences.build import load_sequences  # type: ignore[attr-defined]
-    except ImportError:
-        load_sequences = None
-    if load_sequences is not None:
-        try:
-            return load_sequences(work.root, kind=kind)
-        except FileNotFoundError:
-            return None
-    path = work.sequence_set(kind)
-    return SequenceSet.load(path) if (path / "arrays.npz").exists() else None
+        return load_sequences(work.root, kind=kind)
+    except FileNotFoundError:
+        return None
 
 
 def row_insiders(work: WorkDir, rows: np.ndarray) -> dict[int, str]:

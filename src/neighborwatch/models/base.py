@@ -18,7 +18,7 @@ unsupervised ignore them. Nothing else in a detector may read ground truth.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,7 +54,8 @@ class Detector(ABC):
                vocab_size: int | None = None) -> "Detector":
         """A detector from plain parameters (CLI, benchmark, tests). Most detectors learn the
         vocabulary in `fit`; one that sizes its network up front overrides this."""
-        return cls(**dict(params or {}), seed=seed)
+        factory: Callable[..., Detector] = cls  # every concrete detector takes its parameters and a seed
+        return factory(**dict(params or {}), seed=seed)
 
     @abstractmethod
     def fit(

@@ -99,7 +99,7 @@ class StreamScorer(ABC):
 
     def _reset(self, slot: int) -> None:
         for name, (_, _, axis) in self._state_shapes().items():
-            idx = [slice(None)] * self.state[name].ndim
+            idx: list[slice | int] = [slice(None)] * self.state[name].ndim
             idx[axis] = slot
             self.state[name][tuple(idx)] = 0
 

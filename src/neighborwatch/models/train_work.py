@@ -82,7 +82,8 @@ def train_work(work: str | Path, out: str | Path, detector: LANConfig | str = "l
         "validation_activities": int(validation.n_activities), "epochs": getattr(det, "history", []),
     }
     if isinstance(det, LAN):
-        summary.update(best_epoch=det.best_epoch, pool_size=len(det.pool), exact_index=det.index.exact)
+        pool, _, index = det._require_fitted()  # saved above, so fitted
+        summary.update(best_epoch=det.best_epoch, pool_size=len(pool), exact_index=index.exact)
     write_json(Path(out) / "train.json", summary)
     console.print(f"{det.name} trained; saved to {out} ({seconds:.1f} s)")
     return summary

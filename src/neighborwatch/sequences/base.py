@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-META_SCHEMA: dict[str, pl.DataType] = {
+from neighborwatch.data.schema import DType
+
+META_SCHEMA: dict[str, DType] = {
     "seq_id": pl.Int64,  # position in this set, 0..n-1
     "user": pl.Utf8,
     "host": pl.Utf8,  # the PC for sessions; null for user-days
@@ -186,15 +188,18 @@ class SequenceSet:
     def save(self, path: str | Path) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        raw = {} if self.repeats is None else {"repeats": self.repeats, "raw_rows": self.raw_rows,
-                                               "raw_times": self.raw_times}
+        raw: dict[str, np.ndarray] = {}
+        if self.repeats is not None:
+            assert self.raw_rows is not None and self.raw_times is not None  # they come together
+            raw = {"repeats": self.repeats, "raw_rows": self.raw_rows, "raw_times": self.raw_times}
+        # numpy's stub lets **arrays fill its allow_pickle: bool
         np.savez(
             path / "arrays.npz",
             tokens=self.tokens,
             offsets=self.offsets,
             event_rows=self.event_rows,
             times=self.times,
-            **raw,
+            **raw,  # type: ignore[arg-type]
         )
         self.meta.write_parquet(path / "meta.parquet")
         import json

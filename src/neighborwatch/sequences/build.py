@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,7 +67,7 @@ KINDS = ("session", "day")
 INPUT_COLUMNS = ("time", "user", "host", "source", "action")
 
 
-def _work(work: WorkDir | str) -> WorkDir:
+def _work(work: WorkDir | str | Path) -> WorkDir:
     return work if isinstance(work, WorkDir) else WorkDir(work)
 
 
@@ -160,17 +161,17 @@ def to_sequence_set(
         seq_tokens, rows, seq_times = new_tokens, new_rows, new_times
     start_us, end_us = times[first], times[last]
     n = len(first)
+    user = events["user"].gather(first).cast(pl.Utf8)
     meta = {
         "seq_id": np.arange(n, dtype=np.int64),
-        "user": events["user"].gather(first).cast(pl.Utf8),
+        "user": user,
         "host": events["host"].gather(first).cast(pl.Utf8) if kind == "session" else pl.Series([None] * n, dtype=pl.Utf8),
         "start": pl.Series(start_us, dtype=pl.Int64).cast(pl.Datetime("us")),
         "end": pl.Series(end_us, dtype=pl.Int64).cast(pl.Datetime("us")),
         "length": np.diff(offsets).astype(np.int32),
         "split": None,
     }
-    users = meta["user"].to_numpy()
-    meta["split"] = assign_splits(start_us, dates, users, held_out).astype(str)
+    meta["split"] = assign_splits(start_us, dates, user.to_numpy(), held_out).astype(str)
     frame = pl.DataFrame({k: meta[k] for k in META_SCHEMA}, schema=META_SCHEMA)
     frame = frame.with_columns(pl.Series("raw_length", raw_lengths.astype(np.int32)))
     if kind == "session":
@@ -201,7 +202,7 @@ def tokenize_and_group(events: pl.DataFrame, tok: Tokenizer,
 
 
 def build_sequences(
-    work: WorkDir | str,
+    work: WorkDir | str | Path,
     collapse: bool = True,
     val_start: str | None = None,
     test_start: str | None = None,
@@ -232,8 +233,9 @@ def build_sequences(
             raise ValueError(f"{work.events} holds no events; nothing to build sequences from")
         p.update(task, advance=1, description="sequences: tokenize")
         span_start, span_end = events["time"].min(), events["time"].max()
+        assert isinstance(span_start, datetime) and isinstance(span_end, datetime)  # a Datetime column with rows
         times = events["time"].cast(pl.Int64).to_numpy()
-        dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start,  # type: ignore[arg-type]
+        dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start,
                             times_us=times)
         held_out = None
         if validation == "users":
@@ -307,14 +309,14 @@ def _counts(seqs: SequenceSet) -> dict[str, Any]:
     return out
 
 
-def load_config(work: WorkDir | str) -> dict[str, Any]:
+def load_config(work: WorkDir | str | Path) -> dict[str, Any]:
     path = _work(work).sequences / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"no sequences in {_work(work).root}; run `neighborwatch prepare` first")
     return json.loads(path.read_text())
 
 
-def load_sequences(work: WorkDir | str, kind: str = "session") -> SequenceSet:
+def load_sequences(work: WorkDir | str | Path, kind: str = "session") -> SequenceSet:
     """The saved session ('session') or user-day ('day') SequenceSet of a WORK folder."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -324,18 +326,18 @@ def load_sequences(work: WorkDir | str, kind: str = "session") -> SequenceSet:
     return SequenceSet.load(path)
 
 
-def load_tokenizer(work: WorkDir | str) -> Tokenizer:
+def load_tokenizer(work: WorkDir | str | Path) -> Tokenizer:
     """The tokenizer the sequences of a WORK folder were built with (for live events)."""
     return tokenizer_from_json(load_config(work)["tokenizer"])
 
 
-def load_bos(work: WorkDir | str) -> int:
+def load_bos(work: WorkDir | str | Path) -> int:
     """The start-of-session token the sequences of a WORK folder begin with (0 = none; folders
     prepared before BOS existed have none)."""
     return int(load_config(work).get("bos") or 0)
 
 
-def load_validation_days(work: WorkDir | str) -> float:
+def load_validation_days(work: WorkDir | str | Path) -> float:
     """How many whole-organisation days the validation set amounts to, for per-day alert budgets:
     the validation period's days, or — for held-out users — the days before the test cut times the
     held-out share of the users active then."""
@@ -349,5 +351,5 @@ def load_validation_days(work: WorkDir | str) -> float:
     return days * len(val["users"]) / max(1, int(val.get("users_before_test") or len(val["users"])))
 
 
-def load_split_dates(work: WorkDir | str) -> SplitDates:
+def load_split_dates(work: WorkDir | str | Path) -> SplitDates:
     return SplitDates.from_json(load_config(work)["split"])

@@ -40,13 +40,15 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
+from neighborwatch.data.schema import DType
+
 SOURCES = ("logon", "device", "file", "email", "http")
 TIME_CLASSES = ("usual", "outside", "weekend", "night")
 NIGHT_END_HOUR = 6  # "night": outside the user's habit, between midnight and 6 a.m.
 UNKNOWN = "UNKNOWN"
 OTHER_SOURCE = "other"
 #: event columns this tokenizer reads besides time/user/host/source/action (null where absent)
-EXTRA_COLUMNS: dict[str, pl.DataType] = {
+EXTRA_COLUMNS: dict[str, DType] = {
     "domain": pl.Utf8,
     "filename": pl.Utf8,
     "to_removable": pl.Boolean,
@@ -170,7 +172,7 @@ class ContextTokenizer:
         common = visitors.filter(pl.col("users") >= p["shared_users"]).sort("domain")
         rare = visitors.filter(pl.col("users") < p["shared_users"])["domain"].to_list()
         out = {str(d): "rare" for d in rare}
-        k = min(p["domain_clusters"], common.height)
+        k = int(min(p["domain_clusters"], common.height))
         if k == 0:
             return dict(sorted(out.items()))
         domains = common["domain"].to_list()
@@ -189,7 +191,7 @@ class ContextTokenizer:
         dims = max(1, min(16, len(s_) - 1))
         x = u_[:, :dims] * s_[:dims]
         x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
-        labels = KMeans(n_clusters=k, n_init=4, random_state=p["seed"]).fit_predict(x)
+        labels = KMeans(n_clusters=k, n_init=4, random_state=int(p["seed"])).fit_predict(x)
         traffic = np.zeros(k)
         np.add.at(traffic, labels, common["n"].to_numpy())
         rank = {int(c): r for r, c in enumerate(np.argsort(-traffic, kind="stable"))}

@@ -79,7 +79,8 @@ class Samples:
         arrays = {"seq": self.seq, "pos": self.pos, "target": self.target}
         if self.label is not None:
             arrays["label"] = self.label
-        np.savez(path, **arrays)
+        # numpy's stub lets **arrays fill its allow_pickle: bool
+        np.savez(path, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> "Samples":

@@ -143,8 +143,8 @@ def split_dates(
     else:
         test_default = release_test_start(release)
         val_default = month_before(test_default) if test_default else None
-        covered = test_default is not None and span_start < val_default < test_default < span_end  # type: ignore[operator]
-        if covered:
+        if (test_default is not None and val_default is not None
+                and span_start < val_default < test_default < span_end):
             test, val, rule = test_default, val_default, "release"
         else:
             val, test = fallback_dates(span_start, span_end, times_us)

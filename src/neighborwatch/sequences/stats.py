@@ -130,6 +130,7 @@ def dataset_stats(work: WorkDir | str | Path, write: bool = True) -> dict[str, A
         }
         if split != "all":
             counts, samples = _samples(ss["_part"], ss["_mal"], split)
+            assert samples.label is not None  # built from the malicious flags, so labelled
             row.update(counts)
             ss["_sample_scen"] = np.where(samples.label, ss["_scen"][samples.flat_index(ss["_part"])], 0)
         out["splits"][split] = row

@@ -167,7 +167,7 @@ class ActionHourTokenizer:
                  max_words: int = MAX_WORDS) -> None:
         if min_count < 1 or max_words < 1:
             raise ValueError("ActionHourTokenizer needs min_count >= 1 and max_words >= 1")
-        self.pairs: list[tuple[str, str]] | None = [tuple(p) for p in pairs] if pairs is not None else None
+        self.pairs: list[tuple[str, str]] | None = [(a, b) for a, b in pairs] if pairs is not None else None
         self.min_count, self.max_words = min_count, max_words
         self.folded: dict[str, Any] = {"pairs": 0, "events": 0, "examples": []}
 
@@ -234,7 +234,7 @@ class ActionHourTokenizer:
         return tok
 
 
-TOKENIZERS: dict[str, type] = {WordHourTokenizer.name: WordHourTokenizer, ActionHourTokenizer.name: ActionHourTokenizer}
+TOKENIZERS: dict[str, type[Tokenizer]] = {WordHourTokenizer.name: WordHourTokenizer, ActionHourTokenizer.name: ActionHourTokenizer}
 TOKENIZERS[ContextTokenizer.name] = ContextTokenizer  # context: sequences.context_tokens
 
 

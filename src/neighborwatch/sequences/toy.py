@@ -68,8 +68,8 @@ def toy_split(n: int, anomaly_rate: float, rng: np.random.Generator, split: str,
         },
         schema=META_SCHEMA,
     )
-    s = SequenceSet(tokens=tokens, offsets=offsets, event_rows=np.arange(len(tokens)), times=times, meta=meta)
-    return s, np.concatenate([np.array(lab, dtype=bool) for lab in labels])
+    out = SequenceSet(tokens=tokens, offsets=offsets, event_rows=np.arange(len(tokens)), times=times, meta=meta)
+    return out, np.concatenate([np.array(lab, dtype=bool) for lab in labels])
 
 
 def toy_data(seed: int = 0, n_train: int = 300, n_val: int = 80, n_test: int = 120,

@@ -79,6 +79,7 @@ def build_runtime(opts: ServeOptions):
                                               idle_session_s=opts.idle_session_s))
     engine.thresholds.save(cached)
     prefix = opts.prefix or DEFAULT_PREFIX
+    source: RedisSource | MemorySource
     if opts.redis:
         source = RedisSource(opts.redis, prefix, opts.partitions, opts.only, consumer=opts.consumer,
                              max_deliveries=opts.max_deliveries, time_range=TimeRange(*opts.years))

@@ -96,7 +96,7 @@ def dead_letter(ev: LiveEvent | None, stage: str, error: BaseException | str, ra
 
 class Engine:
     def __init__(self, scorer: StreamScorer, tokenize: Callable[[pl.DataFrame], np.ndarray],
-                 decode: Callable[[int], tuple[str, int]], thresholds: Thresholds | None = None,
+                 decode: Callable[[int], tuple[str, int | None]], thresholds: Thresholds | None = None,
                  config: EngineConfig | None = None) -> None:
         self.scorer = scorer
         self.tokenize = tokenize
@@ -364,15 +364,15 @@ class Engine:
                 acks.append(ev.ack)
 
         for key in self.sessions.expired(self.released_us):  # closed by the session rule
-            s = self.sessions.end(key)
-            if s is not None:
-                self.scorer.release(s.slot)
+            closed = self.sessions.end(key)
+            if closed is not None:
+                self.scorer.release(closed.slot)
         if idle_us:  # sessions are in order of last activity: the idle ones are at the front
             before = self.released_us - idle_us
             idle = list(itertools.takewhile(lambda kv: kv[1].last_us < before, self.sessions.open.items()))
-            for key, s in idle:
+            for key, open_session in idle:
                 self.sessions.end(key)
-                self.scorer.release(s.slot)
+                self.scorer.release(open_session.slot)
             self.counters["evicted_idle"] += len(idle)
         self._forget_idle_users()
         self.counters["alerts"] += len(out.alerts)

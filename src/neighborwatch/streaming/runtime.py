@@ -21,6 +21,7 @@ with back-off. A failure after the engine took a batch in (a sink, the disk) sto
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -61,9 +62,11 @@ class Runtime:
         self.metrics.gauges["queue_depth"] = lambda: float(getattr(self.source, "depth", 0) or 0)
         self.metrics.gauges["ordering_buffer"] = lambda: float(self.engine.buffered)
         self.metrics.gauges["open_sessions"] = lambda: float(len(self.engine.sessions.open))
+        def evicted(why: str) -> float:
+            return float(self.engine.counters.get(f"evicted_{why}", 0))
+
         for why in ("idle", "lru"):  # sessions closed to keep state bounded, not by their events
-            self.metrics.gauges[f"sessions_evicted_{why}"] = (
-                lambda why=why: float(self.engine.counters.get(f"evicted_{why}", 0)))
+            self.metrics.gauges[f"sessions_evicted_{why}"] = functools.partial(evicted, why)
 
     @property
     def snapshot_dir(self) -> Path:
@@ -239,8 +242,9 @@ class Runtime:
         with self.lock:
             eng = self.engine
             now = eng.released_us
-            rows = [{"user": k, "risk": round(eng.risk.decayed(k, now), 6), "events": u.events,
-                     "alerts": u.alerts} for k, u in eng.risk.users.items()]
+            rows: list[dict[str, Any]] = [
+                {"user": k, "risk": round(eng.risk.decayed(k, now), 6), "events": u.events, "alerts": u.alerts}
+                for k, u in eng.risk.users.items()]
         rows.sort(key=lambda r: -r["risk"])
         return {"users": rows[:limit], "total": len(rows)}
 

@@ -23,7 +23,7 @@ import queue
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from neighborwatch.streaming.events import DEFAULT_TIME_RANGE, LiveEvent, TimeRange, parse_event
 
@@ -31,6 +31,8 @@ DEFAULT_PREFIX = "neighborwatch:events"
 DEFAULT_GROUP = "neighborwatch"
 MAX_DELIVERIES = 5  # deliveries of one entry before it is dead-lettered instead
 DEAD_LETTER_MAXLEN = 100_000  # the dead-letter stream is capped (approximately), the file is not
+# an XREADGROUP reply: [(stream, [(entry id, {field: value})])]
+_StreamReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 
 
 def partition_of(user: str, partitions: int) -> int:
@@ -162,8 +164,9 @@ class RedisSource:
         ids = [m.decode() if isinstance(m, bytes) else m for m, _ in entries]
         if not ids:
             return {}
-        rows = self.r.xpending_range(stream, self.group, min=ids[0], max=ids[-1], count=len(ids),
-                                     consumername=self.consumer)
+        # redis-py types replies as Any | Awaitable (one stub for sync and async clients)
+        rows = cast(list[dict[str, Any]], self.r.xpending_range(
+            stream, self.group, min=ids[0], max=ids[-1], count=len(ids), consumername=self.consumer))
         return {(r["message_id"].decode() if isinstance(r["message_id"], bytes) else r["message_id"]):
                 int(r["times_delivered"]) for r in rows}
 
@@ -196,9 +199,11 @@ class RedisSource:
         good: list[LiveEvent] = []
         bad: list[BadMessage] = []
         if self._pel:
-            resp = self.r.xreadgroup(self.group, self.consumer, dict(self._pel), count=max_n)
-            for stream, entries in resp or []:
-                stream = stream.decode()
+            # (redis-py's stub wants a dict with bytes | str | memoryview keys: dict is invariant)
+            resp = cast(_StreamReply | None, self.r.xreadgroup(
+                self.group, self.consumer, dict(self._pel), count=max_n))  # type: ignore[arg-type]
+            for name, entries in resp or []:
+                stream = name.decode()
                 if not entries:
                     self._pel.pop(stream, None)
                     continue
@@ -211,10 +216,11 @@ class RedisSource:
                 self._pel.pop(s, None)
             if good or bad:
                 return good, bad
-        resp = self.r.xreadgroup(self.group, self.consumer, {s: ">" for s in self.streams}, count=max_n,
-                                 block=max(1, int(block_s * 1000)) if block_s > 0 else None)
-        for stream, entries in resp or []:
-            g, b = self._parse(stream.decode(), entries)
+        resp = cast(_StreamReply | None, self.r.xreadgroup(
+            self.group, self.consumer, {s: ">" for s in self.streams}, count=max_n,
+            block=max(1, int(block_s * 1000)) if block_s > 0 else None))
+        for name, entries in resp or []:
+            g, b = self._parse(name.decode(), entries)
             good += g
             bad += b
         return good, bad

@@ -215,7 +215,8 @@ def day_sessions(org: Org, d: int, day0: int, rng: np.random.Generator) -> Sessi
                     kind=cols[5].astype(np.int8))
 
 
-def _frame(source: str, t: np.ndarray, user: np.ndarray, pc: np.ndarray, **fields: object) -> pl.DataFrame:
+def _frame(source: str, t: np.ndarray, user: np.ndarray, pc: np.ndarray,
+           **fields: pl.Series | np.ndarray | list[str] | str) -> pl.DataFrame:
     n = len(t)
     data: dict[str, object] = {
         "t": pl.Series(t, dtype=pl.Int64), "user": pl.Series(user, dtype=pl.Int32),
@@ -330,7 +331,8 @@ def file_rows(pools: Pools, rng: np.random.Generator, t: np.ndarray, user: np.nd
     path = drive + pl.Series(sub) + name
     if removable:
         if org.release == "r6.2":
-            combos = (("File Open", "False", "True"), ("File Write", "True", "False"), ("File Copy", "True", "False"),
+            combos: tuple[tuple[str, str, str], ...] = (
+                ("File Open", "False", "True"), ("File Write", "True", "False"), ("File Copy", "True", "False"),
                       ("File Copy", "False", "True"), ("File Delete", "False", "True"))
             p = np.array([0.35, 0.25, 0.2, 0.1, 0.1])
         else:

@@ -16,6 +16,7 @@ list. Counts and durations follow the real r4.2/r5.2 answer sets (FORMATS.md §3
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,7 +56,8 @@ class Insider:
     last_day: int
     plan: dict[int, str] = field(default_factory=dict)  # day -> step name
     data: dict = field(default_factory=dict)
-    replay: dict[int, list[dict]] | None = None  # day -> ready internal rows (synth.replay), else None
+    # day -> ready (source, row) pairs (synth.replay), else None
+    replay: dict[int, list[tuple[str, dict]]] | None = None
 
     def answer_name(self, org: Org) -> str:
         r = org.release
@@ -289,7 +291,7 @@ class Emitter:
         return None if self.rel == "r4.2" else text
 
     def add(self, source: str, t: float, user: int, pc: int, label: str | None = None, **fields: str) -> int:
-        row = {c: fields.get(c, "") for c in COLUMNS[source]}
+        row: dict[str, str | int | None] = {c: fields.get(c, "") for c in COLUMNS[source]}
         row.update(t=int(t), user=int(user), pc=int(pc), label=label, scen=self.scen, ins=self.ins)
         self.rows[source].append(row)
         return int(t)
@@ -314,7 +316,7 @@ class Emitter:
                         from_rem=from_rem, content=content)
 
     def email(self, t: float, u: int, pc: int, to: str, sender: str, content: str, label: str | None,
-              activity: str = "Send", cc: str = "", bcc: str = "", attachments: list[tuple[str, int]] = (),
+              activity: str = "Send", cc: str = "", bcc: str = "", attachments: Sequence[tuple[str, int]] = (),
               size: int | None = None) -> int:
         att = str(len(attachments)) if self.rel == "r4.2" else ";".join(f"{a}({b})" for a, b in attachments)
         size = size if size is not None else int(self.rng.normal(30000, 9000)) + sum(b for _, b in attachments)
@@ -453,8 +455,8 @@ class Emitter:
             as_user = sup if rel == "r4.2" else u
             t = self.logon(t + self._gap(2, 10), as_user, spc, "Logon")
             employed = np.flatnonzero(org.leave_day > d)
-            rec = r.choice(employed, min(len(employed), int(r.integers(15, 40))), replace=False)
-            rec = [int(v) for v in rec if v not in (u, sup)]
+            picked = r.choice(employed, min(len(employed), int(r.integers(15, 40))), replace=False)
+            rec = [int(v) for v in picked if v not in (u, sup)]
             body, size = self.words(vocab.COMPLAINT_WORDS + vocab.LEAK_WORDS, 15, 30), int(r.normal(30000, 9000))
             lab = "AA Alarming Email"
             t = self.email(t + self._gap(3, 12), as_user, spc, ";".join(org.emails[v] for v in rec), org.emails[sup],

@@ -187,7 +187,7 @@ def build_org(release: str, users: int, days: list[dt.date], seed: int) -> Org:
     staff_team = np.sort(rng.integers(0, n_teams, len(staff)))
     staff_team[:n_teams] = np.arange(n_teams)[: len(staff)]  # every team has someone
     it_unit = 0
-    for i, t in zip(staff, staff_team):
+    for i, t in zip(staff.tolist(), staff_team.tolist()):
         u, d = int(team_unit[t]), team_dept[t]
         roles, weights = zip(*UNITS[u][2])
         role[i] = str(rng.choice(roles, p=np.array(weights) / sum(weights)))
@@ -199,7 +199,7 @@ def build_org(release: str, users: int, days: list[dt.date], seed: int) -> Org:
         tm[i] = ""
     # Enough IT administrators for the keylogger scenario and for normal PC-hopping.
     admins = [i for i in range(n) if role[i] == "ITAdmin"]
-    it_staff = [i for i in staff if team_unit[team_id[i]] == it_unit and role[i] != "ITAdmin"]
+    it_staff = [i for i in staff.tolist() if team_unit[team_id[i]] == it_unit and role[i] != "ITAdmin"]
     need = max(2, n // 25)
     while len(admins) < need and it_staff:
         i = it_staff.pop()

@@ -128,8 +128,8 @@ def plan_real_insiders(org: Org, answers: Path, seed: int) -> list[Insider]:
         first = src.times[0] // DAY - t0 // DAY + shift
         u = pick_user(org, s, is_admin, taken, first, dur, rng)
         ins = Insider(user=u, scenario=s, first_day=first, last_day=first + src.span_days)
-        ins.replay = _mapped_rows(org, src, ins, shift * DAY, taken, rng)
-        ins.plan = {d: "replay" for d in ins.replay}
+        ins.replay = replay = _mapped_rows(org, src, ins, shift * DAY, taken, rng)
+        ins.plan = {d: "replay" for d in replay}
         ins.data = {"replayed_from": src.name, "real_user": src.user, "shift_days": shift}
         _adjust_habits(org, ins, rng)
         if s == 3:

@@ -87,21 +87,23 @@ class LAN(Detector):
         return self
 
     # -- scoring --------------------------------------------------------------------------------
-    def _require_fitted(self) -> None:
+    def _require_fitted(self) -> tuple[PrefixPool, np.ndarray, NeighbourIndex]:
+        """The pool, its vectors and the index (NotFittedError before `fit` or `load`)."""
         if self.pool is None or self.index is None or self.pool.vectors is None:
             raise NotFittedError(self.name)
+        return self.pool, self.pool.vectors, self.index
 
     @property
     def pool_vectors(self) -> torch.Tensor:
         """The pool's raw pooled vectors on the model's device (neighbour node features)."""
-        self._require_fitted()
+        _, vectors, _ = self._require_fitted()
         if self._pool_tensor is None:
-            self._pool_tensor = torch.from_numpy(self.pool.vectors).to(self.device)
+            self._pool_tensor = torch.from_numpy(vectors).to(self.device)
         return self._pool_tensor
 
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
-        self._require_fitted()
-        return score_positions(self.model, self.index, self.pool_vectors, seqs, self.device)
+        _, _, index = self._require_fitted()
+        return score_positions(self.model, index, self.pool_vectors, seqs, self.device)
 
     def stream_scorer(self) -> LANStreamScorer | None:
         """Live scoring needs a recurrent encoder (a transformer's state is the whole history)."""
@@ -120,14 +122,14 @@ class LAN(Detector):
         (`retrieval.hash_step`), needed when config.exclude_identical. Returns P(observed) [Q]
         or the full distribution [Q, C].
         """
-        self._require_fitted()
+        _, _, index = self._require_fitted()
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        nbrs = neighbour_ids(self.index, queries, query_hashes, self.config)
+        nbrs = neighbour_ids(index, queries, query_hashes, self.config)
         return head_probabilities(self.model, queries, nbrs, self.pool_vectors, self.device, observed)
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        self._require_fitted()
+        pool, vectors, index = self._require_fitted()
         path = Path(path)
         write_manifest(path, self.name, self.config.to_dict())
         self.config.to_json(path / "config.json")
@@ -135,10 +137,10 @@ class LAN(Detector):
         save_file(state, str(path / "model.safetensors"))
         (path / "vocab.json").write_text(json.dumps(
             {"vocab_size": self.config.vocab_size, "tokenizer": self.tokenizer}, indent=2, default=str))
-        np.save(path / "pool_vectors.npy", self.pool.vectors, allow_pickle=False)
+        np.save(path / "pool_vectors.npy", vectors, allow_pickle=False)
         for name in _POOL_ARRAYS:
-            np.save(path / f"pool_{name}.npy", getattr(self.pool, name), allow_pickle=False)
-        faiss.write_index(self.index.index, str(path / "index.faiss"))
+            np.save(path / f"pool_{name}.npy", getattr(pool, name), allow_pickle=False)
+        faiss.write_index(index.index, str(path / "index.faiss"))
         (path / "history.json").write_text(json.dumps(
             {"best_epoch": self.best_epoch, "epochs": self.history}, indent=2, default=str))
 
@@ -153,8 +155,9 @@ class LAN(Detector):
         det.model.load_state_dict({k: v.to(det.device) for k, v in load_file(str(path / "model.safetensors")).items()})
         det.model.eval()
         arrays = {n: np.load(path / f"pool_{n}.npy", allow_pickle=False) for n in _POOL_ARRAYS}
-        det.pool = PrefixPool(vectors=np.load(path / "pool_vectors.npy", allow_pickle=False), **arrays)
-        det.index = NeighbourIndex(det.pool.vectors, det.pool.hashes, cfg.exact_below, cfg.hnsw_m,
+        vectors = np.load(path / "pool_vectors.npy", allow_pickle=False)
+        det.pool = PrefixPool(vectors=vectors, **arrays)
+        det.index = NeighbourIndex(vectors, det.pool.hashes, cfg.exact_below, cfg.hnsw_m,
                                    cfg.hnsw_ef_search, index=faiss.read_index(str(path / "index.faiss")))
         det.tokenizer = json.loads((path / "vocab.json").read_text()).get("tokenizer")
         if (path / "history.json").exists():

@@ -22,6 +22,8 @@ _RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 class SinusoidalPositions(nn.Module):
     """Fixed sin/cos position encodings (Vaswani et al.), added to the token embeddings."""
 
+    table: torch.Tensor  # a non-persistent buffer
+
     def __init__(self, dim: int, max_len: int = 4096) -> None:
         super().__init__()
         self.dim = dim

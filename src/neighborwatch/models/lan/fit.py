@@ -76,6 +76,7 @@ class FitResult:
 
 
 def build_index(pool: PrefixPool, cfg: LANConfig) -> NeighbourIndex:
+    assert pool.vectors is not None, "the pool is encoded before it is indexed"
     return NeighbourIndex(pool.vectors, pool.hashes, cfg.exact_below, cfg.hnsw_m, cfg.hnsw_ef_search)
 
 
@@ -86,6 +87,7 @@ def select_samples(train: SequenceSet, labels: np.ndarray, cfg: LANConfig, seed:
     """
     samples = training_samples(train, labels, normal_rate=cfg.normal_rate, seed=seed)
     if cfg.loss == "normal_only":
+        assert samples.label is not None  # built from `labels`
         targets = samples.flat_index(train)[~samples.label]
     else:
         targets = oversample(samples, ratio=cfg.oversample_ratio, seed=seed).flat_index(train)

@@ -34,6 +34,7 @@ class DenseGCN(nn.Module):
         a_hat = gcn_normalise(a)
         last = len(self.linears) - 1
         for i, lin in enumerate(self.linears):
+            assert isinstance(lin, nn.Linear)
             if i == last and query_only:
                 row = a_hat[:, :1, :]
                 return lin(row @ x) + (row.sum(-1, keepdim=True) - 1.0) * lin.bias

@@ -70,7 +70,7 @@ class MeanPooling(nn.Module):
         return (keep @ hidden) / keep.sum(1)[None, :, None]
 
 
-def make_pooling(kind: str, hidden: int, heads: int, window: int) -> nn.Module:
+def make_pooling(kind: str, hidden: int, heads: int, window: int) -> AttentionPooling | MeanPooling:
     if kind == "attention":
         return AttentionPooling(hidden, heads, window)
     if kind == "mean":

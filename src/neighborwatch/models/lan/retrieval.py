@@ -132,11 +132,11 @@ class NeighbourIndex:
         skip = ids < 0
         if query_hashes is not None:
             skip |= self.hashes[np.maximum(ids, 0)] == query_hashes[:, None]
-        if groups is not None:
+        if groups is not None and query_groups is not None:  # they go together (neighbour_ids)
             skip |= groups[np.maximum(ids, 0)] == query_groups[:, None]
         out = first_allowed(ids, skip, n)
         short = (~skip).sum(axis=1) < n
-        if short.any() and want < self.size and groups is not None:
+        if short.any() and want < self.size and groups is not None and query_groups is not None:
             rows = np.flatnonzero(short)
             out[rows] = self._search_chunk(queries[rows], n, min(2 * want, self.size),
                                            None if query_hashes is None else query_hashes[rows],

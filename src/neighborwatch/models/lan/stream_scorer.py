@@ -66,7 +66,8 @@ class LANStreamScorer(StreamScorer):
     def config(self) -> dict[str, Any]:
         c = self.cfg
         return {"name": self.name, "vocab_size": c.vocab_size, "encoder": c.encoder, "layers": c.layers,
-                "hidden": c.hidden, "attention_window": c.attention_window, "pool": int(len(self.det.pool))}
+                "hidden": c.hidden, "attention_window": c.attention_window,
+                "pool": len(self.det._require_fitted()[0])}
 
     def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], Any, int]]:
         c = self.cfg
@@ -153,7 +154,8 @@ class LANStreamScorer(StreamScorer):
         q = np.ascontiguousarray(self.query_vectors(slots), dtype=np.float32)
         t1 = time.perf_counter()
         hashes = self.state["hash"][slots] if self.cfg.exclude_identical else None
-        nbrs = neighbour_ids(self.det.index, q, hashes, self.cfg)
+        _, vectors, index = self.det._require_fitted()
+        nbrs = neighbour_ids(index, q, hashes, self.cfg)
         t2 = time.perf_counter()
         probs = head_probabilities(self.model, q, nbrs, self.det.pool_vectors, self.device)
         t3 = time.perf_counter()
@@ -161,7 +163,7 @@ class LANStreamScorer(StreamScorer):
         sec["pool"] += t1 - t0
         sec["search"] += t2 - t1
         sec["head"] += t3 - t2
-        pool = self.det.pool.vectors[nbrs] if nbrs.size else np.zeros((len(q), 0, q.shape[1]), np.float32)
+        pool = vectors[nbrs] if nbrs.size else np.zeros((len(q), 0, q.shape[1]), np.float32)
         qn = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
         pn = pool / np.maximum(np.linalg.norm(pool, axis=2, keepdims=True), 1e-12)
         sims = np.einsum("nh,nkh->nk", qn, pn).astype(np.float32)
@@ -233,15 +235,17 @@ class LANStreamScorer(StreamScorer):
         """Details of each pool prefix's last event, asked for once from `event_details`."""
         if self.event_details is None:
             return {}
-        return self.event_details(np.unique(self.det.pool.event_rows[self.det.pool.event_rows >= 0]))
+        rows = self.det._require_fitted()[0].event_rows
+        return self.event_details(np.unique(rows[rows >= 0]))
 
     def describe_neighbours(self, ids: np.ndarray) -> list[dict[str, Any]]:
         if self._pool_info is None:
             self._pool_info = self._load_pool_info()
+        pool, _, _ = self.det._require_fitted()
         out = []
         for i in np.asarray(ids, dtype=np.int64):
-            row = int(self.det.pool.event_rows[i])
-            n = int(self.det.pool.lengths[i])
+            row = int(pool.event_rows[i])
+            n = int(pool.lengths[i])
             d = {"pool_id": int(i), "length": n, "event_row": row,
                  "activities": f"{n} activit{'y' if n == 1 else 'ies'}"}
             d.update(self._pool_info.get(row, {}))

@@ -119,7 +119,8 @@ class FeatureDetector(Detector):
         arrays: dict[str, np.ndarray] = {"x": self._x}
         if self._y is not None:
             arrays["y"] = self._y
-        np.savez_compressed(path / TRAIN_ARRAYS, **arrays)
+        # numpy's stub lets **arrays fill its allow_pickle: bool
+        np.savez_compressed(path / TRAIN_ARRAYS, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureDetector":

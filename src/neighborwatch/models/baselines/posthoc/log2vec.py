@@ -70,11 +70,13 @@ def _knn(base: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.
 
     k = min(k, len(base))
     d = base.shape[1]
+    index: faiss.Index
     if len(base) <= EXACT_LIMIT:
         index = faiss.IndexFlatIP(d)
     else:  # approximate search keeps CERT-scale graphs tractable on CPU
-        index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = max(64, 2 * k)
+        hnsw = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efSearch = max(64, 2 * k)
+        index = hnsw
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)  # a parallel HNSW build depends on thread timing: not reproducible
     try:
@@ -193,7 +195,8 @@ class Log2Vec(Detector):
         if self._train is None:
             raise NotFittedError(self.name, "save")
         write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size})
-        np.savez_compressed(Path(path) / ARRAYS, **self._train)
+        # numpy's stub lets **arrays fill its allow_pickle: bool
+        np.savez_compressed(Path(path) / ARRAYS, **self._train)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> "Log2Vec":

@@ -45,6 +45,9 @@ class OC4SeqConfig(TorchConfig):
 
 
 class _OC4SeqNet(nn.Module):
+    c_global: torch.Tensor  # buffers: the hypersphere centres
+    c_local: torch.Tensor
+
     def __init__(self, vocab: int, cfg: OC4SeqConfig) -> None:
         super().__init__()
         self.window = cfg.window
@@ -113,9 +116,11 @@ class OC4Seq(TorchSequenceDetector):
         net.c_local.copy_(c_l)
 
     def _loss(self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        dg, dl = self.module.distances(tokens, lengths)  # type: ignore[union-attr]
+        assert isinstance(self.module, _OC4SeqNet)  # built by _build
+        dg, dl = self.module.distances(tokens, lengths)
         return dg.mean() + self.config.alpha * dl.mean()
 
     def _score(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        dg, dl = self.module.distances(tokens, lengths)  # type: ignore[union-attr]
+        assert isinstance(self.module, _OC4SeqNet)  # built by _build
+        dg, dl = self.module.distances(tokens, lengths)
         return dg + self.config.alpha * dl
