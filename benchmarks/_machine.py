@@ -20,8 +20,7 @@ def machine() -> str:
     except (OSError, ValueError, IndexError):
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    line = (f"{cpu}, {os.cpu_count()} logical CPUs (load {load:.1f}), {mem} RAM, "
-            f"Python {platform.python_version()}")
+    line = f"{cpu}, {os.cpu_count()} logical CPUs (load {load:.1f}), {mem} RAM, Python {platform.python_version()}"
     import sys
 
     if "torch" in sys.modules:

@@ -11,8 +11,6 @@ detector both times, the ratio and the largest score difference.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402  (benchmarks/ sibling)
-
 import argparse
 import os
 import time
@@ -20,6 +18,7 @@ import time
 import numpy as np
 import torch
 
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
 from neighborwatch.models.registry import detector_class
 from neighborwatch.sequences.base import SequenceSet
 
@@ -48,8 +47,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     seqs = sessions(args.work, args.max)
     print(f"machine: {machine()}")
-    print(f"{len(seqs):,} sequences, {seqs.n_activities:,} activities, median length "
-          f"{int(np.median(seqs.lengths))}")
+    print(f"{len(seqs):,} sequences, {seqs.n_activities:,} activities, median length {int(np.median(seqs.lengths))}")
     for name in args.only.split(","):
         det = detector_class(name)(seed=0)
         det.vocab_size = seqs.vocab_size
@@ -63,8 +61,10 @@ def main() -> None:
         t2 = time.perf_counter()
         cls.shares_prefixes = True
         diff = float(np.nanmax(np.abs(shared - windowed)))
-        print(f"{name:8s} W={det.config.window:3d}: one pass {t1 - t0:7.2f} s, windows {t2 - t1:7.2f} s "
-              f"({(t2 - t1) / max(t1 - t0, 1e-9):.1f}x), max |diff| {diff:.1e}")
+        print(
+            f"{name:8s} W={det.config.window:3d}: one pass {t1 - t0:7.2f} s, windows {t2 - t1:7.2f} s "
+            f"({(t2 - t1) / max(t1 - t0, 1e-9):.1f}x), max |diff| {diff:.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ organisations, not one log at this scale); no real CERT rows are used.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402  (benchmarks/ sibling)
-
 import argparse
 import subprocess
 import sys
@@ -25,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
 
 R4_HEADERS = {
     "logon": "id,date,user,pc,activity",
@@ -38,8 +38,20 @@ WORDS = (
     "display channel boats difficulty august south roads added prevent march first large during "
     "overall nonexistent threw authors leadership rather upper expedition survey again"
 ).split()
-DOMAINS = ["msn.com", "urbanspoon.com", "aa.com", "nymag.com", "hubspot.com", "linkedin.com",
-           "wikipedia.org", "espn.go.com", "bbc.co.uk", "yahoo.com", "careerbuilder.com", "boeing.com"]
+DOMAINS = [
+    "msn.com",
+    "urbanspoon.com",
+    "aa.com",
+    "nymag.com",
+    "hubspot.com",
+    "linkedin.com",
+    "wikipedia.org",
+    "espn.go.com",
+    "bbc.co.uk",
+    "yahoo.com",
+    "careerbuilder.com",
+    "boeing.com",
+]
 
 
 def _letters(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
@@ -81,14 +93,16 @@ def write_fake_http(path: Path, rows: int, seed: int) -> None:
             n = min(chunk, rows - done)
             secs = np.sort(rng.integers(done * span_s // rows, (done + n) * span_s // rows, size=n))
             u = rng.integers(1000, size=n)
-            df = pl.DataFrame({
-                "id": fake_ids(rng, n),
-                "date": (start + secs.astype("timedelta64[s]")).astype("datetime64[us]"),
-                "user": np.asarray(users)[u],
-                "pc": np.asarray(pcs)[u],
-                "url": np.asarray(urls)[rng.integers(pool, size=n)],
-                "content": np.asarray(contents)[rng.integers(pool, size=n)],
-            }).with_columns(pl.col("date").dt.strftime("%m/%d/%Y %H:%M:%S"))
+            df = pl.DataFrame(
+                {
+                    "id": fake_ids(rng, n),
+                    "date": (start + secs.astype("timedelta64[s]")).astype("datetime64[us]"),
+                    "user": np.asarray(users)[u],
+                    "pc": np.asarray(pcs)[u],
+                    "url": np.asarray(urls)[rng.integers(pool, size=n)],
+                    "content": np.asarray(contents)[rng.integers(pool, size=n)],
+                }
+            ).with_columns(pl.col("date").dt.strftime("%m/%d/%Y %H:%M:%S"))
             df.write_csv(fh, include_header=False)
             done += n
 
@@ -126,8 +140,9 @@ def run_child(code: str) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one fresh Python process running `code`."""
     linux = Path("/proc/self/status").exists()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code + (_PEAK if linux else "")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code + (_PEAK if linux else "")], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     out, err = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -157,14 +172,17 @@ def main() -> None:
         if not http.exists():
             t = time.perf_counter()
             make_release(src, rows, args.seed)
-            print(f"generated {http} ({http.stat().st_size / 1e6:.0f} MB, {rows:,} rows) "
-                  f"in {time.perf_counter() - t:.1f} s")
+            print(
+                f"generated {http} ({http.stat().st_size / 1e6:.0f} MB, {rows:,} rows) "
+                f"in {time.perf_counter() - t:.1f} s"
+            )
         work = args.dir / f"work-{rows}"
         for name, template in JOBS.items():
             wall, rss = run_child(template.format(src=str(src), work=str(work), http=str(http)))
             results.append((rows, name, wall, rss, http.stat().st_size / 1e6))
-            print(f"  {rows:>11,} rows  {name:<36} {wall:7.1f} s  {rows / wall:>11,.0f} events/s  "
-                  f"peak RSS {rss:7.0f} MiB")
+            print(
+                f"  {rows:>11,} rows  {name:<36} {wall:7.1f} s  {rows / wall:>11,.0f} events/s  peak RSS {rss:7.0f} MiB"
+            )
     print()
     print(f"{'rows':>11}  {'job':<36} {'s':>7} {'events/s':>11} {'MB/s':>7} {'peak MiB':>9}")
     for rows, name, wall, rss, mb in results:
@@ -177,8 +195,10 @@ def main() -> None:
     if len(sizes) > 1:
         small = {name: rss for rows, name, _, rss, _ in results if rows == sizes[0]}
         for name in JOBS:
-            print(f"peak memory growth {sizes[0]:,} → {sizes[-1]:,} rows, {name}: "
-                  f"{small[name]:.0f} → {big[name][1]:.0f} MiB")
+            print(
+                f"peak memory growth {sizes[0]:,} → {sizes[-1]:,} rows, {name}: "
+                f"{small[name]:.0f} → {big[name][1]:.0f} MiB"
+            )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ easy, so the AUC column is a sanity check, not a comparison — the comparison i
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402  (benchmarks/ sibling)
-
 import argparse
 import os
 import time
@@ -23,9 +21,11 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
 from neighborwatch.models.base import ACTIVITY
 from neighborwatch.models.registry import available
 from neighborwatch.sequences.toy import toy_data
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,13 +40,18 @@ def main() -> None:
 
     data = toy_data(seed=args.seed, n_train=300 * args.scale, n_val=80 * args.scale, n_test=120 * args.scale)
     (train, train_labels), (val, val_labels), (test, test_labels) = data["train"], data["validation"], data["test"]
-    realtime = [n for n, c in available().items()
-                if ACTIVITY in c.levels and c.__module__.startswith("neighborwatch.models.baselines.realtime")]
+    realtime = [
+        n
+        for n, c in available().items()
+        if ACTIVITY in c.levels and c.__module__.startswith("neighborwatch.models.baselines.realtime")
+    ]
     names = [n for n in args.only.split(",") if n] or realtime
 
     print(f"machine: {machine()}")
-    print(f"data: train {train.n_activities} / validation {val.n_activities} / test {test.n_activities} "
-          f"activities, {int(test_labels.sum())} malicious in test")
+    print(
+        f"data: train {train.n_activities} / validation {val.n_activities} / test {test.n_activities} "
+        f"activities, {int(test_labels.sum())} malicious in test"
+    )
     print(f"{'detector':10s} {'fit s':>8s} {'epochs':>6s} {'score s':>8s} {'act/s':>10s} {'AUC':>7s}")
     for name in names:
         cls = available()[name]
@@ -64,8 +69,9 @@ def main() -> None:
         ok = ~np.isnan(scores)
         auc = roc_auc_score(test_labels[ok], scores[ok])
         epochs = len(getattr(det, "history", [])) or "-"
-        print(f"{name:10s} {fit_s:8.2f} {epochs!s:>6s} {score_s:8.3f} {ok.sum() / score_s:10.0f} {auc:7.4f}",
-              flush=True)
+        print(
+            f"{name:10s} {fit_s:8.2f} {epochs!s:>6s} {score_s:8.3f} {ok.sum() / score_s:10.0f} {auc:7.4f}", flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,11 @@ def _redis() -> tuple[str, subprocess.Popen]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(0.5)
     return f"redis://127.0.0.1:{port}/0", proc
 
@@ -65,21 +68,31 @@ def main() -> None:
     t = time.perf_counter()
     summary = ingest(root / "src", root / "work")
     n_events = summary["events"]
-    print(f"ingest (local, not parallel): {n_events:,} events in {time.perf_counter() - t:.1f} s "
-          f"= {n_events / (time.perf_counter() - t):,.0f} events/s")
+    print(
+        f"ingest (local, not parallel): {n_events:,} events in {time.perf_counter() - t:.1f} s "
+        f"= {n_events / (time.perf_counter() - t):,.0f} events/s"
+    )
     t = time.perf_counter()
     build_sequences(root / "work")
     local_seq = time.perf_counter() - t
     print(f"sequences stage, local engine: {local_seq:.2f} s = {n_events / local_seq:,.0f} events/s")
     env = {k: os.environ[k] for k in ("PYTHONPATH", "NEIGHBORWATCH_PROGRESS", "OMP_NUM_THREADS") if k in os.environ}
-    ray.init(num_cpus=max(workers), include_dashboard=False, address="local", _node_ip_address="127.0.0.1",
-             log_to_driver=False, runtime_env={"env_vars": env})
+    ray.init(
+        num_cpus=max(workers),
+        include_dashboard=False,
+        address="local",
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        runtime_env={"env_vars": env},
+    )
     for _ in range(2):  # the first call pays for the workers' imports
         t = time.perf_counter()
         build_sequences(root / "work", stage=ray_stage(chunks=2 * max(workers)))
         ray_seq = time.perf_counter() - t
-    print(f"sequences stage, ray engine ({2 * max(workers)} user chunks, warm workers): {ray_seq:.2f} s "
-          f"= {n_events / ray_seq:,.0f} events/s")
+    print(
+        f"sequences stage, ray engine ({2 * max(workers)} user chunks, warm workers): {ray_seq:.2f} s "
+        f"= {n_events / ray_seq:,.0f} events/s"
+    )
 
     from neighborwatch.models.registry import detector_class
     from neighborwatch.models.train_work import train_work
@@ -90,14 +103,18 @@ def main() -> None:
     t = time.perf_counter()
     s = score_work(root / "work", root / "lan", root / "scores-local", split="test")
     acts = s["rows"]["activity"]
-    print(f"score, local engine (scoring alone {s['scoring_seconds']:.1f} s): {acts:,} activities (+{s['rows'].get('session', 0):,} sessions, "
-          f"{s['rows'].get('day', 0):,} days) in {s['seconds']:.1f} s = {acts / s['seconds']:,.0f} activities/s")
+    print(
+        f"score, local engine (scoring alone {s['scoring_seconds']:.1f} s): {acts:,} activities (+{s['rows'].get('session', 0):,} sessions, "
+        f"{s['rows'].get('day', 0):,} days) in {s['seconds']:.1f} s = {acts / s['seconds']:,.0f} activities/s"
+    )
     for n in workers:
         s = score_work(root / "work", root / "lan", root / f"scores-ray{n}", split="test", engine="ray", workers=n)
         busy = s["scoring_seconds"] / n
-        print(f"score, ray engine, {n} actor(s): {s['seconds']:.1f} s in all (actor start-up, model + sequence "
-              f"loading) = {acts / s['seconds']:,.0f} activities/s; scoring alone {busy:.1f} s per actor "
-              f"= {acts / s['scoring_seconds']:,.0f} activities/s per actor")
+        print(
+            f"score, ray engine, {n} actor(s): {s['seconds']:.1f} s in all (actor start-up, model + sequence "
+            f"loading) = {acts / s['seconds']:,.0f} activities/s; scoring alone {busy:.1f} s per actor "
+            f"= {acts / s['scoring_seconds']:,.0f} activities/s per actor"
+        )
 
     if not args.skip_live:
         from neighborwatch.replay import replay
@@ -110,9 +127,19 @@ def main() -> None:
                 prefix = f"bench:{n}"
                 want = replay(root / "work", url, split="test", partitions=2, prefix=prefix)["events"]
                 state = root / f"live{n}"
-                opts = ServeOptions(model=root / "lan", work=root / "work", redis=url, token="t", state=state,
-                                    sinks=[f"scores:{state / 'scores.jsonl'}"], partitions=2, prefix=prefix,
-                                    port=18700 + 10 * n, snapshot_every_s=5.0, budget_per_day=5)
+                opts = ServeOptions(
+                    model=root / "lan",
+                    work=root / "work",
+                    redis=url,
+                    token="t",
+                    state=state,
+                    sinks=[f"scores:{state / 'scores.jsonl'}"],
+                    partitions=2,
+                    prefix=prefix,
+                    port=18700 + 10 * n,
+                    snapshot_every_s=5.0,
+                    budget_per_day=5,
+                )
                 files = [state / f"scores.p{p}.jsonl" for p in range(2)]
                 t = time.perf_counter()
                 cluster = LiveCluster(ray, opts, n, "t")
@@ -129,9 +156,11 @@ def main() -> None:
                 secs = time.perf_counter() - t_ready
                 cluster.stop()
                 rate = (done - early) / secs
-                print(f"live, {n} worker actor(s) over 2 Redis partitions: {done:,} events ({done - early:,} after "
-                      f"start-up, which took {t_ready - t:.1f} s) in {secs:.1f} s = {rate:,.0f} events/s, "
-                      f"{rate / n:,.0f} per worker")
+                print(
+                    f"live, {n} worker actor(s) over 2 Redis partitions: {done:,} events ({done - early:,} after "
+                    f"start-up, which took {t_ready - t:.1f} s) in {secs:.1f} s = {rate:,.0f} events/s, "
+                    f"{rate / n:,.0f} per worker"
+                )
         finally:
             proc.terminate()
     ray.shutdown()

@@ -45,24 +45,31 @@ def main() -> None:
     if args.model:
         det = LAN.load(args.model)
     else:
-        cfg = LANConfig(epochs=args.epochs, lr=1e-3, max_train_samples=args.max_train_samples,
-                        threads=args.threads, device="cpu")
+        cfg = LANConfig(
+            epochs=args.epochs, lr=1e-3, max_train_samples=args.max_train_samples, threads=args.threads, device="cpu"
+        )
         det = LAN(cfg).fit(tr, ytr, va, yva)
     cfg, dev = det.config, det.device
     print(f"machine: {machine()}")
-    print(f"model: hidden {cfg.hidden}, {cfg.encoder}/{cfg.pooling}, k={cfg.k}, pool {len(det.pool):,} prefixes "
-          f"({'exact' if det.index.exact else 'HNSW'} index)")
+    print(
+        f"model: hidden {cfg.hidden}, {cfg.encoder}/{cfg.pooling}, k={cfg.k}, pool {len(det.pool):,} prefixes "
+        f"({'exact' if det.index.exact else 'HNSW'} index)"
+    )
     n_scored = int((te.position_in_sequence() >= 1).sum())
-    print(f"data: {args.work or 'toy'} test split: {te.n_activities:,} activities, {n_scored:,} scored, "
-          f"{len(te):,} sessions, longest {int(te.lengths.max())}")
+    print(
+        f"data: {args.work or 'toy'} test split: {te.n_activities:,} activities, {n_scored:,} scored, "
+        f"{len(te):,} sessions, longest {int(te.lengths.max())}"
+    )
 
     best, best_cpu = float("inf"), float("inf")
     for _ in range(args.repeat):
         t0, c0 = time.perf_counter(), time.process_time()
         det.score_activities(te)
         best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
-    print(f"batch scoring end to end: {best:.2f} s wall = {n_scored / best:,.0f} activities/s; "
-          f"{best_cpu:.2f} CPU-s = {n_scored / best_cpu:,.0f} activities per CPU-s (best of {args.repeat})")
+    print(
+        f"batch scoring end to end: {best:.2f} s wall = {n_scored / best:,.0f} activities/s; "
+        f"{best_cpu:.2f} CPU-s = {n_scored / best_cpu:,.0f} activities per CPU-s (best of {args.repeat})"
+    )
 
     targets = np.flatnonzero(te.position_in_sequence() >= 1)
     ends = targets - 1
@@ -86,8 +93,10 @@ def main() -> None:
             tok, lens = pad_prefixes(te.tokens, starts[s : s + 512], lengths[s : s + 512])
             det.model.encode_prefixes(torch.from_numpy(tok).to(dev), torch.from_numpy(lens).to(dev))
     per_prefix = time.process_time() - t0
-    print(f"  encoding each prefix separately (authors' design), first {m:,} queries: {per_prefix:.2f} CPU-s = "
-          f"{m / per_prefix:,.0f} queries per CPU-s vs {len(ends) / encode_s:,.0f} with one pass per session")
+    print(
+        f"  encoding each prefix separately (authors' design), first {m:,} queries: {per_prefix:.2f} CPU-s = "
+        f"{m / per_prefix:,.0f} queries per CPU-s vs {len(ends) / encode_s:,.0f} with one pass per session"
+    )
 
 
 if __name__ == "__main__":

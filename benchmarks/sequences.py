@@ -11,8 +11,6 @@ The rows are random here; no real CERT rows are used.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402  (benchmarks/ sibling)
-
 import argparse
 import os
 import subprocess
@@ -22,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
 
 SOURCES_CODES = np.array([0, 0, 0, 0, 1, 1, 2, 3], dtype=np.int8)  # r4.2-like mix: mostly web
 
@@ -34,8 +34,11 @@ def write_events(path: Path, n: int, users: int, seed: int) -> None:
     user = rng.integers(0, users, n_sess)
     host = user * 3 + rng.integers(0, 3, n_sess) * (rng.random(n_sess) < 0.1)
     day = rng.integers(0, 500, n_sess)
-    start = (np.datetime64("2010-01-02T00:00", "us").astype(np.int64) + day * 86_400_000_000
-             + rng.integers(7 * 3600, 10 * 3600, n_sess) * 1_000_000)
+    start = (
+        np.datetime64("2010-01-02T00:00", "us").astype(np.int64)
+        + day * 86_400_000_000
+        + rng.integers(7 * 3600, 10 * 3600, n_sess) * 1_000_000
+    )
     length = rng.integers(2, 2 * per - 2, n_sess)
     sess = np.repeat(np.arange(n_sess), length)
     pos = np.arange(len(sess)) - np.repeat(np.cumsum(length) - length, length)
@@ -51,13 +54,19 @@ def write_events(path: Path, n: int, users: int, seed: int) -> None:
     code[last_closed] = 5
     del first, last_closed, pos
     codes = pl.Series(code)
-    df = pl.DataFrame({
-        "time": pl.Series(t).cast(pl.Datetime("us")),
-        "user": ("U" + pl.Series(user[sess]).cast(pl.Utf8).str.zfill(6)),
-        "host": ("PC-" + pl.Series(host[sess]).cast(pl.Utf8).str.zfill(4)),
-        "source": codes.replace_strict(dict(enumerate(["http", "email", "file", "device", "logon", "logon"])), return_dtype=pl.Utf8),
-        "action": codes.replace_strict(dict(enumerate(["WWW Visit", "Send", "File Open", "Connect", "Logon", "Logoff"])), return_dtype=pl.Utf8),
-    }).sort("time")
+    df = pl.DataFrame(
+        {
+            "time": pl.Series(t).cast(pl.Datetime("us")),
+            "user": ("U" + pl.Series(user[sess]).cast(pl.Utf8).str.zfill(6)),
+            "host": ("PC-" + pl.Series(host[sess]).cast(pl.Utf8).str.zfill(4)),
+            "source": codes.replace_strict(
+                dict(enumerate(["http", "email", "file", "device", "logon", "logon"])), return_dtype=pl.Utf8
+            ),
+            "action": codes.replace_strict(
+                dict(enumerate(["WWW Visit", "Send", "File Open", "Connect", "Logon", "Logoff"])), return_dtype=pl.Utf8
+            ),
+        }
+    ).sort("time")
     df = df.with_columns(pl.format("{{{}}}", pl.int_range(0, pl.len()).cast(pl.Utf8).str.zfill(12)).alias("event_id"))
     from neighborwatch.data.schema import conform_events
 
@@ -74,9 +83,11 @@ def child(work: str) -> None:
     dt = time.perf_counter() - t0
     hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM"))
     c = config["counts"]
-    print(f"events={config['events']:,} sessions={c['session']['sequences']:,} days={c['day']['sequences']:,} "
-          f"activities_after_collapse={c['session']['activities']:,} seconds={dt:.1f} "
-          f"events_per_s={config['events'] / dt:,.0f} peak_rss_MiB={int(hwm.split()[1]) / 1024:,.0f}")
+    print(
+        f"events={config['events']:,} sessions={c['session']['sequences']:,} days={c['day']['sequences']:,} "
+        f"activities_after_collapse={c['session']['activities']:,} seconds={dt:.1f} "
+        f"events_per_s={config['events'] / dt:,.0f} peak_rss_MiB={int(hwm.split()[1]) / 1024:,.0f}"
+    )
 
 
 def main() -> None:

@@ -19,8 +19,6 @@ Exit status 1 if a check fails.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402  (benchmarks/ sibling)
-
 import argparse
 import json
 import os
@@ -35,6 +33,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
 
 PREFIX = "soak:events"
 
@@ -52,8 +52,11 @@ def start_redis(root: Path) -> tuple[subprocess.Popen, str]:
     if exe is None:
         sys.exit("soak needs redis-server on PATH (apt-get install redis-server)")
     port = free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(root), "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(root), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(200):
         try:
@@ -79,12 +82,21 @@ def worker(url: str, state: Path, partitions: int, seed: int, max_sessions: int)
     torch.set_num_threads(1)
     tok = WordHourTokenizer()
     counts = np.random.default_rng(seed).gamma(0.3, 1.0, (tok.vocab_size, tok.vocab_size)) * 50
-    engine = Engine(BigramScorer(tok.vocab_size, counts), tok.transform, tok.decode,
-                    Thresholds(activity=0.999, risk=120.0, half_life_s=3600.0),
-                    EngineConfig(window_s=0.0, max_hold_s=0.2, max_open_sessions=max_sessions))
-    rt = Runtime(engine, RedisSource(url, PREFIX, partitions, consumer="soak-0"),
-                 [JsonlSink(state / "scores.jsonl", "scores"), JsonlSink(state / "alerts.jsonl", "alerts")],
-                 state, snapshot_every_s=1.0, poll_block_s=0.05)
+    engine = Engine(
+        BigramScorer(tok.vocab_size, counts),
+        tok.transform,
+        tok.decode,
+        Thresholds(activity=0.999, risk=120.0, half_life_s=3600.0),
+        EngineConfig(window_s=0.0, max_hold_s=0.2, max_open_sessions=max_sessions),
+    )
+    rt = Runtime(
+        engine,
+        RedisSource(url, PREFIX, partitions, consumer="soak-0"),
+        [JsonlSink(state / "scores.jsonl", "scores"), JsonlSink(state / "alerts.jsonl", "alerts")],
+        state,
+        snapshot_every_s=1.0,
+        poll_block_s=0.05,
+    )
     rt.restore()
     signal.signal(signal.SIGTERM, lambda *_: rt._stop.set())
     rt.run()  # until SIGTERM (graceful: final snapshot) or SIGKILL (the crash being tested)
@@ -108,15 +120,29 @@ class Producer(threading.Thread):
         self.t0 = 1_262_332_800  # 2010-01-01, event time advances 1 s per event
 
     def batch(self, n: int) -> tuple[list[dict], list[tuple[str, bytes]]]:
-        kinds = [("logon", "Logon"), ("http", "WWW Visit"), ("email", "Send"), ("file", "File Open"),
-                 ("device", "Connect"), ("device", "Disconnect"), ("http", "WWW Visit"), ("logon", "Logoff")]
+        kinds = [
+            ("logon", "Logon"),
+            ("http", "WWW Visit"),
+            ("email", "Send"),
+            ("file", "File Open"),
+            ("device", "Connect"),
+            ("device", "Disconnect"),
+            ("http", "WWW Visit"),
+            ("logon", "Logoff"),
+        ]
         good, raw = [], []
         for _ in range(n):
             i = self.sent + self.bad
             u = int(self.rng.integers(self.users))
             src, act = kinds[int(self.rng.integers(len(kinds)))]
-            ev = {"event_id": f"S{i:09d}", "time": self.t0 + i, "user": f"U{u:05d}", "host": f"PC-{u:05d}",
-                  "source": src, "action": act}
+            ev = {
+                "event_id": f"S{i:09d}",
+                "time": self.t0 + i,
+                "user": f"U{u:05d}",
+                "host": f"PC-{u:05d}",
+                "source": src,
+                "action": act,
+            }
             if self.rng.random() < self.poison:
                 bad = dict(ev, time=253402300800) if self.rng.random() < 0.5 else None
                 body = json.dumps(bad).encode() if bad else b'{"event_id": "' + ev["event_id"].encode()
@@ -156,8 +182,21 @@ def lines(path: Path) -> list[dict]:
 
 
 def spawn(args, url: str, state: Path) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, "--worker", "--url", url, "--state", str(state),
-           "--partitions", str(args.partitions), "--seed", str(args.seed), "--max-sessions", str(args.max_sessions)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--url",
+        url,
+        "--state",
+        str(state),
+        "--partitions",
+        str(args.partitions),
+        "--seed",
+        str(args.seed),
+        "--max-sessions",
+        str(args.max_sessions),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", NEIGHBORWATCH_PROGRESS="0")
     log = open(state / "worker.log", "ab")
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -204,8 +243,10 @@ def main() -> int:
             if now - last_print >= 10:
                 rss.append(rss_mb(proc.pid))
                 done = sum(1 for _ in (state / "scores.jsonl").open("rb")) if (state / "scores.jsonl").exists() else 0
-                print(f"{now - t0:6.0f} {rss[-1]:13.1f} {producer.sent + producer.bad:9d} {done:9d} {kills:5d}",
-                      flush=True)
+                print(
+                    f"{now - t0:6.0f} {rss[-1]:13.1f} {producer.sent + producer.bad:9d} {done:9d} {kills:5d}",
+                    flush=True,
+                )
                 last_print = now
             if now - last_kill >= args.restart_every:
                 proc.send_signal(signal.SIGKILL)
@@ -234,7 +275,11 @@ def main() -> int:
 
     from neighborwatch.streaming.alerts import AlertStore
 
-    recs, dead, alerts = lines(state / "scores.jsonl"), lines(state / "dead-letter.jsonl"), lines(state / "alerts.jsonl")
+    recs, dead, alerts = (
+        lines(state / "scores.jsonl"),
+        lines(state / "dead-letter.jsonl"),
+        lines(state / "alerts.jsonl"),
+    )
     ids = [r["event_id"] for r in recs if r["event_id"] is not None]
     scored = sum(r["status"] not in ("rejected", "failed") for r in recs)
     total, in_db = AlertStore(state / "alerts.sqlite").query(limit=10**7)
@@ -246,8 +291,10 @@ def main() -> int:
         "alerts file = alert database": set(alert_ids) == {a["alert_id"] for a in in_db} and total == len(alerts),
     }
     finite = [x for x in rss if x == x]
-    print(f"\nevents offered {offered:,} (poison {producer.bad:,}); scored {scored:,}; dead-lettered {len(dead):,}; "
-          f"alerts {len(alerts):,} in file, {total:,} in database; SIGKILLs {kills}")
+    print(
+        f"\nevents offered {offered:,} (poison {producer.bad:,}); scored {scored:,}; dead-lettered {len(dead):,}; "
+        f"alerts {len(alerts):,} in file, {total:,} in database; SIGKILLs {kills}"
+    )
     if finite:
         print(f"worker RSS MB: first {finite[0]:.1f}, max {max(finite):.1f}, last {finite[-1]:.1f}")
     for name, ok in checks.items():

@@ -20,14 +20,14 @@ real-time loop without carried state must.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402  (benchmarks/ sibling)
-
 import argparse
 import os
 import time
 
 import numpy as np
 import torch
+
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
 
 
 def synthetic_lan(pool: int, seed: int):
@@ -46,8 +46,9 @@ def synthetic_lan(pool: int, seed: int):
     chosen = select_pool(seqs, np.zeros(seqs.n_activities, bool), max_pool=pool, seed=seed)
     chosen.vectors = prefix_vectors(det.model, seqs, chosen.ends, det.device)
     det.pool = chosen
-    det.index = NeighbourIndex(chosen.vectors, chosen.hashes, det.config.exact_below, det.config.hnsw_m,
-                               det.config.hnsw_ef_search)
+    det.index = NeighbourIndex(
+        chosen.vectors, chosen.hashes, det.config.exact_below, det.config.hnsw_m, det.config.hnsw_ef_search
+    )
     return det
 
 
@@ -56,8 +57,14 @@ def synthetic_events(n: int, sessions: int, seed: int):
     from neighborwatch.streaming.events import LiveEvent
 
     rng = np.random.default_rng(seed)
-    kinds = [("email", "Send"), ("http", "WWW Visit"), ("file", "File Open"), ("device", "Connect"),
-             ("device", "Disconnect"), ("http", "WWW Visit")]
+    kinds = [
+        ("email", "Send"),
+        ("http", "WWW Visit"),
+        ("file", "File Open"),
+        ("device", "Connect"),
+        ("device", "Disconnect"),
+        ("http", "WWW Visit"),
+    ]
     base = 1_262_592_000 * 1_000_000 + 8 * 3600 * 1_000_000  # 2010-01-04 08:00
     t = base + np.sort(rng.integers(0, 9 * 3600 * 1_000_000, n))
     users = rng.integers(0, sessions, n)
@@ -75,10 +82,10 @@ def synthetic_events(n: int, sessions: int, seed: int):
 
 
 def engine_for(det, cache: int = 50_000):
+    from neighborwatch.models.lan.stream_scorer import LANStreamScorer
     from neighborwatch.sequences.tokenize import WordHourTokenizer
     from neighborwatch.streaming.alerts import Thresholds
     from neighborwatch.streaming.engine import Engine, EngineConfig
-    from neighborwatch.models.lan.stream_scorer import LANStreamScorer
 
     tok = WordHourTokenizer()
     cfg = EngineConfig(window_s=0.0, max_hold_s=0.0, collapse=False)
@@ -112,25 +119,32 @@ def run_load(det, events, rate: float | None, batch: int, cache: int = 50_000) -
     sc = eng.scorer
     hit = sc.cache_hits / max(1, sc.cache_hits + sc.cache_misses)
     stages = dict(sc.seconds, engine=wall - sum(sc.seconds.values()))
-    return {"offered": "max" if rate is None else int(rate), "events_per_s": n / wall, "cache_hit": hit,
-            "stages": {k: v / wall for k, v in stages.items()},
-            "p50_ms": 1e3 * float(np.percentile(lat, 50)), "p99_ms": 1e3 * float(np.percentile(lat, 99))}
+    return {
+        "offered": "max" if rate is None else int(rate),
+        "events_per_s": n / wall,
+        "cache_hit": hit,
+        "stages": {k: v / wall for k, v in stages.items()},
+        "p50_ms": 1e3 * float(np.percentile(lat, 50)),
+        "p99_ms": 1e3 * float(np.percentile(lat, 99)),
+    }
 
 
 @torch.inference_mode()
 def authors_approach(det, events, limit: int) -> dict:
     """Re-encode the prefix and the k−1 neighbours' prefixes from tokens for every event."""
+    import polars as pl
+
     from neighborwatch.models.lan.scoring import neighbour_ids
     from neighborwatch.sequences.tokenize import WordHourTokenizer
     from neighborwatch.streaming.engine import Engine  # noqa: F401 — same tokenization path
-    import polars as pl
 
     tok = WordHourTokenizer()
     model, cfg = det.model, det.config
     rng = np.random.default_rng(0)
     pool_tokens = [rng.integers(1, cfg.vocab_size, int(l)) for l in det.pool.lengths]  # stand-in prefixes
-    df = pl.DataFrame({"source": [e.source for e in events], "action": [e.action for e in events],
-                       "time": [e.time for e in events]})
+    df = pl.DataFrame(
+        {"source": [e.source for e in events], "action": [e.action for e in events], "time": [e.time for e in events]}
+    )
     tokens = tok.transform(df)
     history: dict[str, list[int]] = {}
     lat = []
@@ -155,8 +169,12 @@ def authors_approach(det, events, limit: int) -> dict:
         if len(lat) >= limit:
             break
     wall = time.perf_counter() - t0
-    return {"events_per_s": len(lat) / wall, "p50_ms": 1e3 * float(np.percentile(lat, 50)),
-            "p99_ms": 1e3 * float(np.percentile(lat, 99)), "events": len(lat)}
+    return {
+        "events_per_s": len(lat) / wall,
+        "p50_ms": 1e3 * float(np.percentile(lat, 50)),
+        "p99_ms": 1e3 * float(np.percentile(lat, 99)),
+        "events": len(lat),
+    }
 
 
 def main() -> None:
@@ -166,7 +184,12 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=2_000)
     ap.add_argument("--pool", type=int, default=50_000, help="pool prefixes of the synthetic model")
     ap.add_argument("--batch", type=int, default=2048, help="max events per micro-batch")
-    ap.add_argument("--threads", type=int, default=1, help="torch + faiss threads (1 avoids OpenMP contention on small shared machines)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch + faiss threads (1 avoids OpenMP contention on small shared machines)",
+    )
     ap.add_argument("--loads", default="1000,5000,20000,max", help="offered events/s, comma-separated")
     ap.add_argument("--authors-events", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
@@ -184,8 +207,10 @@ def main() -> None:
         det = synthetic_lan(args.pool, args.seed)
     print(f"machine: {machine()}")
     c = det.config
-    print(f"model: {c.encoder} {c.layers}x{c.hidden}, pooling {c.pooling} window {c.attention_window}, k={c.k}, "
-          f"pool {len(det.pool)} ({'exact' if det.index.exact else 'HNSW'}), vocab {c.vocab_size}")
+    print(
+        f"model: {c.encoder} {c.layers}x{c.hidden}, pooling {c.pooling} window {c.attention_window}, k={c.k}, "
+        f"pool {len(det.pool)} ({'exact' if det.index.exact else 'HNSW'}), vocab {c.vocab_size}"
+    )
     events = synthetic_events(args.events, args.sessions, args.seed)
     print(f"events: {len(events)} over {args.sessions} concurrent sessions; micro-batch ≤ {args.batch}")
     run_load(det, events[:2000], None, args.batch)  # warm-up
@@ -195,22 +220,33 @@ def main() -> None:
         rate = None if load.strip() == "max" else float(load)
         r = run_load(det, events, rate, args.batch)
         results.append(r)
-        print(f"{r['offered']:>12} {r['events_per_s']:>14,.0f} {r['p50_ms']:>9.2f} {r['p99_ms']:>9.2f} {r['cache_hit']:>10.0%}")
+        print(
+            f"{r['offered']:>12} {r['events_per_s']:>14,.0f} {r['p50_ms']:>9.2f} {r['p99_ms']:>9.2f} {r['cache_hit']:>10.0%}"
+        )
     top = results[-1]
-    print(f"time share at offered {top['offered']}: " + ", ".join(f"{k} {v:.0%}" for k, v in top["stages"].items())
-          + "  (search = FAISS, head = graph + GNN + softmax, pool = attention pooling, encode = LSTM step,"
-          " engine = the rest: ordering, sessions, risk, records, and idle time below capacity)")
+    print(
+        f"time share at offered {top['offered']}: "
+        + ", ".join(f"{k} {v:.0%}" for k, v in top["stages"].items())
+        + "  (search = FAISS, head = graph + GNN + softmax, pool = attention pooling, encode = LSTM step,"
+        " engine = the rest: ordering, sessions, risk, records, and idle time below capacity)"
+    )
     nc = run_load(det, events, None, args.batch, cache=0)
     print(f"{'max, no cache':>12} {nc['events_per_s']:>14,.0f} {nc['p50_ms']:>9.2f} {nc['p99_ms']:>9.2f}")
     one = run_load(det, events[:3000], None, 1)
-    print(f"{'batch=1':>12} {one['events_per_s']:>14,.0f} {one['p50_ms']:>9.2f} {one['p99_ms']:>9.2f}"
-          "   (incremental state, no micro-batching)")
+    print(
+        f"{'batch=1':>12} {one['events_per_s']:>14,.0f} {one['p50_ms']:>9.2f} {one['p99_ms']:>9.2f}"
+        "   (incremental state, no micro-batching)"
+    )
     a = authors_approach(det, events, args.authors_events)
-    print(f"{'re-encode':>12} {a['events_per_s']:>14,.0f} {a['p50_ms']:>9.2f} {a['p99_ms']:>9.2f}"
-          f"   (authors' approach: prefix + {c.k - 1} neighbours re-encoded per event, {a['events']} events)")
+    print(
+        f"{'re-encode':>12} {a['events_per_s']:>14,.0f} {a['p50_ms']:>9.2f} {a['p99_ms']:>9.2f}"
+        f"   (authors' approach: prefix + {c.k - 1} neighbours re-encoded per event, {a['events']} events)"
+    )
     best = max(r["events_per_s"] for r in results)
-    print(f"speed-up at the throughput ceiling: {best / a['events_per_s']:,.0f}x "
-          f"(incremental, batch=1: {one['events_per_s'] / a['events_per_s']:,.1f}x)")
+    print(
+        f"speed-up at the throughput ceiling: {best / a['events_per_s']:,.0f}x "
+        f"(incremental, batch=1: {one['events_per_s'] / a['events_per_s']:,.1f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ flat memory at 1,000 users x 17 months (compare peak RSS at two lengths to see i
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402  (benchmarks/ sibling)
-
 import argparse
 import json
 import os
@@ -20,6 +18,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _machine import machine  # noqa: E402  (benchmarks/ sibling)
 
 CHILD = """
 import json, sys, time
@@ -58,9 +58,11 @@ def main() -> None:
     r = json.loads(res.stdout.strip().splitlines()[-1])
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"machine: {machine()}")
-    print(f"synth {a.release} {a.users} users {a.start}..{a.end}: {r['events']:,} events in {r['seconds']:.1f} s "
-          f"({r['events'] / r['seconds']:,.0f} events/s), peak RSS {r['peak_mib']} MiB, "
-          f"{size / 2**20:,.0f} MiB on disk, {r['insiders']} insiders, {r['malicious']} malicious events")
+    print(
+        f"synth {a.release} {a.users} users {a.start}..{a.end}: {r['events']:,} events in {r['seconds']:.1f} s "
+        f"({r['events'] / r['seconds']:,.0f} events/s), peak RSS {r['peak_mib']} MiB, "
+        f"{size / 2**20:,.0f} MiB on disk, {r['insiders']} insiders, {r['malicious']} malicious events"
+    )
     print(f"rows: {r['rows']}  (process wall incl. start-up {time.perf_counter() - t:.1f} s)")
 
 

@@ -25,10 +25,10 @@ import time
 
 import numpy as np
 import torch
-from _lan_bench import splits
-from _machine import machine
 from sklearn.metrics import roc_auc_score
 
+from _lan_bench import splits
+from _machine import machine
 from neighborwatch.models.lan.config import LANConfig
 from neighborwatch.models.lan.detector import LAN
 from neighborwatch.models.lan.model import LANModel, pad_prefixes
@@ -68,9 +68,13 @@ def run(cfg: LANConfig, data) -> dict[str, float]:
     n = sum(r["samples"] for r in h)
     steps_cpu = sum(r["train_cpu_s"] for r in h)
     return {
-        "samples": n, "per_cpu_s": n / max(steps_cpu, 1e-9), "steps_cpu": steps_cpu,
-        "pool_s": sum(r["pool_s"] for r in h), "retrieval_s": sum(r["retrieval_s"] for r in h),
-        "val_s": sum(r.get("val_s", 0.0) for r in h), "fit_cpu": fit_cpu,
+        "samples": n,
+        "per_cpu_s": n / max(steps_cpu, 1e-9),
+        "steps_cpu": steps_cpu,
+        "pool_s": sum(r["pool_s"] for r in h),
+        "retrieval_s": sum(r["retrieval_s"] for r in h),
+        "val_s": sum(r.get("val_s", 0.0) for r in h),
+        "fit_cpu": fit_cpu,
         "val_auc": max((r.get("val_auc", float("nan")) for r in h), default=float("nan")),
         "test_auc": roc_auc_score(yte[ok], s[ok]) if yte[ok].any() else float("nan"),
         "edges": float(np.mean([r["edge_density"] for r in h])),
@@ -99,34 +103,57 @@ def main() -> None:
     data = splits(args.work, args.toy_scale)
     (tr, ytr), (va, yva), (te, yte) = data["train"], data["validation"], data["test"]
     print(f"machine: {machine()}")
-    print(f"data: {args.work or 'toy'}: train {tr.n_activities:,} activities / {len(tr):,} sessions, "
-          f"validation {va.n_activities:,} ({int(yva.sum())} malicious), test {te.n_activities:,} "
-          f"({int(yte.sum())} malicious)")
+    print(
+        f"data: {args.work or 'toy'}: train {tr.n_activities:,} activities / {len(tr):,} sessions, "
+        f"validation {va.n_activities:,} ({int(yva.sum())} malicious), test {te.n_activities:,} "
+        f"({int(yte.sum())} malicious)"
+    )
     heads = 8 if args.hidden % 8 == 0 else 4
-    base = LANConfig(embed_dim=args.hidden, hidden=args.hidden, attention_heads=heads, transformer_heads=heads,
-                     k=args.k, batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, patience=args.epochs,
-                     threads=args.threads, device=args.device, max_pool=args.max_pool, sparsify=args.sparsify)
+    base = LANConfig(
+        embed_dim=args.hidden,
+        hidden=args.hidden,
+        attention_heads=heads,
+        transformer_heads=heads,
+        k=args.k,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        epochs=args.epochs,
+        patience=args.epochs,
+        threads=args.threads,
+        device=args.device,
+        max_pool=args.max_pool,
+        sparsify=args.sparsify,
+    )
 
     n_pool, t_prefix, t_session, diff = pool_encoding_speed(base, tr, ytr, args.batch_size)
-    print(f"pool re-encoding ({n_pool:,} prefixes): one prefix at a time {t_prefix:.2f} CPU-s, "
-          f"one causal pass per session {t_session:.2f} CPU-s ({t_prefix / t_session:.1f}x), max |diff| {diff:.1e}")
+    print(
+        f"pool re-encoding ({n_pool:,} prefixes): one prefix at a time {t_prefix:.2f} CPU-s, "
+        f"one causal pass per session {t_session:.2f} CPU-s ({t_prefix / t_session:.1f}x), max |diff| {diff:.1e}"
+    )
 
-    print(f"{'mode':9} {'unit':8} {'samples':>8} {'per CPU-s':>10} {'steps CPU-s':>11} {'pool s':>7} "
-          f"{'retr. s':>7} {'val s':>6} {'edges':>6} {'best val AUC':>12} {'test AUC':>9}")
+    print(
+        f"{'mode':9} {'unit':8} {'samples':>8} {'per CPU-s':>10} {'steps CPU-s':>11} {'pool s':>7} "
+        f"{'retr. s':>7} {'val s':>6} {'edges':>6} {'best val AUC':>12} {'test AUC':>9}"
+    )
     results: dict[tuple[str, str], dict[str, float]] = {}
     for mode in args.modes.split(","):
         cap = args.faithful_samples if mode == "faithful" else args.max_train_samples
         for unit in ("prefix", "session"):
             r = run(base.replace(mode=mode, train_unit=unit, max_train_samples=cap), data)
             results[mode, unit] = r
-            print(f"{mode:9} {unit:8} {r['samples']:>8,} {r['per_cpu_s']:>10.0f} {r['steps_cpu']:>11.1f} "
-                  f"{r['pool_s']:>7.1f} {r['retrieval_s']:>7.1f} {r['val_s']:>6.1f} {r['edges']:>6.2f} "
-                  f"{r['val_auc']:>12.4f} {r['test_auc']:>9.4f}", flush=True)
+            print(
+                f"{mode:9} {unit:8} {r['samples']:>8,} {r['per_cpu_s']:>10.0f} {r['steps_cpu']:>11.1f} "
+                f"{r['pool_s']:>7.1f} {r['retrieval_s']:>7.1f} {r['val_s']:>6.1f} {r['edges']:>6.2f} "
+                f"{r['val_auc']:>12.4f} {r['test_auc']:>9.4f}",
+                flush=True,
+            )
     for mode in args.modes.split(","):
         old, new = results[mode, "prefix"], results[mode, "session"]
-        print(f"{mode}: session / prefix samples per CPU-s = {new['per_cpu_s'] / old['per_cpu_s']:.1f}x; "
-              f"best validation AUC {new['val_auc']:.4f} vs {old['val_auc']:.4f} "
-              f"(difference {new['val_auc'] - old['val_auc']:+.4f})")
+        print(
+            f"{mode}: session / prefix samples per CPU-s = {new['per_cpu_s'] / old['per_cpu_s']:.1f}x; "
+            f"best validation AUC {new['val_auc']:.4f} vs {old['val_auc']:.4f} "
+            f"(difference {new['val_auc'] - old['val_auc']:+.4f})"
+        )
 
 
 if __name__ == "__main__":

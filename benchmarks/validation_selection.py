@@ -44,15 +44,26 @@ def run(work: Path, rule: str, methods: list[str], seed: int) -> dict:
         for m in methods:
             det, _ = build_detector(m, seed, train.vocab_size, True)
             det.fit(train, None, val.seqs, None)
-            rows.append({"method": m, "val_auc": level_auc(val, det.score_activities(val.seqs)),
-                         "test_auc": level_auc(test, det.score_activities(test.seqs))})
+            rows.append(
+                {
+                    "method": m,
+                    "val_auc": level_auc(val, det.score_activities(val.seqs)),
+                    "test_auc": level_auc(test, det.score_activities(test.seqs)),
+                }
+            )
         v = np.array([r["val_auc"] for r in rows])
         t = np.array([r["test_auc"] for r in rows])
         ok = ~np.isnan(v) & ~np.isnan(t)
         rho = float(spearmanr(v[ok], t[ok]).statistic) if ok.sum() >= 3 else float("nan")
         scen = sorted({int(x) for x in np.unique(val.raw_scenarios[val.raw_labels])})
-        return {"work": str(work), "rule": rule, "validation_malicious_events": int(val.raw_labels.sum()),
-                "validation_scenarios": scen, "spearman": rho, "methods": rows}
+        return {
+            "work": str(work),
+            "rule": rule,
+            "validation_malicious_events": int(val.raw_labels.sum()),
+            "validation_scenarios": scen,
+            "spearman": rho,
+            "methods": rows,
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

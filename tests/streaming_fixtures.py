@@ -67,8 +67,11 @@ def make_events(seed: int = 0, users: int = 10, days: int = 40) -> pl.DataFrame:
                 add(t + timedelta(minutes=5 + k), user, host, "http", "WWW Upload")
             add(t + timedelta(minutes=20), user, host, "device", "Disconnect")
             add(t + timedelta(minutes=21), user, host, "logon", "Logoff")
-    df = pl.DataFrame(rows, schema={"time": pl.Datetime("us"), "user": pl.Utf8, "host": pl.Utf8,
-                                    "source": pl.Utf8, "action": pl.Utf8}, orient="row")
+    df = pl.DataFrame(
+        rows,
+        schema={"time": pl.Datetime("us"), "user": pl.Utf8, "host": pl.Utf8, "source": pl.Utf8, "action": pl.Utf8},
+        orient="row",
+    )
     df = df.sort("time", maintain_order=True).with_row_index("n")
     df = df.with_columns(pl.format("E{}", pl.col("n").cast(pl.Utf8).str.zfill(7)).alias("event_id")).drop("n")
     return conform_events(df).sort(["time", "event_id"])
@@ -91,9 +94,22 @@ def train_tiny_lan(work: Path, out: Path, **overrides) -> Path:
 
     seqs = load_sequences(work)
     train, val = seqs.split("train"), seqs.split("validation")
-    cfg = dict(embed_dim=16, hidden=16, layers=2, attention_heads=2, transformer_heads=2, k=5, epochs=1,
-               lr=3e-3, batch_size=256, mode="fast", device="cpu", max_train_samples=500, seed=1,
-               vocab_size=train.vocab_size)
+    cfg = dict(
+        embed_dim=16,
+        hidden=16,
+        layers=2,
+        attention_heads=2,
+        transformer_heads=2,
+        k=5,
+        epochs=1,
+        lr=3e-3,
+        batch_size=256,
+        mode="fast",
+        device="cpu",
+        max_train_samples=500,
+        seed=1,
+        vocab_size=train.vocab_size,
+    )
     cfg.update(overrides)
     det = LAN(**cfg)
     det.fit(train, np.zeros(train.n_activities, bool), val, np.zeros(val.n_activities, bool))
@@ -101,7 +117,7 @@ def train_tiny_lan(work: Path, out: Path, **overrides) -> Path:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_setup() -> tuple[Path, Path]:
     """(WORK, MODEL) built once per process in a temp folder removed at exit."""
     import atexit
@@ -128,7 +144,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _redis_server() -> str:
     exe = shutil.which("redis-server")
     if exe is None:
@@ -137,9 +153,25 @@ def _redis_server() -> str:
 
     d = Path(tempfile.mkdtemp(prefix="nw-redis-"))
     port = free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d), "--save", "",
-                             "--appendonly", "no", "--protected-mode", "yes"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(d),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def stop() -> None:
         proc.terminate()
@@ -179,7 +211,7 @@ def tiny() -> tuple[Path, Path]:
     return tiny_setup()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def small_work() -> Path:
     """A tiny WORK without a model (for engine tests with the bigram scorer)."""
     import atexit

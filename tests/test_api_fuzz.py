@@ -13,15 +13,16 @@ from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, settings
-from test_service_api import AUTH, TOKEN, make_runtime
 
 from neighborwatch.service.app import create_app
+from test_service_api import AUTH, TOKEN, make_runtime
 
 _STATE = Path(tempfile.mkdtemp(prefix="nw-fuzz-"))
 atexit.register(shutil.rmtree, _STATE, ignore_errors=True)
 # loaded at import: schemathesis' fixture loader does not work with this pytest version
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(make_runtime(_STATE, start=False), TOKEN, max_batch=200, max_body=256 * 1024),
+    "/openapi.json",
+    create_app(make_runtime(_STATE, start=False), TOKEN, max_batch=200, max_body=256 * 1024),
     headers=AUTH,
 ).exclude(path="/alerts/stream")  # an endless stream: covered by test_service_api's SSE test
 

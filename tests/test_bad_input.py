@@ -171,7 +171,7 @@ def test_own_logs_bad_rows(tmp_path: Path) -> None:
         '{"who": "u1", "at": "2024-05-01T08:00:00", "what": "Logon"}\n'
         '{"who": "u1", "at": "2024-05-01T08:0\n'  # truncated json
         '{"who": "u1", "at": "yesterday", "what": "Logon"}\n'
-        '[1, 2]\n'
+        "[1, 2]\n"
         '{"who": "", "at": "2024-05-01T09:00:00", "what": "Logoff"}\n'
         '{"who": "u2", "at": "2024-05-01T09:30:00"}\n'
         '{"who": "u2", "at": "2024-05-01T10:00:00", "what": "print"}\n'
@@ -272,12 +272,18 @@ def test_one_latin1_byte_costs_one_row_through_ingest(tmp_path: Path) -> None:
 def test_small_csv_bad_lines_cost_one_row_each(tmp_path: Path) -> None:
     """LDAP-style files: the same line rules (an unterminated quote must not swallow the rest)."""
     path = tmp_path / "2010-01.csv"
-    path.write_bytes(b"\xef\xbb\xbfemployee_name,user_id,email\r\nA B,AB1,a@x\r\n\x00\x01\xff junk\n"
-                     b'"C D,CD1,c@x\nE F,EF1,e@x\n"G, H",GH1,g@x\n\xe9t\xe9,X,y\nI J,IJ1\n')
+    path.write_bytes(
+        b"\xef\xbb\xbfemployee_name,user_id,email\r\nA B,AB1,a@x\r\n\x00\x01\xff junk\n"
+        b'"C D,CD1,c@x\nE F,EF1,e@x\n"G, H",GH1,g@x\n\xe9t\xe9,X,y\nI J,IJ1\n'
+    )
     q = Quarantine(tmp_path / "q.csv")
     df = read_small_csv(path, q, "ldap.csv")
     q.close()
     assert df["user_id"].to_list() == ["AB1", "EF1", "GH1"] and df.columns == ["employee_name", "user_id", "email"]
     got = {int(r["line"]): r["reason"] for r in csv.DictReader((tmp_path / "q.csv").open(newline=""))}
-    assert got == {3: "not UTF-8 (byte 0xff)", 4: "unterminated quote", 7: "not UTF-8 (byte 0xe9)",
-                   8: "wrong column count (expected 3, got 2)"}
+    assert got == {
+        3: "not UTF-8 (byte 0xff)",
+        4: "unterminated quote",
+        7: "not UTF-8 (byte 0xe9)",
+        8: "wrong column count (expected 3, got 2)",
+    }

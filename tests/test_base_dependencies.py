@@ -51,8 +51,9 @@ def _imports(lazy: bool = True) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for path in SRC.rglob("*.py"):
         tree = ast.parse(path.read_text(), str(path))
-        nested = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
-                  for n in ast.walk(f)}
+        nested = {
+            id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f)
+        }
         for node in ast.walk(tree):
             if not lazy and id(node) in nested:
                 continue
@@ -72,8 +73,9 @@ def test_every_third_party_import_is_a_base_dependency() -> None:
     base = _closure({_name(r) for r in project["dependencies"]})
     dists = md.packages_distributions()
     # an optional extra (not the test one) may be imported lazily, inside the function that needs it
-    extras = _closure({_name(r) for name, reqs in project.get("optional-dependencies", {}).items()
-                       if name != "test" for r in reqs})
+    extras = _closure(
+        {_name(r) for name, reqs in project.get("optional-dependencies", {}).items() if name != "test" for r in reqs}
+    )
     eager = _imports(lazy=False)
     missing = {}
     for mod, files in _imports().items():

@@ -25,9 +25,15 @@ from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.sequences.toy import WORDS, toy_data
 from neighborwatch.workdir import WorkDir
 
-SOURCE_OF = {"Logon": ("logon", "Logon"), "Logoff": ("logon", "Logoff"), "Connect": ("device", "Connect"),
-             "Disconnect": ("device", "Disconnect"), "file": ("file", "File Open"),
-             "email": ("email", "Send"), "http": ("http", "WWW Visit")}
+SOURCE_OF = {
+    "Logon": ("logon", "Logon"),
+    "Logoff": ("logon", "Logoff"),
+    "Connect": ("device", "Connect"),
+    "Disconnect": ("device", "Disconnect"),
+    "file": ("file", "File Open"),
+    "email": ("email", "Send"),
+    "http": ("http", "WWW Visit"),
+}
 
 
 def build_toy_work(root: Path) -> WorkDir:
@@ -42,20 +48,32 @@ def build_toy_work(root: Path) -> WorkDir:
     meta = pl.concat([s.meta for s in sets]).with_columns(pl.arange(0, len(lengths), dtype=pl.Int64).alias("seq_id"))
     work = WorkDir(root)
     for kind in ("session", "day"):  # the same sequences serve as both kinds here
-        SequenceSet(tokens=tokens, offsets=offsets, event_rows=np.arange(len(tokens)), times=times,
-                    meta=meta, kind=kind).save(work.sequence_set(kind))
+        SequenceSet(
+            tokens=tokens, offsets=offsets, event_rows=np.arange(len(tokens)), times=times, meta=meta, kind=kind
+        ).save(work.sequence_set(kind))
     words = [WORDS[(t - 1) // 24] for t in tokens]
     users = np.repeat(meta["user"].to_numpy(), lengths)
     hosts = np.repeat(meta["host"].to_numpy(), lengths)
     ids = [f"E{i:06d}" for i in range(len(tokens))]
-    pl.DataFrame({
-        "event_id": ids, "time": times.astype("datetime64[us]"), "user": users, "host": hosts,
-        "source": [SOURCE_OF[w][0] for w in words], "action": [SOURCE_OF[w][1] for w in words],
-    }).write_parquet(work.events)
+    pl.DataFrame(
+        {
+            "event_id": ids,
+            "time": times.astype("datetime64[us]"),
+            "user": users,
+            "host": hosts,
+            "source": [SOURCE_OF[w][0] for w in words],
+            "action": [SOURCE_OF[w][1] for w in words],
+        }
+    ).write_parquet(work.events)
     mal = np.flatnonzero(labels)
-    pl.DataFrame({"event_id": [ids[i] for i in mal], "malicious": [True] * len(mal),
-                  "scenario": pl.Series([1] * len(mal), dtype=pl.Int8), "insider": users[mal].tolist()}
-                 ).write_parquet(work.labels)
+    pl.DataFrame(
+        {
+            "event_id": [ids[i] for i in mal],
+            "malicious": [True] * len(mal),
+            "scenario": pl.Series([1] * len(mal), dtype=pl.Int8),
+            "insider": users[mal].tolist(),
+        }
+    ).write_parquet(work.labels)
     return work
 
 
@@ -83,12 +101,37 @@ def test_benchmark_command_end_to_end(tmp_path: Path, failing_detector: str) -> 
     work = build_toy_work(tmp_path / "work")
     out = tmp_path / "bench"
     methods = f"markov,iforest_seq,{failing_detector}"
-    result = CliRunner().invoke(app, ["benchmark", str(work.root), "--table", "all", "--seeds", "1",
-                                      "--out", str(out), "--methods", methods, "--fast", "--threads", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "benchmark",
+            str(work.root),
+            "--table",
+            "all",
+            "--seeds",
+            "1",
+            "--out",
+            str(out),
+            "--methods",
+            methods,
+            "--fast",
+            "--threads",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
 
-    for name in ("realtime.md", "realtime.csv", "posthoc.md", "posthoc.csv", "results.json", "config.json",
-                 "roc_realtime.png", "roc_session.png", "roc_day.png"):
+    for name in (
+        "realtime.md",
+        "realtime.csv",
+        "posthoc.md",
+        "posthoc.csv",
+        "results.json",
+        "config.json",
+        "roc_realtime.png",
+        "roc_session.png",
+        "roc_day.png",
+    ):
         assert (out / name).stat().st_size > 0, name
 
     rows = list(csv.DictReader((out / "posthoc.csv").open()))
@@ -106,15 +149,21 @@ def test_benchmark_command_end_to_end(tmp_path: Path, failing_detector: str) -> 
 
     md = (out / "posthoc.md").read_text()
     assert "| iforest_seq |" in md and "deliberate failure" in md
-    assert ("| Method | AUC | AUC 95% CI | ΔAUC vs lan | p vs lan | DR | FPR | DR@5% | DR@10% | DR@15% | AUPRC "
-            "| fit s | score s |") in md
+    assert (
+        "| Method | AUC | AUC 95% CI | ΔAUC vs lan | p vs lan | DR | FPR | DR@5% | DR@10% | DR@15% | AUPRC "
+        "| fit s | score s |"
+    ) in md
     rt_md = (out / "realtime.md").read_text()
     assert "| macro AUC | caught @budget | TTD activities | TTD min | fit s | score s |" in rt_md
     assert "| markov | scenario 1 |" not in rt_md and "| Method | scenario 1 |" in rt_md  # per-scenario table
     ci_low, ci_high = float(realtime["markov"]["auc_ci.low_mean"]), float(realtime["markov"]["auc_ci.high_mean"])
     assert ci_low - 1e-9 <= float(realtime["markov"]["auc_mean"]) <= ci_high + 1e-9
     assert realtime["markov"]["fit_s_n"] == realtime["markov"]["score_s_n"] == "1"  # the cost columns
-    assert 0 <= float(realtime["markov"]["alert_budget.caught_mean"]) <= float(realtime["markov"]["alert_budget.insiders_mean"])
+    assert (
+        0
+        <= float(realtime["markov"]["alert_budget.caught_mean"])
+        <= float(realtime["markov"]["alert_budget.insiders_mean"])
+    )
 
     results = json.loads((out / "results.json").read_text())
     assert results["levels"]["session"]["iforest_seq"][0]["seed"] == 0
@@ -126,8 +175,9 @@ def test_benchmark_command_end_to_end(tmp_path: Path, failing_detector: str) -> 
 
 def test_benchmark_rejects_unknown_methods(tmp_path: Path) -> None:
     work = build_toy_work(tmp_path / "work")
-    result = CliRunner().invoke(app, ["benchmark", str(work.root), "--methods", "no_such_detector",
-                                      "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        app, ["benchmark", str(work.root), "--methods", "no_such_detector", "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2
     assert "unknown method" in result.output
 
@@ -138,14 +188,26 @@ def test_jobs_fit_post_hoc_baselines_per_level_and_real_time_ones_on_sessions() 
     selection = table_methods("all", ["iforest_seq", "markov"])
     assert selection == {"realtime": ["markov"], "posthoc": ["iforest_seq", "markov"]}
     jobs = {(j.method, j.fit_kind): j.levels for j in plan_jobs(selection)}
-    assert jobs == {("markov", "session"): ("realtime", "session"), ("markov", "day"): ("day",),
-                    ("iforest_seq", "session"): ("session",), ("iforest_seq", "day"): ("day",)}
+    assert jobs == {
+        ("markov", "session"): ("realtime", "session"),
+        ("markov", "day"): ("day",),
+        ("iforest_seq", "session"): ("session",),
+        ("iforest_seq", "day"): ("day",),
+    }
     default = table_methods("posthoc")["posthoc"]
     assert "iforest_seq" in default and "markov" not in default  # real-time baselines only by name
 
 
-FAST_LAN = {"lan": {"epochs": 1, "max_train_samples": 600, "hidden": 8, "embed_dim": 8, "attention_heads": 2,
-                    "transformer_heads": 2}}
+FAST_LAN = {
+    "lan": {
+        "epochs": 1,
+        "max_train_samples": 600,
+        "hidden": 8,
+        "embed_dim": 8,
+        "attention_heads": 2,
+        "transformer_heads": 2,
+    }
+}
 
 
 def test_ablation_table_rows_are_lan_variants_compared_with_full_lan(tmp_path: Path) -> None:
@@ -157,8 +219,26 @@ def test_ablation_table_rows_are_lan_variants_compared_with_full_lan(tmp_path: P
     params.write_text(json.dumps(FAST_LAN))
     k1 = "lan[k=1,neighbours=none]"
     rows = f"lan,{k1},lan[loss=normal_only],lan[encoder=transformer],lan[k=5]"  # commas inside [] stay
-    result = CliRunner().invoke(app, ["benchmark", str(work.root), "--table", "ablation", "--seeds", "1", "--fast",
-                                      "--params", str(params), "--methods", rows, "--out", str(out), "--threads", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "benchmark",
+            str(work.root),
+            "--table",
+            "ablation",
+            "--seeds",
+            "1",
+            "--fast",
+            "--params",
+            str(params),
+            "--methods",
+            rows,
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     results = json.loads((out / "results.json").read_text())
     config = results["config"]
@@ -191,23 +271,39 @@ def test_ablation_table_rows_are_lan_variants_compared_with_full_lan(tmp_path: P
 
 
 def _table_without_cost(path: Path) -> list[dict[str, str]]:
-    return [{k: v for k, v in r.items() if not k.startswith(("fit_s", "score_s"))}
-            for r in csv.DictReader(path.open())]
+    return [{k: v for k, v in r.items() if not k.startswith(("fit_s", "score_s"))} for r in csv.DictReader(path.open())]
 
 
 def test_resume_after_a_kill_gives_the_same_tables_and_skips_finished_jobs(tmp_path: Path) -> None:
     work = build_toy_work(tmp_path / "work")
     out = tmp_path / "bench"
-    args = ["benchmark", str(work.root), "--table", "all", "--seeds", "2", "--methods", "markov,iforest_seq",
-            "--fast", "--threads", "1", "--out", str(out)]
+    args = [
+        "benchmark",
+        str(work.root),
+        "--table",
+        "all",
+        "--seeds",
+        "2",
+        "--methods",
+        "markov,iforest_seq",
+        "--fast",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert CliRunner().invoke(app, args).exit_code == 0
     full = {t: _table_without_cost(out / f"{t}.csv") for t in ("realtime", "posthoc")}
     results = json.loads((out / "results.json").read_text())
     # simulate a run killed after seed 0: only its jobs are in results.json, a half-written temp file lies around
     kept = [r for r in results["runs"] if r["seed"] == 0]
-    partial = {**results, "runs": kept,
-               "levels": {lv: {m: [x for x in per if x["seed"] == 0] for m, per in ms.items()}
-                          for lv, ms in results["levels"].items()}}
+    partial = {
+        **results,
+        "runs": kept,
+        "levels": {
+            lv: {m: [x for x in per if x["seed"] == 0] for m, per in ms.items()} for lv, ms in results["levels"].items()
+        },
+    }
     (out / "results.json").write_text(json.dumps(partial))
     (out / "results.json.tmp").write_text('{"config": {"trunc')
     for name in ("realtime.csv", "posthoc.csv"):

@@ -19,8 +19,14 @@ from neighborwatch.sequences.tokenize import ActionHourTokenizer, WordHourTokeni
 from neighborwatch.workdir import WorkDir, write_json
 
 DAY = timedelta(days=1)
-SESSION = [("logon", "Logon"), ("http", "WWW Visit"), ("http", "WWW Visit"), ("email", "Send"),
-           ("file", "File Open"), ("logon", "Logoff")]
+SESSION = [
+    ("logon", "Logon"),
+    ("http", "WWW Visit"),
+    ("http", "WWW Visit"),
+    ("email", "Send"),
+    ("file", "File Open"),
+    ("logon", "Logoff"),
+]
 
 
 def hand_made_events(first: datetime, days: int, users: tuple[str, ...] = ("AAA0001", "BBB0002")) -> pl.DataFrame:
@@ -35,26 +41,46 @@ def hand_made_events(first: datetime, days: int, users: tuple[str, ...] = ("AAA0
             for j, (src, act) in enumerate(SESSION):
                 rows.append((day + timedelta(hours=8, minutes=10 * j + k), u, f"PC-{k}", src, act))
     night = first + 40 * DAY + timedelta(hours=2)
-    for j, (src, act) in enumerate([("logon", "Logon"), ("device", "Connect"), ("file", "File Write"),
-                                    ("file", "File Write"), ("device", "Disconnect"), ("logon", "Logoff")]):
+    for j, (src, act) in enumerate(
+        [
+            ("logon", "Logon"),
+            ("device", "Connect"),
+            ("file", "File Write"),
+            ("file", "File Write"),
+            ("device", "Disconnect"),
+            ("logon", "Logoff"),
+        ]
+    ):
         rows.append((night + timedelta(minutes=j), users[1], "PC-9", src, act))
     end = first + days * DAY + timedelta(hours=9)
-    rows += [(end, users[0], "PC-0", "logon", "Logon"), (end + timedelta(minutes=1), users[0], "PC-0", "http", "WWW Visit")]
+    rows += [
+        (end, users[0], "PC-0", "logon", "Logon"),
+        (end + timedelta(minutes=1), users[0], "PC-0", "http", "WWW Visit"),
+    ]
     df = pl.DataFrame(rows, schema=["time", "user", "host", "source", "action"], orient="row")
-    df = df.sort("time").with_columns(pl.format("{{E{}}}", pl.int_range(0, pl.len()).cast(pl.Utf8).str.zfill(6)).alias("event_id"))
+    df = df.sort("time").with_columns(
+        pl.format("{{E{}}}", pl.int_range(0, pl.len()).cast(pl.Utf8).str.zfill(6)).alias("event_id")
+    )
     return conform_events(df.sort("time", "event_id"))
 
 
-def make_work(tmp_path: Path, events: pl.DataFrame, summary: dict, malicious_ids: list[str] | None = None,
-              name: str = "work") -> WorkDir:
+def make_work(
+    tmp_path: Path, events: pl.DataFrame, summary: dict, malicious_ids: list[str] | None = None, name: str = "work"
+) -> WorkDir:
     work = WorkDir(tmp_path / name)
     work.root.mkdir(parents=True)
     events.write_parquet(work.events)
     write_json(work.summary, summary)
     if malicious_ids is not None:
-        pl.DataFrame({"event_id": malicious_ids, "malicious": [True] * len(malicious_ids),
-                      "scenario": [1] * len(malicious_ids), "insider": ["BBB0002"] * len(malicious_ids)},
-                     schema=LABEL_SCHEMA).write_parquet(work.labels)
+        pl.DataFrame(
+            {
+                "event_id": malicious_ids,
+                "malicious": [True] * len(malicious_ids),
+                "scenario": [1] * len(malicious_ids),
+                "insider": ["BBB0002"] * len(malicious_ids),
+            },
+            schema=LABEL_SCHEMA,
+        ).write_parquet(work.labels)
     return work
 
 
@@ -81,7 +107,9 @@ def test_round_trip_without_collapse_keeps_every_event(cert_work) -> None:
         assert np.array_equal(seqs.times, events["time"].cast(pl.Int64).to_numpy()[seqs.event_rows])
         assert (seqs.meta["length"] == seqs.meta["raw_length"]).all()
     assert sess.vocab_size == 169 and sess.kind == "session" and days.kind == "day"
-    assert config["split"]["val_start"].startswith("2010-12-01") and config["split"]["test_start"].startswith("2011-01-01")
+    assert config["split"]["val_start"].startswith("2010-12-01") and config["split"]["test_start"].startswith(
+        "2011-01-01"
+    )
     assert config["tokenizer"]["type"] == "word-hour" and config["collapse"] is False
     assert config["counts"]["session"]["sequences"] == len(sess)
     # sessions: one per user-weekday + night + unclosed; first of each is a Logon, all on one host
@@ -139,8 +167,11 @@ def test_split_override_and_fallback(tmp_path: Path) -> None:
 def test_own_logs_get_action_hour_tokenizer_fitted_on_training(tmp_path: Path) -> None:
     events = hand_made_events(datetime(2010, 1, 4), 60)
     # an own-log action that appears only late (test period) gets the unknown word
-    late = events.filter(pl.col("time") > datetime(2010, 3, 1)).head(3).with_columns(
-        pl.lit("other").alias("source"), pl.lit("badge in").alias("action"))
+    late = (
+        events.filter(pl.col("time") > datetime(2010, 3, 1))
+        .head(3)
+        .with_columns(pl.lit("other").alias("source"), pl.lit("badge in").alias("action"))
+    )
     events = events.filter(~pl.col("event_id").is_in(late["event_id"].implode())).vstack(late).sort("time", "event_id")
     work = make_work(tmp_path, events, {"format": "csv", "release": "own"})
     config = build_sequences(work)
@@ -228,14 +259,19 @@ def test_real_r42_rows_sessionize_by_the_rules(cert_samples: Path, tmp_path: Pat
     assert logon.any() and logoff.any()
     assert np.all(pos[logon] == 0) and np.all(last[logoff])
     seq = sess.seq_index()
-    assert (ev.with_columns(seq=seq).group_by("seq").agg(pl.col("user").n_unique(), pl.col("host").n_unique())
-            .select((pl.col("user") == 1) & (pl.col("host") == 1)).to_series().all())
+    assert (
+        ev.with_columns(seq=seq)
+        .group_by("seq")
+        .agg(pl.col("user").n_unique(), pl.col("host").n_unique())
+        .select((pl.col("user") == 1) & (pl.col("host") == 1))
+        .to_series()
+        .all()
+    )
 
 
 def test_held_out_users_are_validation_over_the_whole_training_period(tmp_path: Path) -> None:
-    from streaming_fixtures import make_events
-
     from neighborwatch.sequences.build import load_validation_days
+    from streaming_fixtures import make_events
 
     events = make_events(seed=5, users=10, days=40)
     work = make_work(tmp_path, events, {"format": "cert", "release": "r4.2"})

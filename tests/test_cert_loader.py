@@ -161,11 +161,11 @@ def test_labels_join_on_id_and_absent_ids_are_reported(cert_samples: Path, tmp_p
     (answers / "r4.2-1").mkdir()
     for f in (real / "r4.2-1").iterdir():
         (answers / "r4.2-1" / f.name).symlink_to(f)
-    fake.write_text("".join(
-        f"logon,{r['id']},{r['date']},{r['user']},{r['pc']},{r['activity']}\n" for r in picked
-    ))
+    fake.write_text("".join(f"logon,{r['id']},{r['date']},{r['user']},{r['pc']},{r['activity']}\n" for r in picked))
     insiders = (real / "insiders.csv").read_text()
-    (answers / "insiders.csv").write_text(insiders + f"4.2,1,{fake.name},{user},{picked[0]['date']},{picked[-1]['date']}\n")
+    (answers / "insiders.csv").write_text(
+        insiders + f"4.2,1,{fake.name},{user},{picked[0]['date']},{picked[-1]['date']}\n"
+    )
 
     out = tmp_path / "work"
     summary = ingest(root, out)

@@ -56,8 +56,9 @@ def test_every_command_answers_a_mistake_in_one_line(place) -> None:
         assert res.exit_code == 2, (name, res.exit_code, out)
         assert out.startswith("error: ") and "\n" not in out, (name, out)
         assert "hint:" in out, (name, out)
-        assert "Traceback" not in out and not isinstance(res.exception, Exception) or \
-            isinstance(res.exception, SystemExit), (name, res.exception)
+        assert (
+            "Traceback" not in out and not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit)
+        ), (name, res.exception)
         if must_not_exist is not None:
             assert not must_not_exist.exists(), (name, "created", must_not_exist)
 
@@ -82,8 +83,10 @@ def test_version_and_boolean_flags() -> None:
     runner = CliRunner()
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.startswith("neighborwatch ")
-    helps = {cmd: runner.invoke(app, [cmd, "--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"}).output
-             for cmd in ("demo", "prepare", "benchmark")}
+    helps = {
+        cmd: runner.invoke(app, [cmd, "--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"}).output
+        for cmd in ("demo", "prepare", "benchmark")
+    }
     assert "--live" in helps["demo"] and "--no-live" in helps["demo"]
     assert "--exit-after-replay" in helps["demo"]
     assert "--no-collapse" in helps["prepare"] and "--no-keep-content" in helps["prepare"]

@@ -47,24 +47,40 @@ def _office(weeks: int = 3) -> list[tuple]:
             continue
         for h in range(9, 17):
             t = day + timedelta(hours=h)
-            rows += [(t, "A", "PC-A", "logon", "Logon"),
-                     (t + timedelta(minutes=5), "A", "PC-A", "http", "WWW Visit",
-                      {"domain": f"news{h % 3}.com"}),
-                     (t + timedelta(minutes=9), "A", "PC-A", "file", "File Open", {"filename": "C:\\x.doc"})]
+            rows += [
+                (t, "A", "PC-A", "logon", "Logon"),
+                (t + timedelta(minutes=5), "A", "PC-A", "http", "WWW Visit", {"domain": f"news{h % 3}.com"}),
+                (t + timedelta(minutes=9), "A", "PC-A", "file", "File Open", {"filename": "C:\\x.doc"}),
+            ]
         for h in (22, 23, 0, 1, 2, 3, 4, 5):
             t = day + timedelta(hours=h)
-            rows += [(t, "B", "PC-B", "logon", "Logon"),
-                     (t + timedelta(minutes=5), "B", "PC-B", "http", "WWW Visit",
-                      {"domain": f"job{h % 3}.com"}),
-                     (t + timedelta(minutes=7), "B", "PC-B", "email", "Send",
-                      {"recipients": 1, "external_recipients": 1, "attachments": 1})]
+            rows += [
+                (t, "B", "PC-B", "logon", "Logon"),
+                (t + timedelta(minutes=5), "B", "PC-B", "http", "WWW Visit", {"domain": f"job{h % 3}.com"}),
+                (
+                    t + timedelta(minutes=7),
+                    "B",
+                    "PC-B",
+                    "email",
+                    "Send",
+                    {"recipients": 1, "external_recipients": 1, "attachments": 1},
+                ),
+            ]
         for u in ("C", "D", "E"):
             for h in (10, 11, 12, 13, 14, 15):
                 t = day + timedelta(hours=h, minutes=20)
-                rows += [(t, u, f"PC-{u}", "logon", "Logon"),
-                         (t + timedelta(minutes=1), u, "PC-S", "logon", "Logon"),
-                         (t + timedelta(minutes=2), u, f"PC-{u}", "http", "WWW Visit",
-                          {"domain": f"news{h % 3}.com" if u != "E" else f"job{h % 3}.com"})]
+                rows += [
+                    (t, u, f"PC-{u}", "logon", "Logon"),
+                    (t + timedelta(minutes=1), u, "PC-S", "logon", "Logon"),
+                    (
+                        t + timedelta(minutes=2),
+                        u,
+                        f"PC-{u}",
+                        "http",
+                        "WWW Visit",
+                        {"domain": f"news{h % 3}.com" if u != "E" else f"job{h % 3}.com"},
+                    ),
+                ]
     return rows
 
 
@@ -80,23 +96,40 @@ def _decode(tok: ContextTokenizer, events: pl.DataFrame) -> list[str]:
 
 def test_time_class_follows_the_users_own_habit(office):
     tok, _ = office
-    tuesday_2am, tuesday_10am, saturday_10am = MONDAY + timedelta(days=1, hours=2), \
-        MONDAY + timedelta(days=1, hours=10), MONDAY + timedelta(days=5, hours=10)
-    probe = _events([(tuesday_2am, "A", "PC-A", "logon", "Logon"),
-                     (tuesday_2am, "B", "PC-B", "logon", "Logon"),
-                     (tuesday_10am, "A", "PC-A", "logon", "Logon"),
-                     (tuesday_10am, "B", "PC-B", "logon", "Logon"),
-                     (saturday_10am, "A", "PC-A", "logon", "Logon")])
-    assert _decode(tok, probe) == ["logon/Logon/own @ night", "logon/Logon/own @ usual",
-                                   "logon/Logon/own @ usual", "logon/Logon/own @ outside",
-                                   "logon/Logon/own @ weekend"]
+    tuesday_2am, tuesday_10am, saturday_10am = (
+        MONDAY + timedelta(days=1, hours=2),
+        MONDAY + timedelta(days=1, hours=10),
+        MONDAY + timedelta(days=5, hours=10),
+    )
+    probe = _events(
+        [
+            (tuesday_2am, "A", "PC-A", "logon", "Logon"),
+            (tuesday_2am, "B", "PC-B", "logon", "Logon"),
+            (tuesday_10am, "A", "PC-A", "logon", "Logon"),
+            (tuesday_10am, "B", "PC-B", "logon", "Logon"),
+            (saturday_10am, "A", "PC-A", "logon", "Logon"),
+        ]
+    )
+    assert _decode(tok, probe) == [
+        "logon/Logon/own @ night",
+        "logon/Logon/own @ usual",
+        "logon/Logon/own @ usual",
+        "logon/Logon/own @ outside",
+        "logon/Logon/own @ weekend",
+    ]
 
 
 def test_host_is_own_shared_or_another_users(office):
     tok, _ = office
     t = MONDAY + timedelta(days=1, hours=12)
-    probe = _events([(t, "C", "PC-C", "logon", "Logon"), (t, "C", "PC-S", "logon", "Logon"),
-                     (t, "C", "PC-A", "logon", "Logon"), (t, "C", "PC-NEW", "logon", "Logon")])
+    probe = _events(
+        [
+            (t, "C", "PC-C", "logon", "Logon"),
+            (t, "C", "PC-S", "logon", "Logon"),
+            (t, "C", "PC-A", "logon", "Logon"),
+            (t, "C", "PC-NEW", "logon", "Logon"),
+        ]
+    )
     keys = [k.split(" @ ")[0] for k in _decode(tok, probe)]
     # own and shared are in the vocabulary; C never used A's PC or a new one in training
     assert keys[:2] == ["logon/Logon/own", "logon/Logon/shared"]
@@ -116,11 +149,15 @@ def test_web_categories_come_from_co_visitation(office):
 def test_values_never_seen_in_training_get_their_types_unknown_token(office):
     tok, _ = office
     t = MONDAY + timedelta(days=1, hours=10)
-    probe = _events([(t, "A", "PC-A", "http", "WWW Visit", {"domain": "brand-new.org"}),
-                     (t, "A", "PC-A", "file", "File Write", {"filename": "R:\\x.exe", "to_removable": True}),
-                     (t, "A", "PC-A", "device", "Connect"),
-                     (t, "ZZZ", "PC-ZZZ", "email", "Send", {"external_recipients": 0, "attachments": 0}),
-                     (t, "A", "PC-A", "http", "WWW Visit", {"domain": "news1.com"})])
+    probe = _events(
+        [
+            (t, "A", "PC-A", "http", "WWW Visit", {"domain": "brand-new.org"}),
+            (t, "A", "PC-A", "file", "File Write", {"filename": "R:\\x.exe", "to_removable": True}),
+            (t, "A", "PC-A", "device", "Connect"),
+            (t, "ZZZ", "PC-ZZZ", "email", "Send", {"external_recipients": 0, "attachments": 0}),
+            (t, "A", "PC-A", "http", "WWW Visit", {"domain": "news1.com"}),
+        ]
+    )
     probe = probe.with_columns(pl.Series("source", ["http", "file", "device", "email", "vpn"]))
     keys = [k.split(" @ ")[0] for k in _decode(tok, probe)]
     assert keys == ["http/UNKNOWN", "file/UNKNOWN", "device/UNKNOWN", "email/UNKNOWN", "other/UNKNOWN"]
@@ -176,9 +213,13 @@ def test_label_blind_and_training_period_only(work, tmp_path):
     # change everything after the training period, and drop the labels: the tokenizer must not move
     ev = pl.read_parquet(copy / "events.parquet")
     later = pl.col("time") >= val_start
-    ev = ev.with_columns(pl.when(later).then(pl.lit("PC-9999")).otherwise(pl.col("host")).alias("host"),
-                         pl.when(later & pl.col("domain").is_not_null()).then(pl.lit("never-seen.example"))
-                         .otherwise(pl.col("domain")).alias("domain"))
+    ev = ev.with_columns(
+        pl.when(later).then(pl.lit("PC-9999")).otherwise(pl.col("host")).alias("host"),
+        pl.when(later & pl.col("domain").is_not_null())
+        .then(pl.lit("never-seen.example"))
+        .otherwise(pl.col("domain"))
+        .alias("domain"),
+    )
     ev.write_parquet(copy / "events.parquet")
     build_sequences(copy, tokenizer="context", validation="period")
     assert _digest(copy / "labels.parquet") == labels
@@ -198,12 +239,15 @@ def test_streaming_computes_the_batch_tokens(work):
 
     seqs = load_sequences(work)
     tok, collapse = tokenizer_for(None, work)  # type: ignore[arg-type]
-    engine = Engine(BigramScorer.fit(seqs.split("train")), tok.transform, tok.decode,
-                    config=EngineConfig(collapse=collapse))
+    engine = Engine(
+        BigramScorer.fit(seqs.split("train")), tok.transform, tok.decode, config=EngineConfig(collapse=collapse)
+    )
     ev = pl.read_parquet(work / "events.parquet").head(4000)
     batch = dict(zip(ev["event_id"].to_list(), load_tokenizer(work).transform(ev).tolist()))
-    dicts = [{k: v for k, v in r.items() if v is not None} | {"time": r["time"].isoformat()}
-             for r in ev.iter_rows(named=True)]
+    dicts = [
+        {k: v for k, v in r.items() if v is not None} | {"time": r["time"].isoformat()}
+        for r in ev.iter_rows(named=True)
+    ]
     recs = []
     for i in range(0, len(dicts), 500):
         recs += engine.submit([parse_event(d) for d in dicts[i : i + 500]]).records

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from baselines.posthoc_fixtures import one_thread
-from baselines.toy_sequences import streamed
 from sklearn.metrics import roc_auc_score
 
+from baselines.posthoc_fixtures import one_thread
+from baselines.toy_sequences import streamed
 from neighborwatch.models.base import ACTIVITY, SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.options import UnknownOptionError
 from neighborwatch.models.registry import available, read_manifest
@@ -63,10 +63,15 @@ def truncate(seqs: SequenceSet, keep: int) -> SequenceSet:
     """Every sequence cut to its first `keep` activities (what a real-time scorer had seen)."""
     mask = seqs.position_in_sequence() < keep
     lengths = np.minimum(seqs.lengths, keep)
-    return SequenceSet(tokens=seqs.tokens[mask], offsets=np.concatenate([[0], np.cumsum(lengths)]),
-                       event_rows=seqs.event_rows[mask], times=seqs.times[mask],
-                       meta=seqs.meta.with_columns(length=lengths.astype(np.int32)), kind=seqs.kind,
-                       vocab_size=seqs.vocab_size)
+    return SequenceSet(
+        tokens=seqs.tokens[mask],
+        offsets=np.concatenate([[0], np.cumsum(lengths)]),
+        event_rows=seqs.event_rows[mask],
+        times=seqs.times[mask],
+        meta=seqs.meta.with_columns(length=lengths.astype(np.int32)),
+        kind=seqs.kind,
+        vocab_size=seqs.vocab_size,
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -154,8 +159,9 @@ def reloaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
         fitted(name).save(root / name)
     (root / "names.json").write_text(json.dumps(NAMES))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", _RELOAD, str(root)], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _RELOAD, str(root)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = {}
     for name in NAMES:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from streaming_fixtures import bigram_engine, free_port, small_work
 
 from neighborwatch.replay import replay
 from neighborwatch.service.app import create_app
@@ -23,10 +22,17 @@ from neighborwatch.streaming.alerts import Thresholds
 from neighborwatch.streaming.runtime import Runtime
 from neighborwatch.streaming.sinks import JsonlSink
 from neighborwatch.streaming.sources import MemorySource
+from streaming_fixtures import bigram_engine, free_port, small_work
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TOKEN = "dash-token"
 CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:"
 PAGE = 4
@@ -56,8 +62,11 @@ def _settle(rt, sent: int, timeout: float = 60) -> int:
     while time.time() < end:
         with rt.lock:  # the worker scores and stores under this lock: a settled state
             c = rt.engine.counters
-            if not rt.engine.buffered and c["accepted"] + c["duplicate"] >= sent and \
-                    sum(c[k] for k in ("scored", "first", "repeat", "rejected")) >= c["accepted"]:
+            if (
+                not rt.engine.buffered
+                and c["accepted"] + c["duplicate"] >= sent
+                and sum(c[k] for k in ("scored", "first", "repeat", "rejected")) >= c["accepted"]
+            ):
                 return rt.alerts.query_incidents(limit=1)[0]
         time.sleep(0.1)
     raise AssertionError(f"not settled: {rt.engine.counters}")
@@ -87,8 +96,9 @@ def test_dashboard_triage_flow(server, tmp_path):
             assert page.locator("tr.incident").count() == 0
 
             sent: list[dict] = []
-            sender = threading.Thread(target=lambda: sent.append(
-                replay(small_work(), url, split="all", token=TOKEN, batch=300)))
+            sender = threading.Thread(
+                target=lambda: sent.append(replay(small_work(), url, split="all", token=TOKEN, batch=300))
+            )
             sender.start()
             page.wait_for_selector("tr.incident", timeout=30000)  # pushed over SSE, no reload
             sender.join(60)

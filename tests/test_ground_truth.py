@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from test_build import hand_made_events, make_work
 
 from neighborwatch.evaluation import protocol as P
 from neighborwatch.models.base import Detector
 from neighborwatch.sequences.base import SequenceSet, activity_labels, raw_labels
 from neighborwatch.sequences.build import build_sequences, load_sequences
 from neighborwatch.sequences.tokenize import WordHourTokenizer
+from test_build import hand_made_events, make_work
 
 
 class NextTokenRarity(Detector):
@@ -40,8 +40,9 @@ def _events() -> pl.DataFrame:
 
 def _test_session_ids(events: pl.DataFrame) -> list[str]:
     """Every event of user B's first test-period office session (Logon first, a repeated http)."""
-    day = events.filter((pl.col("time") >= datetime(2011, 1, 3)) & (pl.col("user") == "BBB0002")
-                        & (pl.col("host") == "PC-1"))
+    day = events.filter(
+        (pl.col("time") >= datetime(2011, 1, 3)) & (pl.col("user") == "BBB0002") & (pl.col("host") == "PC-1")
+    )
     return day.filter(pl.col("time").dt.date() == day["time"].min().date())["event_id"].to_list()
 
 
@@ -68,10 +69,11 @@ def test_every_raw_event_is_scored_by_exactly_one_position(tmp_path: Path, colla
     sess = load_sequences(work)
     sub = sess.subset(np.array([7, 2]))
     ro = sess.raw_offsets()
-    expect = np.concatenate([sess.raw_event_rows()[ro[7]:ro[8]], sess.raw_event_rows()[ro[2]:ro[3]]])
+    expect = np.concatenate([sess.raw_event_rows()[ro[7] : ro[8]], sess.raw_event_rows()[ro[2] : ro[3]]])
     assert np.array_equal(sub.raw_event_rows(), expect)
-    assert np.array_equal(sub.tokens[sub.raw_positions()], sess.tokens[sess.raw_positions()][
-        np.r_[ro[7]:ro[8], ro[2]:ro[3]]])
+    assert np.array_equal(
+        sub.tokens[sub.raw_positions()], sess.tokens[sess.raw_positions()][np.r_[ro[7] : ro[8], ro[2] : ro[3]]]
+    )
 
 
 def test_labels_come_from_raw_events_not_from_kept_positions(tmp_path: Path) -> None:
@@ -108,8 +110,11 @@ def test_first_activity_is_scored_and_scored_equals_labelled(tmp_path: Path, sta
         res = P.evaluate_on(det, data)
     gt = res["levels"]["realtime"]["ground_truth"]
     labelled = len(ids)  # the malicious rows of labels.parquet in the test period
-    assert gt["malicious_events"] == labelled == res["levels"]["realtime"]["counts"]["positives"] + (
-        gt["unscored_malicious_events"])
+    assert (
+        gt["malicious_events"]
+        == labelled
+        == res["levels"]["realtime"]["counts"]["positives"] + (gt["unscored_malicious_events"])
+    )
     if start_token:
         assert gt["scored_malicious_events"] == labelled and gt["unscored_malicious_events"] == 0
         for level in ("session", "day"):
@@ -120,9 +125,8 @@ def test_first_activity_is_scored_and_scored_equals_labelled(tmp_path: Path, sta
 
 
 def test_stream_gives_repeats_the_score_of_what_they_repeat() -> None:
-    from streaming_fixtures import bigram_engine, events_as_dicts, small_work
-
     from neighborwatch.streaming.events import parse_event
+    from streaming_fixtures import bigram_engine, events_as_dicts, small_work
 
     work = small_work()
     engine, seqs = bigram_engine(work)
@@ -130,7 +134,7 @@ def test_stream_gives_repeats_the_score_of_what_they_repeat() -> None:
     dicts = events_as_dicts(pl.read_parquet(work / "events.parquet"))
     recs = []
     for i in range(0, len(dicts), 50):
-        recs += engine.submit([parse_event(d) for d in dicts[i:i + 50]]).records
+        recs += engine.submit([parse_event(d) for d in dicts[i : i + 50]]).records
     recs += engine.flush().records
     stream = {r["event_id"]: r["score"] for r in recs}
     ids = pl.read_parquet(work / "events.parquet", columns=["event_id"])["event_id"].to_list()

@@ -12,11 +12,14 @@ from neighborwatch.training.early_stopping import EarlyStopping
 from neighborwatch.training.harness import FitLoop, fit_epochs
 
 
-@pytest.mark.parametrize("mode, values, best_epoch, stops_after", [
-    ("max", [0.5, 0.7, 0.6, 0.65, 0.9], 1, 3),  # stale twice after epoch 1 → stop at epoch 3
-    ("min", [3.0, 2.0, 2.5, 2.1, 1.0], 1, 3),
-    ("min", [math.nan, 2.0, 2.5, 2.6, 1.0], 1, 3),  # NaN never counts as an improvement
-])
+@pytest.mark.parametrize(
+    "mode, values, best_epoch, stops_after",
+    [
+        ("max", [0.5, 0.7, 0.6, 0.65, 0.9], 1, 3),  # stale twice after epoch 1 → stop at epoch 3
+        ("min", [3.0, 2.0, 2.5, 2.1, 1.0], 1, 3),
+        ("min", [math.nan, 2.0, 2.5, 2.6, 1.0], 1, 3),  # NaN never counts as an improvement
+    ],
+)
 def test_early_stopping_keeps_the_best_and_stops_when_stale(mode, values, best_epoch, stops_after) -> None:
     stop = EarlyStopping(patience=2, mode=mode)
     for epoch, v in enumerate(values):
@@ -60,8 +63,7 @@ def test_fit_epochs_restores_the_best_epoch_and_clips_gradients() -> None:
         return original_step(*args, **kwargs)
 
     opt.step = step  # type: ignore[method-assign]
-    history = fit_epochs(net, opt, FitLoop(max_epochs=5, patience=2, mode="min", grad_clip=1.0), steps, loss,
-                         validate)
+    history = fit_epochs(net, opt, FitLoop(max_epochs=5, patience=2, mode="min", grad_clip=1.0), steps, loss, validate)
     assert [h["epoch"] for h in history] == [0, 1, 2, 3]  # epoch 1 best, two stale epochs → stop
     torch.testing.assert_close(net.weight, seen[1])
     assert not net.training and max(grad_norms) <= 1.0 + 1e-5

@@ -16,12 +16,21 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "neighborwatch"
-LAYERS = ("bottom", "data", "sequences", "training", "models", "evaluation", "streaming", "service", "scale",
-          "cli")
+LAYERS = ("bottom", "data", "sequences", "training", "models", "evaluation", "streaming", "service", "scale", "cli")
 #: top-level modules, by the layer of what they do
-TOP_LEVEL = {"__init__": "bottom", "progress": "bottom", "workdir": "bottom", "jsonutil": "bottom",
-             "errors": "bottom", "pipeline": "sequences", "replay": "streaming", "live_demo": "cli",
-             "demo": "cli", "cli": "cli", "__main__": "cli"}
+TOP_LEVEL = {
+    "__init__": "bottom",
+    "progress": "bottom",
+    "workdir": "bottom",
+    "jsonutil": "bottom",
+    "errors": "bottom",
+    "pipeline": "sequences",
+    "replay": "streaming",
+    "live_demo": "cli",
+    "demo": "cli",
+    "cli": "cli",
+    "__main__": "cli",
+}
 #: known violations (none today; an entry that no longer exists fails the test)
 ALLOWED: set[tuple[str, str]] = set()
 
@@ -85,8 +94,9 @@ def test_every_module_has_a_layer() -> None:
 
 def test_imports_point_down_the_layers() -> None:
     upward = sorted((a, b) for a, targets in GRAPH.items() for b in targets if layer(b) > layer(a))
-    unexpected = [f"{a} ({LAYERS[layer(a)]}) imports {b} ({LAYERS[layer(b)]})"
-                  for a, b in upward if (a, b) not in ALLOWED]
+    unexpected = [
+        f"{a} ({LAYERS[layer(a)]}) imports {b} ({LAYERS[layer(b)]})" for a, b in upward if (a, b) not in ALLOWED
+    ]
     assert not unexpected, "\n".join(unexpected)
     stale = ALLOWED - set(upward)
     assert not stale, f"allowed violations that are gone (remove them from ALLOWED): {sorted(stale)}"
@@ -106,7 +116,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             elif not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)
@@ -119,11 +129,14 @@ def test_no_import_cycles() -> None:
     assert cycle is None, " → ".join(cycle or [])
 
 
-@pytest.mark.parametrize("graph, cyclic", [
-    ({"a": {"b"}, "b": {"c"}, "c": set()}, False),
-    ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, True),
-    ({"a": {"b", "c"}, "b": {"c"}, "c": set(), "d": {"d"}}, True),
-])
+@pytest.mark.parametrize(
+    "graph, cyclic",
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, False),
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, True),
+        ({"a": {"b", "c"}, "b": {"c"}, "c": set(), "d": {"d"}}, True),
+    ],
+)
 def test_cycle_finder(graph: dict[str, set[str]], cyclic: bool) -> None:
     assert (find_cycle(graph) is not None) == cyclic
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from neighborwatch.evaluation.alerting import evaluate_alerting
-from neighborwatch.streaming.alerts import AlertStore, Thresholds, calibrate
 from neighborwatch.evaluation.incidents import IncidentRules, IncidentTracker, run_incidents
+from neighborwatch.streaming.alerts import AlertStore, Thresholds, calibrate
 from neighborwatch.streaming.risk import Baseline, RiskTracker, risk_series, surprisal
 
 H = 3600 * 1_000_000
@@ -141,27 +141,60 @@ def test_alerting_evaluation_counts_only_incidents_on_malicious_activity() -> No
     labels[quiet] = True
     insiders = np.where(labels, users, "").astype(object)
     scen = labels.astype(np.int64) * np.where(users == "u001", 1, 2)
-    block = evaluate_alerting({"scores": scores[val], "users": users[val], "times": times[val]},
-                              {"scores": scores[test], "users": users[test], "times": times[test],
-                               "labels": labels[test], "insiders": insiders[test], "scenarios": scen[test]},
-                              budget_per_day=5.0, validation_days=20)
+    block = evaluate_alerting(
+        {"scores": scores[val], "users": users[val], "times": times[val]},
+        {
+            "scores": scores[test],
+            "users": users[test],
+            "times": times[test],
+            "labels": labels[test],
+            "insiders": insiders[test],
+            "scenarios": scen[test],
+        },
+        budget_per_day=5.0,
+        validation_days=20,
+    )
     rows = {r["insider"]: r for r in block["per_insider"]}
     assert rows["u001"]["caught"] and not rows["u002"]["caught"]
     assert block["insiders_caught"] == 0.5
     assert 0 <= rows["u001"]["ttd_hours"] < 2 and rows["u001"]["malicious_before_detection"] < 15
     assert 0 < block["incident_precision"] < 0.5
-    assert {"budget_per_day", "incidents_per_day", "incident_precision", "insiders_caught",
-            "median_ttd_hours", "per_scenario", "alerts_per_day"} <= set(block)
+    assert {
+        "budget_per_day",
+        "incidents_per_day",
+        "incident_precision",
+        "insiders_caught",
+        "median_ttd_hours",
+        "per_scenario",
+        "alerts_per_day",
+    } <= set(block)
     assert [s["insiders_caught"] for s in block["per_scenario"]] == [1.0, 0.0]
     assert sum(block["daily"]["incidents"]) == block["incidents"]
 
 
 def test_store_keeps_an_analysts_status_while_the_incident_grows(tmp_path) -> None:
     store = AlertStore(tmp_path / "a.sqlite")
-    inc = {"incident_id": "u:e1", "user": "u", "start_us": 0, "end_us": 5, "peak_risk": 3.0, "peak_score": 0.9,
-           "kinds": {"risk": 1}, "alerts": 1, "n_activities": 4, "drivers": []}
-    alert = {"alert_id": "risk:e1", "kind": "risk", "user": "u", "time_us": 5, "score": 0.9, "status": "open",
-             "incident": inc}
+    inc = {
+        "incident_id": "u:e1",
+        "user": "u",
+        "start_us": 0,
+        "end_us": 5,
+        "peak_risk": 3.0,
+        "peak_score": 0.9,
+        "kinds": {"risk": 1},
+        "alerts": 1,
+        "n_activities": 4,
+        "drivers": [],
+    }
+    alert = {
+        "alert_id": "risk:e1",
+        "kind": "risk",
+        "user": "u",
+        "time_us": 5,
+        "score": 0.9,
+        "status": "open",
+        "incident": inc,
+    }
     assert store.add(alert)
     store.set_incident_status("u:e1", "confirmed", "seen")
     grown = dict(inc, end_us=9, n_activities=6, alerts=2, kinds={"risk": 1, "activity": 1})

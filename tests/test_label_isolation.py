@@ -40,10 +40,12 @@ class ReadSpy:
 
         self.paths: list[str] = []
         self.forbidden = forbidden.resolve()
-        for mod, names in ((pl, ("read_parquet", "scan_parquet", "read_parquet_schema",
-                                 "read_parquet_metadata")),
-                           (pq, ("read_table", "ParquetFile", "read_schema", "read_metadata")),
-                           (builtins, ("open",)), (np, ("load",))):
+        for mod, names in (
+            (pl, ("read_parquet", "scan_parquet", "read_parquet_schema", "read_parquet_metadata")),
+            (pq, ("read_table", "ParquetFile", "read_schema", "read_metadata")),
+            (builtins, ("open",)),
+            (np, ("load",)),
+        ):
             for name in names:
                 if hasattr(mod, name):
                     monkeypatch.setattr(mod, name, self._wrap(getattr(mod, name)))
@@ -91,17 +93,26 @@ def _events(seed: int = 0) -> pl.DataFrame:
                 t = t + np.timedelta64(int(rng.integers(30, 900)), "s")
                 rows.append((t.astype("datetime64[us]").item(), f"U{u}", f"PC-{u}", src, act))
     df = pl.DataFrame(rows, schema=["time", "user", "host", "source", "action"], orient="row")
-    df = df.sort("time").with_row_index("i").with_columns(
-        pl.format("E{}", pl.col("i").cast(pl.Utf8).str.zfill(6)).alias("event_id")).drop("i")
+    df = (
+        df.sort("time")
+        .with_row_index("i")
+        .with_columns(pl.format("E{}", pl.col("i").cast(pl.Utf8).str.zfill(6)).alias("event_id"))
+        .drop("i")
+    )
     return conform_events(df)  # type: ignore[return-value]
 
 
 def _labels(events: pl.DataFrame, rows: np.ndarray, scenario: int) -> pl.DataFrame:
     ids = events["event_id"].gather(rows.tolist())
-    return pl.DataFrame({"event_id": ids, "malicious": [True] * len(rows),
-                         "scenario": [scenario] * len(rows), "insider": events["user"].gather(rows.tolist())},
-                        schema={"event_id": pl.Utf8, "malicious": pl.Boolean, "scenario": pl.Int8,
-                                "insider": pl.Utf8})
+    return pl.DataFrame(
+        {
+            "event_id": ids,
+            "malicious": [True] * len(rows),
+            "scenario": [scenario] * len(rows),
+            "insider": events["user"].gather(rows.tolist()),
+        },
+        schema={"event_id": pl.Utf8, "malicious": pl.Boolean, "scenario": pl.Int8, "insider": pl.Utf8},
+    )
 
 
 def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
@@ -110,7 +121,10 @@ def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
     n = events.height
     # variant A: malicious = every second event of user U1 in the last 10 days (repeats included:
     # a collapse that kept malicious repeats, as the reference code does, would differ from B/C)
-    late = events.select(pl.col("time") >= pl.datetime(2010, 2, 1)).to_series().to_numpy() & (events["user"] == "U1").to_numpy()
+    late = (
+        events.select(pl.col("time") >= pl.datetime(2010, 2, 1)).to_series().to_numpy()
+        & (events["user"] == "U1").to_numpy()
+    )
     variants = {
         "true": _labels(events, np.flatnonzero(late)[::2], 1),
         "other": _labels(events, np.arange(0, n, 3), 2),
@@ -129,8 +143,9 @@ def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
             work.labels.write_bytes(b"these are not the labels you are looking for")
         with monkeypatch.context() as m:
             spy = ReadSpy(m, work.labels)
-            build.build_sequences(work.root, collapse=True, val_start="2010-01-25", test_start="2010-02-08",
-                                  validation="period")
+            build.build_sequences(
+                work.root, collapse=True, val_start="2010-01-25", test_start="2010-02-08", validation="period"
+            )
         assert spy.paths, "the spy saw no reads at all: it is not wired to the readers build uses"
         assert not [p for p in spy.paths if Path(p).name == "labels.parquet"]
         built[name] = {k: build.load_sequences(work.root, kind=k) for k in ("session", "day")}
@@ -146,8 +161,9 @@ def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
     users_rule: dict[str, dict[str, SequenceSet]] = {}
     for name in ("true", "other", "absent"):
         work = WorkDir(tmp_path / name)
-        build.build_sequences(work.root, collapse=True, test_start="2010-02-08", validation="users",
-                              validation_share=0.25)
+        build.build_sequences(
+            work.root, collapse=True, test_start="2010-02-08", validation="users", validation_share=0.25
+        )
         users_rule[name] = {k: build.load_sequences(work.root, kind=k) for k in ("session", "day")}
     for name in ("other", "absent"):
         for kind in ("session", "day"):

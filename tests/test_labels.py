@@ -129,8 +129,7 @@ def test_several_answer_sets_pick_the_one_matching_the_logs(tmp_path: Path) -> N
         "{Q1Q1-Q1QQ11QQ-2222QQQQ},05/02/2010 18:00:00,QQQ0001,PC-0101,Logoff\n"
     )
     (src / "answers" / "r4.1-1.csv").write_text(
-        "logon,{W9W9-W9WW99WW-9999WWWW},05/03/2010 01:00:00,WWW0002,PC-0202,Logon\n"
-        "bogus,row\n"
+        "logon,{W9W9-W9WW99WW-9999WWWW},05/03/2010 01:00:00,WWW0002,PC-0202,Logon\nbogus,row\n"
     )
     (src / "answers" / "r4.2-2" / "r4.2-2-QQQ0001.csv").write_text(
         "logon,{Q1Q1-Q1QQ11QQ-2222QQQQ},05/02/2010 18:00:00,QQQ0001,PC-0101,Logoff\n"

@@ -18,8 +18,21 @@ from neighborwatch.sequences.toy import toy_data
 
 # small and quick: the paper's architecture at width 32, k = 5, a larger learning rate (1e-5
 # barely moves a model in a few epochs on ~1k samples), one torch thread (a shared 2-core CPU)
-SMALL = dict(embed_dim=32, hidden=32, attention_heads=4, transformer_heads=4, k=5, batch_size=64,
-             lr=3e-3, epochs=4, patience=2, mode="fast", device="cpu", threads=1, seed=7)
+SMALL = dict(
+    embed_dim=32,
+    hidden=32,
+    attention_heads=4,
+    transformer_heads=4,
+    k=5,
+    batch_size=64,
+    lr=3e-3,
+    epochs=4,
+    patience=2,
+    mode="fast",
+    device="cpu",
+    threads=1,
+    seed=7,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -78,7 +91,7 @@ def test_prefix_only_scores(fitted: LAN, data) -> None:
     sub = te.subset(np.arange(10))
     before = fitted.score_activities(sub)
     cut = sub.offsets[1] + 2  # third activity of the second sequence
-    sub.tokens[cut:sub.offsets[2]] = 5
+    sub.tokens[cut : sub.offsets[2]] = 5
     after = fitted.score_activities(sub)
     np.testing.assert_array_equal(before[:cut], after[:cut])
     assert before[cut] != after[cut]  # its own activity changed
@@ -117,10 +130,13 @@ def test_same_seed_same_scores_other_seed_other_scores(data) -> None:
     assert not np.allclose(a, c, equal_nan=True)
 
 
-@pytest.mark.parametrize("variant", [
-    {"mode": "faithful"},
-    {"encoder": "transformer", "pooling": "mean", "gnn": "gat", "graph": "cosine", "attention_window": 4},
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"mode": "faithful"},
+        {"encoder": "transformer", "pooling": "mean", "gnn": "gat", "graph": "cosine", "attention_window": 4},
+    ],
+)
 def test_variants_train_and_score(variant: dict, data) -> None:
     (tr, ytr), (va, yva), (te, _) = data["train"], data["validation"], data["test"]
     det = LAN(LANConfig(**{**SMALL, "epochs": 1, "max_train_samples": 256, **variant}))
@@ -150,15 +166,26 @@ def _toy_work(root, data) -> None:
     tokens = np.concatenate([s.tokens for s, _ in parts])
     offsets = np.concatenate([[0], np.cumsum(np.concatenate([s.lengths for s, _ in parts]))])
     meta = pl.concat([s.meta for s, _ in parts]).with_columns(pl.arange(0, len(offsets) - 1).alias("seq_id"))
-    seqs = SequenceSet(tokens=tokens, offsets=offsets, event_rows=np.arange(len(tokens)),
-                       times=np.concatenate([s.times for s, _ in parts]), meta=meta)
+    seqs = SequenceSet(
+        tokens=tokens,
+        offsets=offsets,
+        event_rows=np.arange(len(tokens)),
+        times=np.concatenate([s.times for s, _ in parts]),
+        meta=meta,
+    )
     wd = WorkDir(root)
     seqs.save(wd.sequence_set("session"))
     ids = [f"E{i}" for i in range(len(tokens))]
     pl.DataFrame({"event_id": ids}).write_parquet(wd.events)
     bad = np.flatnonzero(np.concatenate([y for _, y in parts]))
-    pl.DataFrame({"event_id": [ids[i] for i in bad], "malicious": [True] * len(bad),
-                  "scenario": [1] * len(bad), "insider": ["U000"] * len(bad)}).write_parquet(wd.labels)
+    pl.DataFrame(
+        {
+            "event_id": [ids[i] for i in bad],
+            "malicious": [True] * len(bad),
+            "scenario": [1] * len(bad),
+            "insider": ["U000"] * len(bad),
+        }
+    ).write_parquet(wd.labels)
 
 
 def test_train_command_writes_a_loadable_model(data, tmp_path) -> None:
@@ -169,8 +196,21 @@ def test_train_command_writes_a_loadable_model(data, tmp_path) -> None:
     _toy_work(tmp_path / "work", data)
     cfg = LANConfig(**{**SMALL, "epochs": 2})
     cfg.to_json(tmp_path / "cfg.json")
-    result = CliRunner().invoke(app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "model"),
-                                      "--config", str(tmp_path / "cfg.json"), "--k", "4", "--epochs", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(tmp_path / "work"),
+            "--out",
+            str(tmp_path / "model"),
+            "--config",
+            str(tmp_path / "cfg.json"),
+            "--k",
+            "4",
+            "--epochs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     det = load_detector(tmp_path / "model")
     assert det.config.k == 4 and det.config.epochs == 1 and det.config.hidden == 32  # options override file
@@ -190,20 +230,45 @@ def test_train_command_presets(data, tmp_path) -> None:
 
     _toy_work(tmp_path / "work", data)
     small = ["--max-train-samples", "128", "--threads", "1", "--device", "cpu"]
-    result = CliRunner().invoke(app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "paper"),
-                                      "--preset", "paper", "--epochs", "1", *small])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(tmp_path / "work"),
+            "--out",
+            str(tmp_path / "paper"),
+            "--preset",
+            "paper",
+            "--epochs",
+            "1",
+            *small,
+        ],
+    )
     assert result.exit_code == 0, result.output
     cfg = load_detector(tmp_path / "paper").config
     assert (cfg.preset, cfg.mode, cfg.lr, cfg.batch_size, cfg.epochs) == ("paper", "faithful", 1e-5, 512, 1)
     assert "preset paper" in result.output
-    default = CliRunner().invoke(app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "quick"),
-                                       "--epochs", "1", *small])
+    default = CliRunner().invoke(
+        app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "quick"), "--epochs", "1", *small]
+    )
     assert default.exit_code == 0, default.output
     assert load_detector(tmp_path / "quick").config.preset == "quick" and "preset quick" in default.output
     LANConfig(**SMALL).to_json(tmp_path / "cfg.json")
-    both = CliRunner().invoke(app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "x"),
-                                    "--preset", "paper", "--config", str(tmp_path / "cfg.json")])
+    both = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(tmp_path / "work"),
+            "--out",
+            str(tmp_path / "x"),
+            "--preset",
+            "paper",
+            "--config",
+            str(tmp_path / "cfg.json"),
+        ],
+    )
     assert both.exit_code == 2 and "either --preset or --config" in both.output
-    unknown = CliRunner().invoke(app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "y"),
-                                       "--preset", "fastest"])
+    unknown = CliRunner().invoke(
+        app, ["train", str(tmp_path / "work"), "--out", str(tmp_path / "y"), "--preset", "fastest"]
+    )
     assert unknown.exit_code == 2 and "no preset 'fastest'" in unknown.output and "quick, paper" in unknown.output

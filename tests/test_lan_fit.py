@@ -26,8 +26,21 @@ from neighborwatch.models.lan.retrieval import select_pool
 from neighborwatch.models.lan.scoring import prefix_vectors
 from neighborwatch.sequences.toy import toy_data
 
-SMALL = dict(embed_dim=16, hidden=16, attention_heads=4, transformer_heads=4, k=5, batch_size=64,
-             lr=3e-3, epochs=2, patience=2, mode="fast", device="cpu", threads=1, seed=3)
+SMALL = dict(
+    embed_dim=16,
+    hidden=16,
+    attention_heads=4,
+    transformer_heads=4,
+    k=5,
+    batch_size=64,
+    lr=3e-3,
+    epochs=2,
+    patience=2,
+    mode="fast",
+    device="cpu",
+    threads=1,
+    seed=3,
+)
 CPU = torch.device("cpu")
 
 
@@ -98,8 +111,9 @@ def test_training_queries_never_get_a_neighbour_from_their_own_session(data) -> 
     p = pool.vectors / np.linalg.norm(pool.vectors, axis=1, keepdims=True)
     for row in range(0, len(distinct), 25):
         ranked = np.argsort(-(p @ q[row]), kind="stable")
-        ok = [i for i in ranked
-              if ts.session[pool.ends[i]] != own[row] and pool.hashes[i] != ts.hashes[distinct[row] - 1]]
+        ok = [
+            i for i in ranked if ts.session[pool.ends[i]] != own[row] and pool.hashes[i] != ts.hashes[distinct[row] - 1]
+        ]
         assert set(ids[row].tolist()) == set(ok[:7])
 
 
@@ -140,15 +154,35 @@ def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
 
 def test_step_budget_history_and_edge_density_are_recorded(data) -> None:
     (tr, ytr), (va, yva) = data["train"], data["validation"]
-    cfg = LANConfig(**{**SMALL, "max_steps": 7, "epoch_steps": 3, "epochs": 10, "patience": 0,
-                       "warmup_steps": 2, "lr_schedule": "cosine", "clip_norm": 1.0, "sparsify": "centred"})
+    cfg = LANConfig(
+        **{
+            **SMALL,
+            "max_steps": 7,
+            "epoch_steps": 3,
+            "epochs": 10,
+            "patience": 0,
+            "warmup_steps": 2,
+            "lr_schedule": "cosine",
+            "clip_norm": 1.0,
+            "sparsify": "centred",
+        }
+    )
     det = LAN(cfg).fit(tr, ytr, va, yva)
     h = det.history
     assert [r["steps"] for r in h] == [3, 6, 7]
     assert all(r["samples"] == 3 * 64 for r in h[:2]) and h[2]["samples"] <= 64
     for r in h:
-        for key in ("samples_per_cpu_s", "samples_per_s", "train_s", "train_cpu_s", "pool_s", "val_s",
-                    "retrieval_s", "val_auc", "lr"):
+        for key in (
+            "samples_per_cpu_s",
+            "samples_per_s",
+            "train_s",
+            "train_cpu_s",
+            "pool_s",
+            "val_s",
+            "retrieval_s",
+            "val_auc",
+            "lr",
+        ):
             assert key in r and r[key] >= 0, key
         assert 0 < r["edge_density"] < 1
     assert h[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # the cosine ran to the end of the budget
@@ -162,9 +196,16 @@ def test_normal_only_loss_drops_malicious_targets_and_oversampling(data) -> None
     assert set(plain.tolist()) == set(hybrid[~ytr[hybrid]].tolist())
 
 
-@pytest.mark.parametrize("variant", [{"neighbours": "random"}, {"neighbours": "none", "k": 1},
-                                     {"loss": "normal_only"}, {"inference_retrieval": False},
-                                     {"encoder": "gru", "sparsify": "top_m"}])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"neighbours": "random"},
+        {"neighbours": "none", "k": 1},
+        {"loss": "normal_only"},
+        {"inference_retrieval": False},
+        {"encoder": "gru", "sparsify": "top_m"},
+    ],
+)
 def test_ablation_variants_train_and_score(data, variant) -> None:
     (tr, ytr), (va, yva), (te, _) = data["train"], data["validation"], data["test"]
     det = LAN(LANConfig(**{**SMALL, "epochs": 1, **variant})).fit(tr, ytr, va, yva)
@@ -178,10 +219,23 @@ def test_ablation_variants_train_and_score(data, variant) -> None:
         np.testing.assert_array_equal(det.score_activities(te), s)
 
 
-@pytest.mark.parametrize("bad", [{"neighbours": "none"}, {"neighbours": "near"}, {"k": 1},
-                                 {"sparsify": "learned"}, {"loss": "bce"}, {"inference_retrieval": 1},
-                                 {"train_unit": "day"}, {"lr_schedule": "step"}, {"max_steps": -1},
-                                 {"clip_norm": -1.0}, {"top_m": 0}, {"preset": "fastest"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"neighbours": "none"},
+        {"neighbours": "near"},
+        {"k": 1},
+        {"sparsify": "learned"},
+        {"loss": "bce"},
+        {"inference_retrieval": 1},
+        {"train_unit": "day"},
+        {"lr_schedule": "step"},
+        {"max_steps": -1},
+        {"clip_norm": -1.0},
+        {"top_m": 0},
+        {"preset": "fastest"},
+    ],
+)
 def test_new_switches_are_validated(bad) -> None:
     with pytest.raises(ValueError):
         LANConfig(**bad)
@@ -191,7 +245,12 @@ def test_presets() -> None:
     paper = LANConfig.from_preset("paper")
     assert (paper.mode, paper.lr, paper.batch_size, paper.epochs, paper.patience) == ("faithful", 1e-5, 512, 10, 3)
     assert (paper.sparsify, paper.epsilon, paper.lr_schedule, paper.clip_norm, paper.max_steps) == (
-        "absolute", 0.5, "constant", 0.0, 0)
+        "absolute",
+        0.5,
+        "constant",
+        0.0,
+        0,
+    )
     assert paper.preset == "paper" and paper.replace(preset="") == LANConfig()  # the defaults are the paper
     quick = LANConfig.from_preset("quick", k=7)
     assert quick.preset == "quick" and quick.k == 7 and quick.mode == "fast" and quick.max_steps > 0

@@ -217,16 +217,31 @@ def test_index_returns_nearest_and_skips_identical_prefix(exact_below: int) -> N
 def test_config_defaults_are_the_paper_and_round_trip(tmp_path) -> None:
     cfg = LANConfig()
     assert (cfg.k, cfg.perspectives, cfg.epsilon, cfg.lr, cfg.batch_size, cfg.epochs, cfg.patience, cfg.seed) == (
-        15, 4, 0.5, 1e-5, 512, 10, 3, 42)
+        15,
+        4,
+        0.5,
+        1e-5,
+        512,
+        10,
+        3,
+        42,
+    )
     assert (cfg.vocab_size, cfg.hidden, cfg.layers, cfg.dropout, cfg.attention_heads, cfg.malicious_weight) == (
-        169, 128, 2, 0.3, 8, 10.0)
+        169,
+        128,
+        2,
+        0.3,
+        8,
+        10.0,
+    )
     changed = cfg.replace(encoder="gru", mode="fast", k=None)
     changed.to_json(tmp_path / "c.json")
     assert LANConfig.from_json(tmp_path / "c.json") == changed and changed.k == 15
 
 
-@pytest.mark.parametrize("bad", [{"encoder": "cnn"}, {"mode": "quick"}, {"k": 0}, {"hidden": 30},
-                                 {"normal_rate": 0.0}, {"nope": 1}])
+@pytest.mark.parametrize(
+    "bad", [{"encoder": "cnn"}, {"mode": "quick"}, {"k": 0}, {"hidden": 30}, {"normal_rate": 0.0}, {"nope": 1}]
+)
 def test_config_rejects_bad_values(bad: dict) -> None:
     with pytest.raises(ValueError):
         LANConfig.from_dict(bad)

@@ -7,9 +7,9 @@ import json
 import shutil
 
 import polars as pl
-from streaming_fixtures import tiny_setup
 
 from neighborwatch.streaming.alerts import AlertStore
+from streaming_fixtures import tiny_setup
 
 
 def test_live_demo_ranks_incidents_and_marks_insiders(tmp_path) -> None:
@@ -20,8 +20,12 @@ def test_live_demo_ranks_incidents_and_marks_insiders(tmp_path) -> None:
     shutil.copytree(src, work)
     events = pl.read_parquet(work / "events.parquet", columns=["event_id", "user"])
     insider = events["user"].unique().sort()[0]
-    labels = events.select("event_id", malicious=pl.col("user") == insider, scenario=pl.lit(1),
-                           insider=pl.when(pl.col("user") == insider).then(pl.col("user")))
+    labels = events.select(
+        "event_id",
+        malicious=pl.col("user") == insider,
+        scenario=pl.lit(1),
+        insider=pl.when(pl.col("user") == insider).then(pl.col("user")),
+    )
     labels.write_parquet(work / "labels.parquet")
 
     summary = run_live_demo(model, work, state=tmp_path / "live", keep_running=False, budget_per_day=50.0)

@@ -118,8 +118,7 @@ def test_time_to_detect_by_hand() -> None:
     # next alert is the normal activity at 30 min -> 20 minutes, 2 malicious activities before.
     # B: never alerted.   C: no malicious activity, so not an insider.
     s = np.array([0.9, 0.1, 0.2, 0.8, 0.1, np.nan, 0.99, 0.99])
-    rows = {r["insider"]: r for r in M.time_to_detect(ins, users, times, y, s, 0.5,
-                                                      scenarios=np.where(y, 3, 0))}
+    rows = {r["insider"]: r for r in M.time_to_detect(ins, users, times, y, s, 0.5, scenarios=np.where(y, 3, 0))}
     assert set(rows) == {"A", "B"}
     a, b = rows["A"], rows["B"]
     assert a["detected"] and a["minutes"] == 20.0 and a["malicious_before_alert"] == 2

@@ -47,7 +47,11 @@ def test_each_format_gives_the_canonical_schema(tmp_path: Path, fmt: str) -> Non
     assert str(by_action["Logoff"]["time"]) == "2024-03-04 09:00:00"  # epoch seconds
     # defaults: source from the CERT action family, else other; host unknown when empty
     assert {a: r["source"] for a, r in by_action.items()} == {
-        "Logon": "logon", "Connect": "device", "git push": "other", "Logoff": "logon"}
+        "Logon": "logon",
+        "Connect": "device",
+        "git push": "other",
+        "Logoff": "logon",
+    }
     assert by_action["git push"]["host"] == "unknown" and by_action["Logon"]["host"] == "ws-1"
     assert by_action["git push"]["size"] == 2048 and by_action["Connect"]["size"] is None
     # event ids are file:line, deterministic
@@ -119,11 +123,18 @@ def test_unsorted_input_is_sorted_whatever_the_memory_budget(tmp_path: Path, bud
     n = 5000
     t0 = datetime(2024, 1, 1)
     secs = rng.integers(0, 30 * 86400, n) // 600 * 600  # many equal times: ties broken by id
-    df = conform_events(pl.DataFrame({
-        "event_id": [f"e{i:05d}" for i in rng.permutation(n)],
-        "time": [t0 + timedelta(seconds=int(s)) for s in secs],
-        "user": "u", "host": "h", "source": "other", "action": "x",
-    }))
+    df = conform_events(
+        pl.DataFrame(
+            {
+                "event_id": [f"e{i:05d}" for i in rng.permutation(n)],
+                "time": [t0 + timedelta(seconds=int(s)) for s in secs],
+                "user": "u",
+                "host": "h",
+                "source": "other",
+                "action": "x",
+            }
+        )
+    )
     store = EventStore(tmp_path / "parts", rows_per_group=budget)
     for chunk in df.iter_slices(777):
         store.add(chunk)
@@ -173,8 +184,11 @@ def test_ecs_json_lines_prepare_without_a_column_list(tmp_path: Path) -> None:
     summary = ingest(src, tmp_path / "w", fmt="jsonl", mapping="ecs")
     events = pl.read_parquet(tmp_path / "w" / "events.parquet")
     assert _quarantined_lines(tmp_path / "w") == {
-        61: "bad json (Invalid control character at)", 81: "json line is not an object",
-        101: "missing user", 121: "bad time 'yesterday-ish'"}
+        61: "bad json (Invalid control character at)",
+        81: "json line is not an object",
+        101: "missing user",
+        121: "bad time 'yesterday-ish'",
+    }
     assert events.height + summary["quarantined"]["rows"] == len(records)  # rows in = events + quarantined
     assert summary["mapping"]["user"] == ["user.name", "user.id", "source.user.name"]
     by_id = {r["event_id"]: r for r in events.iter_rows(named=True)}
@@ -200,13 +214,21 @@ def test_winlogbeat_security_events_prepare_with_winsec(tmp_path: Path) -> None:
     summary = ingest(src, tmp_path / "w", fmt="jsonl", mapping="winsec")
     events = pl.read_parquet(tmp_path / "w" / "events.parquet")
     assert _quarantined_lines(tmp_path / "w") == {
-        31: "bad json (Expecting property name enclosed in double quotes)", 51: "missing user",
-        71: "bad time 'not a time'"}
+        31: "bad json (Expecting property name enclosed in double quotes)",
+        51: "missing user",
+        71: "bad time 'not a time'",
+    }
     n_records = sum(1 for ln in src.read_text().splitlines() if ln.strip())
     assert events.height + summary["quarantined"]["rows"] == n_records
     pairs = set(events.select("source", "action").unique().iter_rows())
-    assert pairs == {("logon", "Logon"), ("logon", "Logoff"), ("file", "Object Access"), ("device", "Connect"),
-                     ("process", "Process Start"), ("logon", "Special Privileges")}
+    assert pairs == {
+        ("logon", "Logon"),
+        ("logon", "Logoff"),
+        ("file", "Object Access"),
+        ("device", "Connect"),
+        ("process", "Process Start"),
+        ("logon", "Special Privileges"),
+    }
     # 4624 names the logged-on account in TargetUserName (not the machine account in Subject);
     # 4688 has TargetUserName "-", so the acting Subject is the user
     assert not events["user"].str.ends_with("$").any() and "-" not in set(events["user"])
@@ -225,20 +247,37 @@ def test_explicit_map_overrides_a_preset_field(tmp_path: Path) -> None:
 
 
 def test_preset_on_flat_csv_export_and_parquet_structs(tmp_path: Path) -> None:
-    rows = [{"@timestamp": "2024-05-06T08:00:00Z", "user.name": "ann", "event.action": "logon", "host.name": "h1",
-             "event.category": "authentication", "url.domain": ""},
-            {"@timestamp": "2024-05-06T08:05:00Z", "user.name": "ann", "event.action": "GET", "host.name": "h1",
-             "event.category": "web", "url.domain": "example.org"}]
+    rows = [
+        {
+            "@timestamp": "2024-05-06T08:00:00Z",
+            "user.name": "ann",
+            "event.action": "logon",
+            "host.name": "h1",
+            "event.category": "authentication",
+            "url.domain": "",
+        },
+        {
+            "@timestamp": "2024-05-06T08:05:00Z",
+            "user.name": "ann",
+            "event.action": "GET",
+            "host.name": "h1",
+            "event.category": "web",
+            "url.domain": "example.org",
+        },
+    ]
     csv_path = _write("csv", tmp_path / "export.csv", rows)
     ingest(csv_path, tmp_path / "c", fmt="csv", mapping="ecs")
     flat = pl.read_parquet(tmp_path / "c" / "events.parquet")
     assert flat["source"].to_list() == ["logon", "http"] and flat["domain"].to_list() == [None, "example.org"]
-    nested = pl.DataFrame({
-        "@timestamp": ["2024-05-06T08:00:00Z", "2024-05-06T08:05:00Z"],
-        "user": [{"name": "ann"}, {"name": "ann"}], "host": [{"name": "h1"}, {"name": "h1"}],
-        "event": [{"action": "logon", "category": "authentication"}, {"action": "GET", "category": "web"}],
-        "url": [{"domain": None}, {"domain": "example.org"}],
-    })
+    nested = pl.DataFrame(
+        {
+            "@timestamp": ["2024-05-06T08:00:00Z", "2024-05-06T08:05:00Z"],
+            "user": [{"name": "ann"}, {"name": "ann"}],
+            "host": [{"name": "h1"}, {"name": "h1"}],
+            "event": [{"action": "logon", "category": "authentication"}, {"action": "GET", "category": "web"}],
+            "url": [{"domain": None}, {"domain": "example.org"}],
+        }
+    )
     nested.write_parquet(tmp_path / "export.parquet")
     ingest(tmp_path / "export.parquet", tmp_path / "p", fmt="parquet", mapping="ecs")
     got = pl.read_parquet(tmp_path / "p" / "events.parquet")
@@ -283,27 +322,38 @@ def test_labels_from_event_ids_report_ids_not_in_the_logs(tmp_path: Path) -> Non
 
 
 def test_labels_from_user_windows_and_a_window_matching_nothing(tmp_path: Path) -> None:
-    labels, summary = _labels_of(tmp_path, (
-        "user,start,end,scenario\n"
-        "alice,2024-03-04T09:05:00,2024-03-04T09:20:00,exfiltration\n"  # a2, a3 (end inclusive)
-        "bob,2024-03-05 01:00,2024-03-05 03:00,sabotage\n"  # b2
-        "carol,2024-03-04,2024-03-06,exfiltration\n"  # carol has no events
-        "bob,2024-03-04T10:00:00+01:00,2024-03-04T10:20:00+01:00,sabotage\n"))  # 09:00-09:20 UTC: b1
+    labels, summary = _labels_of(
+        tmp_path,
+        (
+            "user,start,end,scenario\n"
+            "alice,2024-03-04T09:05:00,2024-03-04T09:20:00,exfiltration\n"  # a2, a3 (end inclusive)
+            "bob,2024-03-05 01:00,2024-03-05 03:00,sabotage\n"  # b2
+            "carol,2024-03-04,2024-03-06,exfiltration\n"  # carol has no events
+            "bob,2024-03-04T10:00:00+01:00,2024-03-04T10:20:00+01:00,sabotage\n"
+        ),
+    )  # 09:00-09:20 UTC: b1
     rep = summary["labels"]
     assert rep["scenario_names"] == {"1": "exfiltration", "2": "sabotage"}
-    assert labels.rows() == [("a2", True, 1, "alice"), ("a3", True, 1, "alice"), ("b1", True, 2, "bob"),
-                             ("b2", True, 2, "bob")]
+    assert labels.rows() == [
+        ("a2", True, 1, "alice"),
+        ("a3", True, 1, "alice"),
+        ("b1", True, 2, "bob"),
+        ("b2", True, 2, "bob"),
+    ]
     assert rep["windows_without_events"] == 1 and rep["windows_without_events_first"][0]["user"] == "carol"
     assert rep["windows_without_events_first"][0]["line"] == 4
     assert any("line 4" in w and "matches no event" in w for w in summary["warnings"])
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("who,when\nx,y\n", "neither event_id"),
-    ("user,start,end\nalice,2024-03-05,2024-03-04\n", "line 2"),
-    ("user,start,end\nalice,soon,later\n", "line 2"),
-    ("event_id,scenario\na1,500\n", "1..127"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("who,when\nx,y\n", "neither event_id"),
+        ("user,start,end\nalice,2024-03-05,2024-03-04\n", "line 2"),
+        ("user,start,end\nalice,soon,later\n", "line 2"),
+        ("event_id,scenario\na1,500\n", "1..127"),
+    ],
+)
 def test_bad_incident_files_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:
     from neighborwatch.data.labels import LabelsError
 
@@ -317,26 +367,55 @@ def test_bad_incident_files_are_clear_errors(tmp_path: Path, text: str, message:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The 30 accounts × 60 days log prepared with --labels windows, and a tiny LAN trained on it."""
-    from ownlogs_scenario import MAP, write_incidents, write_log
     from typer.testing import CliRunner
 
     from neighborwatch.cli import app
+    from ownlogs_scenario import MAP, write_incidents, write_log
 
     root = tmp_path_factory.mktemp("own")
     info = write_log(root / "own.csv")
     write_incidents(root / "incidents.csv", info["anomaly"])
     runner = CliRunner()
-    prep = runner.invoke(app, ["prepare", str(root / "own.csv"), "--out", str(root / "work"), "--format", "csv",
-                               "--map", MAP, "--labels", str(root / "incidents.csv")])
+    prep = runner.invoke(
+        app,
+        [
+            "prepare",
+            str(root / "own.csv"),
+            "--out",
+            str(root / "work"),
+            "--format",
+            "csv",
+            "--map",
+            MAP,
+            "--labels",
+            str(root / "incidents.csv"),
+        ],
+    )
     assert prep.exit_code == 0, prep.output
-    (root / "tiny.json").write_text(json.dumps({
-        "embed_dim": 16, "hidden": 32, "layers": 1, "attention_heads": 2, "transformer_heads": 2, "k": 5,
-        "epochs": 5, "lr": 2e-2, "batch_size": 256, "mode": "fast", "device": "cpu", "seed": 1, "threads": 1}))
-    train = runner.invoke(app, ["train", str(root / "work"), "--out", str(root / "model"),
-                                "--config", str(root / "tiny.json")])
+    (root / "tiny.json").write_text(
+        json.dumps(
+            {
+                "embed_dim": 16,
+                "hidden": 32,
+                "layers": 1,
+                "attention_heads": 2,
+                "transformer_heads": 2,
+                "k": 5,
+                "epochs": 5,
+                "lr": 2e-2,
+                "batch_size": 256,
+                "mode": "fast",
+                "device": "cpu",
+                "seed": 1,
+                "threads": 1,
+            }
+        )
+    )
+    train = runner.invoke(
+        app, ["train", str(root / "work"), "--out", str(root / "model"), "--config", str(root / "tiny.json")]
+    )
     assert train.exit_code == 0, train.output
-    return {"root": root, "work": root / "work", "model": root / "model", "info": info, "runner": runner,
-            "app": app}
+    return {"root": root, "work": root / "work", "model": root / "model", "info": info, "runner": runner, "app": app}
 
 
 def test_scenario_sessions_one_per_login_and_every_split_holds_activities(scenario: dict) -> None:
@@ -364,8 +443,9 @@ def test_scenario_evaluate_with_and_without_labels(scenario: dict, tmp_path: Pat
     import shutil
 
     runner, app = scenario["runner"], scenario["app"]
-    res = runner.invoke(app, ["evaluate", str(scenario["work"]), str(scenario["model"]),
-                              "--json", str(tmp_path / "m.json")])
+    res = runner.invoke(
+        app, ["evaluate", str(scenario["work"]), str(scenario["model"]), "--json", str(tmp_path / "m.json")]
+    )
     assert res.exit_code == 0, res.output
     levels = json.loads((tmp_path / "m.json").read_text())["levels"]
     assert levels["realtime"]["counts"]["positives"] > 0 and levels["realtime"]["auc"] > 0.9
@@ -377,12 +457,11 @@ def test_scenario_evaluate_with_and_without_labels(scenario: dict, tmp_path: Pat
 
 
 def test_scenario_live_engine_alerts_on_the_planted_anomaly_and_scores_unseen_values(scenario: dict) -> None:
-    from streaming_fixtures import events_as_dicts
-
     from neighborwatch.models.registry import load_detector
     from neighborwatch.sequences.build import load_sequences, load_split_dates
     from neighborwatch.streaming.events import parse_event
     from neighborwatch.streaming.loader import build_engine
+    from streaming_fixtures import events_as_dicts
 
     work = scenario["work"]
     engine = build_engine(scenario["model"], work)
@@ -390,10 +469,27 @@ def test_scenario_live_engine_alerts_on_the_planted_anomaly_and_scores_unseen_va
     test_start = load_split_dates(work).test_start
     events = pl.read_parquet(work / "events.parquet").filter(pl.col("time") >= test_start)
     dicts = events_as_dicts(events)
-    dicts.append({"event_id": "new-1", "time": "2024-03-01T03:00:00", "user": "contractor9", "host": "vm-new",
-                  "source": "other", "action": "login"})
-    dicts.append({"event_id": "new-2", "time": "2024-03-01T03:01:00", "user": "contractor9", "host": "vm-new",
-                  "source": "other", "action": "teleport", "dst_ip": "203.0.113.9"})
+    dicts.append(
+        {
+            "event_id": "new-1",
+            "time": "2024-03-01T03:00:00",
+            "user": "contractor9",
+            "host": "vm-new",
+            "source": "other",
+            "action": "login",
+        }
+    )
+    dicts.append(
+        {
+            "event_id": "new-2",
+            "time": "2024-03-01T03:01:00",
+            "user": "contractor9",
+            "host": "vm-new",
+            "source": "other",
+            "action": "teleport",
+            "dst_ip": "203.0.113.9",
+        }
+    )
     recs, alerts = [], []
     for i in range(0, len(dicts), 256):
         out = engine.submit([parse_event(d) for d in dicts[i : i + 256]])
@@ -424,8 +520,16 @@ def test_scenario_live_engine_alerts_on_the_planted_anomaly_and_scores_unseen_va
 def test_service_accepts_own_log_sources_and_detail_fields() -> None:
     from neighborwatch.service.schemas import EventIn
 
-    ev = EventIn(event_id="x", time="2024-03-01T03:01:00", user="u", host="h", source="other", action="git_push",
-                 dst_ip="203.0.113.9", process="git.exe")
+    ev = EventIn(
+        event_id="x",
+        time="2024-03-01T03:01:00",
+        user="u",
+        host="h",
+        source="other",
+        action="git_push",
+        dst_ip="203.0.113.9",
+        process="git.exe",
+    )
     assert ev.to_event_dict()["dst_ip"] == "203.0.113.9"
     with pytest.raises(ValueError):
         EventIn(event_id="x", time="2024-03-01T03:01:00", user="u", host="h", source="fax", action="a")
@@ -454,8 +558,10 @@ def test_docs_show_every_preset_table_as_the_code_has_it() -> None:
 def test_rare_actions_are_folded_and_the_cut_off_recorded(tmp_path: Path) -> None:
     from neighborwatch.sequences.build import build_sequences, load_tokenizer
 
-    rows = [{"login": "u", "ts": f"2024-03-{1 + i // 40:02d}T09:{i % 40:02d}:00", "event": "ssh" if i % 2 else "sudo"}
-            for i in range(400)]
+    rows = [
+        {"login": "u", "ts": f"2024-03-{1 + i // 40:02d}T09:{i % 40:02d}:00", "event": "ssh" if i % 2 else "sudo"}
+        for i in range(400)
+    ]
     rows[5]["event"] = "rm_rf"  # once, in training: folded
     rows[399]["event"] = "dump_db"  # only in the test period: unknown
     src = _write("csv", tmp_path / "log.csv", rows)
@@ -471,31 +577,78 @@ def test_rare_actions_are_folded_and_the_cut_off_recorded(tmp_path: Path) -> Non
 
 
 def test_prepare_session_options_and_cert_default(tmp_path: Path) -> None:
-    from streaming_fixtures import make_work
     from typer.testing import CliRunner
 
     from neighborwatch.cli import app
     from neighborwatch.sequences.build import load_config
+    from streaming_fixtures import make_work
 
     src = str(FIXTURES / "ecs_sample.jsonl")
     counts = {}
     for name, extra in (("default", []), ("idle5", ["--session-idle", "5"])):
-        res = CliRunner().invoke(app, ["prepare", src, "--out", str(tmp_path / name), "--format", "jsonl",
-                                       "--map", "ecs", *extra])
+        res = CliRunner().invoke(
+            app, ["prepare", src, "--out", str(tmp_path / name), "--format", "jsonl", "--map", "ecs", *extra]
+        )
         assert res.exit_code == 0, res.output
         counts[name] = load_config(tmp_path / name)["counts"]["session"]["sequences"]
     assert counts["idle5"] > counts["default"]
     # no rule closes a session: one endless session per (user, host), none starts in the test
     # period, so prepare refuses with one line naming the options instead of an unusable WORK
-    none = CliRunner().invoke(app, ["prepare", src, "--out", str(tmp_path / "none"), "--format", "jsonl",
-                                    "--map", "ecs", "--session-open", "nothing", "--session-close",
-                                    "nothing either", "--session-idle", "0", "--session-max", "0"])
+    none = CliRunner().invoke(
+        app,
+        [
+            "prepare",
+            src,
+            "--out",
+            str(tmp_path / "none"),
+            "--format",
+            "jsonl",
+            "--map",
+            "ecs",
+            "--session-open",
+            "nothing",
+            "--session-close",
+            "nothing either",
+            "--session-idle",
+            "0",
+            "--session-max",
+            "0",
+        ],
+    )
     assert none.exit_code == 2 and "would hold no sequence" in none.output and "--test-start" in none.output
-    bad = CliRunner().invoke(app, ["prepare", src, "--out", str(tmp_path / "x"), "--format", "jsonl",
-                                   "--map", "ecs", "--labels", str(tmp_path / "missing.csv")])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "prepare",
+            src,
+            "--out",
+            str(tmp_path / "x"),
+            "--format",
+            "jsonl",
+            "--map",
+            "ecs",
+            "--labels",
+            str(tmp_path / "missing.csv"),
+        ],
+    )
     assert bad.exit_code == 2 and "does not exist" in bad.output
-    clash = CliRunner().invoke(app, ["prepare", src, "--out", str(tmp_path / "x"), "--format", "jsonl",
-                                     "--map", "ecs", "--session-open", "login", "--session-close", "Log-In"])
+    clash = CliRunner().invoke(
+        app,
+        [
+            "prepare",
+            src,
+            "--out",
+            str(tmp_path / "x"),
+            "--format",
+            "jsonl",
+            "--map",
+            "ecs",
+            "--session-open",
+            "login",
+            "--session-close",
+            "Log-In",
+        ],
+    )
     assert clash.exit_code == 2 and "both open and close" in clash.output
     # CERT-format data keeps the paper's rule
     cert = make_work(tmp_path / "cert", users=3, days=6)
@@ -505,16 +658,49 @@ def test_prepare_session_options_and_cert_default(tmp_path: Path) -> None:
 def test_ocsf_authentication_and_activity_classes(tmp_path: Path) -> None:
     base = 1_714_982_400_000  # 2024-05-06T08:00:00Z in epoch milliseconds
     recs = [
-        {"time": base, "class_uid": 3002, "activity_name": "Logon", "actor": {"user": {"name": "ann"}},
-         "device": {"hostname": "h1"}, "src_endpoint": {"ip": "10.1.1.1"}, "metadata": {"uid": "o1"}},
-        {"time": base + 60_000, "class_uid": 4002, "activity_name": "Get", "actor": {"user": {"name": "ann"}},
-         "device": {"hostname": "h1"}, "http_request": {"url": {"hostname": "example.org"}}, "metadata": {"uid": "o2"}},
-        {"time": base + 120_000, "class_uid": 1001, "activity_name": "Read", "actor": {"user": {"name": "ann"}},
-         "device": {"hostname": "h1"}, "file": {"path": "/srv/a.txt"}, "metadata": {"uid": "o3"}},
-        {"time": base + 180_000, "class_uid": 9999, "activity_name": "Beam", "actor": {"user": {"name": "ann"}},
-         "device": {"hostname": "h1"}, "metadata": {"uid": "o4"}},
-        {"time": base + 240_000, "class_uid": 3002, "activity_name": "Logoff", "actor": {"user": {"name": "ann"}},
-         "device": {"hostname": "h1"}, "metadata": {"uid": "o5"}},
+        {
+            "time": base,
+            "class_uid": 3002,
+            "activity_name": "Logon",
+            "actor": {"user": {"name": "ann"}},
+            "device": {"hostname": "h1"},
+            "src_endpoint": {"ip": "10.1.1.1"},
+            "metadata": {"uid": "o1"},
+        },
+        {
+            "time": base + 60_000,
+            "class_uid": 4002,
+            "activity_name": "Get",
+            "actor": {"user": {"name": "ann"}},
+            "device": {"hostname": "h1"},
+            "http_request": {"url": {"hostname": "example.org"}},
+            "metadata": {"uid": "o2"},
+        },
+        {
+            "time": base + 120_000,
+            "class_uid": 1001,
+            "activity_name": "Read",
+            "actor": {"user": {"name": "ann"}},
+            "device": {"hostname": "h1"},
+            "file": {"path": "/srv/a.txt"},
+            "metadata": {"uid": "o3"},
+        },
+        {
+            "time": base + 180_000,
+            "class_uid": 9999,
+            "activity_name": "Beam",
+            "actor": {"user": {"name": "ann"}},
+            "device": {"hostname": "h1"},
+            "metadata": {"uid": "o4"},
+        },
+        {
+            "time": base + 240_000,
+            "class_uid": 3002,
+            "activity_name": "Logoff",
+            "actor": {"user": {"name": "ann"}},
+            "device": {"hostname": "h1"},
+            "metadata": {"uid": "o5"},
+        },
     ]
     src = _write("jsonl", tmp_path / "ocsf.jsonl", recs)
     ingest(src, tmp_path / "w", fmt="jsonl", mapping="ocsf")

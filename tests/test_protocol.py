@@ -53,7 +53,7 @@ class TokenFrequency(Detector):
         (Path(path) / "logp.json").write_text(json.dumps(self.logp.tolist()))
 
     @classmethod
-    def load(cls, path) -> "TokenFrequency":
+    def load(cls, path) -> TokenFrequency:
         det = cls()
         det.logp = np.array(json.loads((Path(path) / "logp.json").read_text()))
         return det
@@ -75,19 +75,21 @@ class SequenceOnly(TokenFrequency):
 def _concat(parts: list[SequenceSet], kind: str) -> SequenceSet:
     lengths = np.concatenate([p.lengths for p in parts])
     meta = pl.concat([p.meta for p in parts]).with_columns(
-        pl.arange(0, int(sum(len(p) for p in parts)), dtype=pl.Int64).alias("seq_id"))
+        pl.arange(0, int(sum(len(p) for p in parts)), dtype=pl.Int64).alias("seq_id")
+    )
     return SequenceSet(
         tokens=np.concatenate([p.tokens for p in parts]),
         offsets=np.concatenate([[0], np.cumsum(lengths)]),
         event_rows=np.concatenate([p.event_rows for p in parts]),
         times=np.concatenate([p.times for p in parts]),
-        meta=meta, kind=kind,
+        meta=meta,
+        kind=kind,
     )
 
 
 def _days(sessions: SequenceSet) -> SequenceSet:
     """Group sessions into user-days (order: by user, then day)."""
-    day = (sessions.times[sessions.offsets[:-1]] // 86_400_000_000)
+    day = sessions.times[sessions.offsets[:-1]] // 86_400_000_000
     users = sessions.meta["user"].to_list()
     groups: dict[tuple[str, int], list[int]] = {}
     for i, key in enumerate(zip(users, day.tolist())):
@@ -98,19 +100,37 @@ def _days(sessions: SequenceSet) -> SequenceSet:
         idx.append(pos)
         lengths.append(len(pos))
         first, last = sessions.times[pos[0]], sessions.times[pos[-1]]
-        rows.append({"user": user, "host": None, "start": first, "end": last, "length": len(pos),
-                     "split": sessions.meta["split"][members[0]]})
+        rows.append(
+            {
+                "user": user,
+                "host": None,
+                "start": first,
+                "end": last,
+                "length": len(pos),
+                "split": sessions.meta["split"][members[0]],
+            }
+        )
     idx_all = np.concatenate(idx)
     meta = pl.DataFrame(
-        {"seq_id": np.arange(len(rows)), "user": [r["user"] for r in rows],
-         "host": [None] * len(rows),
-         "start": np.array([r["start"] for r in rows]).astype("datetime64[us]"),
-         "end": np.array([r["end"] for r in rows]).astype("datetime64[us]"),
-         "length": np.array(lengths, dtype=np.int32), "split": [r["split"] for r in rows]},
-        schema=META_SCHEMA)
-    return SequenceSet(tokens=sessions.tokens[idx_all], offsets=np.concatenate([[0], np.cumsum(lengths)]),
-                       event_rows=sessions.event_rows[idx_all], times=sessions.times[idx_all],
-                       meta=meta, kind="day")
+        {
+            "seq_id": np.arange(len(rows)),
+            "user": [r["user"] for r in rows],
+            "host": [None] * len(rows),
+            "start": np.array([r["start"] for r in rows]).astype("datetime64[us]"),
+            "end": np.array([r["end"] for r in rows]).astype("datetime64[us]"),
+            "length": np.array(lengths, dtype=np.int32),
+            "split": [r["split"] for r in rows],
+        },
+        schema=META_SCHEMA,
+    )
+    return SequenceSet(
+        tokens=sessions.tokens[idx_all],
+        offsets=np.concatenate([[0], np.cumsum(lengths)]),
+        event_rows=sessions.event_rows[idx_all],
+        times=sessions.times[idx_all],
+        meta=meta,
+        kind="day",
+    )
 
 
 def make_toy_work(root: Path, seed: int = 0) -> tuple[WorkDir, dict]:
@@ -122,8 +142,14 @@ def make_toy_work(root: Path, seed: int = 0) -> tuple[WorkDir, dict]:
     parts, labels, offset = [], [], 0
     for name in ("train", "validation", "test"):
         seqs, lab = data[name]
-        seqs = SequenceSet(tokens=seqs.tokens, offsets=seqs.offsets, event_rows=seqs.event_rows + offset,
-                           times=seqs.times, meta=seqs.meta, kind="session")
+        seqs = SequenceSet(
+            tokens=seqs.tokens,
+            offsets=seqs.offsets,
+            event_rows=seqs.event_rows + offset,
+            times=seqs.times,
+            meta=seqs.meta,
+            kind="session",
+        )
         offset += seqs.n_activities
         parts.append(seqs)
         labels.append(lab)
@@ -133,22 +159,38 @@ def make_toy_work(root: Path, seed: int = 0) -> tuple[WorkDir, dict]:
     users = sessions.meta["user"].to_numpy()[sessions.seq_index()]
     work = WorkDir(root)
     root.mkdir(parents=True, exist_ok=True)
-    events = pl.DataFrame({
-        "event_id": [f"E{r:06d}" for r in range(n)],
-        "time": sessions.times.astype("datetime64[us]"),
-        "user": users, "host": ["PC"] * n, "source": ["logon"] * n, "action": ["Logon"] * n,
-    })
+    events = pl.DataFrame(
+        {
+            "event_id": [f"E{r:06d}" for r in range(n)],
+            "time": sessions.times.astype("datetime64[us]"),
+            "user": users,
+            "host": ["PC"] * n,
+            "source": ["logon"] * n,
+            "action": ["Logon"] * n,
+        }
+    )
     events.write_parquet(work.events)
     mal = np.flatnonzero(y)
-    pl.DataFrame({"event_id": [f"E{r:06d}" for r in mal], "malicious": [True] * len(mal),
-                  "scenario": [1 + (r % 2) for r in mal], "insider": [f"ins-{users[r]}" for r in mal]},
-                 schema={"event_id": pl.Utf8, "malicious": pl.Boolean, "scenario": pl.Int8,
-                         "insider": pl.Utf8}).write_parquet(work.labels)
+    pl.DataFrame(
+        {
+            "event_id": [f"E{r:06d}" for r in mal],
+            "malicious": [True] * len(mal),
+            "scenario": [1 + (r % 2) for r in mal],
+            "insider": [f"ins-{users[r]}" for r in mal],
+        },
+        schema={"event_id": pl.Utf8, "malicious": pl.Boolean, "scenario": pl.Int8, "insider": pl.Utf8},
+    ).write_parquet(work.labels)
     sessions.save(work.sequence_set("session"))
     _days(sessions).save(work.sequence_set("day"))
-    (work.sequences / "config.json").write_text(json.dumps(
-        {"split": {"val_start": "2010-04-14T00:00:00", "test_start": "2010-07-23T00:00:00", "rule": "override"},
-         "tokenizer": {"type": "word-hour"}, "collapse": False}))
+    (work.sequences / "config.json").write_text(
+        json.dumps(
+            {
+                "split": {"val_start": "2010-04-14T00:00:00", "test_start": "2010-07-23T00:00:00", "rule": "override"},
+                "tokenizer": {"type": "word-hour"},
+                "collapse": False,
+            }
+        )
+    )
     return work, data
 
 
@@ -251,7 +293,11 @@ def test_session_scores_reuse_realtime_scores_when_posthoc_is_the_default(toy_wo
     res = P.evaluate_detector(det, work.root, keep_scores=True)
     # sessions are scored once per split (validation, test); user-days once per split too
     assert [(s.kind, s.meta["split"][0]) for s in det.seen] == [
-        ("session", "validation"), ("day", "validation"), ("session", "test"), ("day", "test")]
+        ("session", "validation"),
+        ("day", "validation"),
+        ("session", "test"),
+        ("day", "test"),
+    ]
     test_seqs = data["test"][0]
     expected = Detector.score_sequences(TokenFrequency().fit(data["train"][0]), test_seqs)
     np.testing.assert_allclose(res["arrays"]["session"]["scores"], expected)

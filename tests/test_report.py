@@ -20,16 +20,37 @@ def test_evaluate_command_writes_json_and_self_contained_report(tmp_path) -> Non
     work, data = make_toy_work(tmp_path / "work")
     model = tmp_path / "model"
     TokenFrequency().fit(data["train"][0]).save(model)
-    out = CliRunner().invoke(app, ["evaluate", str(work.root), str(model), "--json", str(tmp_path / "m.json"),
-                                   "--report", str(tmp_path / "report")])
+    out = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(work.root),
+            str(model),
+            "--json",
+            str(tmp_path / "m.json"),
+            "--report",
+            str(tmp_path / "report"),
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "real-time (activity level)" in out.output and "time-to-detect" in out.output
 
     res = json.loads((tmp_path / "m.json").read_text())  # strict JSON: NaN would not parse back as null
     assert set(res["levels"]) == {"realtime", "session", "day"}
     rt = res["levels"]["realtime"]
-    assert {"auc", "auprc", "dr", "fpr", "dr@5%", "dr@10%", "dr@15%", "test_optimal", "per_scenario",
-            "counts", "threshold"} <= set(rt)
+    assert {
+        "auc",
+        "auprc",
+        "dr",
+        "fpr",
+        "dr@5%",
+        "dr@10%",
+        "dr@15%",
+        "test_optimal",
+        "per_scenario",
+        "counts",
+        "threshold",
+    } <= set(rt)
     assert res["config"]["model"] == str(model.resolve()) and res["config"]["seed"] == 3
     assert res["config"]["split_dates"]["test_start"].startswith("2010-07-23")
     assert "arrays" not in res
@@ -149,14 +170,31 @@ def test_figures_label_their_axes() -> None:
     R._figure_to_data_uri = lambda fig: captured.append(fig) or "data:"
     try:
         day = 86_400_000_000
-        block = {"status": "ok", "budget_per_day": 5.0, "users": 40,
-                 "daily": {"start": 14_700 * day, "incidents": [1, 3, 0, 2] * 10, "on_insider": [0, 1, 0, 0] * 10}}
+        block = {
+            "status": "ok",
+            "budget_per_day": 5.0,
+            "users": 40,
+            "daily": {"start": 14_700 * day, "incidents": [1, 3, 0, 2] * 10, "on_insider": [0, 1, 0, 0] * 10},
+        }
         R.incidents_figure(block)
         t = np.arange(200, dtype=np.int64) * (day // 10) + 14_700 * day
-        arrays = {"scores": np.linspace(0, 1, 200), "labels": np.arange(200) % 50 == 0, "times": t,
-                  "users": np.array(["u"] * 200, dtype=object), "insiders": np.where(np.arange(200) % 50 == 0, "u", "")}
-        ttd = [{"insider": "u", "users": ["u"], "detected": False, "scenario": 1, "minutes": None,
-                "malicious_before_alert": 0}]
+        arrays = {
+            "scores": np.linspace(0, 1, 200),
+            "labels": np.arange(200) % 50 == 0,
+            "times": t,
+            "users": np.array(["u"] * 200, dtype=object),
+            "insiders": np.where(np.arange(200) % 50 == 0, "u", ""),
+        }
+        ttd = [
+            {
+                "insider": "u",
+                "users": ["u"],
+                "detected": False,
+                "scenario": 1,
+                "minutes": None,
+                "malicious_before_alert": 0,
+            }
+        ]
         R.timelines_figure(arrays, ttd, 0.5)
         for fig in captured:
             fig.canvas.draw()

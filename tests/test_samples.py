@@ -15,8 +15,9 @@ def make_set(seqs: list[list[int]]) -> SequenceSet:
     lengths = [len(s) for s in seqs]
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     tokens = np.array([t for s in seqs for t in s], dtype=np.int32)
-    return SequenceSet(tokens, offsets, np.arange(len(tokens)), np.arange(len(tokens)),
-                       pl.DataFrame({"seq_id": np.arange(len(seqs))}))
+    return SequenceSet(
+        tokens, offsets, np.arange(len(tokens)), np.arange(len(tokens)), pl.DataFrame({"seq_id": np.arange(len(seqs))})
+    )
 
 
 def test_evaluation_samples_every_position_from_one() -> None:

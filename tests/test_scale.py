@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from streaming_fixtures import events_as_dicts, free_port, redis_url, tiny
 from typer.testing import CliRunner
 
 from neighborwatch.cli import app
+from streaming_fixtures import events_as_dicts, free_port, redis_url, tiny
 
 __all__ = ["redis_url", "tiny"]
 
@@ -35,8 +35,14 @@ def ray_local():
         pytest.skip("ray is not installed: pip install 'neighborwatch[scale]'")
     env = {k: os.environ[k] for k in ("PYTHONPATH", "NEIGHBORWATCH_PROGRESS") if k in os.environ}
     try:
-        ray.init(num_cpus=2, include_dashboard=False, address="local", _node_ip_address="127.0.0.1",
-                 log_to_driver=False, runtime_env={"env_vars": env})
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            address="local",
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+            runtime_env={"env_vars": env},
+        )
     except Exception as e:  # noqa: BLE001  (any start-up failure: say why and skip)
         pytest.skip(f"a local Ray instance cannot start here: {type(e).__name__}: {e}")
     yield ray
@@ -48,8 +54,24 @@ def org(tmp_path_factory) -> tuple[Path, Path]:
     """(CERT-format source folder, WORK prepared by the local engine) of a 12-user organisation."""
     root = tmp_path_factory.mktemp("org")
     cli = CliRunner()
-    r = cli.invoke(app, ["synth", "--out", str(root / "src"), "--release", "r4.2", "--users", "12",
-                         "--start", "2010-01-02", "--end", "2010-03-01", "--seed", "3"])
+    r = cli.invoke(
+        app,
+        [
+            "synth",
+            "--out",
+            str(root / "src"),
+            "--release",
+            "r4.2",
+            "--users",
+            "12",
+            "--start",
+            "2010-01-02",
+            "--end",
+            "2010-03-01",
+            "--seed",
+            "3",
+        ],
+    )
     assert r.exit_code == 0, r.output
     r = cli.invoke(app, ["prepare", str(root / "src"), "--out", str(root / "work")])
     assert r.exit_code == 0, r.output
@@ -67,9 +89,11 @@ def test_prepare_on_ray_equals_local(ray_local, org, tmp_path):
         a, b = np.load(local / "sequences" / kind / "arrays.npz"), np.load(ray_work / "sequences" / kind / "arrays.npz")
         assert a.files == b.files and all(np.array_equal(a[f], b[f]) for f in a.files), kind
         assert pl.read_parquet(ray_work / "sequences" / kind / "meta.parquet").equals(
-            pl.read_parquet(local / "sequences" / kind / "meta.parquet")), kind
+            pl.read_parquet(local / "sequences" / kind / "meta.parquet")
+        ), kind
     assert json.loads((ray_work / "sequences" / "config.json").read_text()) == json.loads(
-        (local / "sequences" / "config.json").read_text())
+        (local / "sequences" / "config.json").read_text()
+    )
 
 
 def test_ray_stage_equals_local_under_the_own_logs_session_rule(ray_local, org):
@@ -98,8 +122,9 @@ def test_score_on_ray_equals_local_and_the_whole_set(ray_local, org, tmp_path):
     assert r.exit_code == 0, r.output
     model = tmp_path / "lan"
     local = score_work(work, model, tmp_path / "local", split="test")
-    r = CliRunner().invoke(app, ["score", str(work), str(model), "--out", str(tmp_path / "ray"), "--engine", "ray",
-                                 "--workers", "2"])
+    r = CliRunner().invoke(
+        app, ["score", str(work), str(model), "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"]
+    )
     assert r.exit_code == 0, r.output
     remote = json.loads((tmp_path / "ray" / "scores.json").read_text())
     assert remote["rows"] == local["rows"] and set(local["rows"]) == {"activity", "session", "day"}
@@ -120,8 +145,10 @@ def test_score_on_ray_equals_local_and_the_whole_set(ray_local, org, tmp_path):
 def _levels(path: Path) -> dict:
     """Every per-seed number of results.json except timings."""
     res = json.loads(path.read_text())
-    return {lv: {m: [{k: v for k, v in run.items() if not k.endswith("_s")} for run in runs]
-                 for m, runs in per.items()} for lv, per in res["levels"].items()}
+    return {
+        lv: {m: [{k: v for k, v in run.items() if not k.endswith("_s")} for run in runs] for m, runs in per.items()}
+        for lv, per in res["levels"].items()
+    }
 
 
 def test_benchmark_on_ray_equals_local_and_resumes(ray_local, org, tmp_path, monkeypatch):
@@ -141,6 +168,7 @@ def test_benchmark_on_ray_equals_local_and_resumes(ray_local, org, tmp_path, mon
         def wrapped(pending, *rest):
             submitted.extend((job.method, seed) for job, seed in pending)
             return run(pending, *rest)
+
         return wrapped
 
     monkeypatch.setattr(sb, "ray_runner", counting)
@@ -181,9 +209,20 @@ def test_killed_live_worker_is_restarted_by_ray_and_loses_nothing(ray_local, tin
     events = events_as_dicts(pl.read_parquet(work / "events.parquet"))
     prefix = f"t:ray:{time.time_ns()}"
     state, scores = tmp_path / "state", tmp_path / "scores.jsonl"
-    opts = ServeOptions(model=model, work=work, redis=redis_url, port=free_port(), token="t", state=state,
-                        sinks=[f"scores:{scores}"], partitions=2, prefix=prefix, snapshot_every_s=0.5, window_s=1,
-                        budget_per_day=2)
+    opts = ServeOptions(
+        model=model,
+        work=work,
+        redis=redis_url,
+        port=free_port(),
+        token="t",
+        state=state,
+        sinks=[f"scores:{scores}"],
+        partitions=2,
+        prefix=prefix,
+        snapshot_every_s=0.5,
+        window_s=1,
+        budget_per_day=2,
+    )
     files = [tmp_path / "scores.p0.jsonl", tmp_path / "scores.p1.jsonl"]
 
     def scored() -> list[str]:

@@ -12,7 +12,6 @@ import polars as pl
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from streaming_fixtures import batch_scores_by_event, events_as_dicts, small_work
 from typer.testing import CliRunner
 
 from neighborwatch.cli import app
@@ -20,6 +19,7 @@ from neighborwatch.models.registry import load_detector
 from neighborwatch.sequences.build import load_sequences
 from neighborwatch.service.app import create_app
 from neighborwatch.service.server import ServeOptions, build_runtime
+from streaming_fixtures import batch_scores_by_event, events_as_dicts, small_work
 
 TOKEN = "t0ken-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,24 +34,36 @@ def one_thread():
 
 
 def train(work: Path, out: Path, detector: str, *options: str) -> Path:
-    result = CliRunner().invoke(app, ["train", str(work), "--detector", detector, "--out", str(out),
-                                      "--seed", "3", *options])
+    result = CliRunner().invoke(
+        app, ["train", str(work), "--detector", detector, "--out", str(out), "--seed", "3", *options]
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert json.loads((out / "train.json").read_text())["detector"] == detector
     return out
 
 
-@pytest.mark.parametrize("detector, options", [
-    ("deeplog", ["--preset", "fast"]),
-    ("markov", []),
-])
-def test_served_model_scores_posted_events_like_the_batch_path(tmp_path: Path, detector: str,
-                                                               options: list[str]) -> None:
+@pytest.mark.parametrize(
+    "detector, options",
+    [
+        ("deeplog", ["--preset", "fast"]),
+        ("markov", []),
+    ],
+)
+def test_served_model_scores_posted_events_like_the_batch_path(
+    tmp_path: Path, detector: str, options: list[str]
+) -> None:
     work = small_work()
     model = train(work, tmp_path / "model", detector, *options)
-    runtime, _ = build_runtime(ServeOptions(model=model, work=work, state=tmp_path / "state",
-                                            sinks=[f"scores:{tmp_path / 'scores.jsonl'}"], max_hold_s=0.05,
-                                            snapshot_every_s=60.0))
+    runtime, _ = build_runtime(
+        ServeOptions(
+            model=model,
+            work=work,
+            state=tmp_path / "state",
+            sinks=[f"scores:{tmp_path / 'scores.jsonl'}"],
+            max_hold_s=0.05,
+            snapshot_every_s=60.0,
+        )
+    )
     events = events_as_dicts(pl.read_parquet(work / "events.parquet"))
     runtime.start()
     try:
@@ -81,9 +93,11 @@ def test_served_model_scores_posted_events_like_the_batch_path(tmp_path: Path, d
 
 
 def test_training_a_detector_rejects_options_of_another(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["train", str(small_work()), "--detector", "markov", "--k", "4",
-                                      "--out", str(tmp_path / "m")])
+    result = CliRunner().invoke(
+        app, ["train", str(small_work()), "--detector", "markov", "--k", "4", "--out", str(tmp_path / "m")]
+    )
     assert result.exit_code == 2 and "LAN option" in result.output
-    result = CliRunner().invoke(app, ["train", str(small_work()), "--detector", "no_such",
-                                      "--out", str(tmp_path / "m")])
+    result = CliRunner().invoke(
+        app, ["train", str(small_work()), "--detector", "no_such", "--out", str(tmp_path / "m")]
+    )
     assert result.exit_code == 2 and "unknown detector" in result.output

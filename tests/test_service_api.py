@@ -10,7 +10,6 @@ import time
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
-from streaming_fixtures import bigram_engine, events_as_dicts, small_work
 
 from neighborwatch.service.app import create_app
 from neighborwatch.streaming.alerts import Thresholds
@@ -18,6 +17,7 @@ from neighborwatch.streaming.events import parse_event
 from neighborwatch.streaming.runtime import Runtime
 from neighborwatch.streaming.sinks import JsonlSink
 from neighborwatch.streaming.sources import MemorySource
+from streaming_fixtures import bigram_engine, events_as_dicts, small_work
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,8 +25,14 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 def make_runtime(tmp_path, capacity=100_000, start=True):
     engine, _ = bigram_engine(small_work(), thresholds=Thresholds(activity=0.9, risk=3.0), max_hold_s=0.05)
-    rt = Runtime(engine, MemorySource(capacity), [JsonlSink(tmp_path / "scores.jsonl", "scores")], tmp_path / "state",
-                 snapshot_every_s=0.5, poll_block_s=0.02)
+    rt = Runtime(
+        engine,
+        MemorySource(capacity),
+        [JsonlSink(tmp_path / "scores.jsonl", "scores")],
+        tmp_path / "state",
+        snapshot_every_s=0.5,
+        poll_block_s=0.02,
+    )
     rt.restore()
     if start:
         rt.start()
@@ -59,9 +65,17 @@ def wait_for(cond, timeout=20.0):
 def test_auth_is_required_everywhere_but_health(service):
     client, _ = service
     assert client.get("/healthz").status_code == 200
-    for method, path in [("get", "/alerts"), ("get", "/users"), ("get", "/users/U001"), ("get", "/metrics"),
-                         ("get", "/dashboard"), ("get", "/alerts/stream"), ("get", "/thresholds"),
-                         ("post", "/events"), ("post", "/alerts/x/status")]:
+    for method, path in [
+        ("get", "/alerts"),
+        ("get", "/users"),
+        ("get", "/users/U001"),
+        ("get", "/metrics"),
+        ("get", "/dashboard"),
+        ("get", "/alerts/stream"),
+        ("get", "/thresholds"),
+        ("post", "/events"),
+        ("post", "/alerts/x/status"),
+    ]:
         r = getattr(client, method)(path)
         assert r.status_code == 401, (path, r.status_code)
         assert r.headers.get("www-authenticate") == "Bearer"
@@ -80,9 +94,15 @@ def test_auth_is_required_everywhere_but_health(service):
 
 def test_security_headers_on_every_response_and_no_inline_script(service):
     client, _ = service
-    for r in (client.get("/healthz"), client.get("/alerts"), client.get("/alerts", headers=AUTH),
-              client.get("/dashboard", params={"token": TOKEN}), client.get("/static/app.js"),
-              client.get("/nope", headers=AUTH), client.post("/events", content=b"[", headers=AUTH)):
+    for r in (
+        client.get("/healthz"),
+        client.get("/alerts"),
+        client.get("/alerts", headers=AUTH),
+        client.get("/dashboard", params={"token": TOKEN}),
+        client.get("/static/app.js"),
+        client.get("/nope", headers=AUTH),
+        client.post("/events", content=b"[", headers=AUTH),
+    ):
         csp = r.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
         assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
@@ -90,21 +110,41 @@ def test_security_headers_on_every_response_and_no_inline_script(service):
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.S)
     assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
     assert "<style" not in page  # styles come from /static/style.css too
-    assert client.get("/static/app.js").headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert (
+        client.get("/static/app.js").headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    )
     assert client.get("/static/style.css").status_code == 200
     assert client.get("/static/secret.txt").status_code == 404
 
 
 def _event_body(time: str, **fields: str) -> bytes:
     """A one-event batch with a raw JSON `time` (and other raw JSON fields) spliced in."""
-    ev = {"event_id": '"p"', "time": time, "user": '"u"', "host": '"h"', "source": '"logon"',
-          "action": '"Logon"', **fields}
+    ev = {
+        "event_id": '"p"',
+        "time": time,
+        "user": '"u"',
+        "host": '"h"',
+        "source": '"logon"',
+        "action": '"Logon"',
+        **fields,
+    }
     return ('{"events": [{' + ", ".join(f'"{k}": {v}' for k, v in ev.items()) + "}]}").encode()
 
 
 BAD_BODIES = [
-    *(_event_body(t) for t in ("1e308", "Infinity", "-Infinity", "NaN", "253402300800", "-62135596801", "1e13",
-                               '"9999-12-31T23:59:59"')),
+    *(
+        _event_body(t)
+        for t in (
+            "1e308",
+            "Infinity",
+            "-Infinity",
+            "NaN",
+            "253402300800",
+            "-62135596801",
+            "1e13",
+            '"9999-12-31T23:59:59"',
+        )
+    ),
     _event_body('"2010-01-04T08:00:00"', user='"\\ud800"'),  # a lone surrogate
     _event_body('"2010-01-04T08:00:00"', source='"email"', action='"Send"', size="1e308"),
     b"[" * 100_000 + b"]" * 100_000,
@@ -183,6 +223,7 @@ def test_events_are_scored_and_alerts_listed_filtered_and_updated(service, event
     for i in range(0, 1200, 400):
         r = client.post("/events", json={"events": events[i : i + 400]}, headers=AUTH)
         assert r.status_code == 202 and r.json() == {"accepted": 400}
+
     def all_scored() -> bool:
         with rt.lock:  # the runtime scores and stores alerts under this lock: read a settled state
             return rt.engine.counters["accepted"] == 1200 and rt.engine.buffered == 0
@@ -276,8 +317,9 @@ def test_a_failing_source_is_retried_and_a_failing_sink_stops_the_worker(tmp_pat
     # a sink failing after the engine took events in: the worker stops (the restart resumes
     # from the snapshot), /healthz turns 503 and the watchdog stops the HTTP server
     engine, _ = bigram_engine(small_work(), max_hold_s=0.0)
-    rt = Runtime(engine, MemorySource(), [_BrokenSink(tmp_path / "s.jsonl", "scores")], tmp_path / "b",
-                 poll_block_s=0.01)
+    rt = Runtime(
+        engine, MemorySource(), [_BrokenSink(tmp_path / "s.jsonl", "scores")], tmp_path / "b", poll_block_s=0.01
+    )
     rt.restore()
     client = TestClient(create_app(rt, TOKEN))
     rt.start()
@@ -298,7 +340,14 @@ def test_the_token_is_scrubbed_from_log_records():
 
     from neighborwatch.service.server import RedactToken
 
-    rec = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
-                            'GET /dashboard?token=%s&x=1 "Authorization: Bearer %s"', (TOKEN, TOKEN), None)
+    rec = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        'GET /dashboard?token=%s&x=1 "Authorization: Bearer %s"',
+        (TOKEN, TOKEN),
+        None,
+    )
     assert RedactToken().filter(rec) and TOKEN not in rec.getMessage()
     assert "token=<redacted>&x=1" in rec.getMessage()

@@ -55,15 +55,31 @@ def groups(ev: pl.DataFrame, fn=sessions) -> list[list[int]]:
 
 
 def test_logon_logoff_pairs_make_one_session_each() -> None:
-    ev = events([(0, "A", "P1", "on"), (1, "A", "P1", "web"), (2, "A", "P1", "off"),
-                 (60, "A", "P1", "on"), (61, "A", "P1", "mail"), (62, "A", "P1", "off")])
+    ev = events(
+        [
+            (0, "A", "P1", "on"),
+            (1, "A", "P1", "web"),
+            (2, "A", "P1", "off"),
+            (60, "A", "P1", "on"),
+            (61, "A", "P1", "mail"),
+            (62, "A", "P1", "off"),
+        ]
+    )
     assert groups(ev) == [[0, 1, 2], [3, 4, 5]]
     assert closed_by_logoff(ev, sessions(ev)).tolist() == [True, True]
 
 
 def test_two_pcs_interleaved_are_separate_sessions() -> None:
-    ev = events([(0, "A", "P1", "on"), (1, "A", "P2", "on"), (2, "A", "P1", "web"),
-                 (3, "A", "P2", "file"), (4, "A", "P1", "off"), (5, "A", "P2", "off")])
+    ev = events(
+        [
+            (0, "A", "P1", "on"),
+            (1, "A", "P2", "on"),
+            (2, "A", "P1", "web"),
+            (3, "A", "P2", "file"),
+            (4, "A", "P1", "off"),
+            (5, "A", "P2", "off"),
+        ]
+    )
     assert groups(ev) == [[0, 2, 4], [1, 3, 5]]
 
 
@@ -84,8 +100,15 @@ def test_logon_without_logoff_is_closed_by_next_logon() -> None:
 
 
 def test_events_after_logoff_open_a_new_session() -> None:
-    ev = events([(0, "A", "P1", "on"), (1, "A", "P1", "off"), (2, "A", "P1", "con"),
-                 (3, "A", "P1", "dis"), (4, "A", "P1", "on")])
+    ev = events(
+        [
+            (0, "A", "P1", "on"),
+            (1, "A", "P1", "off"),
+            (2, "A", "P1", "con"),
+            (3, "A", "P1", "dis"),
+            (4, "A", "P1", "on"),
+        ]
+    )
     assert groups(ev) == [[0, 1], [2, 3], [4]]
 
 
@@ -112,8 +135,15 @@ def test_same_timestamp_keeps_event_row_order() -> None:
 
 def test_input_order_does_not_need_to_be_grouped() -> None:
     """Rows come sorted by time across users; sessions must still gather each user's events."""
-    rows = [(0, "A", "P1", "on"), (0, "B", "P2", "on"), (1, "B", "P2", "web"), (2, "A", "P1", "file"),
-            (3, "B", "P2", "off"), (4, "A", "P1", "off"), (5, "B", "P2", "mail")]
+    rows = [
+        (0, "A", "P1", "on"),
+        (0, "B", "P2", "on"),
+        (1, "B", "P2", "web"),
+        (2, "A", "P1", "file"),
+        (3, "B", "P2", "off"),
+        (4, "A", "P1", "off"),
+        (5, "B", "P2", "mail"),
+    ]
     assert groups(events(rows)) == [[0, 3, 5], [1, 2, 4], [6]]
 
 
@@ -141,8 +171,10 @@ def test_null_host_is_its_own_pc() -> None:
 def test_every_event_in_exactly_one_session_on_random_log() -> None:
     rng = np.random.default_rng(3)
     acts = list(ACTIONS)
-    rows = sorted((int(rng.integers(0, 500)), f"U{rng.integers(3)}", f"P{rng.integers(3)}", str(rng.choice(acts)))
-                  for _ in range(400))
+    rows = sorted(
+        (int(rng.integers(0, 500)), f"U{rng.integers(3)}", f"P{rng.integers(3)}", str(rng.choice(acts)))
+        for _ in range(400)
+    )
     ev = events(rows)
     g = sessions(ev)
     assert sorted(g.rows.tolist()) == list(range(ev.height))
@@ -160,8 +192,15 @@ def test_every_event_in_exactly_one_session_on_random_log() -> None:
 
 
 def test_user_days_cross_pcs_and_split_at_midnight() -> None:
-    ev = events([(0, "A", "P1", "on"), (1, "A", "P2", "web"), (2, "B", "P1", "on"),
-                 (15 * 60, "A", "P1", "file"), (16 * 60 + 30, "A", "P1", "mail")])  # 23:00, 00:30 next day
+    ev = events(
+        [
+            (0, "A", "P1", "on"),
+            (1, "A", "P2", "web"),
+            (2, "B", "P1", "on"),
+            (15 * 60, "A", "P1", "file"),
+            (16 * 60 + 30, "A", "P1", "mail"),
+        ]
+    )  # 23:00, 00:30 next day
     assert groups(ev, user_days) == [[0, 1, 3], [2], [4]]
 
 
@@ -183,19 +222,34 @@ def test_empty_events_give_no_sequences() -> None:
 
 def own(rows: list[tuple[float, str, str, str]]) -> pl.DataFrame:
     """rows: (minute offset, user, host, action) of an own log (source other); row i = event row i."""
-    return conform_events(pl.DataFrame({
-        "event_id": [f"e{i}" for i in range(len(rows))],
-        "time": [T0 + timedelta(minutes=m) for m, *_ in rows],
-        "user": [u for _, u, _, _ in rows], "host": [h for _, _, h, _ in rows],
-        "source": "other", "action": [a for *_, a in rows],
-    }))
+    return conform_events(
+        pl.DataFrame(
+            {
+                "event_id": [f"e{i}" for i in range(len(rows))],
+                "time": [T0 + timedelta(minutes=m) for m, *_ in rows],
+                "user": [u for _, u, _, _ in rows],
+                "host": [h for _, _, h, _ in rows],
+                "source": "other",
+                "action": [a for *_, a in rows],
+            }
+        )
+    )
 
 
 def test_common_spellings_of_login_and_logout_open_and_close() -> None:
     assert normalize_action("Sign-In") == normalize_action("sign_in") == "signin"
-    ev = own([(0, "A", "P", "login"), (1, "A", "P", "view_record"), (2, "A", "P", "logout"),
-              (3, "A", "P", "Sign-In"), (4, "A", "P", "ssh"), (5, "A", "P", "Session Start"),
-              (6, "A", "P", "logged-out"), (7, "A", "P", "git_push")])
+    ev = own(
+        [
+            (0, "A", "P", "login"),
+            (1, "A", "P", "view_record"),
+            (2, "A", "P", "logout"),
+            (3, "A", "P", "Sign-In"),
+            (4, "A", "P", "ssh"),
+            (5, "A", "P", "Session Start"),
+            (6, "A", "P", "logged-out"),
+            (7, "A", "P", "git_push"),
+        ]
+    )
     rule = SessionRule(idle_gap_s=0, max_duration_s=0)
     assert groups(ev, lambda e: sessions(e, rule)) == [[0, 1, 2], [3, 4], [5, 6], [7]]
     assert closed_by_logoff(ev, sessions(ev, rule), rule).tolist() == [True, False, True, False]
@@ -204,8 +258,16 @@ def test_common_spellings_of_login_and_logout_open_and_close() -> None:
 
 
 def test_idle_gap_splits_a_log_without_session_actions() -> None:
-    ev = own([(0, "A", "P", "ssh"), (29, "A", "P", "sudo"), (59, "A", "P", "ssh"),  # gaps of 29/30 min: same
-              (89.5, "A", "P", "git_push"), (90, "B", "P", "ssh"), (200, "B", "P", "ssh")])
+    ev = own(
+        [
+            (0, "A", "P", "ssh"),
+            (29, "A", "P", "sudo"),
+            (59, "A", "P", "ssh"),  # gaps of 29/30 min: same
+            (89.5, "A", "P", "git_push"),
+            (90, "B", "P", "ssh"),
+            (200, "B", "P", "ssh"),
+        ]
+    )
     assert groups(ev, lambda e: sessions(e, SessionRule())) == [[0, 1, 2], [3], [4], [5]]
     # idle rule off: one session per user and host
     off = SessionRule(idle_gap_s=0, max_duration_s=0)
@@ -234,7 +296,8 @@ def test_cert_keeps_the_papers_rule_unless_asked() -> None:
         SessionRule(("login",), ("Login",))
     # CERT's rule is exact: an own-log 'login' on the logon source is not a CERT Logon
     ev = events([(0, "A", "P1", "on"), (1, "A", "P1", "web")]).vstack(
-        own([(2, "A", "P1", "login")]).with_columns(pl.lit("logon").alias("source")))
+        own([(2, "A", "P1", "login")]).with_columns(pl.lit("logon").alias("source"))
+    )
     assert groups(ev) == [[0, 1, 2]]
 
 
@@ -247,8 +310,12 @@ def test_length_distribution_counts_events_and_minutes() -> None:
     assert d["minutes"]["max"] == 20 and d["minutes"]["min"] == 0
 
 
-RULES = [SessionRule.cert(), SessionRule(), SessionRule(idle_gap_s=600, max_duration_s=0),
-         SessionRule(idle_gap_s=0, max_duration_s=5400)]
+RULES = [
+    SessionRule.cert(),
+    SessionRule(),
+    SessionRule(idle_gap_s=600, max_duration_s=0),
+    SessionRule(idle_gap_s=0, max_duration_s=5400),
+]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
@@ -259,11 +326,16 @@ def test_stream_sessionizer_equals_batch_on_random_log(rule: SessionRule) -> Non
 
     rng = np.random.default_rng(11)
     acts = ["login", "logout", "ssh", "sudo", "git_push", "Logon", "Logoff", "view_record"]
-    rows = sorted((float(rng.integers(0, 24 * 60)), f"U{rng.integers(4)}", f"P{rng.integers(2)}",
-                   str(rng.choice(acts))) for _ in range(600))
+    rows = sorted(
+        (float(rng.integers(0, 24 * 60)), f"U{rng.integers(4)}", f"P{rng.integers(2)}", str(rng.choice(acts)))
+        for _ in range(600)
+    )
     ev = own(rows).with_columns(
-        pl.when(pl.col("action").is_in(["Logon", "Logoff"])).then(pl.lit("logon")).otherwise(pl.col("source"))
-        .alias("source"))
+        pl.when(pl.col("action").is_in(["Logon", "Logoff"]))
+        .then(pl.lit("logon"))
+        .otherwise(pl.col("source"))
+        .alias("source")
+    )
     batch = {tuple(g) for g in groups(ev, lambda e: sessions(e, rule))}
     live = Sessionizer(collapse=False, rule=rule)
     got: dict[str, list[int]] = {}

@@ -12,12 +12,15 @@ from neighborwatch.sequences.splits import assign_splits, month_before, split_da
 R4_SPAN = (datetime(2010, 1, 2, 6, 49), datetime(2011, 5, 17, 3, 12))
 
 
-@pytest.mark.parametrize("release,val,test", [
-    ("r4.2", datetime(2010, 12, 1), datetime(2011, 1, 1)),
-    ("r5.2", datetime(2010, 12, 1), datetime(2011, 1, 1)),
-    ("r6.2", datetime(2011, 2, 1), datetime(2011, 3, 1)),
-    ("r6.1", datetime(2011, 2, 1), datetime(2011, 3, 1)),
-])
+@pytest.mark.parametrize(
+    "release,val,test",
+    [
+        ("r4.2", datetime(2010, 12, 1), datetime(2011, 1, 1)),
+        ("r5.2", datetime(2010, 12, 1), datetime(2011, 1, 1)),
+        ("r6.2", datetime(2011, 2, 1), datetime(2011, 3, 1)),
+        ("r6.1", datetime(2011, 2, 1), datetime(2011, 3, 1)),
+    ],
+)
 def test_release_defaults(release: str, val: datetime, test: datetime) -> None:
     d = split_dates(release, *R4_SPAN)
     assert (d.val_start, d.test_start, d.rule) == (val, test, "release")
@@ -66,8 +69,13 @@ def test_overrides() -> None:
 
 def test_assign_by_first_event_time_boundaries_inclusive_at_start() -> None:
     d = split_dates("r4.2", *R4_SPAN)
-    times = [datetime(2010, 11, 30, 23, 59, 59), datetime(2010, 12, 1), datetime(2010, 12, 31, 23, 59),
-             datetime(2011, 1, 1), datetime(2011, 4, 1)]
+    times = [
+        datetime(2010, 11, 30, 23, 59, 59),
+        datetime(2010, 12, 1),
+        datetime(2010, 12, 31, 23, 59),
+        datetime(2011, 1, 1),
+        datetime(2011, 4, 1),
+    ]
     got = assign_splits(np.array([to_epoch_us(t) for t in times]), d)
     assert got.tolist() == ["train", "validation", "validation", "test", "test"]
 

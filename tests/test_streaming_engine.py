@@ -10,12 +10,12 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from streaming_fixtures import batch_scores_by_event, bigram_engine, events_as_dicts, small_work
 
 from neighborwatch.streaming import snapshot
-from neighborwatch.streaming.alerts import Thresholds, calibrate, crossings
+from neighborwatch.streaming.alerts import Thresholds
 from neighborwatch.streaming.events import parse_event
 from neighborwatch.streaming.risk import RiskTracker, risk_series
+from streaming_fixtures import batch_scores_by_event, bigram_engine, events_as_dicts, small_work
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +95,38 @@ def test_duplicates_are_ignored(work, events):
 def test_unknown_user_and_pc_and_refused_events(work):
     engine, _ = bigram_engine(work)
     evs = [
-        {"event_id": "N1", "time": "2010-02-01T09:00:00", "user": "NEWBIE", "host": "PC-NEW", "source": "logon", "action": "Logon"},
-        {"event_id": "N2", "time": "2010-02-01T09:01:00", "user": "NEWBIE", "host": "PC-NEW", "source": "http", "action": "WWW Visit"},
-        {"event_id": "N3", "time": "2010-02-01T09:02:00", "user": "NEWBIE", "host": "PC-NEW", "source": "device", "action": "Explode"},
-        {"event_id": "N4", "time": "2010-02-01T09:03:00", "user": "NEWBIE", "host": "PC-NEW", "source": "email", "action": "Send"},
+        {
+            "event_id": "N1",
+            "time": "2010-02-01T09:00:00",
+            "user": "NEWBIE",
+            "host": "PC-NEW",
+            "source": "logon",
+            "action": "Logon",
+        },
+        {
+            "event_id": "N2",
+            "time": "2010-02-01T09:01:00",
+            "user": "NEWBIE",
+            "host": "PC-NEW",
+            "source": "http",
+            "action": "WWW Visit",
+        },
+        {
+            "event_id": "N3",
+            "time": "2010-02-01T09:02:00",
+            "user": "NEWBIE",
+            "host": "PC-NEW",
+            "source": "device",
+            "action": "Explode",
+        },
+        {
+            "event_id": "N4",
+            "time": "2010-02-01T09:03:00",
+            "user": "NEWBIE",
+            "host": "PC-NEW",
+            "source": "email",
+            "action": "Send",
+        },
     ]
     recs = {r["event_id"]: r for r in run(engine, evs)}
     assert recs["N1"]["status"] == "first" and recs["N2"]["status"] == "scored"
@@ -165,8 +193,17 @@ def test_alerts_carry_reasons(work, events):
 def _logons(n: int, users: int = 500) -> list[dict]:
     """`n` Logons, each on a PC never seen before: n distinct (user, PC) sessions."""
     t0 = 1_262_332_800  # 2010-01-01
-    return [{"event_id": f"L{i:07d}", "time": t0 + i, "user": f"U{i % users:04d}", "host": f"PC-{i:07d}",
-             "source": "logon", "action": "Logon"} for i in range(n)]
+    return [
+        {
+            "event_id": f"L{i:07d}",
+            "time": t0 + i,
+            "user": f"U{i % users:04d}",
+            "host": f"PC-{i:07d}",
+            "source": "logon",
+            "action": "Logon",
+        }
+        for i in range(n)
+    ]
 
 
 def test_200k_distinct_sessions_keep_state_and_snapshots_bounded(work, tmp_path):
@@ -211,11 +248,19 @@ _json_values = st.recursive(
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.fixed_dictionaries({
-    "event_id": _json_values, "time": _json_values | st.floats() | st.integers(-10**15, 10**15),
-    "user": _json_values, "host": _json_values, "source": st.sampled_from(["logon", "http", "fax"]) | _json_values,
-    "action": _json_values,
-}, optional={"size": _json_values, "url": _json_values}))
+@given(
+    st.fixed_dictionaries(
+        {
+            "event_id": _json_values,
+            "time": _json_values | st.floats() | st.integers(-(10**15), 10**15),
+            "user": _json_values,
+            "host": _json_values,
+            "source": st.sampled_from(["logon", "http", "fax"]) | _json_values,
+            "action": _json_values,
+        },
+        optional={"size": _json_values, "url": _json_values},
+    )
+)
 def test_parse_event_refuses_with_valueerror_or_gives_an_event_the_engine_can_show(obj):
     """Whatever JSON an entry holds, intake either refuses it with a ValueError (→ 4xx, dead letter)
     or returns an event whose time converts and whose text encodes (nothing left to blow up later)."""
@@ -234,10 +279,28 @@ def test_idle_users_risk_and_incident_state_is_forgotten(work):
     time) are dropped and counted, so the snapshot does not grow with every user ever seen."""
     engine, _ = bigram_engine(work, max_hold_s=0.0, window_s=0.0, idle_user_s=3 * 86_400.0)
     t0 = 1_262_332_800  # 2010-01-01
-    early = [{"event_id": f"A{i}", "time": t0 + i, "user": f"U{i:03d}", "host": f"PC-{i:03d}",
-              "source": "logon", "action": "Logon"} for i in range(200)]
-    late = [{"event_id": f"B{i}", "time": t0 + 10 * 86_400 + i, "user": f"U{i:03d}", "host": f"PC-{i:03d}",
-             "source": "logon", "action": "Logon"} for i in range(5)]
+    early = [
+        {
+            "event_id": f"A{i}",
+            "time": t0 + i,
+            "user": f"U{i:03d}",
+            "host": f"PC-{i:03d}",
+            "source": "logon",
+            "action": "Logon",
+        }
+        for i in range(200)
+    ]
+    late = [
+        {
+            "event_id": f"B{i}",
+            "time": t0 + 10 * 86_400 + i,
+            "user": f"U{i:03d}",
+            "host": f"PC-{i:03d}",
+            "source": "logon",
+            "action": "Logon",
+        }
+        for i in range(5)
+    ]
     engine.submit([parse_event(d) for d in early], now=0.0)
     engine.flush()
     assert len(engine.risk.users) == 200

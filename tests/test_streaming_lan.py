@@ -7,15 +7,15 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from streaming_fixtures import batch_scores_by_event, events_as_dicts, tiny
 
+from neighborwatch.models.lan.stream_scorer import LANStreamScorer
 from neighborwatch.models.registry import load_detector
 from neighborwatch.sequences.build import load_sequences
 from neighborwatch.streaming import snapshot
 from neighborwatch.streaming.alerts import Thresholds
 from neighborwatch.streaming.events import parse_event
-from neighborwatch.models.lan.stream_scorer import LANStreamScorer
 from neighborwatch.streaming.loader import build_engine
+from streaming_fixtures import batch_scores_by_event, events_as_dicts, tiny
 
 __all__ = ["tiny"]
 

@@ -15,12 +15,12 @@ import numpy as np
 import polars as pl
 import pytest
 import redis
-from streaming_fixtures import bigram_engine, events_as_dicts, free_port, redis_url, small_work, tiny
 
 from neighborwatch.streaming.events import parse_event
 from neighborwatch.streaming.runtime import Runtime
 from neighborwatch.streaming.sinks import JsonlSink
 from neighborwatch.streaming.sources import RedisPublisher, RedisSource, partition_of, stream_names
+from streaming_fixtures import bigram_engine, events_as_dicts, free_port, redis_url, small_work, tiny
 
 __all__ = ["redis_url", "tiny"]
 
@@ -66,8 +66,14 @@ def test_runtime_acknowledges_only_after_a_snapshot(redis_url, prefix, tmp_path)
     events = events_as_dicts(pl.read_parquet(small_work() / "events.parquet"))[:300]
     RedisPublisher(redis_url, prefix, 2).publish(events)
     engine, _ = bigram_engine(small_work(), max_hold_s=0.0)
-    rt = Runtime(engine, RedisSource(redis_url, prefix, 2), [JsonlSink(tmp_path / "s.jsonl", "scores")], tmp_path,
-                 snapshot_every_s=1e9, poll_block_s=0.01)
+    rt = Runtime(
+        engine,
+        RedisSource(redis_url, prefix, 2),
+        [JsonlSink(tmp_path / "s.jsonl", "scores")],
+        tmp_path,
+        snapshot_every_s=1e9,
+        poll_block_s=0.01,
+    )
     rt.restore()
     while rt.step():
         pass
@@ -90,8 +96,14 @@ def test_poison_pill_via_redis_is_dead_lettered_and_a_canary_is_still_scored(red
     r.xadd(stream, {"event": b'{"event_id": "poison-json", "time": '})
     RedisPublisher(redis_url, prefix, 1).publish(events)  # the canaries
     engine, _ = bigram_engine(small_work(), max_hold_s=0.0)
-    rt = Runtime(engine, RedisSource(redis_url, prefix, 1), [JsonlSink(tmp_path / "s.jsonl", "scores")], tmp_path,
-                 snapshot_every_s=1e9, poll_block_s=0.01)
+    rt = Runtime(
+        engine,
+        RedisSource(redis_url, prefix, 1),
+        [JsonlSink(tmp_path / "s.jsonl", "scores")],
+        tmp_path,
+        snapshot_every_s=1e9,
+        poll_block_s=0.01,
+    )
     rt.restore()
     while rt.step():
         pass
@@ -125,8 +137,14 @@ def test_an_entry_delivered_too_often_is_dead_lettered_not_retried(redis_url, pr
     good, bad = src.poll(10, 0.01)  # delivery 6: dead-lettered
     assert not good and len(bad) == 1 and "delivered 6 times" in bad[0].error
     engine, _ = bigram_engine(small_work(), max_hold_s=0.0)
-    rt = Runtime(engine, RedisSource(redis_url, prefix, 1, consumer="c1", max_deliveries=5), [], tmp_path,
-                 snapshot_every_s=1e9, poll_block_s=0.01)
+    rt = Runtime(
+        engine,
+        RedisSource(redis_url, prefix, 1, consumer="c1", max_deliveries=5),
+        [],
+        tmp_path,
+        snapshot_every_s=1e9,
+        poll_block_s=0.01,
+    )
     rt.restore()
     RedisPublisher(redis_url, prefix, 1).publish(events[1:])
     while rt.step():
@@ -140,9 +158,35 @@ def test_an_entry_delivered_too_often_is_dead_lettered_not_retried(redis_url, pr
 def _serve(model, work, url, prefix, state, scores, port, alerts=None):
     """`neighborwatch serve` as a child process (own process group, so it can be SIGKILLed)."""
     code = "import sys; from neighborwatch.cli import app; sys.argv[0] = 'neighborwatch'; app()"
-    cmd = [sys.executable, "-c", code, "serve", str(model), "--work", str(work), "--redis", url, "--port", str(port),
-           "--token", "t", "--state", str(state), "--sink", f"scores:{scores}", "--partitions", "2", "--prefix", prefix,
-           "--snapshot-every", "0.5", "--window", "1", "--budget", "2"]
+    cmd = [
+        sys.executable,
+        "-c",
+        code,
+        "serve",
+        str(model),
+        "--work",
+        str(work),
+        "--redis",
+        url,
+        "--port",
+        str(port),
+        "--token",
+        "t",
+        "--state",
+        str(state),
+        "--sink",
+        f"scores:{scores}",
+        "--partitions",
+        "2",
+        "--prefix",
+        prefix,
+        "--snapshot-every",
+        "0.5",
+        "--window",
+        "1",
+        "--budget",
+        "2",
+    ]
     if alerts is not None:
         cmd += ["--sink", f"jsonl:{alerts}"]
     env = dict(os.environ, NEIGHBORWATCH_PROGRESS="0")
@@ -169,10 +213,14 @@ def _wait(cond, proc, timeout, log):
 
 def assert_same_rows(got: list[dict], want: list[dict], key: str, tol: float = 1e-5) -> None:
     """The same rows by `key`, every field equal (floats within `tol`, recursively)."""
+
     def same(a, b) -> bool:
         if isinstance(a, float) or isinstance(b, float):
-            return isinstance(a, (int, float)) and isinstance(b, (int, float)) and (
-                abs(a - b) <= tol or (a != a and b != b))
+            return (
+                isinstance(a, (int, float))
+                and isinstance(b, (int, float))
+                and (abs(a - b) <= tol or (a != a and b != b))
+            )
         if isinstance(a, dict) and isinstance(b, dict):
             return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
         if isinstance(a, list) and isinstance(b, list):
@@ -193,8 +241,14 @@ def _no_crash_run(model, work, state, events) -> tuple[list[dict], list[dict]]:
     from neighborwatch.streaming.engine import EngineConfig
     from neighborwatch.streaming.loader import build_engine
 
-    engine = build_engine(model, work, budget_per_day=2, half_life_s=24 * 3600.0,
-                          thresholds=state / "thresholds.json", config=EngineConfig(window_s=1, max_hold_s=1.0))
+    engine = build_engine(
+        model,
+        work,
+        budget_per_day=2,
+        half_life_s=24 * 3600.0,
+        thresholds=state / "thresholds.json",
+        config=EngineConfig(window_s=1, max_hold_s=1.0),
+    )
     records, alerts = [], []
     for i in range(0, len(events), 200):
         out = engine.submit([parse_event(d) for d in events[i : i + 200]], now=0.0)
@@ -227,8 +281,13 @@ def test_crash_mid_replay_loses_nothing_and_duplicates_nothing(tiny, redis_url, 
             sent = upto
             # kill once a snapshot exists and events were scored after it
             done = len(_lines(scores))
-            _wait(lambda: (state / "snapshots" / "CURRENT").exists() and len(_lines(scores)) > done + (upto - done) // 3,
-                  proc, 120, serve_log)
+            target = done + (upto - done) // 3  # bound now: the wait's condition runs later
+            _wait(
+                lambda target=target: (state / "snapshots" / "CURRENT").exists() and len(_lines(scores)) > target,
+                proc,
+                120,
+                serve_log,
+            )
             time.sleep(0.3)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)

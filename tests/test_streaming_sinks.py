@@ -12,8 +12,17 @@ import pytest
 
 from neighborwatch.streaming.sinks import CefSyslogSink, JsonlSink, WebhookSink, cef_line, parse_sink
 
-ALERT = {"alert_id": "activity:E1", "kind": "activity", "user": "U|1", "host": "PC=1", "time": "2010-01-04T02:00:00",
-         "event_id": "E1", "score": 0.99, "risk": 3.2, "summary": "Connect at 2h had probability 0.0100"}
+ALERT = {
+    "alert_id": "activity:E1",
+    "kind": "activity",
+    "user": "U|1",
+    "host": "PC=1",
+    "time": "2010-01-04T02:00:00",
+    "event_id": "E1",
+    "score": 0.99,
+    "risk": 3.2,
+    "summary": "Connect at 2h had probability 0.0100",
+}
 
 
 def test_jsonl_sink_rolls_back_to_a_snapshot_offset(tmp_path):
@@ -66,7 +75,9 @@ def test_cef_escaping_follows_the_spec_and_cannot_forge_a_syslog_line():
     fields = re.split(r"(?<!\\)\|", line, maxsplit=7)  # a SIEM splits the header on unescaped pipes
     assert fields[0].endswith(" CEF:0") and fields[4] == "risk" and fields[6] == "8"
     # header: `|` and `\` escaped, CR/LF not allowed there (spaces)
-    assert fields[5] == "risk alert for U1  <110>Dec 01 00:00:00 evil CEF:0\\|x\\|x\\|1\\|risk\\|forged\\|10\\|suser=admin"
+    assert (
+        fields[5] == "risk alert for U1  <110>Dec 01 00:00:00 evil CEF:0\\|x\\|x\\|1\\|risk\\|forged\\|10\\|suser=admin"
+    )
     # extension: `=` and `\` escaped, CR/LF as the two characters \r \n, `|` left alone
     ext = fields[7]
     assert "suser=U1\\r\\n<110>Dec 01 00:00:00 evil CEF:0|x|x|1|risk|forged|10|suser\\=admin " in ext

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from neighborwatch.data.synth import SCENARIOS, synthesize
-from neighborwatch.data.synth.insiders import plan_insiders, cut_day
+from neighborwatch.data.synth.insiders import cut_day, plan_insiders
 from neighborwatch.data.synth.organisation import build_org
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "cert-samples"
@@ -33,9 +33,12 @@ R4 = {
     "email": "id,date,user,pc,to,cc,bcc,from,size,attachments,content",
     "http": "id,date,user,pc,url,content",
 }
-R5 = dict(R4, device="id,date,user,pc,file_tree,activity",
-          file="id,date,user,pc,filename,activity,to_removable_media,from_removable_media,content",
-          email="id,date,user,pc,to,cc,bcc,from,activity,size,attachments,content")
+R5 = dict(
+    R4,
+    device="id,date,user,pc,file_tree,activity",
+    file="id,date,user,pc,filename,activity,to_removable_media,from_removable_media,content",
+    email="id,date,user,pc,to,cc,bcc,from,activity,size,attachments,content",
+)
 R6 = dict(R5, http="id,date,user,pc,url,activity,content")
 EXPECTED_HEADERS = {"r4.2": R4, "r5.2": R5, "r6.2": R6}
 # fields per answer row, type column included (FORMATS.md §3.2, counted on the real files)
@@ -87,7 +90,9 @@ def test_headers_match_the_release(dataset: tuple[str, Path, dict]) -> None:
         assert ldap[0].read_text().split("\n", 1)[0] == real_ldap[0].read_text().split("\n", 1)[0].strip()
     assert ("projects" in ldap[0].read_text().split("\n", 1)[0]) == (release != "r4.2")
     psy = (out / "psychometric.csv").read_bytes()
-    assert psy.startswith(b"employee_name,user_id,O,C,E,A,N\r\n" if release == "r6.2" else b"employee_name,user_id,O,C,E,A,N\n")
+    assert psy.startswith(
+        b"employee_name,user_id,O,C,E,A,N\r\n" if release == "r6.2" else b"employee_name,user_id,O,C,E,A,N\n"
+    )
 
 
 def test_value_formats(dataset: tuple[str, Path, dict]) -> None:
@@ -127,7 +132,9 @@ def test_value_formats(dataset: tuple[str, Path, dict]) -> None:
                     assert rec["attachments"].isdigit()
                 else:
                     assert rec["activity"] in (("Send", "Receive") if release == "r5.2" else ("Send", "View"))
-                    assert rec["attachments"] == "" or re.match(r"^[^;()]+\(\d+\)(;[^;()]+\(\d+\))*$", rec["attachments"])
+                    assert rec["attachments"] == "" or re.match(
+                        r"^[^;()]+\(\d+\)(;[^;()]+\(\d+\))*$", rec["attachments"]
+                    )
             elif log == "http":
                 assert re.match(r"^https?://[a-z0-9.-]+\.[a-z]+/", rec["url"])
                 if release == "r6.2":
@@ -241,8 +248,11 @@ def test_scenario_coverage_and_normal_users_look_alike(dataset: tuple[str, Path,
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path_factory: pytest.TempPathFactory) -> None:
     def digest(out: Path) -> dict[str, str]:
-        return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(out.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*"))
+            if p.is_file()
+        }
 
     def run(seed: int) -> Path:
         out = tmp_path_factory.mktemp(f"det{seed}")
@@ -303,9 +313,13 @@ def test_ids_are_unique_across_files(dataset: tuple[str, Path, dict]) -> None:
 def test_answer_composition_follows_the_scenarios(dataset: tuple[str, Path, dict]) -> None:
     """Which event types each scenario leaves in its answer file (FORMATS.md §3.2 table)."""
     release, out, manifest = dataset
-    allowed = {1: {"logon", "device", "http"} | ({"file"} if release != "r4.2" else set()),
-               2: {"device", "email", "http"}, 3: {"logon", "device", "email", "file", "http"},
-               4: {"logon", "email", "file"}, 5: {"http"}}
+    allowed = {
+        1: {"logon", "device", "http"} | ({"file"} if release != "r4.2" else set()),
+        2: {"device", "email", "http"},
+        3: {"logon", "device", "email", "file", "http"},
+        4: {"logon", "email", "file"},
+        5: {"http"},
+    }
     for ins in manifest["insiders"]:
         s = ins["scenario"]
         path = out / "answers" / (ins["details"] if release == "r6.2" else f"{ins['details'][:6]}/{ins['details']}")

@@ -130,17 +130,28 @@ def test_same_seed_same_bytes(cert_samples, tmp_path):
     assert digest(1, "a") == digest(1, "b") != digest(2, "c")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"release": "r6.2"}, "replays r4.2 and r5.2"),
-    ({"answers": "missing"}, "is not a folder"),
-    ({"answers": None}, "needs --answers"),
-    ({"insiders": "synthetic"}, "only for --insiders real"),
-    ({"insiders": "both"}, "--insiders must be one of"),
-    ({"end": "2010-02-10"}, "fits a"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"release": "r6.2"}, "replays r4.2 and r5.2"),
+        ({"answers": "missing"}, "is not a folder"),
+        ({"answers": None}, "needs --answers"),
+        ({"insiders": "synthetic"}, "only for --insiders real"),
+        ({"insiders": "both"}, "--insiders must be one of"),
+        ({"end": "2010-02-10"}, "fits a"),
+    ],
+)
 def test_bad_input_gets_a_clear_error(cert_samples, tmp_path, kwargs, message):
-    args = {"release": "r4.2", "users": 20, "start": "2010-01-04", "end": "2010-04-20", "seed": 0,
-            "out": tmp_path / "o", "insiders": "real", "answers": cert_samples / "r4.2" / "answers"}
+    args = {
+        "release": "r4.2",
+        "users": 20,
+        "start": "2010-01-04",
+        "end": "2010-04-20",
+        "seed": 0,
+        "out": tmp_path / "o",
+        "insiders": "real",
+        "answers": cert_samples / "r4.2" / "answers",
+    }
     if kwargs.get("answers") == "missing":
         kwargs = {"answers": tmp_path / "nothing"}
     args.update(kwargs)

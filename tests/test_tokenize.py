@@ -64,19 +64,33 @@ def test_word_hour_token_of_each_word(source: str, action: str, word: str) -> No
 
 
 def test_word_hour_hour_boundaries_and_range() -> None:
-    times = [datetime(2010, 1, 1, 0, 0, 0), datetime(2010, 1, 1, 0, 59, 59), datetime(2010, 1, 1, 1, 0, 0),
-             datetime(2010, 1, 1, 23, 59, 59), datetime(2010, 1, 2, 0, 0, 0)]
+    times = [
+        datetime(2010, 1, 1, 0, 0, 0),
+        datetime(2010, 1, 1, 0, 59, 59),
+        datetime(2010, 1, 1, 1, 0, 0),
+        datetime(2010, 1, 1, 23, 59, 59),
+        datetime(2010, 1, 2, 0, 0, 0),
+    ]
     got = WordHourTokenizer().transform(ev([("logon", "Logon", t) for t in times]))
     assert got.tolist() == [1, 1, 2, 24, 1]
     last = WordHourTokenizer().transform(ev([("http", "WWW Visit", datetime(2010, 1, 1, 23))]))
     assert last.tolist() == [168] and WordHourTokenizer().vocab_size == 169
     # the toy module's independent formula agrees
-    assert toy_token("Disconnect", 7) == WordHourTokenizer().transform(ev([("device", "Disconnect", datetime(2010, 1, 1, 7))]))[0]
+    assert (
+        toy_token("Disconnect", 7)
+        == WordHourTokenizer().transform(ev([("device", "Disconnect", datetime(2010, 1, 1, 7))]))[0]
+    )
 
 
 def test_word_hour_rejects_unmapped_actions_listing_them() -> None:
-    bad = ev([("logon", "Logon", datetime(2010, 1, 1)), ("other", "door badge", datetime(2010, 1, 1)),
-              ("logon", "Unlock", datetime(2010, 1, 1)), ("other", "door badge", datetime(2010, 1, 1))])
+    bad = ev(
+        [
+            ("logon", "Logon", datetime(2010, 1, 1)),
+            ("other", "door badge", datetime(2010, 1, 1)),
+            ("logon", "Unlock", datetime(2010, 1, 1)),
+            ("other", "door badge", datetime(2010, 1, 1)),
+        ]
+    )
     with pytest.raises(ValueError) as e:
         WordHourTokenizer().transform(bad)
     msg = str(e.value)
@@ -86,13 +100,23 @@ def test_word_hour_rejects_unmapped_actions_listing_them() -> None:
 
 
 def test_action_hour_vocabulary_from_training_and_unknown_word() -> None:
-    train = ev([("other", "badge in", datetime(2010, 1, 1, 9)), ("vpn", "connect", datetime(2010, 1, 1, 10)),
-                ("other", "badge in", datetime(2010, 1, 2, 9))])
+    train = ev(
+        [
+            ("other", "badge in", datetime(2010, 1, 1, 9)),
+            ("vpn", "connect", datetime(2010, 1, 1, 10)),
+            ("other", "badge in", datetime(2010, 1, 2, 9)),
+        ]
+    )
     tok = ActionHourTokenizer(min_count=1).fit(train)
     assert tok.pairs == [("other", "badge in"), ("vpn", "connect")]
     assert tok.vocab_size == 3 * 24 + 1
-    later = ev([("vpn", "connect", datetime(2010, 3, 1, 0)), ("printer", "print", datetime(2010, 3, 1, 5)),
-                ("other", "badge in", datetime(2010, 3, 1, 23))])
+    later = ev(
+        [
+            ("vpn", "connect", datetime(2010, 3, 1, 0)),
+            ("printer", "print", datetime(2010, 3, 1, 5)),
+            ("other", "badge in", datetime(2010, 3, 1, 23)),
+        ]
+    )
     got = tok.transform(later)
     assert got.tolist() == [2 * 24 + 0 + 1, 0 * 24 + 5 + 1, 1 * 24 + 23 + 1]
     assert tok.decode(int(got[1])) == (ActionHourTokenizer.UNKNOWN, 5)
@@ -112,8 +136,11 @@ def test_json_round_trip(tok: Tokenizer) -> None:
     back = tokenizer_from_json(obj)
     assert type(back) is type(tok) and back.vocab_size == tok.vocab_size
     assert isinstance(back, Tokenizer)
-    e = ev([("vpn", "connect", datetime(2010, 1, 1, 3))]) if isinstance(tok, ActionHourTokenizer) else \
-        ev([("email", "Send", datetime(2010, 1, 1, 3))])
+    e = (
+        ev([("vpn", "connect", datetime(2010, 1, 1, 3))])
+        if isinstance(tok, ActionHourTokenizer)
+        else ev([("email", "Send", datetime(2010, 1, 1, 3))])
+    )
     assert back.transform(e).tolist() == tok.transform(e).tolist()
 
 
@@ -125,6 +152,7 @@ def test_unknown_tokenizer_names_are_errors() -> None:
 
 
 # -- collapse -----------------------------------------------------------------------------------
+
 
 def collapse(seqs: list[list[int]]) -> list[list[int]]:
     tokens = np.array([t for s in seqs for t in s], dtype=np.int32)

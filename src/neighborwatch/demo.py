@@ -48,22 +48,34 @@ def trained_demo(out: Path, users: int, seed: int) -> bool:
     return same and (out / "model" / "detector.json").exists() and (out / "metrics.json").exists()
 
 
-def run_demo(out: Path, users: int = 60, seed: int = 0, live: bool = False, keep_serving: bool = False,
-             retrain: bool = False) -> dict[str, Any]:
+def run_demo(
+    out: Path, users: int = 60, seed: int = 0, live: bool = False, keep_serving: bool = False, retrain: bool = False
+) -> dict[str, Any]:
     out = Path(out)
     if live and not retrain and trained_demo(out, users, seed):
         from neighborwatch.live_demo import run_live_demo
 
         console.rule("[bold]live: reusing the trained demo in " + str(out) + " (--retrain to start over)")
-        _command("serve", out / "model", "--work", out / "work", "&  neighborwatch replay", out / "work",
-                 "--to http://127.0.0.1:PORT")
-        return {"live": run_live_demo(out / "model", out / "work", keep_running=keep_serving),
-                "work": str(out / "work"), "model": str(out / "model"), "reused": True}
+        _command(
+            "serve",
+            out / "model",
+            "--work",
+            out / "work",
+            "&  neighborwatch replay",
+            out / "work",
+            "--to http://127.0.0.1:PORT",
+        )
+        return {
+            "live": run_live_demo(out / "model", out / "work", keep_running=keep_serving),
+            "work": str(out / "work"),
+            "model": str(out / "model"),
+            "reused": True,
+        }
     from neighborwatch.data.synth import synthesize
     from neighborwatch.evaluation.evaluate import run_evaluate
+    from neighborwatch.models.train_work import build_config, train_work
     from neighborwatch.pipeline import prepare_work
     from neighborwatch.sequences.stats import print_stats
-    from neighborwatch.models.train_work import build_config, train_work
 
     raw, work, model, report = out / "raw", out / "work", out / "model", out / "report"
     steps = 6 if live else 5
@@ -99,5 +111,12 @@ def run_demo(out: Path, users: int = 60, seed: int = 0, live: bool = False, keep
         console.rule(f"[bold]6/{steps} live: serve the model, replay the test period, raise alerts")
         _command("serve", model, "--work", work, "&  neighborwatch replay", work, "--to http://127.0.0.1:PORT")
         live_summary = run_live_demo(model, work, keep_running=keep_serving)
-    return {"manifest": manifest, "summary": summary, "train": trained, "metrics": result,
-            "live": live_summary, "work": str(work), "model": str(model)}
+    return {
+        "manifest": manifest,
+        "summary": summary,
+        "train": trained,
+        "metrics": result,
+        "live": live_summary,
+        "work": str(work),
+        "model": str(model),
+    }

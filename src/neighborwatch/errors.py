@@ -38,8 +38,10 @@ def _is_connection_error(exc: BaseException) -> bool:
     """Refused / unreachable network peers, from the stdlib, httpx or redis-py (not imported here)."""
     if isinstance(exc, ConnectionError):
         return True
-    return any(c.__module__.split(".")[0] in ("httpx", "httpcore", "redis") and "Connect" in c.__name__
-               for c in type(exc).__mro__)
+    return any(
+        c.__module__.split(".")[0] in ("httpx", "httpcore", "redis") and "Connect" in c.__name__
+        for c in type(exc).__mro__
+    )
 
 
 def user_message(exc: BaseException) -> str | None:

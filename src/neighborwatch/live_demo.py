@@ -36,9 +36,17 @@ def _malicious_ids(work: Path) -> set[str]:
     return set(pl.read_parquet(w.labels).filter(pl.col("malicious"))["event_id"].to_list())
 
 
-def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = None, speed: float = 0.0,
-                  token: str | None = None, budget_per_day: float = 5.0, keep_running: bool = False,
-                  state: str | Path | None = None, show: int = 10) -> dict[str, Any]:
+def run_live_demo(
+    model_dir: str | Path,
+    work: str | Path,
+    port: int | None = None,
+    speed: float = 0.0,
+    token: str | None = None,
+    budget_per_day: float = 5.0,
+    keep_running: bool = False,
+    state: str | Path | None = None,
+    show: int = 10,
+) -> dict[str, Any]:
     """Serve `model_dir`, replay the test period of `work`, report the alerts; returns a summary."""
     import uvicorn
 
@@ -54,11 +62,19 @@ def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = No
         import shutil
 
         shutil.rmtree(state)  # the demo's own folder: a rerun replays into a fresh detector
-    opts = ServeOptions(model=Path(model_dir), work=work, port=port, token=token, state=state,
-                        budget_per_day=budget_per_day, max_hold_s=0.2)
+    opts = ServeOptions(
+        model=Path(model_dir),
+        work=work,
+        port=port,
+        token=token,
+        state=state,
+        budget_per_day=budget_per_day,
+        max_hold_s=0.2,
+    )
     runtime, _ = build_runtime(opts)
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime, token), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime, token), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     runtime.start()
     thread.start()
@@ -70,8 +86,10 @@ def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = No
     url = f"http://127.0.0.1:{port}"
     console.print(f"[bold]dashboard:[/] {url}/dashboard?token={token}")
     th = runtime.engine.thresholds
-    console.print(f"thresholds ({th.calibrated_on}): activity ≥ {th.activity:.4f}, risk ≥ {th.risk:.3f}, "
-                  f"budget {budget_per_day:g} incidents per 100 users per day")
+    console.print(
+        f"thresholds ({th.calibrated_on}): activity ≥ {th.activity:.4f}, risk ≥ {th.risk:.3f}, "
+        f"budget {budget_per_day:g} incidents per 100 users per day"
+    )
     sent: dict[str, Any] = {"events": 0}
     summary: dict[str, Any] = {}
     try:
@@ -79,8 +97,10 @@ def run_live_demo(model_dir: str | Path, work: str | Path, port: int | None = No
         sent = replay(work, url, speed=speed, split="test", token=token)
         _wait_scored(runtime, sent["events"])
         summary = _print_incidents(runtime, work, sent["events"], show)
-        console.print(f"\n[bold]Triage the incidents:[/] {url}/dashboard?token={token}\n"
-                      f"API: curl -H 'Authorization: Bearer {token}' {url}/incidents")
+        console.print(
+            f"\n[bold]Triage the incidents:[/] {url}/dashboard?token={token}\n"
+            f"API: curl -H 'Authorization: Bearer {token}' {url}/incidents"
+        )
         if keep_running:
             console.print("serving until Ctrl-C")
             while True:
@@ -125,19 +145,38 @@ def _print_incidents(runtime: Any, work: Path, events: int, show: int) -> dict[s
         ids = {a["event_id"] for a in (full.activities if full else inc["drivers"])}
         on_insider.append(bool(ids & bad))
     insiders = sorted({inc["user"] for inc, hit in zip(incidents, on_insider) if hit})
-    table = Table(title=f"{total} incidents ({n_alerts} alerts) on {events} test events: "
-                        f"{sum(on_insider)} on malicious activity, insiders caught: {', '.join(insiders) or 'none'}")
+    table = Table(
+        title=f"{total} incidents ({n_alerts} alerts) on {events} test events: "
+        f"{sum(on_insider)} on malicious activity, insiders caught: {', '.join(insiders) or 'none'}"
+    )
     columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("#", "right"), ("user", "left"), ("start", "left"), ("hours", "right"),
-        ("acts", "right"), ("peak", "right"), ("driven by", "left"), ("truth", "left"))
+        ("#", "right"),
+        ("user", "left"),
+        ("start", "left"),
+        ("hours", "right"),
+        ("acts", "right"),
+        ("peak", "right"),
+        ("driven by", "left"),
+        ("truth", "left"),
+    )
     for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=col != "driven by")
     for rank, (inc, hit) in enumerate(zip(incidents[:show], on_insider), 1):
         top = (inc["drivers"][:1] or [{}])[0].get("raw") or {}
-        table.add_row(str(rank), inc["user"], us_to_iso(inc["start_us"])[5:16].replace("T", " "),
-                      f"{(inc['end_us'] - inc['start_us']) / 3.6e9:.1f}", str(inc["n_activities"]),
-                      f"{inc['peak_risk']:.1f}", f"{top.get('source', '?')}/{top.get('action', '?')}",
-                      "[red]insider[/]" if hit else "")
+        table.add_row(
+            str(rank),
+            inc["user"],
+            us_to_iso(inc["start_us"])[5:16].replace("T", " "),
+            f"{(inc['end_us'] - inc['start_us']) / 3.6e9:.1f}",
+            str(inc["n_activities"]),
+            f"{inc['peak_risk']:.1f}",
+            f"{top.get('source', '?')}/{top.get('action', '?')}",
+            "[red]insider[/]" if hit else "",
+        )
     console.print(table)
-    return {"alerts": n_alerts, "incidents": total, "incidents_on_insiders": sum(on_insider),
-            "insiders_caught": insiders}
+    return {
+        "alerts": n_alerts,
+        "incidents": total,
+        "incidents_on_insiders": sum(on_insider),
+        "insiders_caught": insiders,
+    }

@@ -39,6 +39,14 @@ def prepare_work(
     make_rule(False, session_open, session_close, session_idle, session_max)  # bad options fail before ingest
     summary = ingest(src, out, fmt=fmt, mapping=mapping, keep_content=keep_content, labels=labels)
     rule = make_rule(is_cert(summary), session_open, session_close, session_idle, session_max)
-    build_sequences(out, collapse=collapse, val_start=val_start, test_start=test_start, session_rule=rule,
-                    validation=validation, tokenizer=TOKEN_CHOICES[tokens], stage=stage)
+    build_sequences(
+        out,
+        collapse=collapse,
+        val_start=val_start,
+        test_start=test_start,
+        session_rule=rule,
+        validation=validation,
+        tokenizer=TOKEN_CHOICES[tokens],
+        stage=stage,
+    )
     return summary

@@ -55,7 +55,7 @@ class PlainProgress:
         self.out, self.disable, self.every = out, disable, every
         self.tasks: dict[TaskID, _Task] = {}
 
-    def __enter__(self) -> "PlainProgress":
+    def __enter__(self) -> PlainProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -72,8 +72,16 @@ class PlainProgress:
     def advance(self, task_id: TaskID, advance: float = 1.0) -> None:
         self.update(task_id, advance=advance)
 
-    def update(self, task_id: TaskID, *, advance: float | None = None, completed: float | None = None,
-               total: float | None = None, description: str | None = None, **_: Any) -> None:
+    def update(
+        self,
+        task_id: TaskID,
+        *,
+        advance: float | None = None,
+        completed: float | None = None,
+        total: float | None = None,
+        description: str | None = None,
+        **_: Any,
+    ) -> None:
         task = self.tasks[task_id]
         if total is not None:
             task.total = total
@@ -94,8 +102,10 @@ class PlainProgress:
         if task.total:
             share = task.completed / task.total
             left = f", ~{elapsed * (1 - share) / share:.0f} s left" if 0 < share < 1 else ""
-            line = (f"{task.description}: {task.completed:.0f}/{task.total:.0f} ({100 * share:.0f}%) "
-                    f"{elapsed:.0f} s elapsed{left}")
+            line = (
+                f"{task.description}: {task.completed:.0f}/{task.total:.0f} ({100 * share:.0f}%) "
+                f"{elapsed:.0f} s elapsed{left}"
+            )
         else:
             line = f"{task.description}: {task.completed:.0f} {elapsed:.0f} s elapsed"
         self.out.print(line, markup=False, highlight=False)

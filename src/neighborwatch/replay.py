@@ -9,8 +9,9 @@ time per wall second (0 = as fast as the receiver takes them).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -33,8 +34,11 @@ def period_events(work: str | Path, split: str = "test", limit: int | None = Non
 
         dates = load_split_dates(w)
         t = pl.col("time")
-        cond = {"test": t >= dates.test_start, "validation": (t >= dates.val_start) & (t < dates.test_start),
-                "train": t < dates.val_start}[split]
+        cond = {
+            "test": t >= dates.test_start,
+            "validation": (t >= dates.val_start) & (t < dates.test_start),
+            "train": t < dates.val_start,
+        }[split]
         lf = lf.filter(cond)
     if limit:
         lf = lf.head(limit)
@@ -59,16 +63,19 @@ def check_reachable(to: str, token: str | None = None) -> None:
             raise UserError(f"cannot reach Redis at {to}: {e}", "start redis-server or fix --to") from e
         return
     if not to.startswith(("http://", "https://")):
-        raise UserError(f"--to must be an http(s):// service URL or a redis:// URL, got {to!r}",
-                        "e.g. --to http://127.0.0.1:8750")
+        raise UserError(
+            f"--to must be an http(s):// service URL or a redis:// URL, got {to!r}", "e.g. --to http://127.0.0.1:8750"
+        )
     import httpx
 
     try:
-        r = httpx.get(to.rstrip("/") + "/thresholds", timeout=5.0,
-                      headers={"Authorization": f"Bearer {token}"} if token else {})
+        r = httpx.get(
+            to.rstrip("/") + "/thresholds", timeout=5.0, headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
     except httpx.HTTPError as e:
-        raise UserError(f"cannot reach a service at {to}: {e}",
-                        "start `neighborwatch serve MODEL --work WORK` or fix --to") from e
+        raise UserError(
+            f"cannot reach a service at {to}: {e}", "start `neighborwatch serve MODEL --work WORK` or fix --to"
+        ) from e
     if r.status_code == 401:
         raise UserError(f"{to} refused the token", "pass the service's --token (or NEIGHBORWATCH_TOKEN)")
 
@@ -110,8 +117,17 @@ class _RedisTarget:
         self.pub.close()
 
 
-def replay(work: str | Path, to: str, speed: float = 0.0, split: str = "test", token: str | None = None,
-           batch: int = 500, prefix: str | None = None, partitions: int = 1, limit: int | None = None) -> dict[str, Any]:
+def replay(
+    work: str | Path,
+    to: str,
+    speed: float = 0.0,
+    split: str = "test",
+    token: str | None = None,
+    batch: int = 500,
+    prefix: str | None = None,
+    partitions: int = 1,
+    limit: int | None = None,
+) -> dict[str, Any]:
     """Send the period's events; returns counts and the wall time taken."""
     from neighborwatch.streaming.sources import DEFAULT_PREFIX
 
@@ -155,5 +171,10 @@ def replay(work: str | Path, to: str, speed: float = 0.0, split: str = "test", t
                 p.advance(task, len(pending))
     finally:
         target.close()
-    return {"events": sent, "seconds": round(time.monotonic() - t0, 3), "retries_429": target.retries,
-            "split": split, "to": to}
+    return {
+        "events": sent,
+        "seconds": round(time.monotonic() - t0, 3),
+        "retries_429": target.retries,
+        "split": split,
+        "to": to,
+    }

@@ -45,7 +45,7 @@ class WorkDir:
         """kind: 'session' or 'day'."""
         return self.sequences / kind
 
-    def require(self) -> "WorkDir":
+    def require(self) -> WorkDir:
         if not self.events.exists():
             raise FileNotFoundError(
                 f"{self.root} is not a prepared WORK folder (no events.parquet); "

@@ -52,8 +52,9 @@ def test_rejects_unknown_parameters_and_foreign_vocabularies(toy: Toy, single_th
 
 
 @pytest.mark.parametrize("name", ["deeplog", "rnn", "gru4rec", "lstm"])
-def test_one_pass_over_short_prefixes_scores_like_one_window_per_activity(toy: Toy, single_thread: None,
-                                                                          name: str) -> None:
+def test_one_pass_over_short_prefixes_scores_like_one_window_per_activity(
+    toy: Toy, single_thread: None, name: str
+) -> None:
     """The causal nets score positions 1..W of a sequence from one pass; the numbers must equal
     the window-per-activity path (within 1e-5), for sequences shorter and longer than W."""
     from neighborwatch.models.registry import detector_class
@@ -61,8 +62,9 @@ def test_one_pass_over_short_prefixes_scores_like_one_window_per_activity(toy: T
     seqs = toy["test"][0]
     window = 6
     assert (seqs.lengths > window + 1).any() and (seqs.lengths <= window).any()  # both kinds present
-    det = detector_class(name)(seed=1, window=window, embed_dim=8, hidden=8, score_batch=7,
-                               **({"heads": 2} if name == "lstm" else {}))
+    det = detector_class(name)(
+        seed=1, window=window, embed_dim=8, hidden=8, score_batch=7, **({"heads": 2} if name == "lstm" else {})
+    )
     det.vocab_size = seqs.vocab_size
     det.net = det.build_net(seqs.vocab_size)  # random weights: equality must not depend on training
     assert det.net.shares_prefixes

@@ -16,8 +16,6 @@ def fit_toy(det: Detector, toy: Toy) -> Detector:
     return det.fit(*toy["train"], *toy["validation"])
 
 
-
-
 #: training settings that fit a next-activity baseline on the toy data in about a second
 TOY_TRAINING = {"max_epochs": 3, "batch_size": 128, "window": 8, "lr": 5e-3}
 
@@ -33,13 +31,26 @@ def sequences_of(token_lists: list[list[int]], vocab_size: int = 169, users: lis
     n, total = len(token_lists), int(lengths.sum())
     pos = np.arange(total) - np.repeat(offsets[:-1], lengths)
     times = np.repeat(np.arange(n) * 3_600_000_000, lengths) + pos * 60_000_000
-    meta = pl.DataFrame({"seq_id": np.arange(n), "user": users or ["U0"] * n, "host": ["PC"] * n,
-                         "start": times[offsets[:-1]].astype("datetime64[us]"),
-                         "end": times[offsets[1:] - 1].astype("datetime64[us]"),
-                         "length": lengths.astype(np.int32), "split": ["test"] * n}, schema=META_SCHEMA)
-    return SequenceSet(tokens=np.concatenate([np.asarray(t) for t in token_lists]).astype(np.int32),
-                       offsets=offsets, event_rows=np.arange(total), times=times, meta=meta,
-                       vocab_size=vocab_size)
+    meta = pl.DataFrame(
+        {
+            "seq_id": np.arange(n),
+            "user": users or ["U0"] * n,
+            "host": ["PC"] * n,
+            "start": times[offsets[:-1]].astype("datetime64[us]"),
+            "end": times[offsets[1:] - 1].astype("datetime64[us]"),
+            "length": lengths.astype(np.int32),
+            "split": ["test"] * n,
+        },
+        schema=META_SCHEMA,
+    )
+    return SequenceSet(
+        tokens=np.concatenate([np.asarray(t) for t in token_lists]).astype(np.int32),
+        offsets=offsets,
+        event_rows=np.arange(total),
+        times=times,
+        meta=meta,
+        vocab_size=vocab_size,
+    )
 
 
 def streamed(det: Detector, seqs: SequenceSet) -> np.ndarray:

@@ -90,23 +90,33 @@ def read_answer_rows(af: AnswerFile, quarantine: Quarantine, root: Path) -> list
             if len(fields) < 5 or not fields[1].strip():
                 quarantine.add(label, line, f"answer row too short ({len(fields)} fields)", ",".join(fields))
                 continue
-            rows.append({
-                "event_id": fields[1].strip(),
-                "type": kind,
-                "time": parse_time(fields[2]),
-                "user": fields[3].strip(),
-                "pc": fields[4].strip(),
-                "file": label,
-                "line": line,
-            })
+            rows.append(
+                {
+                    "event_id": fields[1].strip(),
+                    "type": kind,
+                    "time": parse_time(fields[2]),
+                    "user": fields[3].strip(),
+                    "pc": fields[4].strip(),
+                    "file": label,
+                    "line": line,
+                }
+            )
     return rows
 
 
 def read_insiders(answers: Path, quarantine: Quarantine) -> pl.DataFrame:
     """insiders.csv with `dataset` as a string and start/end parsed (null where broken)."""
     path = answers / "insiders.csv"
-    schema: dict[str, DType] = {"dataset": pl.Utf8, "scenario": pl.Int8, "details": pl.Utf8, "user": pl.Utf8,
-              "start_raw": pl.Utf8, "end_raw": pl.Utf8, "start": pl.Datetime("us"), "end": pl.Datetime("us")}
+    schema: dict[str, DType] = {
+        "dataset": pl.Utf8,
+        "scenario": pl.Int8,
+        "details": pl.Utf8,
+        "user": pl.Utf8,
+        "start_raw": pl.Utf8,
+        "end_raw": pl.Utf8,
+        "start": pl.Datetime("us"),
+        "end": pl.Datetime("us"),
+    }
     if not path.exists():
         return pl.DataFrame(schema=schema)
     rows = []
@@ -116,20 +126,29 @@ def read_insiders(answers: Path, quarantine: Quarantine) -> pl.DataFrame:
             try:
                 scenario = int(str(rec.get("scenario", "")).strip())
             except ValueError:
-                quarantine.add("answers/insiders.csv", reader.line_num, "bad scenario", ",".join(map(str, rec.values())))
+                quarantine.add(
+                    "answers/insiders.csv", reader.line_num, "bad scenario", ",".join(map(str, rec.values()))
+                )
                 continue
             start_raw, end_raw = (rec.get("start") or "").strip(), (rec.get("end") or "").strip()
-            rows.append({
-                "dataset": (rec.get("dataset") or "").strip(), "scenario": scenario,
-                "details": (rec.get("details") or "").strip(), "user": (rec.get("user") or "").strip(),
-                "start_raw": start_raw, "end_raw": end_raw,
-                "start": parse_time(start_raw), "end": parse_time(end_raw),
-            })
+            rows.append(
+                {
+                    "dataset": (rec.get("dataset") or "").strip(),
+                    "scenario": scenario,
+                    "details": (rec.get("details") or "").strip(),
+                    "user": (rec.get("user") or "").strip(),
+                    "start_raw": start_raw,
+                    "end_raw": end_raw,
+                    "start": parse_time(start_raw),
+                    "end": parse_time(end_raw),
+                }
+            )
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def load_answers(answers: Path, family: str | None, quarantine: Quarantine,
-                 datasets: list[str] | None = None) -> tuple[pl.DataFrame, dict]:
+def load_answers(
+    answers: Path, family: str | None, quarantine: Quarantine, datasets: list[str] | None = None
+) -> tuple[pl.DataFrame, dict]:
     """Answer rows of the datasets matching the release family (e.g. r4 → 4.1, 4.2).
 
     Returns (one row per answer row: ANSWER_ROW_SCHEMA, info for the summary). The insider of a
@@ -166,13 +185,18 @@ def load_answers(answers: Path, family: str | None, quarantine: Quarantine,
         if meta and end is None and rows:
             end = rows[-1]["time"]
             repaired.append({"file": af.path.name, "field": "end", "raw": meta["end_raw"], "used": str(end)})
-        insider_rows.append({
-            "dataset": af.dataset, "scenario": scenario, "insider": insider, "file": af.path.name,
-            "start": str(start if start is not None else (min(times) if times else None)),
-            "end": str(end if end is not None else (max(times) if times else None)),
-            "rows": len(rows),
-            "other_users": sorted({r["user"] for r in rows} - {insider}),
-        })
+        insider_rows.append(
+            {
+                "dataset": af.dataset,
+                "scenario": scenario,
+                "insider": insider,
+                "file": af.path.name,
+                "start": str(start if start is not None else (min(times) if times else None)),
+                "end": str(end if end is not None else (max(times) if times else None)),
+                "rows": len(rows),
+                "other_users": sorted({r["user"] for r in rows} - {insider}),
+            }
+        )
         for r in rows:
             out.append({**r, "dataset": af.dataset, "scenario": scenario, "insider": insider})
     df = pl.DataFrame(out, schema=ANSWER_ROW_SCHEMA, orient="row") if out else pl.DataFrame(schema=ANSWER_ROW_SCHEMA)
@@ -194,10 +218,14 @@ def labels_from_answers(rows: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     When the same id appears in several files, the file whose insider is the row's user wins,
     then the first file in path order (deterministic). Returns (labels, duplicate rows dropped).
     """
-    ranked = rows.with_row_index("_order").with_columns(
-        _own=(pl.col("user") != pl.col("insider")).cast(pl.Int8)
-    ).sort(["event_id", "_own", "_order"])
-    labels = ranked.unique("event_id", keep="first", maintain_order=True).sort("_order").select(
-        "event_id", malicious=pl.lit(True), scenario=pl.col("scenario").cast(pl.Int8), insider="insider"
+    ranked = (
+        rows.with_row_index("_order")
+        .with_columns(_own=(pl.col("user") != pl.col("insider")).cast(pl.Int8))
+        .sort(["event_id", "_own", "_order"])
+    )
+    labels = (
+        ranked.unique("event_id", keep="first", maintain_order=True)
+        .sort("_order")
+        .select("event_id", malicious=pl.lit(True), scenario=pl.col("scenario").cast(pl.Int8), insider="insider")
     )
     return labels, rows.height - labels.height

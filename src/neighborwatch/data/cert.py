@@ -178,9 +178,11 @@ def url_domain(url: pl.Expr) -> pl.Expr:
 
     Plain splits rather than one regex: about twice as fast on the 28 M r4.2 web visits.
     """
-    rest = pl.when(url.str.contains("://", literal=True)).then(
-        url.str.splitn("://", 2).struct.field("field_1")
-    ).otherwise(url)
+    rest = (
+        pl.when(url.str.contains("://", literal=True))
+        .then(url.str.splitn("://", 2).struct.field("field_1"))
+        .otherwise(url)
+    )
     for sep in ("/", "?", "#", ":"):
         rest = rest.str.splitn(sep, 2).struct.field("field_0")
     return rest.str.to_lowercase()
@@ -217,11 +219,16 @@ def canonicalize(
         "action": action,
     }
     reason = (
-        pl.when(pl.col("id").str.strip_chars() == "").then(pl.lit("missing id"))
-        .when(time.is_null()).then(pl.lit("bad date '") + pl.col("date") + pl.lit("'"))
-        .when(pl.col("user").str.strip_chars() == "").then(pl.lit("missing user"))
-        .when(pl.col("pc").str.strip_chars() == "").then(pl.lit("missing pc"))
-        .when(~action.is_in(list(ACTIONS[source]))).then(pl.lit("unknown activity '") + action + pl.lit("'"))
+        pl.when(pl.col("id").str.strip_chars() == "")
+        .then(pl.lit("missing id"))
+        .when(time.is_null())
+        .then(pl.lit("bad date '") + pl.col("date") + pl.lit("'"))
+        .when(pl.col("user").str.strip_chars() == "")
+        .then(pl.lit("missing user"))
+        .when(pl.col("pc").str.strip_chars() == "")
+        .then(pl.lit("missing pc"))
+        .when(~action.is_in(list(ACTIONS[source])))
+        .then(pl.lit("unknown activity '") + action + pl.lit("'"))
     )
     if source == "http":
         url = pl.col("url").str.strip_chars()
@@ -268,7 +275,10 @@ def canonicalize(
 
 
 def read_log(
-    info: ReleaseInfo, source: str, quarantine: Quarantine, keep_content: bool = False,
+    info: ReleaseInfo,
+    source: str,
+    quarantine: Quarantine,
+    keep_content: bool = False,
     block_size: int | None = None,
 ) -> Iterator[tuple[pl.DataFrame, CsvBatch]]:
     """Stream one CERT log as canonical event batches; bad rows go to the quarantine."""

@@ -57,9 +57,7 @@ class LineGuard(io.RawIOBase):
     """A binary file seen through a filter that blanks undecodable, binary, unterminated-quote
     and oversized lines (quarantining each) but keeps every newline, so line numbers hold."""
 
-    def __init__(
-        self, fh: io.BufferedReader, quarantine: Quarantine, label: str, max_line_bytes: int
-    ) -> None:
+    def __init__(self, fh: io.BufferedReader, quarantine: Quarantine, label: str, max_line_bytes: int) -> None:
         self._fh, self._q, self._label, self._max = fh, quarantine, label, max_line_bytes
         self._out = memoryview(b"")  # cleaned bytes not yet handed to pyarrow
         self._pending = b""  # raw bytes after the last newline read so far
@@ -100,12 +98,12 @@ class LineGuard(io.RawIOBase):
             self._skipping = False
             self._emit(b"\n")
             self._line += 1
-            raw = raw[cut + 1:]
+            raw = raw[cut + 1 :]
         data = self._pending + raw
         cut = data.rfind(b"\n")
         if self._line == 1 and cut >= 0:  # the header goes through as it is (read_header checks it)
             self._emit(data[: data.find(b"\n") + 1])
-            data = data[data.find(b"\n") + 1:]
+            data = data[data.find(b"\n") + 1 :]
             self._line = 2
             cut = data.rfind(b"\n")
         if cut < 0:
@@ -116,7 +114,7 @@ class LineGuard(io.RawIOBase):
             else:
                 self._pending = data
             return
-        self._pending = data[cut + 1:]
+        self._pending = data[cut + 1 :]
         self._emit(self._clean(data[: cut + 1]))
 
     def _clean(self, block: bytes) -> bytes:
@@ -146,8 +144,10 @@ class LineGuard(io.RawIOBase):
         for pattern, reason in ((_BINARY, "binary data"), (_ODD_QUOTES, "unterminated quote")):
             if pattern is _ODD_QUOTES and b'"' not in block:
                 continue
-            if pattern is _BINARY and len(block.translate(None, _CONTROLS)) == len(block) and (
-                block.count(b"\r") == block.count(b"\r\n")
+            if (
+                pattern is _BINARY
+                and len(block.translate(None, _CONTROLS)) == len(block)
+                and (block.count(b"\r") == block.count(b"\r\n"))
             ):
                 continue  # the common case, at C speed (the regex is ~20x slower)
             for m in pattern.finditer(block):
@@ -248,8 +248,10 @@ def stream_csv(
                     rescued_rows.append({c: fixed.get(c, "") for c in columns})
                     rescued_lines.append(number)
                 elif number not in guard.blanked:
-                    reason = "empty line" if not text.strip() else (
-                        f"wrong column count (expected {expected}, got {actual})"
+                    reason = (
+                        "empty line"
+                        if not text.strip()
+                        else (f"wrong column count (expected {expected}, got {actual})")
                     )
                     quarantine.add(label, number, reason, text)
             invalid.clear()
@@ -271,9 +273,7 @@ def stream_csv(
         for number, text, expected, actual in invalid:
             if number in guard.blanked:
                 continue
-            reason = "empty line" if not text.strip() else (
-                f"wrong column count (expected {expected}, got {actual})"
-            )
+            reason = "empty line" if not text.strip() else (f"wrong column count (expected {expected}, got {actual})")
             quarantine.add(label, number, reason, text)
     except pa.ArrowInvalid as exc:
         # what the handler cannot catch (e.g. an unterminated quote at end of file)
@@ -322,8 +322,7 @@ def read_small_csv(path: Path, quarantine: Quarantine, label: str) -> pl.DataFra
             continue
         row = next(csv.reader([raw.decode("utf-8").removesuffix("\r")]))
         if len(row) != len(header):
-            quarantine.add(label, number, f"wrong column count (expected {len(header)}, got {len(row)})",
-                           ",".join(row))
+            quarantine.add(label, number, f"wrong column count (expected {len(header)}, got {len(row)})", ",".join(row))
             continue
         rows.append(row)
     return pl.DataFrame(rows, schema={h: pl.Utf8 for h in header}, orient="row")

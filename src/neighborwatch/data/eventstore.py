@@ -38,8 +38,9 @@ def event_schema(extra: dict[str, DType] | None = None) -> dict[str, DType]:
 class EventStore:
     """Collect canonical event batches; `finish` writes the sorted file and removes the parts."""
 
-    def __init__(self, parts_dir: Path, extra: dict[str, DType] | None = None,
-                 rows_per_group: int = ROWS_PER_GROUP) -> None:
+    def __init__(
+        self, parts_dir: Path, extra: dict[str, DType] | None = None, rows_per_group: int = ROWS_PER_GROUP
+    ) -> None:
         self.parts_dir = Path(parts_dir)
         if self.parts_dir.exists():
             shutil.rmtree(self.parts_dir)
@@ -89,8 +90,9 @@ class EventStore:
         # dictionaries only where values repeat: on ids/urls they cost 3x the write time for nothing
         dict_cols = [c for c in DICTIONARY_COLUMNS if c in self.schema]
         stat_cols = [c for c in STATISTICS_COLUMNS if c in self.schema]
-        with pq.ParquetWriter(tmp, arrow_schema, compression=COMPRESSION, use_dictionary=dict_cols,
-                              write_statistics=stat_cols) as writer:
+        with pq.ParquetWriter(
+            tmp, arrow_schema, compression=COMPRESSION, use_dictionary=dict_cols, write_statistics=stat_cols
+        ) as writer:
             for group in groups:
                 for frame in self._sorted_frames(group):
                     table = frame.to_arrow()

@@ -78,33 +78,49 @@ def incident_labels(path: Path | str, events: Path | str) -> tuple[pl.DataFrame,
         raise LabelsError(f"--labels {path}: not a readable CSV ({exc})") from None
     raw = raw.rename({c: c.strip().lower() for c in raw.columns})
     raw = raw.with_row_index("line", offset=2)  # line 1 is the header
-    scen, names = _scenarios(raw["scenario"]) if "scenario" in raw.columns else (
-        pl.Series("scenario", [None] * raw.height, dtype=pl.Int8), {})
+    scen, names = (
+        _scenarios(raw["scenario"])
+        if "scenario" in raw.columns
+        else (pl.Series("scenario", [None] * raw.height, dtype=pl.Int8), {})
+    )
     raw = raw.with_columns(scen.alias("scenario"))
     ev = pl.scan_parquet(events).select("event_id", "user", "time")
     report: dict[str, Any] = {"file": str(path), "scenario_names": names}
     if "event_id" in raw.columns:
-        ids = raw.with_columns(pl.col("event_id").str.strip_chars()).filter(pl.col("event_id").is_not_null()
-                                                                          & (pl.col("event_id") != ""))
+        ids = raw.with_columns(pl.col("event_id").str.strip_chars()).filter(
+            pl.col("event_id").is_not_null() & (pl.col("event_id") != "")
+        )
         ids = ids.unique("event_id", keep="first", maintain_order=True)
         found = ev.join(ids.lazy(), on="event_id", how="inner").collect(engine="streaming")
         insider = pl.coalesce(pl.col("insider"), pl.col("user")) if "insider" in found.columns else pl.col("user")
         labels = found.select("event_id", pl.lit(True).alias("malicious"), "scenario", insider.alias("insider"))
         missing = ids.join(found.select("event_id"), on="event_id", how="anti")["event_id"].to_list()
-        report.update(kind="event_ids", rows=raw.height, ids=ids.height, not_in_logs=len(missing),
-                      not_in_logs_first=missing[:LISTED])
+        report.update(
+            kind="event_ids",
+            rows=raw.height,
+            ids=ids.height,
+            not_in_logs=len(missing),
+            not_in_logs_first=missing[:LISTED],
+        )
     elif set(WINDOW_COLUMNS) <= set(raw.columns):
         win = raw.with_columns(
             pl.col("user").str.strip_chars(),
             parse_times(pl.col("start"), pl.Utf8).alias("t0"),
             parse_times(pl.col("end"), pl.Utf8).alias("t1"),
         )
-        bad = win.filter(pl.col("user").is_null() | (pl.col("user") == "") | pl.col("t0").is_null()
-                         | pl.col("t1").is_null() | (pl.col("t1") < pl.col("t0")))
+        bad = win.filter(
+            pl.col("user").is_null()
+            | (pl.col("user") == "")
+            | pl.col("t0").is_null()
+            | pl.col("t1").is_null()
+            | (pl.col("t1") < pl.col("t0"))
+        )
         if bad.height:
             r = bad.row(0, named=True)
-            raise LabelsError(f"--labels {path} line {r['line']}: need user, start <= end as times; got "
-                              f"user={r['user']!r} start={r['start']!r} end={r['end']!r}")
+            raise LabelsError(
+                f"--labels {path} line {r['line']}: need user, start <= end as times; got "
+                f"user={r['user']!r} start={r['start']!r} end={r['end']!r}"
+            )
         hits = (
             ev.join(win.lazy().select("line", "user", "t0", "t1", "scenario"), on="user", how="inner")
             .filter(pl.col("time").is_between(pl.col("t0"), pl.col("t1")))
@@ -112,18 +128,28 @@ def incident_labels(path: Path | str, events: Path | str) -> tuple[pl.DataFrame,
         )
         per_window = hits.group_by("line").len()
         counts = dict(zip(per_window["line"].to_list(), per_window["len"].to_list()))
-        empty = [{"line": r["line"], "user": r["user"], "start": r["start"], "end": r["end"]}
-                 for r in win.iter_rows(named=True) if counts.get(r["line"], 0) == 0]
+        empty = [
+            {"line": r["line"], "user": r["user"], "start": r["start"], "end": r["end"]}
+            for r in win.iter_rows(named=True)
+            if counts.get(r["line"], 0) == 0
+        ]
         hits = hits.sort("line").unique("event_id", keep="first", maintain_order=True)
         labels = hits.select("event_id", pl.lit(True).alias("malicious"), "scenario", pl.col("user").alias("insider"))
-        report.update(kind="windows", rows=raw.height, windows=win.height,
-                      events_per_window={str(k): int(v) for k, v in sorted(counts.items())},
-                      windows_without_events=len(empty), windows_without_events_first=empty[:LISTED])
+        report.update(
+            kind="windows",
+            rows=raw.height,
+            windows=win.height,
+            events_per_window={str(k): int(v) for k, v in sorted(counts.items())},
+            windows_without_events=len(empty),
+            windows_without_events_first=empty[:LISTED],
+        )
     else:
-        raise LabelsError(f"--labels {path}: columns {raw.columns[1:]} are neither event_id[,scenario] nor "
-                          "user,start,end[,scenario]")
+        raise LabelsError(
+            f"--labels {path}: columns {raw.columns[1:]} are neither event_id[,scenario] nor user,start,end[,scenario]"
+        )
     labels = labels.select([pl.col(c).cast(t) for c, t in LABEL_SCHEMA.items()]).sort("event_id")
     report["malicious_events"] = labels.height
     report["malicious_per_scenario"] = {
-        str(k): int(n) for k, n in labels.group_by("scenario").len().sort("scenario").iter_rows()}
+        str(k): int(n) for k, n in labels.group_by("scenario").len().sort("scenario").iter_rows()
+    }
     return labels, report

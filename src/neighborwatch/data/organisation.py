@@ -19,15 +19,32 @@ from neighborwatch.data.quarantine import Quarantine
 from neighborwatch.data.schema import DType
 
 LDAP_COLUMNS = {
-    "employee_name": "name", "user_id": "user", "email": "email", "role": "role", "projects": "projects",
-    "business_unit": "business_unit", "functional_unit": "functional_unit", "department": "department",
-    "team": "team", "supervisor": "supervisor",
+    "employee_name": "name",
+    "user_id": "user",
+    "email": "email",
+    "role": "role",
+    "projects": "projects",
+    "business_unit": "business_unit",
+    "functional_unit": "functional_unit",
+    "department": "department",
+    "team": "team",
+    "supervisor": "supervisor",
 }
 BIG_FIVE = ["O", "C", "E", "A", "N"]
 USERS_SCHEMA: dict[str, DType] = {
-    "user": pl.Utf8, "name": pl.Utf8, "email": pl.Utf8, "role": pl.Utf8, "projects": pl.Utf8,
-    "business_unit": pl.Utf8, "functional_unit": pl.Utf8, "department": pl.Utf8, "team": pl.Utf8,
-    "supervisor": pl.Utf8, "first_month": pl.Utf8, "last_month": pl.Utf8, "left": pl.Date,
+    "user": pl.Utf8,
+    "name": pl.Utf8,
+    "email": pl.Utf8,
+    "role": pl.Utf8,
+    "projects": pl.Utf8,
+    "business_unit": pl.Utf8,
+    "functional_unit": pl.Utf8,
+    "department": pl.Utf8,
+    "team": pl.Utf8,
+    "supervisor": pl.Utf8,
+    "first_month": pl.Utf8,
+    "last_month": pl.Utf8,
+    "left": pl.Date,
     **{k: pl.Int16 for k in BIG_FIVE},
 }
 _MONTH = re.compile(r"^(\d{4})-(\d{2})\.csv$")

@@ -116,8 +116,10 @@ def _require_present(path: Path, mapping: Mapping, names: list[str]) -> list[str
         raise MappingError(f"{path}: --map names column(s) {missing} that the file lacks ({names})")
     for key in REQUIRED_KEYS:
         if not present & set(mapping[key].paths):
-            raise MappingError(f"{path}: no field for {key} (tried {list(mapping[key].paths)}); "
-                               f"the file has {names}; add --map {key}=FIELD")
+            raise MappingError(
+                f"{path}: no field for {key} (tried {list(mapping[key].paths)}); "
+                f"the file has {names}; add --map {key}=FIELD"
+            )
     return [p for p in _paths(mapping) if p in present]
 
 
@@ -255,13 +257,15 @@ def parse_times(col: pl.Expr, dtype: DType) -> pl.Expr:
     s = col.cast(pl.Utf8).str.strip_chars().str.replace(r"Z$", "+00:00")
     epoch = s.cast(pl.Float64, strict=False)
     candidates = [
-        pl.when(s.str.contains(r"^\d{12,}(\.\d*)?$")).then((epoch * 1_000).cast(pl.Int64))  # ms
-        .when(s.str.contains(r"^\d{9,11}(\.\d*)?$")).then((epoch * 1_000_000).cast(pl.Int64))  # s
+        pl.when(s.str.contains(r"^\d{12,}(\.\d*)?$"))
+        .then((epoch * 1_000).cast(pl.Int64))  # ms
+        .when(s.str.contains(r"^\d{9,11}(\.\d*)?$"))
+        .then((epoch * 1_000_000).cast(pl.Int64))  # s
         .cast(pl.Datetime("us"))
     ]
     candidates += [
-        s.str.strptime(pl.Datetime("us", "UTC"), f, strict=False)
-        .dt.convert_time_zone("UTC").dt.replace_time_zone(None) for f in _TZ_TIME_FORMATS
+        s.str.strptime(pl.Datetime("us", "UTC"), f, strict=False).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        for f in _TZ_TIME_FORMATS
     ]
     candidates += [s.str.strptime(pl.Datetime("us"), f, strict=False) for f in _TIME_FORMATS]
     return pl.coalesce(candidates)
@@ -269,8 +273,12 @@ def parse_times(col: pl.Expr, dtype: DType) -> pl.Expr:
 
 def _bool(col: pl.Expr) -> pl.Expr:
     v = col.cast(pl.Utf8).str.strip_chars().str.to_lowercase()
-    return pl.when(v.is_in(["true", "1", "yes", "y", "t"])).then(True).when(
-        v.is_in(["false", "0", "no", "n", "f"])).then(False)
+    return (
+        pl.when(v.is_in(["true", "1", "yes", "y", "t"]))
+        .then(True)
+        .when(v.is_in(["false", "0", "no", "n", "f"]))
+        .then(False)
+    )
 
 
 def _field(df: pl.DataFrame, spec: FieldSpec) -> pl.Expr:
@@ -295,6 +303,7 @@ def canonicalize_own(
     df: pl.DataFrame, lines: np.ndarray, mapping: Mapping, label: str, keep_content: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A batch of your fields → (canonical events, bad rows with line/reason/raw)."""
+
     def text(key: str) -> pl.Expr:
         return _field(df, mapping[key])
 
@@ -306,16 +315,25 @@ def canonicalize_own(
     derived = out["action"].replace_strict(ACTION_SOURCE, default=OTHER_SOURCE, return_dtype=pl.Utf8)
     if "source" in mapping:  # a category word, or the action's family when the field is empty
         word = text("source").str.to_lowercase()
-        out["source"] = pl.when(word.is_null()).then(derived).otherwise(
-            word.replace_strict(SOURCE_WORDS, default=OTHER_SOURCE, return_dtype=pl.Utf8))
+        out["source"] = (
+            pl.when(word.is_null())
+            .then(derived)
+            .otherwise(word.replace_strict(SOURCE_WORDS, default=OTHER_SOURCE, return_dtype=pl.Utf8))
+        )
     else:
         out["source"] = derived
-    time_text = pl.concat_str([pl.col(p).cast(pl.Utf8) for p in mapping["time"].paths if p in df.columns]
-                              or [pl.lit("")], separator="|", ignore_nulls=True)
+    time_text = pl.concat_str(
+        [pl.col(p).cast(pl.Utf8) for p in mapping["time"].paths if p in df.columns] or [pl.lit("")],
+        separator="|",
+        ignore_nulls=True,
+    )
     reason = (
-        pl.when(out["user"].is_null()).then(pl.lit("missing user"))
-        .when(out["action"].is_null()).then(pl.lit("missing action"))
-        .when(out["time"].is_null()).then(pl.lit("bad time '") + time_text.fill_null("") + pl.lit("'"))
+        pl.when(out["user"].is_null())
+        .then(pl.lit("missing user"))
+        .when(out["action"].is_null())
+        .then(pl.lit("missing action"))
+        .when(out["time"].is_null())
+        .then(pl.lit("bad time '") + time_text.fill_null("") + pl.lit("'"))
     )
     for key in MAP_KEYS:
         if key in REQUIRED_EVENT_COLUMNS or key not in mapping or key == "content":
@@ -325,8 +343,10 @@ def canonicalize_own(
         if target == pl.Boolean:
             value = _bool(raw_v)
         elif target.is_integer():  # JSON numbers may come as "2048.0"
-            value = pl.coalesce(raw_v.cast(target, strict=False),
-                                raw_v.cast(pl.Float64, strict=False).round().cast(target, strict=False))
+            value = pl.coalesce(
+                raw_v.cast(target, strict=False),
+                raw_v.cast(pl.Float64, strict=False).round().cast(target, strict=False),
+            )
         else:
             value = raw_v.cast(target, strict=False)
         out[key] = value
@@ -342,7 +362,11 @@ def canonicalize_own(
 
 
 def read_own_logs(
-    path: Path, fmt: str, mapping: Mapping, quarantine: Quarantine, label: str,
+    path: Path,
+    fmt: str,
+    mapping: Mapping,
+    quarantine: Quarantine,
+    label: str,
     keep_content: bool = False,
 ) -> Iterator[pl.DataFrame]:
     """Stream one file of your logs as canonical event batches; bad rows go to the quarantine."""
@@ -353,16 +377,21 @@ def read_own_logs(
         yield events
 
 
-def canonical_events(records: list[dict[str, Any]], mapping: Mapping | str, label: str = "live"
-                     ) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+def canonical_events(
+    records: list[dict[str, Any]], mapping: Mapping | str, label: str = "live"
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
     """Live records (e.g. ECS documents from a shipper) → canonical event dicts for `POST /events`,
     mapped exactly as `prepare` mapped the history; (index, reason) for records it refuses.
     Events without a mapped id get `<label>:<index>`: give live records an event id."""
     mapping = parse_mapping(mapping) if isinstance(mapping, str) else mapping
     cols = _paths(mapping)
-    df = pl.DataFrame([{c: _text(lookup(r, c)) if isinstance(r, dict) else None for c in cols} for r in records],
-                      schema={c: pl.Utf8 for c in cols})
+    df = pl.DataFrame(
+        [{c: _text(lookup(r, c)) if isinstance(r, dict) else None for c in cols} for r in records],
+        schema={c: pl.Utf8 for c in cols},
+    )
     events, bad = canonicalize_own(df, np.arange(len(records), dtype=np.int64), mapping, label)
-    out = [{k: (v.isoformat() if k == "time" else v) for k, v in row.items() if v is not None}
-           for row in events.iter_rows(named=True)]
+    out = [
+        {k: (v.isoformat() if k == "time" else v) for k, v in row.items() if v is not None}
+        for row in events.iter_rows(named=True)
+    ]
     return out, list(zip(bad["line"].to_list(), bad["reason"].to_list()))

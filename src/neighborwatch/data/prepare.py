@@ -40,7 +40,11 @@ def _warn(summary: dict, message: str) -> None:
 
 
 def ingest(
-    src: Path, out: Path, fmt: str | None = None, mapping: str | None = None, keep_content: bool = False,
+    src: Path,
+    out: Path,
+    fmt: str | None = None,
+    mapping: str | None = None,
+    keep_content: bool = False,
     labels: Path | None = None,
 ) -> dict[str, Any]:
     """Ingest `src` into the WORK folder `out`; returns (and writes) the summary. `labels`: a
@@ -108,8 +112,12 @@ def _ingest_cert(src: Path, work: WorkDir, keep_content: bool, q: Quarantine, su
             bar.advance(task, info.path(source).stat().st_size - done)
             if rows == 0:
                 _warn(summary, f"{info.path(source)} has no valid data rows")
-            sources[source] = {"file": file, "rows": rows, "quarantined": q.per_file[file] - before,
-                               "rescued_extra_fields": rescued}
+            sources[source] = {
+                "file": file,
+                "rows": rows,
+                "quarantined": q.per_file[file] - before,
+                "rescued_extra_fields": rescued,
+            }
     summary["sources"] = sources
     _finish_events(store, work)
     users = load_organisation(src, q)
@@ -137,7 +145,8 @@ def _finish_events(store: EventStore, work: WorkDir) -> None:
 
 def _ids_in_events(work: WorkDir, ids: list[str]) -> set[str]:
     found = (
-        pl.scan_parquet(work.events).select("event_id")
+        pl.scan_parquet(work.events)
+        .select("event_id")
         .filter(pl.col("event_id").is_in(pl.Series(ids, dtype=pl.Utf8).implode()))
         .collect(engine="streaming")
     )
@@ -147,8 +156,9 @@ def _ids_in_events(work: WorkDir, ids: list[str]) -> set[str]:
 def _labels(info: ReleaseInfo, answers_dir: Path, work: WorkDir, q: Quarantine, summary: dict) -> None:
     family = info.release if info.release != "unknown" else None
     major = family[1:] if family else None
-    datasets = sorted({f.dataset for f in ans.find_answer_files(answers_dir)
-                       if major is None or f.dataset.split(".")[0] == major})
+    datasets = sorted(
+        {f.dataset for f in ans.find_answer_files(answers_dir) if major is None or f.dataset.split(".")[0] == major}
+    )
     # probing pass over every candidate set: count-only quarantine, the chosen set is read again
     rows, ainfo = ans.load_answers(answers_dir, family, q if len(datasets) <= 1 else Quarantine(None))
     present = _ids_in_events(work, rows["event_id"].unique().to_list()) if rows.height else set()
@@ -174,9 +184,7 @@ def _labels(info: ReleaseInfo, answers_dir: Path, work: WorkDir, q: Quarantine, 
     )
     kept = labels.filter(in_logs)
     for ins in ainfo["insiders"]:
-        ins["rows_in_logs"] = int(
-            rows.filter(pl.col("file").str.ends_with("/" + ins["file"]) & in_logs).height
-        )
+        ins["rows_in_logs"] = int(rows.filter(pl.col("file").str.ends_with("/" + ins["file"]) & in_logs).height)
     summary["insiders"] = ainfo["insiders"]
     summary["labels"] = {
         "answer_files": ainfo["files"],
@@ -204,8 +212,9 @@ def _labels(info: ReleaseInfo, answers_dir: Path, work: WorkDir, q: Quarantine, 
 # --- own logs -----------------------------------------------------------------------------
 
 
-def _ingest_own(src: Path, work: WorkDir, fmt: str, mapping: str | None, keep_content: bool,
-                q: Quarantine, summary: dict) -> None:
+def _ingest_own(
+    src: Path, work: WorkDir, fmt: str, mapping: str | None, keep_content: bool, q: Quarantine, summary: dict
+) -> None:
     cols = parse_mapping(mapping)
     files = list_files(src, fmt)
     summary.update(format=fmt, release="own", dataset=None, mapping=mapping_json(cols), labels=None)
@@ -247,11 +256,12 @@ def _incidents(path: Path, work: WorkDir, summary: dict) -> None:
     summary["labels"] = report
     summary["insiders"] = sorted(table["insider"].drop_nulls().unique().to_list())
     if report.get("not_in_logs"):
-        _warn(summary, f"{report['not_in_logs']} incident event id(s) are not in the logs, e.g. "
-                       f"{report['not_in_logs_first'][:3]}")
+        _warn(
+            summary,
+            f"{report['not_in_logs']} incident event id(s) are not in the logs, e.g. {report['not_in_logs_first'][:3]}",
+        )
     for w in report.get("windows_without_events_first", []):
-        _warn(summary, f"incident window on line {w['line']} ({w['user']}, {w['start']} … {w['end']}) "
-                       "matches no event")
+        _warn(summary, f"incident window on line {w['line']} ({w['user']}, {w['start']} … {w['end']}) matches no event")
     hidden = report.get("windows_without_events", 0) - len(report.get("windows_without_events_first", []))
     if hidden > 0:
         _warn(summary, f"{hidden} more incident windows match no event")
@@ -262,10 +272,17 @@ def _incidents(path: Path, work: WorkDir, summary: dict) -> None:
 
 def _event_stats(work: WorkDir) -> dict[str, Any]:
     lf = pl.scan_parquet(work.events)
-    s = lf.select(
-        events=pl.len(), users=pl.col("user").n_unique(), pcs=pl.col("host").n_unique(),
-        start=pl.col("time").min(), end=pl.col("time").max(),
-    ).collect(engine="streaming").row(0, named=True)
+    s = (
+        lf.select(
+            events=pl.len(),
+            users=pl.col("user").n_unique(),
+            pcs=pl.col("host").n_unique(),
+            start=pl.col("time").min(),
+            end=pl.col("time").max(),
+        )
+        .collect(engine="streaming")
+        .row(0, named=True)
+    )
     per_source = lf.group_by("source").len().sort("source").collect(engine="streaming")
     return {
         "events": s["events"],

@@ -70,7 +70,7 @@ class Quarantine:
             self._fh.close()
             self._fh = None
 
-    def __enter__(self) -> "Quarantine":
+    def __enter__(self) -> Quarantine:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -89,9 +89,7 @@ def split_checked(staged: pl.DataFrame, columns: dict[str, pl.Expr], raw: pl.Exp
     asked for); the others become quarantine rows (line, reason, raw text)."""
     from neighborwatch.data.schema import conform_events
 
-    bad = staged.filter(pl.col("_reason").is_not_null()).select(
-        line=pl.col("_line"), reason=pl.col("_reason"), raw=raw
-    )
+    bad = staged.filter(pl.col("_reason").is_not_null()).select(line=pl.col("_line"), reason=pl.col("_reason"), raw=raw)
     good = staged.filter(pl.col("_reason").is_null()).select(**columns)
     events = conform_events(good)
     if "content" in good.columns:

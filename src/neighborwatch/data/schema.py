@@ -67,12 +67,7 @@ def conform_events(df: Frame) -> Frame:
     missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in names]
     if missing:
         raise ValueError(f"events lack required columns: {missing}")
-    return df.select(
-        [
-            (pl.col(c) if c in names else pl.lit(None)).cast(t).alias(c)
-            for c, t in EVENT_SCHEMA.items()
-        ]
-    )
+    return df.select([(pl.col(c) if c in names else pl.lit(None)).cast(t).alias(c) for c, t in EVENT_SCHEMA.items()])
 
 
 def empty_events() -> pl.DataFrame:

@@ -58,11 +58,13 @@ class Thresholds:
         return d
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Thresholds":
+    def from_json(cls, obj: dict[str, Any]) -> Thresholds:
         obj = dict(obj)
         if obj.get("budget_per_day") is not None and "rules" not in obj:
-            raise ValueError("these thresholds were calibrated by an older version (risk was a sum of scores); "
-                             "delete the thresholds.json file to calibrate again")
+            raise ValueError(
+                "these thresholds were calibrated by an older version (risk was a sum of scores); "
+                "delete the thresholds.json file to calibrate again"
+            )
         for k in ("activity", "risk"):
             obj[k] = float("inf") if obj.get(k) is None else float(obj[k])
         return cls(**obj)
@@ -71,7 +73,7 @@ class Thresholds:
         Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> "Thresholds":
+    def load(cls, path: Path) -> Thresholds:
         return cls.from_json(json.loads(Path(path).read_text()))
 
     def risk_baseline(self) -> Baseline:
@@ -102,10 +104,17 @@ def _activity_threshold(users, times, scores, z, zeros, target: float, rules: In
     return float(v[lo])
 
 
-def calibrate(scores: np.ndarray, times_us: np.ndarray, users: np.ndarray, budget_per_day: float,
-              half_life_s: float = 24 * 3600.0, days: float | None = None,
-              source: str = "validation", slack: float = 1.0,
-              rules: IncidentRules | None = None) -> Thresholds:
+def calibrate(
+    scores: np.ndarray,
+    times_us: np.ndarray,
+    users: np.ndarray,
+    budget_per_day: float,
+    half_life_s: float = 24 * 3600.0,
+    days: float | None = None,
+    source: str = "validation",
+    slack: float = 1.0,
+    rules: IncidentRules | None = None,
+) -> Thresholds:
     """Baseline and thresholds giving ≈ `budget_per_day` incidents per 100 users per day.
 
     `scores`, `times_us`, `users`: the validation period's activities; `days` its length.
@@ -151,36 +160,63 @@ def calibrate(scores: np.ndarray, times_us: np.ndarray, users: np.ndarray, budge
                 hi = mid
         risk = hi
     kinds, incidents = run_incidents(u, t, s, z, before, after, act, risk, rules)
-    calibration = {"users": n_users, "days": round(cal_days, 3), "target_incidents": round(target, 2),
-                   "incidents": len(incidents), "alerts": kinds,
-                   "incidents_per_100_users_per_day": round(len(incidents) / max(n_users, 1) * 100 / cal_days, 3),
-                   "baseline_days": round(days - cal_days, 3) if cal_days < days else round(days, 3)}
-    return Thresholds(activity=act, risk=risk, half_life_s=half_life_s, budget_per_day=budget_per_day,
-                      calibrated_on=source, validation_days=float(days), slack=slack,
-                      baseline=baseline.to_json(), rules=rules.to_json(), calibration=calibration)
+    calibration = {
+        "users": n_users,
+        "days": round(cal_days, 3),
+        "target_incidents": round(target, 2),
+        "incidents": len(incidents),
+        "alerts": kinds,
+        "incidents_per_100_users_per_day": round(len(incidents) / max(n_users, 1) * 100 / cal_days, 3),
+        "baseline_days": round(days - cal_days, 3) if cal_days < days else round(days, 3),
+    }
+    return Thresholds(
+        activity=act,
+        risk=risk,
+        half_life_s=half_life_s,
+        budget_per_day=budget_per_day,
+        calibrated_on=source,
+        validation_days=float(days),
+        slack=slack,
+        baseline=baseline.to_json(),
+        rules=rules.to_json(),
+        calibration=calibration,
+    )
 
 
 def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if values else None
 
 
-def evaluate_alerting(validation: dict[str, np.ndarray], test: dict[str, np.ndarray],
-                      budget_per_day: float = DEFAULT_BUDGET, half_life_s: float = 24 * 3600.0,
-                      validation_days: float | None = None, test_days: float | None = None) -> dict[str, Any]:
+def evaluate_alerting(
+    validation: dict[str, np.ndarray],
+    test: dict[str, np.ndarray],
+    budget_per_day: float = DEFAULT_BUDGET,
+    half_life_s: float = 24 * 3600.0,
+    validation_days: float | None = None,
+    test_days: float | None = None,
+) -> dict[str, Any]:
     """The `alerts` block of `evaluate --json`.
 
     `validation`: scores, users, times (per activity); `test`: the same plus labels, insiders and
     scenarios. Ground truth is read only after every incident is formed.
     """
-    th = calibrate(validation["scores"], validation["times"], validation["users"], budget_per_day,
-                   half_life_s, days=validation_days, source="validation period")
+    th = calibrate(
+        validation["scores"],
+        validation["times"],
+        validation["users"],
+        budget_per_day,
+        half_life_s,
+        days=validation_days,
+        source="validation period",
+    )
     scores = np.asarray(test["scores"], dtype=np.float64)
     times = np.asarray(test["times"], dtype=np.int64)
     users = np.asarray(test["users"], dtype=object).astype(str)
     z = th.risk_baseline().z(users, scores)
     before, after = risk_series(users, times, scores, half_life_s, th.risk_baseline(), th.slack)
-    kinds, incidents = run_incidents(users, times, scores, z, before, after, th.activity, th.risk,
-                                     replace(th.incident_rules(), max_activities=None))
+    kinds, incidents = run_incidents(
+        users, times, scores, z, before, after, th.activity, th.risk, replace(th.incident_rules(), max_activities=None)
+    )
     n_users = max(1, len(np.unique(users)))
     if test_days is None:
         test_days = max(1.0, (times.max() - times.min()) / DAY_US) if times.size else 1.0
@@ -205,17 +241,29 @@ def evaluate_alerting(validation: dict[str, np.ndarray], test: dict[str, np.ndar
         t_mal = times[own]
         first = int(t_mal.min())
         det = detected_at.get(who)
-        rows.append({"insider": who, "scenario": int(scenarios[own].max()), "malicious_activities": int(own.sum()),
-                     "caught": det is not None,
-                     "ttd_hours": round((det - first) / HOUR_US, 3) if det is not None else None,
-                     "malicious_before_detection": int((t_mal < det).sum()) if det is not None else None})
+        rows.append(
+            {
+                "insider": who,
+                "scenario": int(scenarios[own].max()),
+                "malicious_activities": int(own.sum()),
+                "caught": det is not None,
+                "ttd_hours": round((det - first) / HOUR_US, 3) if det is not None else None,
+                "malicious_before_detection": int((t_mal < det).sum()) if det is not None else None,
+            }
+        )
     caught = [r for r in rows if r["caught"]]
     per_scenario = []
     for sc in sorted({r["scenario"] for r in rows}):
         rs = [r for r in rows if r["scenario"] == sc]
         got = [r for r in rs if r["caught"]]
-        per_scenario.append({"scenario": sc, "insiders": len(rs), "insiders_caught": len(got) / len(rs),
-                             "median_ttd_hours": _median([r["ttd_hours"] for r in got])})
+        per_scenario.append(
+            {
+                "scenario": sc,
+                "insiders": len(rs),
+                "insiders_caught": len(got) / len(rs),
+                "median_ttd_hours": _median([r["ttd_hours"] for r in got]),
+            }
+        )
     t0 = int(times.min()) if times.size else 0
     n_days = int(np.ceil(test_days))
     daily = np.zeros(n_days, dtype=np.int64)

@@ -41,7 +41,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,23 +104,34 @@ def _validation(data: BenchmarkData, kind: str) -> tuple[SequenceSet | None, np.
 
 
 # -- running ------------------------------------------------------------------------------------
-def build_detector(method: str, seed: int, vocab_size: int, fast: bool,
-                   overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                   changes: Mapping[str, Any] | None = None) -> tuple[Detector, dict[str, Any]]:
+def build_detector(
+    method: str,
+    seed: int,
+    vocab_size: int,
+    fast: bool,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> tuple[Detector, dict[str, Any]]:
     params = {**preset(method, fast, overrides), **(changes or {})}
     return available()[method].create(params, seed=seed, vocab_size=vocab_size), {**params, "seed": seed}
 
 
-def run_job(job: Job, seed: int, data: BenchmarkData, fast: bool,
-            overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+def run_job(
+    job: Job, seed: int, data: BenchmarkData, fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
     """Fit and evaluate one job; never raises (a failure is returned with its error).
 
     A plain function of its arguments (an engine may map it over jobs in other processes). The
     record holds, besides the metrics, "arrays": {level: test scores, labels, bootstrap groups}
     (numpy; `store_arrays` moves them to OUT/scores/ before anything is written as JSON)."""
     t0 = time.perf_counter()
-    record: dict[str, Any] = {"method": job.name, "seed": seed, "fit_on": job.fit_kind, "levels": {},
-                              "job_levels": list(job.levels)}
+    record: dict[str, Any] = {
+        "method": job.name,
+        "seed": seed,
+        "fit_on": job.fit_kind,
+        "levels": {},
+        "job_levels": list(job.levels),
+    }
     if job.name != job.method:
         record.update(base_method=job.method, changes=dict(job.changes))
     caught: list[warnings.WarningMessage] = []
@@ -140,9 +151,15 @@ def run_job(job: Job, seed: int, data: BenchmarkData, fast: bool,
     return record
 
 
-def _fit_and_evaluate(job: Job, seed: int, data: BenchmarkData, fast: bool,
-                      overrides: Mapping[str, Mapping[str, Any]] | None, record: dict[str, Any],
-                      t0: float) -> None:
+def _fit_and_evaluate(
+    job: Job,
+    seed: int,
+    data: BenchmarkData,
+    fast: bool,
+    overrides: Mapping[str, Mapping[str, Any]] | None,
+    record: dict[str, Any],
+    t0: float,
+) -> None:
     """Fit on the job's training split, then run the protocol on its levels (fills `record`)."""
     if job.fit_kind not in data.train:
         raise FileNotFoundError(f"no training {job.fit_kind} sequences in this WORK folder")
@@ -158,8 +175,9 @@ def _fit_and_evaluate(job: Job, seed: int, data: BenchmarkData, fast: bool,
     record["score_s"] = sum(result["protocol"]["scoring_seconds"].values())
     record["evaluate_s"] = time.perf_counter() - t1
     arrays = result.pop("arrays", {})
-    record["arrays"] = {lv: {k: arrays[lv][k] for k in ("scores", "labels", "groups")}
-                        for lv in job.levels if lv in arrays}
+    record["arrays"] = {
+        lv: {k: arrays[lv][k] for k in ("scores", "labels", "groups")} for lv in job.levels if lv in arrays
+    }
     for level, res in result["levels"].items():
         if level in arrays:
             res = {**res, "roc": _roc_points(arrays[level]["labels"], arrays[level]["scores"])}
@@ -182,23 +200,34 @@ def _roc_points(labels: np.ndarray, scores: np.ndarray) -> dict[str, list[float]
     return {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
 
 
-Runner = Callable[[list[tuple[Job, int]], BenchmarkData, bool, Mapping[str, Mapping[str, Any]] | None],
-                  Iterable[dict[str, Any]]]
+Runner = Callable[
+    [list[tuple[Job, int]], BenchmarkData, bool, Mapping[str, Mapping[str, Any]] | None], Iterable[dict[str, Any]]
+]
 
 
-def run_jobs_here(pending: list[tuple[Job, int]], data: BenchmarkData, fast: bool,
-                  overrides: Mapping[str, Mapping[str, Any]] | None) -> Iterator[dict[str, Any]]:
+def run_jobs_here(
+    pending: list[tuple[Job, int]], data: BenchmarkData, fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None
+) -> Iterator[dict[str, Any]]:
     """The local runner: the jobs one after the other in this process."""
     for job, seed in pending:
         console.print(f"▶ {job.name} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})")
         yield run_job(job, seed, data, fast, overrides)
 
 
-def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str | Path = "benchmark",
-                  methods: Sequence[str] | None = None, fast: bool = False,
-                  overrides: Mapping[str, Mapping[str, Any]] | None = None, first_seed: int = 0,
-                  threads: int = 0, runner: Runner | None = None, resume: bool = False,
-                  jobs: int = 1) -> dict[str, Any]:
+def run_benchmark(
+    work: str | Path,
+    table: str = "all",
+    seeds: int = 3,
+    out: str | Path = "benchmark",
+    methods: Sequence[str] | None = None,
+    fast: bool = False,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    first_seed: int = 0,
+    threads: int = 0,
+    runner: Runner | None = None,
+    resume: bool = False,
+    jobs: int = 1,
+) -> dict[str, Any]:
     """Run the comparison and write every output file; returns the results object.
 
     `runner` runs the (job, seed) pairs and yields their records in any order (default: one after
@@ -223,8 +252,9 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
         torch.set_num_threads(threads)
         try:
             with threadpool_limits(threads):
-                return run_benchmark(work, table, seeds, out, methods, fast, overrides, first_seed, 0,
-                                     runner, resume, 1)
+                return run_benchmark(
+                    work, table, seeds, out, methods, fast, overrides, first_seed, 0, runner, resume, 1
+                )
         finally:
             torch.set_num_threads(before)
     out = Path(out)
@@ -236,16 +266,23 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
     registry = available()
     plan = sorted(plan_jobs(selection, variants), key=lambda j: registry[j.method].featured)
     seed_list = [first_seed + i for i in range(seeds)]
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     config = {
-        "work": str(Path(work).resolve()), "table": table, "seeds": seed_list, "fast": fast,
-        "methods": selection, "overrides": dict(overrides or {}),
+        "work": str(Path(work).resolve()),
+        "table": table,
+        "seeds": seed_list,
+        "fast": fast,
+        "methods": selection,
+        "overrides": dict(overrides or {}),
         "params": {m: preset(m, fast, overrides) for t in selection.values() for m in t},
         "variants": [{"name": v.name, "what": v.what, "changes": dict(v.changes)} for v in variants],
-        "same_rows": same_rows, "reference": featured_method(),
+        "same_rows": same_rows,
+        "reference": featured_method(),
         "jobs": [{"method": j.name, "fit_on": j.fit_kind, "levels": list(j.levels)} for j in plan],
-        "started": started.isoformat(timespec="seconds"), "versions": versions(),
-        "threads": _threads(), "workers": jobs,
+        "started": started.isoformat(timespec="seconds"),
+        "versions": versions(),
+        "threads": _threads(),
+        "workers": jobs,
     }
     if jobs > 1:
         config["threads"] = {"per_worker": threads or worker_threads(jobs)}
@@ -254,8 +291,10 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
     pending = [(job, seed) for seed in seed_list for job in plan if job.key(seed) not in done]
     order = [job.key(seed) for seed in seed_list for job in plan]
     write_json(out / "config.json", config)
-    console.print(f"[bold]benchmark[/]: {len(plan)} fit(s) × {len(seed_list)} seed(s) on {work}"
-                  + (f"; {len(records)} finished job(s) kept from {out / 'results.json'}" if resume else ""))
+    console.print(
+        f"[bold]benchmark[/]: {len(plan)} fit(s) × {len(seed_list)} seed(s) on {work}"
+        + (f"; {len(records)} finished job(s) kept from {out / 'results.json'}" if resume else "")
+    )
     if runner is None and jobs > 1:
         runner = process_runner(work, jobs, threads)  # each worker loads the data itself
         data = None
@@ -267,7 +306,7 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
         for rec in (runner or run_jobs_here)(pending, data, fast, overrides):  # type: ignore[arg-type]
             store_arrays(out, rec)
             records.append(rec)
-            compare_to_reference(out, records, config["reference"])
+            compare_to_reference(out, records, str(config["reference"]))
             _report(rec)
             bar.advance(task)
             # tables and JSON after every job: a long run that is interrupted keeps what it measured
@@ -275,8 +314,8 @@ def run_benchmark(work: str | Path, table: str = "all", seeds: int = 3, out: str
     records.sort(key=lambda r: order.index((r["method"], r["fit_on"], r["seed"])))  # any runner, one order
 
     results = collect(records, selection_rows)
-    config["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    config["seconds"] = (datetime.now(timezone.utc) - started).total_seconds()
+    config["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    config["seconds"] = (datetime.now(UTC) - started).total_seconds()
     write_json(out / "config.json", config)
     write_results(results, selection_rows, out, config)
     for level in results["levels"]:
@@ -294,11 +333,14 @@ def _report(rec: Mapping[str, Any]) -> None:
     if rec["status"] == "ok":
         aucs = ", ".join(f"{lv} AUC {fmt(r.get('auc'))}" for lv, r in rec["levels"].items())
         note = f" [{len(rec['warnings'])} warning(s) in results.json]" if rec["warnings"] else ""
-        console.print(f"  ✓ {rec['method']} seed {rec['seed']} in {rec['seconds']:.1f} s "
-                      f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}{note}")
+        console.print(
+            f"  ✓ {rec['method']} seed {rec['seed']} in {rec['seconds']:.1f} s "
+            f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}{note}"
+        )
     else:
-        console.print(f"  [red]✗ {rec['method']} seed {rec['seed']} failed after {rec['seconds']:.1f} s: "
-                      f"{rec['error']}[/]")
+        console.print(
+            f"  [red]✗ {rec['method']} seed {rec['seed']} failed after {rec['seconds']:.1f} s: {rec['error']}[/]"
+        )
 
 
 # -- parallel worker processes ----------------------------------------------------------------
@@ -321,8 +363,7 @@ def _init_worker(work: str, threads: int) -> None:
     _WORKER_DATA = load_benchmark_data(work)
 
 
-def _worker_job(job: Job, seed: int, fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None
-                ) -> dict[str, Any]:
+def _worker_job(job: Job, seed: int, fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
     assert _WORKER_DATA is not None
     return run_job(job, seed, _WORKER_DATA, fast, overrides)
 
@@ -331,15 +372,24 @@ def process_runner(work: str | Path, jobs: int, threads: int = 0) -> Runner:
     """A runner with `jobs` spawned worker processes (spawn, not fork: a forked child of a process
     that already ran torch threads can deadlock); each loads the data once and caps its threads
     at `threads` (0: cores // jobs). Records come back as jobs finish."""
-    def run(pending: list[tuple[Job, int]], data: BenchmarkData | None, fast: bool,
-            overrides: Mapping[str, Mapping[str, Any]] | None) -> Iterator[dict[str, Any]]:
+
+    def run(
+        pending: list[tuple[Job, int]],
+        data: BenchmarkData | None,
+        fast: bool,
+        overrides: Mapping[str, Mapping[str, Any]] | None,
+    ) -> Iterator[dict[str, Any]]:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         if not pending:
             return
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(str(work), threads or worker_threads(jobs))) as pool:
+        with ProcessPoolExecutor(
+            jobs,
+            mp_context=mp.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(str(work), threads or worker_threads(jobs)),
+        ) as pool:
             futures = []
             for job, seed in pending:
                 console.print(f"▶ queued {job.name} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})")
@@ -372,13 +422,15 @@ def _load_arrays(out: Path, record: Mapping[str, Any], level: str) -> dict[str, 
         return {k: z[k] for k in z.files}
 
 
-def compare_to_reference(out: Path, records: Sequence[dict[str, Any]], reference: str,
-                         samples: int = M.BOOTSTRAP_SAMPLES) -> None:
+def compare_to_reference(
+    out: Path, records: Sequence[dict[str, Any]], reference: str, samples: int = M.BOOTSTRAP_SAMPLES
+) -> None:
     """Fill `vs_reference` (ΔAUC, its CI and the two-sided p-value of `metrics.paired_bootstrap`)
     in every level result that lacks it, once the reference row's scores of the same seed and
     level exist: the same items, the same resampled sessions for both methods."""
-    refs = {(r["seed"], lv): r for r in records if r["method"] == reference and r["status"] == "ok"
-            for lv in r["levels"]}
+    refs = {
+        (r["seed"], lv): r for r in records if r["method"] == reference and r["status"] == "ok" for lv in r["levels"]
+    }
     for rec in records:
         if rec["status"] != "ok" or rec["method"] == reference:
             continue
@@ -394,8 +446,12 @@ def compare_to_reference(out: Path, records: Sequence[dict[str, Any]], reference
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", M.DegenerateMetricWarning)
-                res["vs_reference"] = {"reference": reference, **M.paired_bootstrap(
-                    mine["labels"], mine["scores"], theirs["scores"], mine["groups"], samples, seed=rec["seed"])}
+                res["vs_reference"] = {
+                    "reference": reference,
+                    **M.paired_bootstrap(
+                        mine["labels"], mine["scores"], theirs["scores"], mine["groups"], samples, seed=rec["seed"]
+                    ),
+                }
 
 
 #: settings that must match for --resume to reuse a job
@@ -411,27 +467,32 @@ def finished_records(out: Path, config: Mapping[str, Any]) -> list[dict[str, Any
     try:
         old = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"cannot resume: {path} is not valid JSON ({e}); remove it or use another --out")
+        raise ValueError(f"cannot resume: {path} is not valid JSON ({e}); remove it or use another --out") from None
     prev = old.get("config", {})
     differ = [k for k in RESUME_KEYS if prev.get(k) != config.get(k)]
     if differ:
-        raise ValueError(f"cannot resume: {path} was written with other {', '.join(differ)}; "
-                         "use the same settings or another --out")
+        raise ValueError(
+            f"cannot resume: {path} was written with other {', '.join(differ)}; use the same settings or another --out"
+        )
     wanted = {(j["method"], j["fit_on"]) for j in config["jobs"]}
     records = []
     for run in old.get("runs", []):
-        if (run["method"], run["fit_on"]) not in wanted or run["seed"] not in config["seeds"] \
-                or run.get("status") != "ok" or not run.get("job_levels"):
+        if (
+            (run["method"], run["fit_on"]) not in wanted
+            or run["seed"] not in config["seeds"]
+            or run.get("status") != "ok"
+            or not run.get("job_levels")
+        ):
             continue
         rec = {**run, "levels": {}}
         for level in run.get("job_levels", []):
             per_seed = old.get("levels", {}).get(level, {}).get(run["method"], [])
-            match = next((r for r in per_seed if r.get("seed") == run["seed"] and r.get("fit_on") == run["fit_on"]),
-                         None)
+            match = next(
+                (r for r in per_seed if r.get("seed") == run["seed"] and r.get("fit_on") == run["fit_on"]), None
+            )
             if match is None:
                 break
-            rec["levels"][level] = {k: v for k, v in match.items()
-                                    if k not in ("seed", "fit_on", "fit_s", "score_s")}
+            rec["levels"][level] = {k: v for k, v in match.items() if k not in ("seed", "fit_on", "fit_s", "score_s")}
         else:
             records.append(rec)
     return records
@@ -444,8 +505,14 @@ def collect(records: Iterable[dict[str, Any]], selection: Mapping[str, Sequence[
     for rec in records:
         for level, res in rec["levels"].items():
             levels.setdefault(level, {}).setdefault(rec["method"], []).append(
-                {"seed": rec["seed"], "fit_on": rec["fit_on"], "fit_s": rec.get("fit_s"),
-                 "score_s": rec.get("score_s"), **res})
+                {
+                    "seed": rec["seed"],
+                    "fit_on": rec["fit_on"],
+                    "fit_s": rec.get("fit_s"),
+                    "score_s": rec.get("score_s"),
+                    **res,
+                }
+            )
         runs.append({k: v for k, v in rec.items() if k != "levels"})
     order = [lv for t in selection for lv in TABLE_LEVELS[t]]
     return {"levels": {lv: levels[lv] for lv in order if lv in levels}, "runs": runs}
@@ -457,14 +524,22 @@ def versions() -> dict[str, str]:
 
     import neighborwatch
 
-    return {"neighborwatch": getattr(neighborwatch, "__version__", "?"), "python": platform.python_version(),
-            "numpy": np.__version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
-            "platform": platform.platform(), "cpus": str(__import__("os").cpu_count())}
+    return {
+        "neighborwatch": getattr(neighborwatch, "__version__", "?"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+        "cpus": str(__import__("os").cpu_count()),
+    }
 
 
 def _threads() -> dict[str, Any]:
     import torch
     from threadpoolctl import threadpool_info
 
-    return {"torch": torch.get_num_threads(),
-            "openmp_blas": sorted({(i.get("internal_api"), i.get("num_threads")) for i in threadpool_info()})}
+    return {
+        "torch": torch.get_num_threads(),
+        "openmp_blas": sorted({(i.get("internal_api"), i.get("num_threads")) for i in threadpool_info()}),
+    }

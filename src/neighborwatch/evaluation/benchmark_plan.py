@@ -18,8 +18,11 @@ from neighborwatch.models.base import ACTIVITY, SEQUENCE
 from neighborwatch.models.registry import available
 
 TABLES = ("realtime", "posthoc", "ablation", "all")
-TABLE_LEVELS: dict[str, tuple[str, ...]] = {"realtime": (REALTIME,), "posthoc": (SESSION, DAY),
-                                            "ablation": (REALTIME, SESSION, DAY)}
+TABLE_LEVELS: dict[str, tuple[str, ...]] = {
+    "realtime": (REALTIME,),
+    "posthoc": (SESSION, DAY),
+    "ablation": (REALTIME, SESSION, DAY),
+}
 
 #: LAN variants of the ablation table (issue 8 §4): (what the row removes or changes, overrides of
 #: the LAN options on top of the run's preset and --params). The first row is the full LAN.
@@ -66,8 +69,9 @@ class Variant:
     changes: Mapping[str, Any]
 
 
-def ablation_variants(fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                      names: Sequence[str] | None = None) -> tuple[list[Variant], dict[str, str]]:
+def ablation_variants(
+    fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None = None, names: Sequence[str] | None = None
+) -> tuple[list[Variant], dict[str, str]]:
     """The ablation rows for this run (only those in `names` when given), and {dropped row: the
     row it equals}.
 
@@ -123,8 +127,9 @@ def table_methods(table: str, methods: Sequence[str] | None = None) -> dict[str,
         else:
             names = [n for n, c in registry.items() if c.levels == frozenset({SEQUENCE}) or c.featured]
         if methods:  # an explicit list: its order, the methods that can be in this table
-            can = {n for n, c in registry.items()
-                   if (ACTIVITY in c.levels if t == "realtime" else SEQUENCE in c.levels)}
+            can = {
+                n for n, c in registry.items() if (ACTIVITY in c.levels if t == "realtime" else SEQUENCE in c.levels)
+            }
             names = [m for m in methods if m in can]
         names = sorted(names, key=lambda n: (not registry[n].featured, names.index(n)))
         out[t] = names

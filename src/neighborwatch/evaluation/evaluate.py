@@ -36,11 +36,14 @@ def print_result(result: dict[str, Any], console: Console | None = None) -> None
             console.print(f"[bold]{title}[/bold]: skipped ({m.get('reason', '')})")
             continue
         c = m["counts"]
-        t = Table(title=title, title_justify="left", caption_justify="left",
-                  caption=f"{c['items']:,} items, {c['positives']:,} malicious, {c['unscored']:,} unscored; "
-                          f"test-optimal point (paper comparison only): DR {_cell(m['test_optimal']['dr'])}, "
-                          f"FPR {_cell(m['test_optimal']['fpr'])}"
-                          + (f"\n{T.level_caption(m)}" if T.level_caption(m) else ""))
+        t = Table(
+            title=title,
+            title_justify="left",
+            caption_justify="left",
+            caption=f"{c['items']:,} items, {c['positives']:,} malicious, {c['unscored']:,} unscored; "
+            f"test-optimal point (paper comparison only): DR {_cell(m['test_optimal']['dr'])}, "
+            f"FPR {_cell(m['test_optimal']['fpr'])}" + (f"\n{T.level_caption(m)}" if T.level_caption(m) else ""),
+        )
         for col in T.COLUMNS:
             t.add_column(T.header(col), justify="right")
         t.add_row(*(_cell(m[col]) for col in T.COLUMNS))
@@ -51,8 +54,13 @@ def print_result(result: dict[str, Any], console: Console | None = None) -> None
         for c in ("level", "scenario", "malicious", "at threshold", *(budget_key(b).upper() for b in BUDGETS)):
             t.add_column(c, justify="right")
         for lv, r in scen:
-            t.add_row(lv, str(r["scenario"]), str(r["positives"]), _cell(r["detected_at_threshold"]),
-                      *(_cell(r[budget_key(b)]) for b in BUDGETS))
+            t.add_row(
+                lv,
+                str(r["scenario"]),
+                str(r["positives"]),
+                _cell(r["detected_at_threshold"]),
+                *(_cell(r[budget_key(b)]) for b in BUDGETS),
+            )
         console.print(t)
     ttd = result.get("time_to_detect") or []
     if ttd:
@@ -60,10 +68,14 @@ def print_result(result: dict[str, Any], console: Console | None = None) -> None
         for c in ("insider", "scenario", "malicious", "detected", "minutes", "malicious before alert"):
             t.add_column(c, justify="right")
         for r in ttd:
-            t.add_row(r["insider"], str(r["scenario"] or "–"), str(r["malicious_activities"]),
-                      "yes" if r["detected"] else "[red]never[/red]",
-                      f"{r['minutes']:.1f}" if r["minutes"] is not None else "–",
-                      str(r["malicious_before_alert"]))
+            t.add_row(
+                r["insider"],
+                str(r["scenario"] or "–"),
+                str(r["malicious_activities"]),
+                "yes" if r["detected"] else "[red]never[/red]",
+                f"{r['minutes']:.1f}" if r["minutes"] is not None else "–",
+                str(r["malicious_before_alert"]),
+            )
         caught = sum(r["detected"] for r in ttd)
         t.caption = f"{caught} of {len(ttd)} insiders alerted on"
         console.print(t)
@@ -85,9 +97,16 @@ def alerting_block(result: dict[str, Any], work: str | Path, budget_per_day: flo
     except (FileNotFoundError, KeyError, AttributeError):
         pass
     try:
-        return {"status": "ok", **evaluate_alerting(arrays["realtime_validation"], arrays["realtime"],
-                                                    budget_per_day, validation_days=days["validation_days"],
-                                                    test_days=days["test_days"])}
+        return {
+            "status": "ok",
+            **evaluate_alerting(
+                arrays["realtime_validation"],
+                arrays["realtime"],
+                budget_per_day,
+                validation_days=days["validation_days"],
+                test_days=days["test_days"],
+            ),
+        }
     except ValueError as e:  # e.g. nothing scored on validation
         return {"status": "skipped", "reason": str(e)}
 
@@ -95,6 +114,7 @@ def alerting_block(result: dict[str, Any], work: str | Path, budget_per_day: flo
 def print_alerts(block: dict[str, Any], console: Console) -> None:
     if block.get("status") != "ok":
         return
+
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:.0f}%"
 
@@ -104,12 +124,18 @@ def print_alerts(block: dict[str, Any], console: Console) -> None:
         f"{block['incidents_per_day']:.2f} per 100 users per day; {pct(block['incident_precision'])} on "
         f"insiders' malicious activity; insiders caught {pct(block['insiders_caught'])} "
         f"({sum(r['caught'] for r in block['per_insider'])}/{block['insiders']}); median time to detect "
-        + ("–" if block["median_ttd_hours"] is None else f"{block['median_ttd_hours']:.1f} h"))
+        + ("–" if block["median_ttd_hours"] is None else f"{block['median_ttd_hours']:.1f} h")
+    )
 
 
-def run_evaluate(work: str | Path, model: str | Path, json_path: str | Path | None = None,
-                 report_dir: str | Path | None = None, console: Console | None = None,
-                 budget_per_day: float = 5.0) -> dict[str, Any]:
+def run_evaluate(
+    work: str | Path,
+    model: str | Path,
+    json_path: str | Path | None = None,
+    report_dir: str | Path | None = None,
+    console: Console | None = None,
+    budget_per_day: float = 5.0,
+) -> dict[str, Any]:
     """Load the detector saved in `model`, evaluate it on `work`, print, and write JSON/report."""
     from neighborwatch.models.registry import load_detector
 

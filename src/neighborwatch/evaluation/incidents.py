@@ -101,8 +101,17 @@ class IncidentTracker:
         self.users: dict[str, _UserState] = {}
         self.incidents: OrderedDict[str, Incident] = OrderedDict()
 
-    def observe(self, user: str, time_us: int, event_id: str, score: float, z: float, before: float,
-                after: float, raw: Callable[[], dict[str, Any]] | None = None) -> tuple[list[str], Incident | None]:
+    def observe(
+        self,
+        user: str,
+        time_us: int,
+        event_id: str,
+        score: float,
+        z: float,
+        before: float,
+        after: float,
+        raw: Callable[[], dict[str, Any]] | None = None,
+    ) -> tuple[list[str], Incident | None]:
         """Alert kinds raised by this activity and the incident it belongs to (None if none).
 
         `raw` gives the activity's log fields; it is called only for activities an incident keeps.
@@ -117,9 +126,14 @@ class IncidentTracker:
         def activity() -> dict[str, Any]:
             nonlocal act
             if act is None:
-                act = {"event_id": event_id, "time_us": int(time_us), "score": round(float(score), 6),
-                       "z": round(float(z), 4), "risk": round(float(after), 6),
-                       "contribution": round(float(contribution), 6)}
+                act = {
+                    "event_id": event_id,
+                    "time_us": int(time_us),
+                    "score": round(float(score), 6),
+                    "z": round(float(z), 4),
+                    "risk": round(float(after), 6),
+                    "contribution": round(float(contribution), 6),
+                }
                 if raw is not None:
                     act["raw"] = raw()
             return act
@@ -143,8 +157,9 @@ class IncidentTracker:
         if kinds:
             this = activity()
             if inc is None:
-                inc = st.incident = Incident(f"{user}:{event_id}", user, int(time_us), int(time_us),
-                                             int(time_us), int(time_us))
+                inc = st.incident = Incident(
+                    f"{user}:{event_id}", user, int(time_us), int(time_us), int(time_us), int(time_us)
+                )
                 for prior in st.run:
                     if prior is not this:
                         inc.add(prior, rules.max_activities)
@@ -169,29 +184,47 @@ class IncidentTracker:
 
     # -- state -------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        return {"activity": self.activity if np.isfinite(self.activity) else None,
-                "risk": self.risk if np.isfinite(self.risk) else None, "rules": self.rules.to_json(),
-                "incidents": [i.to_json() for i in self.incidents.values()],
-                "users": {u: {"armed": s.armed, "run": list(s.run),
-                              "incident": s.incident.incident_id if s.incident else None}
-                          for u, s in self.users.items()}}
+        return {
+            "activity": self.activity if np.isfinite(self.activity) else None,
+            "risk": self.risk if np.isfinite(self.risk) else None,
+            "rules": self.rules.to_json(),
+            "incidents": [i.to_json() for i in self.incidents.values()],
+            "users": {
+                u: {"armed": s.armed, "run": list(s.run), "incident": s.incident.incident_id if s.incident else None}
+                for u, s in self.users.items()
+            },
+        }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> IncidentTracker:
         inf = float("inf")
-        out = cls(inf if obj["activity"] is None else obj["activity"], inf if obj["risk"] is None else obj["risk"],
-                  IncidentRules(**obj["rules"]))
+        out = cls(
+            inf if obj["activity"] is None else obj["activity"],
+            inf if obj["risk"] is None else obj["risk"],
+            IncidentRules(**obj["rules"]),
+        )
         for d in obj["incidents"]:
             out.incidents[d["incident_id"]] = Incident.from_json(d)
         for u, s in obj["users"].items():
-            out.users[u] = _UserState(s["armed"], deque(s["run"], maxlen=RUN_KEPT),
-                                      out.incidents.get(s["incident"]) if s["incident"] else None)
+            out.users[u] = _UserState(
+                s["armed"],
+                deque(s["run"], maxlen=RUN_KEPT),
+                out.incidents.get(s["incident"]) if s["incident"] else None,
+            )
         return out
 
 
-def run_incidents(users: np.ndarray, times_us: np.ndarray, scores: np.ndarray, z: np.ndarray,
-                  before: np.ndarray, after: np.ndarray, activity: float, risk: float,
-                  rules: IncidentRules | None = None) -> tuple[dict[str, int], list[Incident]]:
+def run_incidents(
+    users: np.ndarray,
+    times_us: np.ndarray,
+    scores: np.ndarray,
+    z: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    activity: float,
+    risk: float,
+    rules: IncidentRules | None = None,
+) -> tuple[dict[str, int], list[Incident]]:
     """Offline: the alerts (counts per kind) and incidents a live run over these activities raises.
 
     Event ids are the positions in the arrays. Activities that can neither alert, nor re-arm a
@@ -209,9 +242,14 @@ def run_incidents(users: np.ndarray, times_us: np.ndarray, scores: np.ndarray, z
         order = order[hot[order] | prev_hot]
     tracker = IncidentTracker(activity, risk, replace(rules, kept=len(order) + 1))
     kinds = {"activity": 0, "risk": 0}
-    u_l, t_l, s_l, z_l, b_l, a_l = (users.tolist(), np.asarray(times_us).tolist(),
-                                    np.nan_to_num(scores, nan=-np.inf).tolist(), np.nan_to_num(z).tolist(),
-                                    before.tolist(), after.tolist())
+    u_l, t_l, s_l, z_l, b_l, a_l = (
+        users.tolist(),
+        np.asarray(times_us).tolist(),
+        np.nan_to_num(scores, nan=-np.inf).tolist(),
+        np.nan_to_num(z).tolist(),
+        before.tolist(),
+        after.tolist(),
+    )
     for i in order.tolist():
         ks, _ = tracker.observe(u_l[i], t_l[i], str(i), s_l[i], z_l[i], b_l[i], a_l[i])
         for k in ks:

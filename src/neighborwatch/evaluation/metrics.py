@@ -42,8 +42,9 @@ def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return y, s
 
 
-def drop_unscored(labels: np.ndarray, scores: np.ndarray, *others: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, int, tuple[np.ndarray, ...]]:
+def drop_unscored(
+    labels: np.ndarray, scores: np.ndarray, *others: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int, tuple[np.ndarray, ...]]:
     """Remove NaN-scored items; returns (labels, scores, number removed, filtered `others`)."""
     y, s = _check(labels, scores)
     keep = ~np.isnan(s)
@@ -54,8 +55,7 @@ def _degenerate(y: np.ndarray, what: str) -> bool:
     pos = int(y.sum())
     if pos == 0 or pos == y.size:
         kind = "no malicious" if pos == 0 else "no normal"
-        warnings.warn(f"{what} is undefined: {kind} items among {y.size}", DegenerateMetricWarning,
-                      stacklevel=3)
+        warnings.warn(f"{what} is undefined: {kind} items among {y.size}", DegenerateMetricWarning, stacklevel=3)
         return True
     return False
 
@@ -149,8 +149,9 @@ def dr_at_budget(labels: np.ndarray, scores: np.ndarray, fraction: float) -> flo
     return float(budget_weights(s, fraction)[y].sum() / y.sum())
 
 
-def per_scenario_detection(labels: np.ndarray, scores: np.ndarray, scenarios: np.ndarray,
-                           threshold: float, budgets: Sequence[float] = BUDGETS) -> list[dict]:
+def per_scenario_detection(
+    labels: np.ndarray, scores: np.ndarray, scenarios: np.ndarray, threshold: float, budgets: Sequence[float] = BUDGETS
+) -> list[dict]:
     """Per scenario: how many of its malicious items exist, are scored, and are detected.
 
     `scenarios` holds the scenario number of each item (0 = none); only malicious items count.
@@ -179,9 +180,15 @@ def per_scenario_detection(labels: np.ndarray, scores: np.ndarray, scenarios: np
     return rows
 
 
-def time_to_detect(insiders: np.ndarray, users: np.ndarray, times_us: np.ndarray,
-                   labels: np.ndarray, scores: np.ndarray, threshold: float,
-                   scenarios: np.ndarray | None = None) -> list[dict]:
+def time_to_detect(
+    insiders: np.ndarray,
+    users: np.ndarray,
+    times_us: np.ndarray,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    scenarios: np.ndarray | None = None,
+) -> list[dict]:
     """Per insider: how long, and after how much damage, the first alert comes.
 
     `insiders` names the insider of each malicious activity ('' or None elsewhere); `users` is
@@ -209,7 +216,7 @@ def time_to_detect(insiders: np.ndarray, users: np.ndarray, times_us: np.ndarray
         names, inverse = np.unique(usr[alert_idx].astype(str), return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
-        alert_by_user = {n: alert_idx[order[bounds[i]:bounds[i + 1]]] for i, n in enumerate(names)}
+        alert_by_user = {n: alert_idx[order[bounds[i] : bounds[i + 1]]] for i, n in enumerate(names)}
     mal_idx = np.flatnonzero(y)
     mal_ins = ins[mal_idx]
     out = []
@@ -228,8 +235,13 @@ def time_to_detect(insiders: np.ndarray, users: np.ndarray, times_us: np.ndarray
             "first_malicious": _iso(t0),
         }
         if hits.size == 0:
-            row.update(detected=False, minutes=None, malicious_before_alert=int(mine.size),
-                       first_alert=None, alert_on_malicious=None)
+            row.update(
+                detected=False,
+                minutes=None,
+                malicious_before_alert=int(mine.size),
+                first_alert=None,
+                alert_on_malicious=None,
+            )
         else:
             first = hits[np.argmin(t[hits])]
             row.update(
@@ -282,8 +294,14 @@ def _boot_weights(rng: np.random.Generator, group: np.ndarray, n_groups: int) ->
     return counts[group]
 
 
-def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray | None = None,
-                  samples: int = BOOTSTRAP_SAMPLES, level: float = 0.95, seed: int = 0) -> dict:
+def bootstrap_auc(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray | None = None,
+    samples: int = BOOTSTRAP_SAMPLES,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict:
     """ROC-AUC with a percentile bootstrap CI that resamples whole `groups` (e.g. sessions).
 
     Activities of one session are not independent, so resampling single activities would make
@@ -296,18 +314,35 @@ def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray | N
     rank, n_ranks = _ranks(s)
     point = _weighted_auc(rank, n_ranks, y, np.ones(y.size))
     rng = np.random.default_rng(seed)
-    reps = np.array([_weighted_auc(rank, n_ranks, y, _boot_weights(rng, group, n_groups))
-                     for _ in range(samples if n_groups and not math.isnan(point) else 0)])
+    reps = np.array(
+        [
+            _weighted_auc(rank, n_ranks, y, _boot_weights(rng, group, n_groups))
+            for _ in range(samples if n_groups and not math.isnan(point) else 0)
+        ]
+    )
     reps = reps[~np.isnan(reps)]
     a = (1 - level) / 2
     low, high = (float(np.quantile(reps, a)), float(np.quantile(reps, 1 - a))) if reps.size else (math.nan, math.nan)
-    return {"auc": point, "low": low, "high": high, "level": level, "samples": int(reps.size),
-            "groups": int(n_groups), "seed": seed}
+    return {
+        "auc": point,
+        "low": low,
+        "high": high,
+        "level": level,
+        "samples": int(reps.size),
+        "groups": int(n_groups),
+        "seed": seed,
+    }
 
 
-def paired_bootstrap(labels: np.ndarray, scores: np.ndarray, reference: np.ndarray,
-                     groups: np.ndarray | None = None, samples: int = BOOTSTRAP_SAMPLES,
-                     level: float = 0.95, seed: int = 0) -> dict:
+def paired_bootstrap(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    reference: np.ndarray,
+    groups: np.ndarray | None = None,
+    samples: int = BOOTSTRAP_SAMPLES,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict:
     """AUC(method) − AUC(reference) on the SAME items, with a paired group bootstrap.
 
     Both score arrays are evaluated on each replicate's same resampled groups; the two-sided
@@ -337,16 +372,27 @@ def paired_bootstrap(labels: np.ndarray, scores: np.ndarray, reference: np.ndarr
         return {"diff": diff, "low": math.nan, "high": math.nan, "p_value": math.nan, "samples": 0, "seed": seed}
     p = min(1.0, max(2 * min((d <= 0).mean(), (d >= 0).mean()), 1 / (d.size + 1)))
     a = (1 - level) / 2
-    return {"diff": float(diff), "low": float(np.quantile(d, a)), "high": float(np.quantile(d, 1 - a)),
-            "p_value": float(p), "samples": int(d.size), "seed": seed}
+    return {
+        "diff": float(diff),
+        "low": float(np.quantile(d, a)),
+        "high": float(np.quantile(d, 1 - a)),
+        "p_value": float(p),
+        "samples": int(d.size),
+        "seed": seed,
+    }
 
 
-def per_insider_auc(labels: np.ndarray, scores: np.ndarray, insiders: np.ndarray,
-                    scenarios: np.ndarray | None = None) -> dict:
+def per_insider_auc(
+    labels: np.ndarray, scores: np.ndarray, insiders: np.ndarray, scenarios: np.ndarray | None = None
+) -> dict:
     """Macro AUC: per insider, the AUC of its malicious items against ALL normal items; the mean
     over insiders. An insider with thousands of events no longer outweighs one with three."""
-    y, s, _, (ins, sc) = drop_unscored(labels, scores, np.asarray(insiders, dtype=object),
-                                       np.zeros(len(labels), np.int64) if scenarios is None else scenarios)
+    y, s, _, (ins, sc) = drop_unscored(
+        labels,
+        scores,
+        np.asarray(insiders, dtype=object),
+        np.zeros(len(labels), np.int64) if scenarios is None else scenarios,
+    )
     neg = ~y
     rows: list[dict[str, Any]] = []
     names = sorted({str(v) for v in ins[y] if v not in (None, "")})
@@ -356,16 +402,28 @@ def per_insider_auc(labels: np.ndarray, scores: np.ndarray, insiders: np.ndarray
             mine = y & (ins == name)
             w = (mine | neg).astype(np.float64)
             scen = np.unique(sc[mine])
-            rows.append({"insider": name, "scenario": int(scen.max()) if scen.size else None,
-                         "positives": int(mine.sum()), "auc": _weighted_auc(rank, n_ranks, mine, w)})
+            rows.append(
+                {
+                    "insider": name,
+                    "scenario": int(scen.max()) if scen.size else None,
+                    "positives": int(mine.sum()),
+                    "auc": _weighted_auc(rank, n_ranks, mine, w),
+                }
+            )
     vals = [r["auc"] for r in rows if not math.isnan(r["auc"])]
     return {"macro_auc": float(np.mean(vals)) if vals else math.nan, "insiders": len(rows), "per_insider": rows}
 
 
-def alert_budget_detection(insiders: np.ndarray, users: np.ndarray, times_us: np.ndarray,
-                           labels: np.ndarray, scores: np.ndarray, scenarios: np.ndarray | None = None,
-                           per_100_users_per_day: float = ALERTS_PER_100_USERS_PER_DAY,
-                           days: float | None = None) -> dict:
+def alert_budget_detection(
+    insiders: np.ndarray,
+    users: np.ndarray,
+    times_us: np.ndarray,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    scenarios: np.ndarray | None = None,
+    per_100_users_per_day: float = ALERTS_PER_100_USERS_PER_DAY,
+    days: float | None = None,
+) -> dict:
     """Insiders caught and time-to-detect when an analyst can look at a fixed number of alerts.
 
     Budget: `per_100_users_per_day` alerts per 100 accounts per day of the period (`days`, by
@@ -382,18 +440,32 @@ def alert_budget_detection(insiders: np.ndarray, users: np.ndarray, times_us: np
     k = int(round(per_100_users_per_day * n_users / 100.0 * days))
     ok = np.sort(s[~np.isnan(s)])[::-1]
     threshold = float(ok[min(k, ok.size) - 1]) if k >= 1 and ok.size else math.inf
-    rows = time_to_detect(insiders, users, t, y, s, threshold, scenarios) if not math.isinf(threshold) else \
-        time_to_detect(insiders, users, t, y, np.full(s.shape, np.nan), math.nan, scenarios)
+    rows = (
+        time_to_detect(insiders, users, t, y, s, threshold, scenarios)
+        if not math.isinf(threshold)
+        else time_to_detect(insiders, users, t, y, np.full(s.shape, np.nan), math.nan, scenarios)
+    )
 
     def summary(part: list[dict]) -> dict:
         caught = [r for r in part if r["detected"]]
-        return {"insiders": len(part), "caught": len(caught),
-                "median_minutes": float(np.median([r["minutes"] for r in caught])) if caught else math.nan,
-                "median_activities": float(np.median([r["malicious_before_alert"] for r in caught]))
-                if caught else math.nan}
+        return {
+            "insiders": len(part),
+            "caught": len(caught),
+            "median_minutes": float(np.median([r["minutes"] for r in caught])) if caught else math.nan,
+            "median_activities": float(np.median([r["malicious_before_alert"] for r in caught]))
+            if caught
+            else math.nan,
+        }
 
     per_scenario = []
     for scen in sorted({r["scenario"] for r in rows}, key=lambda v: (v is None, v or 0)):
         per_scenario.append({"scenario": scen, **summary([r for r in rows if r["scenario"] == scen])})
-    return {"alerts_per_100_users_per_day": per_100_users_per_day, "users": n_users, "days": float(days),
-            "alerts": k, "threshold": threshold, **summary(rows), "per_scenario": per_scenario}
+    return {
+        "alerts_per_100_users_per_day": per_100_users_per_day,
+        "users": n_users,
+        "days": float(days),
+        "alerts": k,
+        "threshold": threshold,
+        **summary(rows),
+        "per_scenario": per_scenario,
+    }

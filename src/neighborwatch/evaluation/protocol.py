@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +77,7 @@ class Split:
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=bool)
         if self.labels.shape != (self.seqs.n_activities,):
-            raise ValueError(f"labels need one entry per activity ({self.seqs.n_activities}), "
-                             f"got {self.labels.shape}")
+            raise ValueError(f"labels need one entry per activity ({self.seqs.n_activities}), got {self.labels.shape}")
         if self.scenarios is None:
             self.scenarios = self.labels.astype(np.int64)  # unknown scenario: all malicious = 1
         self.scenarios = np.asarray(self.scenarios, dtype=np.int64)
@@ -167,8 +166,11 @@ def evaluate_scores(
     y, s, unscored, _ = M.drop_unscored(test_labels, test_scores)
     at = M.rates_at(y, s, thr) if not math.isnan(thr) else M.OperatingPoint(math.nan, math.nan, math.nan)
     if math.isnan(thr):
-        warnings.warn("no validation threshold (validation split degenerate): DR/FPR are NaN",
-                      M.DegenerateMetricWarning, stacklevel=2)
+        warnings.warn(
+            "no validation threshold (validation split degenerate): DR/FPR are NaN",
+            M.DegenerateMetricWarning,
+            stacklevel=2,
+        )
     best = M.nearest_corner(y, s)
     out: dict[str, Any] = {
         "status": "ok",
@@ -212,8 +214,13 @@ def ground_truth_counts(level: str, split: Split, items: np.ndarray) -> dict[str
     y = split.raw_truth()[0]
     scored = ~np.isnan(items) if level == REALTIME else ~np.isnan(items)[split.seqs.raw_seq_index()]
     n, ok = int(y.sum()), int((y & scored).sum())
-    return {"malicious_events": n, "scored_malicious_events": ok, "unscored_malicious_events": n - ok,
-            "raw_events": int(y.size), "sequences": len(split.seqs)}
+    return {
+        "malicious_events": n,
+        "scored_malicious_events": ok,
+        "unscored_malicious_events": n - ok,
+        "raw_events": int(y.size),
+        "sequences": len(split.seqs),
+    }
 
 
 class _Scorer:
@@ -239,8 +246,7 @@ class _Scorer:
             scores = np.asarray(fn(seqs), dtype=np.float64)
             n = seqs.n_activities if level == REALTIME else len(seqs)
             if scores.shape != (n,):
-                raise ValueError(f"{self.detector.name}: {fn.__name__} returned {scores.shape}, "
-                                 f"expected ({n},)")
+                raise ValueError(f"{self.detector.name}: {fn.__name__} returned {scores.shape}, expected ({n},)")
             if level == REALTIME:
                 self.activity_scores[split_name] = scores
         self.seconds[f"{level}.{split_name}"] = round(time.perf_counter() - t0, 3)
@@ -252,9 +258,16 @@ def item_groups(level: str, split: Split) -> np.ndarray:
     return split.seqs.raw_seq_index() if level == REALTIME else np.arange(len(split.seqs), dtype=np.int64)
 
 
-def uncertainty(level: str, split: Split, y: np.ndarray, scores: np.ndarray, scenarios: np.ndarray,
-                samples: int = M.BOOTSTRAP_SAMPLES, seed: int = 0,
-                alerts_per_100_users_per_day: float = M.ALERTS_PER_100_USERS_PER_DAY) -> dict[str, Any]:
+def uncertainty(
+    level: str,
+    split: Split,
+    y: np.ndarray,
+    scores: np.ndarray,
+    scenarios: np.ndarray,
+    samples: int = M.BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+    alerts_per_100_users_per_day: float = M.ALERTS_PER_100_USERS_PER_DAY,
+) -> dict[str, Any]:
     """The statistics of one level: session-bootstrap AUC CI; for real-time also the per-insider
     (macro) AUC and insiders caught / time-to-detect at a fixed alert budget."""
     out: dict[str, Any] = {"auc_ci": M.bootstrap_auc(y, scores, item_groups(level, split), samples, seed=seed)}
@@ -262,15 +275,27 @@ def uncertainty(level: str, split: Split, y: np.ndarray, scores: np.ndarray, sce
         insiders = split.raw_truth()[2]
         out["macro_auc"] = M.per_insider_auc(y, scores, insiders, scenarios)
         out["alert_budget"] = M.alert_budget_detection(
-            insiders, split.raw_users(), split.seqs.raw_event_times(), y, scores, scenarios,
-            alerts_per_100_users_per_day)
+            insiders,
+            split.raw_users(),
+            split.seqs.raw_event_times(),
+            y,
+            scores,
+            scenarios,
+            alerts_per_100_users_per_day,
+        )
     return out
 
 
-def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVELS,
-                budgets: Sequence[float] = M.BUDGETS, keep_scores: bool = False,
-                bootstrap: int = M.BOOTSTRAP_SAMPLES, seed: int = 0,
-                alerts_per_100_users_per_day: float = M.ALERTS_PER_100_USERS_PER_DAY) -> dict[str, Any]:
+def evaluate_on(
+    detector: Detector,
+    data: EvalData,
+    levels: Sequence[str] = LEVELS,
+    budgets: Sequence[float] = M.BUDGETS,
+    keep_scores: bool = False,
+    bootstrap: int = M.BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+    alerts_per_100_users_per_day: float = M.ALERTS_PER_100_USERS_PER_DAY,
+) -> dict[str, Any]:
     """Run the protocol for `detector` on in-memory splits.
 
     Returns {"detector", "levels": {level: metrics | skipped}, "time_to_detect": [...],
@@ -318,11 +343,13 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
             results[level]["ground_truth"] = ground_truth_counts(level, test, scores)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", M.DegenerateMetricWarning)
-                results[level].update(uncertainty(level, test, y, scores, sc, bootstrap, seed,
-                                                  alerts_per_100_users_per_day))
+                results[level].update(
+                    uncertainty(level, test, y, scores, sc, bootstrap, seed, alerts_per_100_users_per_day)
+                )
             if level == REALTIME:
-                ttd = M.time_to_detect(test.raw_truth()[2], test.raw_users(), test.seqs.raw_event_times(),
-                                       y, scores, thr["value"], sc)
+                ttd = M.time_to_detect(
+                    test.raw_truth()[2], test.raw_users(), test.seqs.raw_event_times(), y, scores, thr["value"], sc
+                )
             if keep_scores:
                 arrays[level] = {**_level_arrays(level, test, scores, y), "groups": item_groups(level, test)}
     out: dict[str, Any] = {
@@ -333,20 +360,21 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
             "threshold_rule": "ROC point nearest (FPR 0, TPR 1), chosen on validation",
             "alert_rule": "score >= threshold",
             "order": "all validation splits scored and thresholds fixed before any test split; "
-                     "each test split scored once",
+            "each test split scored once",
             "budgets": list(budgets),
             "bootstrap": f"{bootstrap} replicates resampling whole sessions / user-days (seed {seed}); "
-                         "95 % percentile interval",
+            "95 % percentile interval",
             "alert_budget": f"{alerts_per_100_users_per_day:g} alerts per 100 users per day of the test "
-                            "period: the highest-scored raw events",
+            "period: the highest-scored raw events",
             "budget_ties": "k = ceil(fraction * n) items; items tied at the cutoff share the "
-                           "remaining slots equally (expected value of random tie-breaking)",
+            "remaining slots equally (expected value of random tie-breaking)",
             "unscored": "NaN scores are excluded from every metric and counted",
             "items": "real-time: every raw event of the test sessions (a collapsed repeat scored as "
-                     "the activity it repeats; start-of-session tokens are no items); post-hoc: "
-                     "sequences, malicious iff they hold a malicious raw event",
-            "session_scores": "aggregated from the real-time scores (detector's default post-hoc "
-                              "score)" if score.default_posthoc else "detector.score_sequences",
+            "the activity it repeats; start-of-session tokens are no items); post-hoc: "
+            "sequences, malicious iff they hold a malicious raw event",
+            "session_scores": "aggregated from the real-time scores (detector's default post-hoc score)"
+            if score.default_posthoc
+            else "detector.score_sequences",
             "scoring_seconds": score.seconds,
         },
     }
@@ -358,8 +386,14 @@ def evaluate_on(detector: Detector, data: EvalData, levels: Sequence[str] = LEVE
 def _level_arrays(level: str, test: Split, scores: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     if level == REALTIME:
         _, scenarios, insiders = test.raw_truth()
-        return {"scores": scores, "labels": y, "times": test.seqs.raw_event_times(), "users": test.raw_users(),
-                "insiders": insiders, "scenarios": scenarios}
+        return {
+            "scores": scores,
+            "labels": y,
+            "times": test.seqs.raw_event_times(),
+            "users": test.raw_users(),
+            "insiders": insiders,
+            "scenarios": scenarios,
+        }
     return {"scores": scores, "labels": y}
 
 
@@ -379,15 +413,19 @@ def row_insiders(work: WorkDir, rows: np.ndarray) -> dict[int, str]:
     rows = np.unique(np.asarray(rows, dtype=np.int64))
     if not rows.size or not work.labels.exists():
         return {}
-    ids = (pl.scan_parquet(work.events).select("event_id").with_row_index("row")
-           .filter(pl.col("row").is_in(rows.tolist())).collect())
+    ids = (
+        pl.scan_parquet(work.events)
+        .select("event_id")
+        .with_row_index("row")
+        .filter(pl.col("row").is_in(rows.tolist()))
+        .collect()
+    )
     lab = pl.read_parquet(work.labels, columns=["event_id", "insider"])
     joined = ids.join(lab, on="event_id", how="inner").filter(pl.col("insider").is_not_null())
     return dict(zip(joined["row"].to_list(), joined["insider"].to_list()))
 
 
-def _split(seqs: SequenceSet, name: str, malicious: np.ndarray, scenario: np.ndarray,
-           work: WorkDir) -> Split:
+def _split(seqs: SequenceSet, name: str, malicious: np.ndarray, scenario: np.ndarray, work: WorkDir) -> Split:
     """One split with labels, scenarios and insiders from the raw events (insider falls back to
     the account)."""
     part = seqs.split(name)
@@ -433,15 +471,19 @@ def load_eval_data(work: str | Path | WorkDir) -> EvalData:
     config = {"work": str(work.root.resolve()), **sequence_provenance(work)}
     return EvalData(
         sessions={n: _split(sessions, n, malicious, scenario, work) for n in ("validation", "test")},
-        days=None if days is None else {n: _split(days, n, malicious, scenario, work)
-                                        for n in ("validation", "test")},
+        days=None if days is None else {n: _split(days, n, malicious, scenario, work) for n in ("validation", "test")},
         config=config,
     )
 
 
-def evaluate_detector(detector: Detector, work: str | Path | WorkDir, model_dir: str | Path | None = None,
-                      seed: int | None = None, levels: Sequence[str] = LEVELS,
-                      keep_scores: bool = False) -> dict[str, Any]:
+def evaluate_detector(
+    detector: Detector,
+    work: str | Path | WorkDir,
+    model_dir: str | Path | None = None,
+    seed: int | None = None,
+    levels: Sequence[str] = LEVELS,
+    keep_scores: bool = False,
+) -> dict[str, Any]:
     """The full protocol on a prepared WORK folder, with a provenance block under "config"."""
     data = load_eval_data(work)
     result = evaluate_on(detector, data, levels=levels, keep_scores=keep_scores)
@@ -456,8 +498,11 @@ def evaluate_detector(detector: Detector, work: str | Path | WorkDir, model_dir:
         "detector": detector.name,
         "detector_config": manifest.get("config"),
         "seed": seed,
-        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "counts": {f"{kind}.{n}": len(s.seqs) for kind, splits in
-                   (("session", data.sessions), ("day", data.days or {})) for n, s in splits.items()},
+        "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "counts": {
+            f"{kind}.{n}": len(s.seqs)
+            for kind, splits in (("session", data.sessions), ("day", data.days or {}))
+            for n, s in splits.items()
+        },
     }
     return result

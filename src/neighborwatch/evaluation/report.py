@@ -59,11 +59,18 @@ def level_figure(level: str, arrays: dict[str, np.ndarray], metrics: dict[str, A
     ax_roc.plot(*_thin(fpr, tpr), color=ACCENT, lw=2, label=f"AUC {metrics['auc']:.3f}")
     ax_roc.plot([0, 1], [0, 1], ls="--", color="#bbb", lw=1)
     if not math.isnan(metrics["fpr"]):
-        ax_roc.scatter([metrics["fpr"]], [metrics["dr"]], color=MALICIOUS_COLOR, zorder=3,
-                       label="threshold from validation")
+        ax_roc.scatter(
+            [metrics["fpr"]], [metrics["dr"]], color=MALICIOUS_COLOR, zorder=3, label="threshold from validation"
+        )
     opt = metrics["test_optimal"]
-    ax_roc.scatter([opt["fpr"]], [opt["dr"]], facecolor="none", edgecolor="black", zorder=3,
-                   label="test-optimal (paper comparison)")
+    ax_roc.scatter(
+        [opt["fpr"]],
+        [opt["dr"]],
+        facecolor="none",
+        edgecolor="black",
+        zorder=3,
+        label="test-optimal (paper comparison)",
+    )
     ax_roc.set(xlabel="false-positive rate", ylabel="detection rate", title="ROC", xlim=(0, 1), ylim=(0, 1.02))
     ax_roc.legend(loc="lower right", fontsize=8)
     prec, rec, _ = precision_recall_curve(y, s)
@@ -72,8 +79,13 @@ def level_figure(level: str, arrays: dict[str, np.ndarray], metrics: dict[str, A
     ax_pr.plot(*_thin(rec, prec), color=ACCENT, lw=2, drawstyle="steps-post", label=f"AUPRC {metrics['auprc']:.3f}")
     ax_pr.axhline(y.mean(), ls="--", color="#999", lw=1, label=f"chance {y.mean():.2g}")
     ax_pr.set_yscale("log")
-    ax_pr.set(xlabel="recall (DR)", ylabel="precision (log)", title="Precision–recall", xlim=(0, 1),
-              ylim=(max(y.mean() / 3, 1e-6), 1.2))
+    ax_pr.set(
+        xlabel="recall (DR)",
+        ylabel="precision (log)",
+        title="Precision–recall",
+        xlim=(0, 1),
+        ylim=(max(y.mean() / 3, 1e-6), 1.2),
+    )
     ax_pr.legend(loc="upper right", fontsize=8)
     # a few outliers (e.g. sequences without a scored activity) would squeeze everything else
     # into one bin: scores below the 0.5th percentile (of normal items; never cutting malicious
@@ -126,25 +138,38 @@ def timelines_figure(arrays: dict[str, np.ndarray], ttd: list[dict], threshold: 
         when = t[sel].astype("datetime64[us]").astype("datetime64[ms]").astype(object)
         colors = np.where(y[sel], MALICIOUS_COLOR, NORMAL_COLOR)
         order = np.argsort(y[sel], kind="stable")  # malicious drawn last, on top
-        ax.scatter(np.asarray(when)[order], s[sel][order], c=colors[order], s=np.where(y[sel][order], 14, 5),
-                   rasterized=True, linewidths=0)
+        ax.scatter(
+            np.asarray(when)[order],
+            s[sel][order],
+            c=colors[order],
+            s=np.where(y[sel][order], 14, 5),
+            rasterized=True,
+            linewidths=0,
+        )
         if not math.isnan(threshold):
             ax.axhline(threshold, color="black", lw=0.8, ls=":")
         unscored_mal = mal & mine & np.isnan(s)
         for tm in t[unscored_mal]:
-            ax.axvline(np.datetime64(int(tm), "us").astype("datetime64[ms]").astype(object),
-                       color=MALICIOUS_COLOR, lw=0.5, alpha=0.3)
+            ax.axvline(
+                np.datetime64(int(tm), "us").astype("datetime64[ms]").astype(object),
+                color=MALICIOUS_COLOR,
+                lw=0.5,
+                alpha=0.3,
+            )
         if row["detected"]:
             alert_at = np.datetime64(row["first_alert"].replace(" ", "T"), "ms").astype(object)
             ax.axvline(alert_at, color=ACCENT, lw=1.2, ls="--")
-        status = (f"alert after {row['minutes']:.0f} min, {row['malicious_before_alert']} mal. before"
-                  if row["detected"] else "never alerted")
+        status = (
+            f"alert after {row['minutes']:.0f} min, {row['malicious_before_alert']} mal. before"
+            if row["detected"]
+            else "never alerted"
+        )
         scen = f"scenario {row['scenario']}" if row.get("scenario") else ""
         ax.set_title(f"{row['insider']}  {scen}\n{status}", fontsize=8.5)
         ax.set_ylim(lo - 0.02 * (hi - lo), hi + 0.05 * (hi - lo))
         _date_axis(ax)
         ax.set_ylabel("activity score", fontsize=7.5)
-    for ax in list(axes.flat)[len(rows):]:
+    for ax in list(axes.flat)[len(rows) :]:
         ax.axis("off")
     fig.tight_layout()
     return _figure_to_data_uri(fig)
@@ -174,8 +199,13 @@ def incidents_figure(block: dict[str, Any]) -> str | None:
     fig, ax = plt.subplots(figsize=(11, 3.2))
     ax.bar(days, n - hit, width=0.9, color=NORMAL_COLOR, label="other incidents")
     ax.bar(days, hit, bottom=n - hit, width=0.9, color=MALICIOUS_COLOR, label="on an insider's malicious activity")
-    ax.axhline(budget, color="black", ls="--", lw=1,
-               label=f"budget: {block['budget_per_day']:g} per 100 users per day = {budget:.1f}")
+    ax.axhline(
+        budget,
+        color="black",
+        ls="--",
+        lw=1,
+        label=f"budget: {block['budget_per_day']:g} per 100 users per day = {budget:.1f}",
+    )
     ax.set(ylabel="incidents per day", title="Incidents raised per test day")
     _date_axis(ax)
     ax.legend(fontsize=8, loc="upper left")
@@ -186,23 +216,38 @@ def incidents_figure(block: dict[str, Any]) -> str | None:
 def alerts_rows(block: dict[str, Any]) -> dict[str, Any] | None:
     if block.get("status") != "ok":
         return None
+
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:.1f}%"
 
     return {
-        "summary": [("budget (incidents / 100 users / day)", _fmt(block["budget_per_day"], 2)),
-                    ("incidents / 100 users / day (test)", _fmt(block["incidents_per_day"], 2)),
-                    ("alerts / 100 users / day", _fmt(block["alerts_per_day"], 2)),
-                    ("incidents (test)", _fmt(block["incidents"])),
-                    ("incidents on an insider's malicious activity", pct(block["incident_precision"])),
-                    ("insiders caught", f"{pct(block['insiders_caught'])} of {block['insiders']}"),
-                    ("median time to detect", "–" if block["median_ttd_hours"] is None
-                     else f"{block['median_ttd_hours']:.1f} h"),
-                    ("median malicious activities before detection", _fmt(block["median_malicious_before_detection"], 1))],
-        "insiders": [{"caught": r["caught"], "cells": [r["insider"], _fmt(r["scenario"]), _fmt(r["malicious_activities"]),
-                                                       _fmt(r["caught"]), _fmt(r["ttd_hours"], 1),
-                                                       _fmt(r["malicious_before_detection"])]}
-                     for r in block["per_insider"]],
+        "summary": [
+            ("budget (incidents / 100 users / day)", _fmt(block["budget_per_day"], 2)),
+            ("incidents / 100 users / day (test)", _fmt(block["incidents_per_day"], 2)),
+            ("alerts / 100 users / day", _fmt(block["alerts_per_day"], 2)),
+            ("incidents (test)", _fmt(block["incidents"])),
+            ("incidents on an insider's malicious activity", pct(block["incident_precision"])),
+            ("insiders caught", f"{pct(block['insiders_caught'])} of {block['insiders']}"),
+            (
+                "median time to detect",
+                "–" if block["median_ttd_hours"] is None else f"{block['median_ttd_hours']:.1f} h",
+            ),
+            ("median malicious activities before detection", _fmt(block["median_malicious_before_detection"], 1)),
+        ],
+        "insiders": [
+            {
+                "caught": r["caught"],
+                "cells": [
+                    r["insider"],
+                    _fmt(r["scenario"]),
+                    _fmt(r["malicious_activities"]),
+                    _fmt(r["caught"]),
+                    _fmt(r["ttd_hours"], 1),
+                    _fmt(r["malicious_before_detection"]),
+                ],
+            }
+            for r in block["per_insider"]
+        ],
     }
 
 
@@ -238,17 +283,38 @@ def scenario_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for level, m in result["levels"].items():
         for r in m.get("per_scenario", []):
-            out.append({"level": LEVEL_TITLES.get(level, level), "scenario": r["scenario"],
-                        "cells": [_fmt(r["positives"]), _fmt(r["unscored"]), _fmt(r["detected_at_threshold"]),
-                                  *(_fmt(r[budget_key(b)]) for b in BUDGETS)]})
+            out.append(
+                {
+                    "level": LEVEL_TITLES.get(level, level),
+                    "scenario": r["scenario"],
+                    "cells": [
+                        _fmt(r["positives"]),
+                        _fmt(r["unscored"]),
+                        _fmt(r["detected_at_threshold"]),
+                        *(_fmt(r[budget_key(b)]) for b in BUDGETS),
+                    ],
+                }
+            )
     return out
 
 
 def ttd_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"detected": r["detected"],
-             "cells": [r["insider"], _fmt(r["scenario"]), _fmt(r["malicious_activities"]), r["first_malicious"],
-                       _fmt(r["detected"]), _fmt(r["minutes"], 1), _fmt(r["malicious_before_alert"]),
-                       _fmt(r["alert_on_malicious"])]} for r in result.get("time_to_detect", [])]
+    return [
+        {
+            "detected": r["detected"],
+            "cells": [
+                r["insider"],
+                _fmt(r["scenario"]),
+                _fmt(r["malicious_activities"]),
+                r["first_malicious"],
+                _fmt(r["detected"]),
+                _fmt(r["minutes"], 1),
+                _fmt(r["malicious_before_alert"]),
+                _fmt(r["alert_on_malicious"]),
+            ],
+        }
+        for r in result.get("time_to_detect", [])
+    ]
 
 
 def write_report(result: dict[str, Any], out_dir: str | Path) -> Path:
@@ -257,7 +323,6 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> Path:
 
     matplotlib.use("Agg")
     from jinja2 import Environment, PackageLoader, select_autoescape
-
 
     if "arrays" not in result:
         raise ValueError("the report needs the test scores: evaluate with keep_scores=True")
@@ -272,11 +337,13 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> Path:
                 figures.append({"title": LEVEL_TITLES[level], "uri": uri})
     timeline = None
     if REALTIME in arrays and result["levels"][REALTIME]["status"] == "ok":
-        timeline = timelines_figure(arrays[REALTIME], result.get("time_to_detect", []),
-                                    result["levels"][REALTIME]["threshold"]["value"])
+        timeline = timelines_figure(
+            arrays[REALTIME], result.get("time_to_detect", []), result["levels"][REALTIME]["threshold"]["value"]
+        )
     alerts = result.get("alerts") or {}
-    env = Environment(loader=PackageLoader("neighborwatch.evaluation", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(
+        loader=PackageLoader("neighborwatch.evaluation", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
     html = env.get_template("report.html.j2").render(
         detector=result.get("detector", "detector"),
         config=result.get("config", {}),
@@ -292,8 +359,9 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> Path:
         timeline=timeline,
         alerts=alerts_rows(alerts),
         incidents_figure=incidents_figure(alerts),
-        provenance=json.dumps(to_jsonable({"config": result.get("config", {}),
-                                           "protocol": result.get("protocol", {})}), indent=2),
+        provenance=json.dumps(
+            to_jsonable({"config": result.get("config", {}), "protocol": result.get("protocol", {})}), indent=2
+        ),
     )
     path = out / "index.html"
     path.write_text(html, encoding="utf-8")

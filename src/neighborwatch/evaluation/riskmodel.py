@@ -86,20 +86,33 @@ class Baseline:
         return (s - stats[inv, 0]) / stats[inv, 1]
 
     def to_json(self) -> dict[str, Any]:
-        return {"peer_mean": self.peer_mean, "peer_std": self.peer_std, "prior": self.prior,
-                "users": {k: list(v) for k, v in self.users.items()}}
+        return {
+            "peer_mean": self.peer_mean,
+            "peer_std": self.peer_std,
+            "prior": self.prior,
+            "users": {k: list(v) for k, v in self.users.items()},
+        }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any] | None) -> Baseline:
         if not obj:
             return cls()
-        return cls(float(obj["peer_mean"]), float(obj["peer_std"]),
-                   {k: (float(v[0]), float(v[1]), int(v[2])) for k, v in obj.get("users", {}).items()},
-                   float(obj.get("prior", 50.0)))
+        return cls(
+            float(obj["peer_mean"]),
+            float(obj["peer_std"]),
+            {k: (float(v[0]), float(v[1]), int(v[2])) for k, v in obj.get("users", {}).items()},
+            float(obj.get("prior", 50.0)),
+        )
 
 
-def risk_series(users: np.ndarray, times_us: np.ndarray, scores: np.ndarray, half_life_s: float,
-                baseline: Baseline | None = None, slack: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def risk_series(
+    users: np.ndarray,
+    times_us: np.ndarray,
+    scores: np.ndarray,
+    half_life_s: float,
+    baseline: Baseline | None = None,
+    slack: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Batch twin of `RiskTracker` for calibration: (risk before, risk after) per activity.
 
     Activities are taken per user in time order; NaN scores leave risk unchanged (as live).

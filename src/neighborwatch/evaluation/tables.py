@@ -19,16 +19,31 @@ import numpy as np
 from neighborwatch.evaluation.metrics import BUDGETS, budget_key
 
 COLUMNS: tuple[str, ...] = ("auc", "auprc", "dr", "fpr", *(budget_key(b) for b in BUDGETS))
-HEADERS = {"auc": "AUC", "auprc": "AUPRC", "dr": "DR", "fpr": "FPR",
-           "test_optimal.dr": "DR (test-opt.)", "test_optimal.fpr": "FPR (test-opt.)",
-           **{budget_key(b): budget_key(b).upper() for b in BUDGETS},
-           "auc_ci.low": "AUC 95% CI low", "auc_ci.high": "AUC 95% CI high", "macro_auc.macro_auc": "macro AUC",
-           "alert_budget.caught": "insiders caught @budget", "alert_budget.median_minutes": "TTD min (median)",
-           "alert_budget.median_activities": "TTD activities (median)",
-           "unscored_malicious_events": "unscored malicious"}
+HEADERS = {
+    "auc": "AUC",
+    "auprc": "AUPRC",
+    "dr": "DR",
+    "fpr": "FPR",
+    "test_optimal.dr": "DR (test-opt.)",
+    "test_optimal.fpr": "FPR (test-opt.)",
+    **{budget_key(b): budget_key(b).upper() for b in BUDGETS},
+    "auc_ci.low": "AUC 95% CI low",
+    "auc_ci.high": "AUC 95% CI high",
+    "macro_auc.macro_auc": "macro AUC",
+    "alert_budget.caught": "insiders caught @budget",
+    "alert_budget.median_minutes": "TTD min (median)",
+    "alert_budget.median_activities": "TTD activities (median)",
+    "unscored_malicious_events": "unscored malicious",
+}
 #: statistics columns (issue 8 §4) a comparison table can add to `COLUMNS`
-STAT_COLUMNS: tuple[str, ...] = ("auc_ci.low", "auc_ci.high", "macro_auc.macro_auc", "alert_budget.caught",
-                                 "alert_budget.median_minutes", "alert_budget.median_activities")
+STAT_COLUMNS: tuple[str, ...] = (
+    "auc_ci.low",
+    "auc_ci.high",
+    "macro_auc.macro_auc",
+    "alert_budget.caught",
+    "alert_budget.median_minutes",
+    "alert_budget.median_activities",
+)
 
 
 def scalar_metrics(level: Mapping[str, Any]) -> dict[str, float]:
@@ -55,8 +70,9 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
-def summarize(runs: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[str] = COLUMNS
-              ) -> list[dict[str, Any]]:
+def summarize(
+    runs: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[str] = COLUMNS
+) -> list[dict[str, Any]]:
     """One row per method: for each column (mean, std, n) over that method's runs.
 
     NaN and missing values are left out of the mean and of n; std is the sample std (ddof 1),
@@ -89,8 +105,9 @@ def header(col: str) -> str:
     return HEADERS.get(col, col)
 
 
-def to_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS, digits: int = 4,
-                method_header: str = "Method") -> str:
+def to_markdown(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS, digits: int = 4, method_header: str = "Method"
+) -> str:
     """A GitHub-flavoured Markdown table of `summarize` rows."""
     head = [method_header, *(header(c) for c in columns)]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * len(columns)) + "|"]
@@ -148,13 +165,17 @@ def level_caption(level: Mapping[str, Any]) -> str:
         parts.append(f"AUC 95% CI {format_ci(level['auc_ci'])} ({level['auc_ci']['groups']:,} sequences resampled)")
     gt = level.get("ground_truth")
     if gt:
-        parts.append(f"malicious raw events {gt['malicious_events']:,}: scored {gt['scored_malicious_events']:,}, "
-                     f"unscored {gt['unscored_malicious_events']:,}")
+        parts.append(
+            f"malicious raw events {gt['malicious_events']:,}: scored {gt['scored_malicious_events']:,}, "
+            f"unscored {gt['unscored_malicious_events']:,}"
+        )
     if level.get("macro_auc"):
         parts.append(f"macro AUC {format_cell((level['macro_auc']['macro_auc'], math.nan, 1), 3)}")
     ab = level.get("alert_budget")
     if ab:
         minutes = "–" if math.isnan(ab["median_minutes"]) else f"{ab['median_minutes']:.0f} min"
-        parts.append(f"at {ab['alerts_per_100_users_per_day']:g} alerts/100 users/day: {ab['caught']} of "
-                     f"{ab['insiders']} insiders caught, median time-to-detect {minutes}")
+        parts.append(
+            f"at {ab['alerts_per_100_users_per_day']:g} alerts/100 users/day: {ab['caught']} of "
+            f"{ab['insiders']} insiders caught, median time-to-detect {minutes}"
+        )
     return "; ".join(parts)

@@ -50,8 +50,9 @@ class Detector(ABC):
     featured: ClassVar[bool] = False
 
     @classmethod
-    def create(cls, params: Mapping[str, Any] | None = None, *, seed: int = 42,
-               vocab_size: int | None = None) -> "Detector":
+    def create(
+        cls, params: Mapping[str, Any] | None = None, *, seed: int = 42, vocab_size: int | None = None
+    ) -> Detector:
         """A detector from plain parameters (CLI, benchmark, tests). Most detectors learn the
         vocabulary in `fit`; one that sizes its network up front overrides this."""
         factory: Callable[..., Detector] = cls  # every concrete detector takes its parameters and a seed
@@ -64,7 +65,7 @@ class Detector(ABC):
         train_labels: np.ndarray | None = None,
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
-    ) -> "Detector":
+    ) -> Detector:
         """Learn from the training period; `validation` serves model selection only."""
 
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
@@ -86,7 +87,7 @@ class Detector(ABC):
         raise NotImplementedError(f"{self.name} cannot be saved")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Detector":
+    def load(cls, path: str | Path) -> Detector:
         raise NotImplementedError(f"{cls.name} cannot be loaded")
 
 

@@ -29,8 +29,9 @@ class DetectorConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise UnknownOptionError(f"{owner or cls.__name__}: unknown option(s) {', '.join(unknown)}; "
-                                     f"known: {', '.join(sorted(known))}")
+            raise UnknownOptionError(
+                f"{owner or cls.__name__}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -61,8 +61,9 @@ class StreamScorer(ABC):
         """Next-activity distribution for sessions with at least one activity (None: no such model)."""
         return None
 
-    def score(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray,
-              users: np.ndarray) -> tuple[np.ndarray, Prediction | None]:
+    def score(
+        self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray, users: np.ndarray
+    ) -> tuple[np.ndarray, Prediction | None]:
         """float64 scores of the observed `tokens` (higher = more anomalous), and the prediction
         behind them for alert reasons. Default: 1 − P(token | prefix) from `predict`."""
         pred = self.predict(slots)

@@ -38,15 +38,23 @@ def build_config(config_file: Path | None = None, preset: str | None = None, **o
 
 def _print_epoch(row: dict[str, Any]) -> None:
     metric = " ".join(f"{k}={row[k]:.4f}" for k in ("val_auc", "val_loglik") if k in row)
-    console.print(f"epoch {row['epoch']}: loss={row['loss']:.4f} {metric} "
-                  f"{row['samples_per_s']:.0f} samples/s ({row['samples_per_cpu_s']:.0f} per CPU-s), "
-                  f"pool refresh {row['pool_s']:.0f} s, edge density {row.get('edge_density', 1):.2f}"
-                  f"{' (best so far)' if row['best'] else ''}", markup=False)
+    console.print(
+        f"epoch {row['epoch']}: loss={row['loss']:.4f} {metric} "
+        f"{row['samples_per_s']:.0f} samples/s ({row['samples_per_cpu_s']:.0f} per CPU-s), "
+        f"pool refresh {row['pool_s']:.0f} s, edge density {row.get('edge_density', 1):.2f}"
+        f"{' (best so far)' if row['best'] else ''}",
+        markup=False,
+    )
 
 
-def train_work(work: str | Path, out: str | Path, detector: LANConfig | str = "lan",
-               params: Mapping[str, Any] | None = None, seed: int | None = None,
-               kind: str = "session") -> dict[str, Any]:
+def train_work(
+    work: str | Path,
+    out: str | Path,
+    detector: LANConfig | str = "lan",
+    params: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    kind: str = "session",
+) -> dict[str, Any]:
     """Fit `detector` (a registered name with its `params`, or a ready LAN config) and save it."""
     from neighborwatch.data.labels import row_labels
     from neighborwatch.sequences.base import activity_labels
@@ -62,14 +70,15 @@ def train_work(work: str | Path, out: str | Path, detector: LANConfig | str = "l
             detector = detector.replace(vocab_size=seqs.vocab_size)
         det: Detector = LAN(detector if seed is None else detector.replace(seed=seed))
     else:
-        det = detector_class(detector).create(params, seed=42 if seed is None else seed,
-                                              vocab_size=train.vocab_size)
+        det = detector_class(detector).create(params, seed=42 if seed is None else seed, vocab_size=train.vocab_size)
     malicious, _ = row_labels(wd)
     y_train = activity_labels(train, malicious)
     y_val = activity_labels(validation, malicious) if len(validation) else None
-    console.print(f"training {_describe(det)} on {train.n_activities:,} activities in {len(train):,} {kind}s "
-                  f"({int(y_train.sum()):,} malicious); validation {validation.n_activities:,} activities "
-                  f"({int(y_val.sum()) if y_val is not None else 0:,} malicious)")
+    console.print(
+        f"training {_describe(det)} on {train.n_activities:,} activities in {len(train):,} {kind}s "
+        f"({int(y_train.sum()):,} malicious); validation {validation.n_activities:,} activities "
+        f"({int(y_val.sum()) if y_val is not None else 0:,} malicious)"
+    )
     # a detector that reports its epochs (LAN) prints them as they finish
     hooks = {"on_epoch": _print_epoch} if "on_epoch" in inspect.signature(det.fit).parameters else {}
     t0 = time.perf_counter()
@@ -77,9 +86,14 @@ def train_work(work: str | Path, out: str | Path, detector: LANConfig | str = "l
     seconds = time.perf_counter() - t0
     det.save(out)
     summary: dict[str, Any] = {
-        "work": str(work), "kind": kind, "detector": det.name, "device": str(getattr(det, "device", "cpu")),
-        "train_seconds": round(seconds, 2), "train_activities": int(train.n_activities),
-        "validation_activities": int(validation.n_activities), "epochs": getattr(det, "history", []),
+        "work": str(work),
+        "kind": kind,
+        "detector": det.name,
+        "device": str(getattr(det, "device", "cpu")),
+        "train_seconds": round(seconds, 2),
+        "train_activities": int(train.n_activities),
+        "validation_activities": int(validation.n_activities),
+        "epochs": getattr(det, "history", []),
     }
     if isinstance(det, LAN):
         pool, _, index = det._require_fitted()  # saved above, so fitted
@@ -94,4 +108,3 @@ def _describe(det: Detector) -> str:
         c = det.config
         return f"LAN (preset {c.preset or 'none'}, {c.mode}, {c.encoder}/{c.pooling}/{c.gnn}, k={c.k})"
     return det.name
-

@@ -19,8 +19,14 @@ from neighborwatch.progress import console
 from neighborwatch.scale.cluster import connect
 
 
-def _job_task(job: Job, seed: int, data: BenchmarkData, fast: bool,
-              overrides: Mapping[str, Mapping[str, Any]] | None, threads: int) -> dict[str, Any]:
+def _job_task(
+    job: Job,
+    seed: int,
+    data: BenchmarkData,
+    fast: bool,
+    overrides: Mapping[str, Mapping[str, Any]] | None,
+    threads: int,
+) -> dict[str, Any]:
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -33,15 +39,18 @@ def ray_runner(address: str | None = None, threads: int = 1, gpus: float = 0.0) 
     """A runner that fans the jobs out on Ray (`address`: a cluster; None: a local Ray)."""
     threads = max(1, threads)
 
-    def run(pending: list[tuple[Job, int]], data: BenchmarkData, fast: bool,
-            overrides: Mapping[str, Mapping[str, Any]] | None) -> Iterator[dict[str, Any]]:
+    def run(
+        pending: list[tuple[Job, int]],
+        data: BenchmarkData,
+        fast: bool,
+        overrides: Mapping[str, Mapping[str, Any]] | None,
+    ) -> Iterator[dict[str, Any]]:
         if not pending:
             return
         with connect(address) as ray:
             task = ray.remote(_job_task).options(num_cpus=threads, num_gpus=gpus, max_retries=0)
             data_ref = ray.put(data)
-            jobs = {task.remote(job, seed, data_ref, fast, overrides, threads): (job, seed)
-                    for job, seed in pending}
+            jobs = {task.remote(job, seed, data_ref, fast, overrides, threads): (job, seed) for job, seed in pending}
             console.print(f"▶ {len(jobs)} job(s) submitted to Ray, {threads} CPU(s) each")
             waiting = list(jobs)
             while waiting:
@@ -51,9 +60,16 @@ def ray_runner(address: str | None = None, threads: int = 1, gpus: float = 0.0) 
                 except ray.exceptions.RayError as e:  # the task's process died (memory, node lost)
                     job, seed = jobs[ready[0]]
                     error = f"{type(e).__name__}: {str(e).splitlines()[0]}"
-                    yield {"method": job.name, "seed": seed, "fit_on": job.fit_kind, "status": "failed",
-                           "error": error, "job_levels": list(job.levels),
-                           "levels": {lv: {"status": "failed", "error": error} for lv in job.levels},
-                           "warnings": [], "seconds": 0.0}
+                    yield {
+                        "method": job.name,
+                        "seed": seed,
+                        "fit_on": job.fit_kind,
+                        "status": "failed",
+                        "error": error,
+                        "job_levels": list(job.levels),
+                        "levels": {lv: {"status": "failed", "error": error} for lv in job.levels},
+                        "warnings": [],
+                        "seconds": 0.0,
+                    }
 
     return run

@@ -48,8 +48,11 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Iterator
         yield ray
         return
     env = {k: os.environ[k] for k in ("PYTHONPATH", "OMP_NUM_THREADS") if k in os.environ}
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                              "runtime_env": {"env_vars": env} if env else None}
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "runtime_env": {"env_vars": env} if env else None,
+    }
     if address:
         ray.init(address=address, **kwargs)
     else:

@@ -45,7 +45,7 @@ def partition_sink(spec: str, partition: int) -> str:
     """A file sink renamed for `partition` (one writer per file); other sinks unchanged."""
     for kind in FILE_SINKS:
         if spec.startswith(kind):
-            path = Path(spec[len(kind):])
+            path = Path(spec[len(kind) :])
             return f"{kind}{path.with_name(f'{path.stem}.p{partition}{path.suffix}')}"
     return spec
 
@@ -53,8 +53,9 @@ def partition_sink(spec: str, partition: int) -> str:
 def partition_options(opts: ServeOptions, partition: int) -> ServeOptions:
     state = Path(opts.state) / f"partition-{partition}"
     sinks = [partition_sink(s, partition) for s in opts.sinks] or [f"jsonl:{state / 'alerts.jsonl'}"]
-    return replace(opts, state=state, consumer=f"partition-{partition}", only=[partition],
-                   port=opts.port + partition, sinks=sinks)
+    return replace(
+        opts, state=state, consumer=f"partition-{partition}", only=[partition], port=opts.port + partition, sinks=sinks
+    )
 
 
 class LiveWorker:
@@ -75,8 +76,9 @@ class LiveWorker:
             self.resumed[p] = (Path(popts.state) / "snapshots" / "CURRENT").exists()
             runtime, publisher = build_runtime(popts)
             app = create_app(runtime, token, publisher, time_range=TimeRange(*opts.years))
-            server = uvicorn.Server(uvicorn.Config(app, host=opts.host, port=popts.port, log_level="warning",
-                                                   access_log=False))
+            server = uvicorn.Server(
+                uvicorn.Config(app, host=opts.host, port=popts.port, log_level="warning", access_log=False)
+            )
             runtime.start()
             threading.Thread(target=server.run, name=f"neighborwatch-http-{p}", daemon=True).start()
             self.runtimes[p] = runtime
@@ -91,10 +93,14 @@ class LiveWorker:
             time.sleep(1.0)
 
     def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "partitions": self.partitions, "ports": self.ports,
-                "resumed": self.resumed,
-                "counters": {p: dict(r.engine.counters) for p, r in self.runtimes.items()},
-                "health": {p: r.health()["status"] for p, r in self.runtimes.items()}}
+        return {
+            "pid": os.getpid(),
+            "partitions": self.partitions,
+            "ports": self.ports,
+            "resumed": self.resumed,
+            "counters": {p: dict(r.engine.counters) for p, r in self.runtimes.items()},
+            "health": {p: r.health()["status"] for p, r in self.runtimes.items()},
+        }
 
     def stop(self) -> bool:
         for server in self.servers:
@@ -107,15 +113,17 @@ class LiveWorker:
 class LiveCluster:
     """Start, watch and stop the N worker actors (the `serve --engine ray` driver and the tests)."""
 
-    def __init__(self, ray: Any, opts: ServeOptions, workers: int, token: str,
-                 max_restarts: int = 10) -> None:
+    def __init__(self, ray: Any, opts: ServeOptions, workers: int, token: str, max_restarts: int = 10) -> None:
         self.ray = ray
         self.sets = plan(opts, workers)
         Actor = ray.remote(max_restarts=max_restarts, max_task_retries=0)(LiveWorker)
         # each partition's runtime is one scoring thread with --threads torch threads
-        self.actors = [Actor.options(name=f"neighborwatch-worker-{i}",
-                                     num_cpus=max(1, opts.threads) * len(parts)).remote(opts, parts, token)
-                       for i, parts in enumerate(self.sets)]
+        self.actors = [
+            Actor.options(name=f"neighborwatch-worker-{i}", num_cpus=max(1, opts.threads) * len(parts)).remote(
+                opts, parts, token
+            )
+            for i, parts in enumerate(self.sets)
+        ]
 
     def info(self, timeout_s: float = 120.0) -> list[dict[str, Any] | None]:
         """Each worker's info; None for one that is restarting or gone."""
@@ -146,15 +154,18 @@ def plan(opts: ServeOptions, workers: int) -> list[list[int]]:
     if path.exists():
         have = json.loads(path.read_text())["partitions"]
         if have != opts.partitions:
-            raise EngineError(f"{state} holds the state of {have} partition(s), not {opts.partitions}: "
-                              f"serve with --partitions {have}, or drain and use a new --state")
+            raise EngineError(
+                f"{state} holds the state of {have} partition(s), not {opts.partitions}: "
+                f"serve with --partitions {have}, or drain and use a new --state"
+            )
     state.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"partitions": opts.partitions}) + "\n")
     return sets
 
 
-def serve_on_ray(opts: ServeOptions, workers: int, address: str | None = None, max_restarts: int = 10,
-                 every_s: float = 10.0) -> None:
+def serve_on_ray(
+    opts: ServeOptions, workers: int, address: str | None = None, max_restarts: int = 10, every_s: float = 10.0
+) -> None:
     """Run N supervised workers until interrupted; prints their state every `every_s` seconds."""
     import secrets
 
@@ -163,19 +174,21 @@ def serve_on_ray(opts: ServeOptions, workers: int, address: str | None = None, m
     with connect(address) as ray:
         cluster = LiveCluster(ray, opts, workers, token, max_restarts)
         generated = "" if opts.token else " (token generated)"
-        console.print(f"[bold]neighborwatch serving on Ray[/]: {workers} worker(s), "
-                      f"partitions {cluster.sets}; "
-                      f"token {token}{generated}")
+        console.print(
+            f"[bold]neighborwatch serving on Ray[/]: {workers} worker(s), "
+            f"partitions {cluster.sets}; "
+            f"token {token}{generated}"
+        )
         try:
             while True:
                 for i, info in enumerate(cluster.info()):
                     if info is None:
                         console.print(f"worker-{i}: restarting")
                     else:
-                        urls = " ".join(f"http://{opts.host}:{port}/metrics"
-                                        for port in info["ports"].values())
-                        console.print(f"worker-{i}: pid {info['pid']} partitions {info['partitions']} "
-                                      f"{info['health']} · {urls}")
+                        urls = " ".join(f"http://{opts.host}:{port}/metrics" for port in info["ports"].values())
+                        console.print(
+                            f"worker-{i}: pid {info['pid']} partitions {info['partitions']} {info['health']} · {urls}"
+                        )
                 time.sleep(every_s)
         except KeyboardInterrupt:
             pass

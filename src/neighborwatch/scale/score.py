@@ -36,8 +36,7 @@ CHUNKS_PER_WORKER = 4  # more chunks than workers: a slow chunk does not hold th
 class ChunkScorer:
     """The detector and the chosen period's sequences, loaded once; scores chunks of users."""
 
-    def __init__(self, work: str | Path, model: str | Path, split: str, out: str | Path,
-                 threads: int = 1) -> None:
+    def __init__(self, work: str | Path, model: str | Path, split: str, out: str | Path, threads: int = 1) -> None:
         import torch
 
         from neighborwatch.models.base import ACTIVITY, SEQUENCE
@@ -56,7 +55,8 @@ class ChunkScorer:
                 continue
             self.seqs[kind] = seqs if split == "all" else seqs.split(split)
         self.levels = ([("activity", "session")] if ACTIVITY in self.detector.levels else []) + (
-            [(kind, kind) for kind in self.seqs] if SEQUENCE in self.detector.levels else [])
+            [(kind, kind) for kind in self.seqs] if SEQUENCE in self.detector.levels else []
+        )
 
     def level_names(self) -> list[str]:
         return [level for level, _ in self.levels]
@@ -89,24 +89,28 @@ class ChunkScorer:
     def _activities(self, part, ids: np.ndarray) -> pl.DataFrame:
         scores = np.asarray(self.detector.score_activities(part), dtype=np.float64)
         seq = part.seq_index()
-        return pl.DataFrame({
-            "user": part.meta["user"].gather(seq),
-            "seq_id": ids[seq],
-            "position": part.position_in_sequence().astype(np.int32),
-            "event_row": part.event_rows,
-            "time": pl.Series(part.times, dtype=pl.Int64).cast(pl.Datetime("us")),
-            "token": part.tokens,
-            "score": scores,
-        })
+        return pl.DataFrame(
+            {
+                "user": part.meta["user"].gather(seq),
+                "seq_id": ids[seq],
+                "position": part.position_in_sequence().astype(np.int32),
+                "event_row": part.event_rows,
+                "time": pl.Series(part.times, dtype=pl.Int64).cast(pl.Datetime("us")),
+                "token": part.tokens,
+                "score": scores,
+            }
+        )
 
     def _sequences(self, part, ids: np.ndarray) -> pl.DataFrame:
         scores = np.asarray(self.detector.score_sequences(part), dtype=np.float64)
-        meta = part.meta.select([c for c in ("user", "host", "day", "start", "end", "length", "split")
-                                 if c in part.meta.columns])
+        meta = part.meta.select(
+            [c for c in ("user", "host", "day", "start", "end", "length", "split") if c in part.meta.columns]
+        )
         if part.kind == "day":
             meta = meta.drop("host", strict=False)
         return meta.with_columns(pl.Series("seq_id", ids), pl.Series("score", scores)).select(
-            "user", "seq_id", *[c for c in meta.columns if c != "user"], "score")
+            "user", "seq_id", *[c for c in meta.columns if c != "user"], "score"
+        )
 
 
 def chunks(users: list[str], n: int) -> list[list[str]]:
@@ -115,8 +119,15 @@ def chunks(users: list[str], n: int) -> list[list[str]]:
     return [list(c) for c in np.array_split(np.asarray(users, dtype=object), n) if len(c)]
 
 
-def score_work(work: str | Path, model: str | Path, out: str | Path, split: str = "test",
-               engine: str = "local", address: str | None = None, workers: int = 0) -> dict[str, Any]:
+def score_work(
+    work: str | Path,
+    model: str | Path,
+    out: str | Path,
+    split: str = "test",
+    engine: str = "local",
+    address: str | None = None,
+    workers: int = 0,
+) -> dict[str, Any]:
     """Score `split` of WORK with MODEL into `out`; returns (and writes) scores.json.
     `workers`: Ray actors (0 = one per CPU of the cluster)."""
     if split not in SPLITS:
@@ -138,10 +149,17 @@ def score_work(work: str | Path, model: str | Path, out: str | Path, split: str 
     else:
         users, levels, results, n_workers = _score_on_ray(work, model, split, out, address, workers)
     rows = {lv: sum(r["rows"].get(lv, 0) for r in results) for lv in levels}
-    summary = {"work": str(Path(work).resolve()), "model": str(Path(model).resolve()), "split": split,
-               "engine": engine, "workers": n_workers, "users": len(users), "rows": rows,
-               "seconds": round(time.perf_counter() - t0, 3),
-               "scoring_seconds": round(sum(r["seconds"] for r in results), 3)}
+    summary = {
+        "work": str(Path(work).resolve()),
+        "model": str(Path(model).resolve()),
+        "split": split,
+        "engine": engine,
+        "workers": n_workers,
+        "users": len(users),
+        "rows": rows,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "scoring_seconds": round(sum(r["seconds"] for r in results), 3),
+    }
     write_json(out / "scores.json", summary)
     return summary
 

@@ -67,8 +67,11 @@ class SequenceSet:
             self.repeats = np.asarray(self.repeats, dtype=np.int32)
             self.raw_rows = np.asarray(self.raw_rows, dtype=np.int64)
             self.raw_times = np.asarray(self.raw_times, dtype=np.int64)
-            if len(self.repeats) != len(self.tokens) or int(self.repeats.sum()) != len(self.raw_rows) \
-                    or len(self.raw_rows) != len(self.raw_times):
+            if (
+                len(self.repeats) != len(self.tokens)
+                or int(self.repeats.sum()) != len(self.raw_rows)
+                or len(self.raw_rows) != len(self.raw_times)
+            ):
                 raise ValueError("repeats must have one entry per position and sum to len(raw_rows)")
 
     # -- shape -------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ class SequenceSet:
         return out
 
     # -- selection ---------------------------------------------------------------------------
-    def subset(self, seq_ids: np.ndarray) -> "SequenceSet":
+    def subset(self, seq_ids: np.ndarray) -> SequenceSet:
         """The sequences at `seq_ids` (in that order), renumbered 0..k-1."""
         seq_ids = np.asarray(seq_ids, dtype=np.int64)
         lengths = self.lengths[seq_ids]
@@ -149,12 +152,16 @@ class SequenceSet:
         meta = meta.with_columns(pl.arange(0, len(seq_ids), dtype=pl.Int64).alias("seq_id"))
         raw: dict[str, np.ndarray | None] = {"repeats": None, "raw_rows": None, "raw_times": None}
         if self.repeats is not None:
+            assert self.raw_rows is not None and self.raw_times is not None  # stored with `repeats`
             ro = self.raw_offsets()
             rlen = ro[seq_ids + 1] - ro[seq_ids]
             rstart = np.concatenate([[0], np.cumsum(rlen)]).astype(np.int64)
             ridx = (np.repeat(ro[seq_ids] - rstart[:-1], rlen) + np.arange(rstart[-1])).astype(np.int64)
-            raw = {"repeats": self.repeats[idx], "raw_rows": self.raw_rows[ridx],  # type: ignore[index]
-                   "raw_times": self.raw_times[ridx]}  # type: ignore[index]
+            raw = {
+                "repeats": self.repeats[idx],
+                "raw_rows": self.raw_rows[ridx],
+                "raw_times": self.raw_times[ridx],
+            }
         return SequenceSet(
             tokens=self.tokens[idx],
             offsets=offsets,
@@ -167,7 +174,7 @@ class SequenceSet:
             **raw,  # type: ignore[arg-type]
         )
 
-    def without_start(self) -> "SequenceSet":
+    def without_start(self) -> SequenceSet:
         """The same sequences without their BOS positions (for detectors that read tokens as
         word × hour counts, where a start token is no activity); identity when there is none."""
         if not self.bos:
@@ -175,12 +182,21 @@ class SequenceSet:
         keep = self.tokens != self.bos
         cum = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
         extra = {**self.extra, "bos": 0}
-        return SequenceSet(tokens=self.tokens[keep], offsets=cum[self.offsets], event_rows=self.event_rows[keep],
-                           times=self.times[keep], meta=self.meta, kind=self.kind, vocab_size=self.vocab_size,
-                           extra=extra, repeats=None if self.repeats is None else self.repeats[keep],
-                           raw_rows=self.raw_rows, raw_times=self.raw_times)
+        return SequenceSet(
+            tokens=self.tokens[keep],
+            offsets=cum[self.offsets],
+            event_rows=self.event_rows[keep],
+            times=self.times[keep],
+            meta=self.meta,
+            kind=self.kind,
+            vocab_size=self.vocab_size,
+            extra=extra,
+            repeats=None if self.repeats is None else self.repeats[keep],
+            raw_rows=self.raw_rows,
+            raw_times=self.raw_times,
+        )
 
-    def split(self, name: str) -> "SequenceSet":
+    def split(self, name: str) -> SequenceSet:
         ids = np.flatnonzero((self.meta["split"] == name).to_numpy())
         return self.subset(ids)
 
@@ -209,18 +225,26 @@ class SequenceSet:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> "SequenceSet":
+    def load(cls, path: str | Path) -> SequenceSet:
         import json
 
         path = Path(path)
         if not (path / "arrays.npz").exists():
             raise FileNotFoundError(f"no sequence set at {path}")
         with np.load(path / "arrays.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in ("tokens", "offsets", "event_rows", "times", "repeats", "raw_rows",
-                                        "raw_times") if k in z}
+            arrays = {
+                k: z[k]
+                for k in ("tokens", "offsets", "event_rows", "times", "repeats", "raw_rows", "raw_times")
+                if k in z
+            }
         info = json.loads((path / "set.json").read_text())
-        return cls(meta=pl.read_parquet(path / "meta.parquet"), kind=info["kind"],
-                   vocab_size=info["vocab_size"], extra=info.get("extra", {}), **arrays)
+        return cls(
+            meta=pl.read_parquet(path / "meta.parquet"),
+            kind=info["kind"],
+            vocab_size=info["vocab_size"],
+            extra=info.get("extra", {}),
+            **arrays,
+        )
 
 
 def raw_labels(seqs: SequenceSet, row_malicious: np.ndarray) -> np.ndarray:

@@ -53,8 +53,8 @@ from neighborwatch.sequences.tokenize import (
     ActionHourTokenizer,
     Tokenizer,
     WordHourTokenizer,
-    collapse_mask,
     bos_token,
+    collapse_mask,
     collapse_offsets,
     extra_columns,
     make_tokenizer,
@@ -80,10 +80,15 @@ def read_sequence_inputs(work: WorkDir, extra: tuple[str, ...] = ()) -> pl.DataF
     if missing:
         raise ValueError(f"{work.events} lacks columns {missing}")
     cat = ("user", "host", "source", "action")
-    return pl.scan_parquet(work.events).select(
-        [pl.col("time").cast(pl.Datetime("us"))] + [pl.col(c).cast(pl.Utf8).cast(pl.Categorical) for c in cat]
-        + [pl.col(c) for c in extra if c in schema]
-    ).collect()
+    return (
+        pl.scan_parquet(work.events)
+        .select(
+            [pl.col("time").cast(pl.Datetime("us"))]
+            + [pl.col(c).cast(pl.Utf8).cast(pl.Categorical) for c in cat]
+            + [pl.col(c) for c in extra if c in schema]
+        )
+        .collect()
+    )
 
 
 def is_cert(summary: dict[str, Any]) -> bool:
@@ -97,8 +102,13 @@ def default_tokenizer(summary: dict[str, Any]) -> Tokenizer:
     return WordHourTokenizer() if is_cert(summary) else ActionHourTokenizer()
 
 
-def _resolve_tokenizer(tokenizer: Tokenizer | str | None, summary: dict[str, Any], events: pl.DataFrame,
-                       dates: SplitDates, held_out: set[str] | None = None) -> Tokenizer:
+def _resolve_tokenizer(
+    tokenizer: Tokenizer | str | None,
+    summary: dict[str, Any],
+    events: pl.DataFrame,
+    dates: SplitDates,
+    held_out: set[str] | None = None,
+) -> Tokenizer:
     if tokenizer is None:
         tok = default_tokenizer(summary)
     elif isinstance(tokenizer, str):
@@ -110,8 +120,9 @@ def _resolve_tokenizer(tokenizer: Tokenizer | str | None, summary: dict[str, Any
     if held_out is None:  # validation = a period: training is what precedes it
         train = events.filter(pl.col("time") < dates.val_start)
     else:  # validation = held-out users: training is everyone else before the test cut
-        train = events.filter((pl.col("time") < dates.test_start)
-                              & ~pl.col("user").cast(pl.Utf8).is_in(sorted(held_out)))
+        train = events.filter(
+            (pl.col("time") < dates.test_start) & ~pl.col("user").cast(pl.Utf8).is_in(sorted(held_out))
+        )
     return tok.fit(train if train.height else events)
 
 
@@ -138,8 +149,11 @@ def to_sequence_set(
     if collapse:
         keep = collapse_mask(seq_tokens, offsets)
         scored_by = np.cumsum(keep, dtype=np.int64) - 1  # kept position scoring each raw event
-        raw = {"repeats": np.bincount(scored_by, minlength=int(keep.sum())).astype(np.int32),
-               "raw_rows": rows, "raw_times": times[rows]}
+        raw = {
+            "repeats": np.bincount(scored_by, minlength=int(keep.sum())).astype(np.int32),
+            "raw_rows": rows,
+            "raw_times": times[rows],
+        }
         offsets = collapse_offsets(keep, offsets)
         rows, seq_tokens = rows[keep], seq_tokens[keep]
     seq_times = times[rows]
@@ -165,7 +179,9 @@ def to_sequence_set(
     meta = {
         "seq_id": np.arange(n, dtype=np.int64),
         "user": user,
-        "host": events["host"].gather(first).cast(pl.Utf8) if kind == "session" else pl.Series([None] * n, dtype=pl.Utf8),
+        "host": events["host"].gather(first).cast(pl.Utf8)
+        if kind == "session"
+        else pl.Series([None] * n, dtype=pl.Utf8),
         "start": pl.Series(start_us, dtype=pl.Int64).cast(pl.Datetime("us")),
         "end": pl.Series(end_us, dtype=pl.Int64).cast(pl.Datetime("us")),
         "length": np.diff(offsets).astype(np.int32),
@@ -195,8 +211,9 @@ def to_sequence_set(
 GroupingStage = Callable[[pl.DataFrame, Tokenizer, SessionRule], tuple[np.ndarray, Grouping, Grouping]]
 
 
-def tokenize_and_group(events: pl.DataFrame, tok: Tokenizer,
-                       rule: SessionRule) -> tuple[np.ndarray, Grouping, Grouping]:
+def tokenize_and_group(
+    events: pl.DataFrame, tok: Tokenizer, rule: SessionRule
+) -> tuple[np.ndarray, Grouping, Grouping]:
     """Tokens, sessions and user-days of `events`: each depends only on one user's events."""
     return tok.transform(events), sessions(events, rule), user_days(events)
 
@@ -235,8 +252,7 @@ def build_sequences(
         span_start, span_end = events["time"].min(), events["time"].max()
         assert isinstance(span_start, datetime) and isinstance(span_end, datetime)  # a Datetime column with rows
         times = events["time"].cast(pl.Int64).to_numpy()
-        dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start,
-                            times_us=times)
+        dates = split_dates(release, span_start, span_end, val_start=val_start, test_start=test_start, times_us=times)
         held_out = None
         if validation == "users":
             before = events.filter(pl.col("time") < dates.test_start)["user"].cast(pl.Utf8).unique().to_list()
@@ -252,8 +268,9 @@ def build_sequences(
         for kind in KINDS:
             p.update(task, advance=1, description=f"sequences: {kind}s")
             grouping = session_groups if kind == "session" else day_groups
-            seqs = to_sequence_set(events, grouping, tokens, times, kind, dates, collapse, vocab_size, rule,
-                                   bos, held_out)
+            seqs = to_sequence_set(
+                events, grouping, tokens, times, kind, dates, collapse, vocab_size, rule, bos, held_out
+            )
             check_splits(seqs.meta["split"].to_numpy(), dates, validation, (span_start, span_end))
             seqs.extra["tokenizer"] = tok.to_json()  # travels into the model folder (LAN vocab.json)
             seqs.save(work.sequence_set(kind))
@@ -268,9 +285,14 @@ def build_sequences(
             "session_lengths": length_distribution(session_groups, times),
             "release": release,
             "split": dates.to_json(),
-            "validation": {"rule": validation, "asked": asked, "share": validation_share, "seed": split_seed,
-                           "users": None if held_out is None else sorted(held_out),
-                           "users_before_test": len(before) if held_out is not None else None},
+            "validation": {
+                "rule": validation,
+                "asked": asked,
+                "share": validation_share,
+                "seed": split_seed,
+                "users": None if held_out is None else sorted(held_out),
+                "users_before_test": len(before) if held_out is not None else None,
+            },
             "span": {"start": _iso(span_start), "end": _iso(span_end)},
             "events": events.height,
             "counts": counts,
@@ -287,9 +309,14 @@ def _validation_strata(work: WorkDir, dates: SplitDates) -> dict[str, int]:
         return {}
     labels = pl.read_parquet(work.labels, columns=["event_id", "malicious", "scenario"]).filter(pl.col("malicious"))
     ev = pl.scan_parquet(work.events).select("event_id", pl.col("user").cast(pl.Utf8), "time")
-    hits = (ev.join(labels.lazy(), on="event_id", how="inner")
-            .filter(pl.col("time").cast(pl.Datetime("us")).cast(pl.Int64) < to_epoch_us(dates.test_start))
-            .sort("time").group_by("user").agg(pl.col("scenario").first().fill_null(1)).collect())
+    hits = (
+        ev.join(labels.lazy(), on="event_id", how="inner")
+        .filter(pl.col("time").cast(pl.Datetime("us")).cast(pl.Int64) < to_epoch_us(dates.test_start))
+        .sort("time")
+        .group_by("user")
+        .agg(pl.col("scenario").first().fill_null(1))
+        .collect()
+    )
     return {u: max(1, int(sc)) for u, sc in zip(hits["user"].to_list(), hits["scenario"].to_list())}
 
 
@@ -299,9 +326,12 @@ def _iso(d: datetime) -> str:
 
 def _counts(seqs: SequenceSet) -> dict[str, Any]:
     split = seqs.meta["split"]
-    out: dict[str, Any] = {"sequences": len(seqs), "activities": seqs.n_activities,
-                           "raw_activities": int(seqs.meta["raw_length"].sum() or 0),
-                           "scored_raw_events": int(seqs.raw_counts().sum())}
+    out: dict[str, Any] = {
+        "sequences": len(seqs),
+        "activities": seqs.n_activities,
+        "raw_activities": int(seqs.meta["raw_length"].sum() or 0),
+        "scored_raw_events": int(seqs.raw_counts().sum()),
+    }
     lengths = seqs.lengths
     for name in ("train", "validation", "test"):
         m = (split == name).to_numpy()

@@ -56,15 +56,23 @@ EXTRA_COLUMNS: dict[str, DType] = {
     "external_recipients": pl.Int32,
     "attachments": pl.Int32,
 }
-_STATE_KEYS = ("keys", "counts", "usual_hours", "org_usual_hours", "own_host", "shared_hosts", "known_hosts",
-               "domain_class", "extensions")
+_STATE_KEYS = (
+    "keys",
+    "counts",
+    "usual_hours",
+    "org_usual_hours",
+    "own_host",
+    "shared_hosts",
+    "known_hosts",
+    "domain_class",
+    "extensions",
+)
 
 
 def _with_inputs(events: pl.DataFrame) -> pl.DataFrame:
     """The columns this tokenizer reads, as plain strings / numbers; missing detail columns → null."""
     cols = [pl.col(c).cast(pl.Utf8) for c in ("user", "host", "source", "action")] + [pl.col("time")]
-    cols += [(pl.col(c) if c in events.columns else pl.lit(None)).cast(t).alias(c)
-             for c, t in EXTRA_COLUMNS.items()]
+    cols += [(pl.col(c) if c in events.columns else pl.lit(None)).cast(t).alias(c) for c, t in EXTRA_COLUMNS.items()]
     if events["time"].null_count():
         raise ValueError(f"{events['time'].null_count()} events have no time; cannot tokenize them")
     return events.select(cols)
@@ -80,12 +88,24 @@ class ContextTokenizer:
     name: ClassVar[str] = "context"
     extra_columns: ClassVar[tuple[str, ...]] = tuple(EXTRA_COLUMNS)
 
-    def __init__(self, seed: int = 0, min_count: int = 5, domain_clusters: int = 8, usual_share: float = 0.02,
-                 shared_users: int = 3, min_user_events: int = 50,
-                 state: dict[str, Any] | None = None) -> None:
-        self.params = {"seed": int(seed), "min_count": int(min_count),
-                       "domain_clusters": int(domain_clusters), "usual_share": float(usual_share),
-                       "shared_users": int(shared_users), "min_user_events": int(min_user_events)}
+    def __init__(
+        self,
+        seed: int = 0,
+        min_count: int = 5,
+        domain_clusters: int = 8,
+        usual_share: float = 0.02,
+        shared_users: int = 3,
+        min_user_events: int = 50,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self.params = {
+            "seed": int(seed),
+            "min_count": int(min_count),
+            "domain_clusters": int(domain_clusters),
+            "usual_share": float(usual_share),
+            "shared_users": int(shared_users),
+            "min_user_events": int(min_user_events),
+        }
         self.state = state
 
     @property
@@ -121,8 +141,7 @@ class ContextTokenizer:
         counts = self._keys(ev).value_counts()
         kept = counts.filter(pl.col("count") >= p["min_count"])
         src_order = {s: i for i, s in enumerate(SOURCES)}
-        keys = sorted(kept["key"].to_list(),
-                      key=lambda k: (src_order.get(k.split("/", 1)[0], len(SOURCES)), k))
+        keys = sorted(kept["key"].to_list(), key=lambda k: (src_order.get(k.split("/", 1)[0], len(SOURCES)), k))
         keys += [f"{s}/{UNKNOWN}" for s in (*SOURCES, OTHER_SOURCE)]
         by_key = dict(zip(counts["key"].to_list(), counts["count"].to_list()))
         state["keys"] = keys
@@ -150,22 +169,28 @@ class ContextTokenizer:
         return {"usual_hours": dict(sorted(per_user.items())), "org_usual_hours": usual(weekday["h"])}
 
     def _hosts(self, ev: pl.DataFrame) -> dict[str, Any]:
-        uses = (ev.group_by("user", "host").len()
-                .sort(["user", "len", "host"], descending=[False, True, False]))
-        own = {str(u): str(h) for u, h in uses.unique("user", keep="first", maintain_order=True)
-               .select("user", "host").iter_rows()}
+        uses = ev.group_by("user", "host").len().sort(["user", "len", "host"], descending=[False, True, False])
+        own = {
+            str(u): str(h)
+            for u, h in uses.unique("user", keep="first", maintain_order=True).select("user", "host").iter_rows()
+        }
         owned = set(own.values())
         users_per_host = uses.group_by("host").agg(pl.col("user").n_unique().alias("n"))
-        shared = sorted(str(h) for h, n in users_per_host.iter_rows()
-                        if n >= self.params["shared_users"] and h not in owned)
-        return {"own_host": dict(sorted(own.items())), "shared_hosts": shared,
-                "known_hosts": sorted(str(h) for h in users_per_host["host"].to_list())}
+        shared = sorted(
+            str(h) for h, n in users_per_host.iter_rows() if n >= self.params["shared_users"] and h not in owned
+        )
+        return {
+            "own_host": dict(sorted(own.items())),
+            "shared_hosts": shared,
+            "known_hosts": sorted(str(h) for h in users_per_host["host"].to_list()),
+        }
 
     def _domain_classes(self, ev: pl.DataFrame) -> dict[str, str]:
         """Domains → co-visitation cluster ('c0' = most traffic), 'rare' below shared_users visitors."""
         p = self.params
-        visits = (ev.filter((pl.col("source") == "http") & pl.col("domain").is_not_null())
-                  .group_by("domain", "user").len())
+        visits = (
+            ev.filter((pl.col("source") == "http") & pl.col("domain").is_not_null()).group_by("domain", "user").len()
+        )
         if visits.height == 0:
             return {}
         visitors = visits.group_by("domain").agg(pl.len().alias("users"), pl.col("len").sum().alias("n"))
@@ -208,37 +233,68 @@ class ContextTokenizer:
         src, act = pl.col("source"), pl.col("action").fill_null("?")
         user, host = pl.col("user"), pl.col("host")
         own = user.replace_strict(st["own_host"], default=None, return_dtype=pl.Utf8)
-        host_cls = (pl.when(host == own).then(pl.lit("own"))
-                    .when(host.is_in(st["shared_hosts"])).then(pl.lit("shared"))
-                    .when(host.is_in(st["known_hosts"])).then(pl.lit("other"))
-                    .otherwise(pl.lit("unknown")))
+        host_cls = (
+            pl.when(host == own)
+            .then(pl.lit("own"))
+            .when(host.is_in(st["shared_hosts"]))
+            .then(pl.lit("shared"))
+            .when(host.is_in(st["known_hosts"]))
+            .then(pl.lit("other"))
+            .otherwise(pl.lit("unknown"))
+        )
         ext = self._extension(pl.col("filename"))
-        ext_cls = (pl.when(ext.is_null()).then(pl.lit("none"))
-                   .when(ext.is_in(st["extensions"])).then(ext).otherwise(pl.lit("other")))
+        ext_cls = (
+            pl.when(ext.is_null())
+            .then(pl.lit("none"))
+            .when(ext.is_in(st["extensions"]))
+            .then(ext)
+            .otherwise(pl.lit("other"))
+        )
         to_r, from_r = pl.col("to_removable"), pl.col("from_removable")
-        media = (pl.when(to_r.is_null() & from_r.is_null()).then(pl.lit("na"))
-                 .when(to_r.fill_null(False)).then(pl.lit("to-removable"))
-                 .when(from_r.fill_null(False)).then(pl.lit("from-removable")).otherwise(pl.lit("local")))
+        media = (
+            pl.when(to_r.is_null() & from_r.is_null())
+            .then(pl.lit("na"))
+            .when(to_r.fill_null(False))
+            .then(pl.lit("to-removable"))
+            .when(from_r.fill_null(False))
+            .then(pl.lit("from-removable"))
+            .otherwise(pl.lit("local"))
+        )
         ext_n, att = pl.col("external_recipients"), pl.col("attachments")
-        mail = pl.concat_str([
-            pl.when(ext_n.is_null()).then(pl.lit("na")).when(ext_n > 0).then(pl.lit("external"))
-            .otherwise(pl.lit("internal")),
-            pl.when(att.fill_null(0) > 0).then(pl.lit("attachment")).otherwise(pl.lit("no-attachment")),
-        ], separator="/")
-        web = (pl.when(pl.col("domain").is_null()).then(pl.lit("none"))
-               .otherwise(pl.col("domain").replace_strict(st["domain_class"], default="unknown",
-                                                          return_dtype=pl.Utf8)))
-        detail = (pl.when(src == "file").then(pl.concat_str([media, ext_cls], separator="/"))
-                  .when(src == "email").then(mail).when(src == "http").then(web).otherwise(pl.lit(None)))
-        key = pl.concat_str([src.fill_null(OTHER_SOURCE), act, host_cls, detail], separator="/",
-                            ignore_nulls=True)
+        mail = pl.concat_str(
+            [
+                pl.when(ext_n.is_null())
+                .then(pl.lit("na"))
+                .when(ext_n > 0)
+                .then(pl.lit("external"))
+                .otherwise(pl.lit("internal")),
+                pl.when(att.fill_null(0) > 0).then(pl.lit("attachment")).otherwise(pl.lit("no-attachment")),
+            ],
+            separator="/",
+        )
+        web = (
+            pl.when(pl.col("domain").is_null())
+            .then(pl.lit("none"))
+            .otherwise(pl.col("domain").replace_strict(st["domain_class"], default="unknown", return_dtype=pl.Utf8))
+        )
+        detail = (
+            pl.when(src == "file")
+            .then(pl.concat_str([media, ext_cls], separator="/"))
+            .when(src == "email")
+            .then(mail)
+            .when(src == "http")
+            .then(web)
+            .otherwise(pl.lit(None))
+        )
+        key = pl.concat_str([src.fill_null(OTHER_SOURCE), act, host_cls, detail], separator="/", ignore_nulls=True)
         return ev.select(key.alias("key"))["key"]
 
     def _time_class(self, ev: pl.DataFrame) -> np.ndarray:
         st = self._require_fit()
         masks = {u: int(m) for u, m in st["usual_hours"].items()}
-        mask = ev.select(pl.col("user").replace_strict(masks, default=int(st["org_usual_hours"]),
-                                                       return_dtype=pl.Int64))["user"].to_numpy()
+        mask = ev.select(
+            pl.col("user").replace_strict(masks, default=int(st["org_usual_hours"]), return_dtype=pl.Int64)
+        )["user"].to_numpy()
         hour = ev["time"].dt.hour().to_numpy().astype(np.int64)
         weekend = ev["time"].dt.weekday().to_numpy() >= 6
         usual = (mask >> hour) & 1
@@ -254,8 +310,9 @@ class ContextTokenizer:
         unknown = {s: index[f"{s}/{UNKNOWN}"] for s in SOURCES}
         keys = self._keys(ev)
         idx = keys.replace_strict(index, default=None, return_dtype=pl.Int64)
-        fallback = ev["source"].replace_strict(unknown, default=index[f"{OTHER_SOURCE}/{UNKNOWN}"],
-                                               return_dtype=pl.Int64)
+        fallback = ev["source"].replace_strict(
+            unknown, default=index[f"{OTHER_SOURCE}/{UNKNOWN}"], return_dtype=pl.Int64
+        )
         return idx.fill_null(fallback).to_numpy()
 
     def transform(self, events: pl.DataFrame) -> np.ndarray:
@@ -276,8 +333,13 @@ class ContextTokenizer:
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict[str, Any]:
         st = self._require_fit()
-        return {"type": self.name, "time_classes": list(TIME_CLASSES), "params": dict(self.params),
-                "vocab_size": self.vocab_size, **{k: st[k] for k in _STATE_KEYS}}
+        return {
+            "type": self.name,
+            "time_classes": list(TIME_CLASSES),
+            "params": dict(self.params),
+            "vocab_size": self.vocab_size,
+            **{k: st[k] for k in _STATE_KEYS},
+        }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> ContextTokenizer:

@@ -55,11 +55,12 @@ class Samples:
         """Flat position of each target in `seqs` (also its prefix end, exclusive)."""
         return seqs.offsets[self.seq] + self.pos
 
-    def subset(self, idx: np.ndarray) -> "Samples":
-        return Samples(self.seq[idx], self.pos[idx], self.target[idx],
-                       None if self.label is None else self.label[idx])
+    def subset(self, idx: np.ndarray) -> Samples:
+        return Samples(self.seq[idx], self.pos[idx], self.target[idx], None if self.label is None else self.label[idx])
 
-    def prefixes(self, seqs: SequenceSet, idx: np.ndarray | None = None, max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def prefixes(
+        self, seqs: SequenceSet, idx: np.ndarray | None = None, max_len: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Right-padded prefix matrix (int32 [B, L], 0 = padding) and prefix lengths for samples
         `idx` (all if None). Prefixes longer than `max_len` keep their last `max_len` tokens."""
         idx = np.arange(len(self)) if idx is None else np.asarray(idx, dtype=np.int64)
@@ -83,7 +84,7 @@ class Samples:
         np.savez(path, **arrays)  # type: ignore[arg-type]
 
     @classmethod
-    def load(cls, path: str | Path) -> "Samples":
+    def load(cls, path: str | Path) -> Samples:
         with np.load(path, allow_pickle=False) as z:
             return cls(z["seq"], z["pos"], z["target"], z["label"] if "label" in z else None)
 
@@ -98,8 +99,9 @@ def _positions(seqs: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
 def _check_labels(seqs: SequenceSet, activity_labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(activity_labels, dtype=bool)
     if labels.shape != (seqs.n_activities,):
-        raise ValueError(f"activity_labels must have one entry per activity ({seqs.n_activities}), "
-                         f"got shape {labels.shape}")
+        raise ValueError(
+            f"activity_labels must have one entry per activity ({seqs.n_activities}), got shape {labels.shape}"
+        )
     return labels
 
 
@@ -129,7 +131,11 @@ def training_samples(
     normal_idx = np.flatnonzero(~from_bad)
     k = int(round(normal_rate * len(normal_idx)))
     rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(len(normal_idx), size=k, replace=False)) if k < len(normal_idx) else np.arange(len(normal_idx))
+    chosen = (
+        np.sort(rng.choice(len(normal_idx), size=k, replace=False))
+        if k < len(normal_idx)
+        else np.arange(len(normal_idx))
+    )
     keep = np.zeros(len(seq), dtype=bool)
     keep[from_bad] = True
     keep[normal_idx[chosen]] = True

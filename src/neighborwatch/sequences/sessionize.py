@@ -48,10 +48,36 @@ import numpy as np
 import polars as pl
 
 US = 1_000_000
-DEFAULT_OPEN = ("logon", "login", "signin", "signon", "loggedin", "loggedon", "userlogon", "userlogin",
-                "sessionstart", "sessionstarted", "sessionopen", "sessionopened", "sessionbegin")
-DEFAULT_CLOSE = ("logoff", "logout", "signout", "signoff", "loggedout", "loggedoff", "userlogoff",
-                 "userlogout", "sessionend", "sessionended", "sessionclose", "sessionclosed", "sessionstop")
+DEFAULT_OPEN = (
+    "logon",
+    "login",
+    "signin",
+    "signon",
+    "loggedin",
+    "loggedon",
+    "userlogon",
+    "userlogin",
+    "sessionstart",
+    "sessionstarted",
+    "sessionopen",
+    "sessionopened",
+    "sessionbegin",
+)
+DEFAULT_CLOSE = (
+    "logoff",
+    "logout",
+    "signout",
+    "signoff",
+    "loggedout",
+    "loggedoff",
+    "userlogoff",
+    "userlogout",
+    "sessionend",
+    "sessionended",
+    "sessionclose",
+    "sessionclosed",
+    "sessionstop",
+)
 DEFAULT_IDLE_S = 30 * 60.0
 DEFAULT_MAX_DURATION_S = 24 * 3600.0
 
@@ -90,11 +116,13 @@ class SessionRule:
             object.__setattr__(self, "close_actions", tuple(normalize_action(a) for a in self.close_actions))
         overlap = set(self.open_actions) & set(self.close_actions)
         if overlap:
-            raise SessionRuleError(f"actions both open and close a session: {sorted(overlap)}; "
-                                   "give different --session-open and --session-close lists")
+            raise SessionRuleError(
+                f"actions both open and close a session: {sorted(overlap)}; "
+                "give different --session-open and --session-close lists"
+            )
 
     @classmethod
-    def cert(cls) -> "SessionRule":
+    def cert(cls) -> SessionRule:
         """The paper's rule: logon/Logon opens, logon/Logoff closes, no idle or length limit."""
         return cls(("Logon",), ("Logoff",), 0.0, 0.0, "cert")
 
@@ -126,23 +154,36 @@ class SessionRule:
         if self.kind == "cert":
             expr = (pl.col("source") == "logon") & pl.any_horizontal([pl.col("action") == a for a in actions])
         else:  # normalise the few distinct names, not every event (30 M rows are Categorical)
-            names = [a for a in events["action"].unique().drop_nulls().cast(pl.Utf8).to_list()
-                     if normalize_action(a) in actions]
+            names = [
+                a
+                for a in events["action"].unique().drop_nulls().cast(pl.Utf8).to_list()
+                if normalize_action(a) in actions
+            ]
             expr = pl.col("action").cast(pl.Utf8).is_in(names)
         return events.select(expr.fill_null(False).alias("f")).to_series().to_numpy()
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "open_actions": list(self.open_actions),
-                "close_actions": list(self.close_actions), "idle_gap_s": self.idle_gap_s,
-                "max_duration_s": self.max_duration_s}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "open_actions": list(self.open_actions),
+            "close_actions": list(self.close_actions),
+            "idle_gap_s": self.idle_gap_s,
+            "max_duration_s": self.max_duration_s,
+        }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any] | None) -> "SessionRule":
+    def from_json(cls, obj: dict[str, Any] | None) -> SessionRule:
         """None (a WORK built before session rules existed) → the CERT rule it was built with."""
         if not obj:
             return cls.cert()
-        return cls(tuple(obj["open_actions"]), tuple(obj["close_actions"]), float(obj["idle_gap_s"]),
-                   float(obj["max_duration_s"]), obj.get("kind", "actions"))
+        return cls(
+            tuple(obj["open_actions"]),
+            tuple(obj["close_actions"]),
+            float(obj["idle_gap_s"]),
+            float(obj["max_duration_s"]),
+            obj.get("kind", "actions"),
+        )
 
 
 def default_rule(cert: bool) -> SessionRule:
@@ -150,8 +191,13 @@ def default_rule(cert: bool) -> SessionRule:
     return SessionRule.cert() if cert else SessionRule()
 
 
-def make_rule(cert: bool, open_actions: str | None = None, close_actions: str | None = None,
-              idle_minutes: float | None = None, max_hours: float | None = None) -> SessionRule:
+def make_rule(
+    cert: bool,
+    open_actions: str | None = None,
+    close_actions: str | None = None,
+    idle_minutes: float | None = None,
+    max_hours: float | None = None,
+) -> SessionRule:
     """The rule `prepare` uses: the default for the data, with any option the user gave.
 
     Lists are comma-separated action names. Any option given for CERT data switches it to the
@@ -167,7 +213,8 @@ def make_rule(cert: bool, open_actions: str | None = None, close_actions: str | 
 
     base = SessionRule()
     return SessionRule(
-        names(open_actions, base.open_actions), names(close_actions, base.close_actions),
+        names(open_actions, base.open_actions),
+        names(close_actions, base.close_actions),
         (0.0 if cert else base.idle_gap_s) if idle_minutes is None else idle_minutes * 60.0,
         (0.0 if cert else base.max_duration_s) if max_hours is None else max_hours * 3600.0,
     )

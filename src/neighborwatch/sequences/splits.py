@@ -54,13 +54,15 @@ class SplitDates:
     rule: str  # 'release', 'fallback' or 'override': where the dates came from
 
     def to_json(self) -> dict[str, str]:
-        return {"val_start": self.val_start.isoformat(), "test_start": self.test_start.isoformat(),
-                "rule": self.rule}
+        return {"val_start": self.val_start.isoformat(), "test_start": self.test_start.isoformat(), "rule": self.rule}
 
     @classmethod
-    def from_json(cls, obj: dict[str, str]) -> "SplitDates":
-        return cls(datetime.fromisoformat(obj["val_start"]), datetime.fromisoformat(obj["test_start"]),
-                   obj.get("rule", "override"))
+    def from_json(cls, obj: dict[str, str]) -> SplitDates:
+        return cls(
+            datetime.fromisoformat(obj["val_start"]),
+            datetime.fromisoformat(obj["test_start"]),
+            obj.get("rule", "override"),
+        )
 
 
 def parse_date(value: str | date | datetime) -> datetime:
@@ -96,8 +98,9 @@ def _cut(at: datetime, floor: datetime) -> datetime:
     return m if m > floor else at
 
 
-def fallback_dates(span_start: datetime, span_end: datetime,
-                   times_us: np.ndarray | None = None) -> tuple[datetime, datetime]:
+def fallback_dates(
+    span_start: datetime, span_end: datetime, times_us: np.ndarray | None = None
+) -> tuple[datetime, datetime]:
     """(validation start, test start) for data without a release cut.
 
     With the event times: test from the midnight before the event at 75 % of the events, validation
@@ -143,8 +146,7 @@ def split_dates(
     else:
         test_default = release_test_start(release)
         val_default = month_before(test_default) if test_default else None
-        if (test_default is not None and val_default is not None
-                and span_start < val_default < test_default < span_end):
+        if test_default is not None and val_default is not None and span_start < val_default < test_default < span_end:
             test, val, rule = test_default, val_default, "release"
         else:
             val, test = fallback_dates(span_start, span_end, times_us)
@@ -164,8 +166,12 @@ def from_epoch_us(us: int) -> datetime:
     return np.datetime64(int(us), "us").astype(datetime)
 
 
-def validation_users(users: Sequence[str], strata: Mapping[str, int] | None = None,
-                     share: float = VALIDATION_USER_SHARE, seed: int = DEFAULT_SPLIT_SEED) -> set[str]:
+def validation_users(
+    users: Sequence[str],
+    strata: Mapping[str, int] | None = None,
+    share: float = VALIDATION_USER_SHARE,
+    seed: int = DEFAULT_SPLIT_SEED,
+) -> set[str]:
     """The users held out for validation: per stratum a seeded draw without replacement.
 
     `strata` maps an insider to a scenario number (insiders active before the test cut; the
@@ -187,8 +193,9 @@ def validation_users(users: Sequence[str], strata: Mapping[str, int] | None = No
     return out
 
 
-def assign_splits(start_us: np.ndarray, dates: SplitDates, users: np.ndarray | None = None,
-                  held_out: set[str] | None = None) -> np.ndarray:
+def assign_splits(
+    start_us: np.ndarray, dates: SplitDates, users: np.ndarray | None = None, held_out: set[str] | None = None
+) -> np.ndarray:
     """'train' | 'validation' | 'test' per sequence from its first event time (epoch µs).
 
     With `held_out` users (rule ``users``): before the test cut their sequences are validation and
@@ -206,18 +213,24 @@ def assign_splits(start_us: np.ndarray, dates: SplitDates, users: np.ndarray | N
     return np.asarray(SPLITS, dtype=object)[idx]
 
 
-def check_splits(split: np.ndarray, dates: SplitDates, rule: str,
-                 span: tuple[datetime, datetime] | None = None) -> None:
+def check_splits(
+    split: np.ndarray, dates: SplitDates, rule: str, span: tuple[datetime, datetime] | None = None
+) -> None:
     """Every split must hold a sequence; otherwise say why and name the options."""
     missing = [name for name in SPLITS if not (np.asarray(split) == name).any()]
     if not missing:
         return
     logged = f"the logs span {span[0]:%Y-%m-%d %H:%M} .. {span[1]:%Y-%m-%d %H:%M}; " if span else ""
-    where = (f"validation = held-out users, test from {dates.test_start:%Y-%m-%d %H:%M}" if rule == "users" else
-             f"validation from {dates.val_start:%Y-%m-%d %H:%M}, test from {dates.test_start:%Y-%m-%d %H:%M}")
+    where = (
+        f"validation = held-out users, test from {dates.test_start:%Y-%m-%d %H:%M}"
+        if rule == "users"
+        else f"validation from {dates.val_start:%Y-%m-%d %H:%M}, test from {dates.test_start:%Y-%m-%d %H:%M}"
+    )
     options = ["--test-start (and --val-start) inside the logged period"]
     if rule == "users":
         options.append("--validation period")
     options.append("a longer log span (a few weeks or more)")
-    raise ValueError(f"the {' and '.join(missing)} split(s) would hold no sequence ({where}, {dates.rule} "
-                     f"rule); {logged}options: " + ", or ".join(options))
+    raise ValueError(
+        f"the {' and '.join(missing)} split(s) would hold no sequence ({where}, {dates.rule} "
+        f"rule); {logged}options: " + ", or ".join(options)
+    )

@@ -70,8 +70,12 @@ def _samples(part: SequenceSet, mal: np.ndarray, split: str) -> tuple[dict[str, 
     if split == "train":
         s = training_samples(part, mal, seed=DEFAULT_SEED)
         o = oversample(s, seed=DEFAULT_SEED)
-        return {"samples": len(s), "malicious_samples": s.n_malicious,
-                "samples_oversampled": len(o), "malicious_samples_oversampled": o.n_malicious}, s
+        return {
+            "samples": len(s),
+            "malicious_samples": s.n_malicious,
+            "samples_oversampled": len(o),
+            "malicious_samples_oversampled": o.n_malicious,
+        }, s
     s = evaluation_samples(part, mal)
     return {"samples": len(s), "malicious_samples": s.n_malicious}, s
 
@@ -82,8 +86,12 @@ def _insiders(work: WorkDir) -> pl.DataFrame:
         return pl.DataFrame(schema={"scenario": pl.Int8, "insider": pl.Utf8})
     ids = pl.scan_parquet(work.events).select("event_id")
     return (
-        pl.scan_parquet(work.labels).filter(pl.col("malicious")).join(ids, on="event_id", how="semi")
-        .select("scenario", "insider").unique().collect()
+        pl.scan_parquet(work.labels)
+        .filter(pl.col("malicious"))
+        .join(ids, on="event_id", how="semi")
+        .select("scenario", "insider")
+        .unique()
+        .collect()
     )
 
 
@@ -135,7 +143,9 @@ def dataset_stats(work: WorkDir | str | Path, write: bool = True) -> dict[str, A
             ss["_sample_scen"] = np.where(samples.label, ss["_scen"][samples.flat_index(ss["_part"])], 0)
         out["splits"][split] = row
         per_split[split] = {"sess": ss, "day": ds}
-    scenarios = sorted({int(x) for x in np.unique(scenario[malicious])} | set(insiders["scenario"].drop_nulls().to_list()))
+    scenarios = sorted(
+        {int(x) for x in np.unique(scenario[malicious])} | set(insiders["scenario"].drop_nulls().to_list())
+    )
     for sc in scenarios:
         entry: dict[str, Any] = {
             "insiders": insiders.filter(pl.col("scenario") == sc)["insider"].n_unique(),
@@ -182,10 +192,15 @@ def _fmt(v: Any) -> str:
 def tables(stats: dict[str, Any]) -> list[Table]:
     d = stats["split_dates"]
     held = (stats.get("validation") or {}).get("rule") == "users"
-    val = (f"validation = {stats['validation']['share']:.0%} of the users held out before the test cut"
-           if held else f"validation from {d['val_start'][:10]}")
-    title = (f"{stats.get('release') or 'dataset'}: {stats['events']:,} events, {stats['insiders']} insiders, "
-             f"{val}, test from {d['test_start'][:10]} ({d['rule']})")
+    val = (
+        f"validation = {stats['validation']['share']:.0%} of the users held out before the test cut"
+        if held
+        else f"validation from {d['val_start'][:10]}"
+    )
+    title = (
+        f"{stats.get('release') or 'dataset'}: {stats['events']:,} events, {stats['insiders']} insiders, "
+        f"{val}, test from {d['test_start'][:10]} ({d['rule']})"
+    )
     main = Table(title=title)
     main.add_column("")
     for c in COLUMNS:
@@ -202,11 +217,13 @@ def tables(stats: dict[str, Any]) -> list[Table]:
         for name, e in stats["scenarios"].items():
             sc.add_row(name, "insiders", _fmt(e["insiders"]), "", "", "")
             sc.add_row("", "malicious events", _fmt(e["malicious_events"]), "", "", "")
-            for key, label in (("insiders", "insiders (accounts) per split"),
-                               ("malicious_activities", "malicious activities"),
-                               ("malicious_sessions", "malicious sessions"),
-                               ("malicious_user_days", "malicious user-days"),
-                               ("malicious_samples", "malicious samples")):
+            for key, label in (
+                ("insiders", "insiders (accounts) per split"),
+                ("malicious_activities", "malicious activities"),
+                ("malicious_sessions", "malicious sessions"),
+                ("malicious_user_days", "malicious user-days"),
+                ("malicious_samples", "malicious samples"),
+            ):
                 sc.add_row("", label, *[_fmt(e[c].get(key)) for c in COLUMNS], end_section=key == "malicious_samples")
         out.append(sc)
     return out

@@ -53,7 +53,7 @@ class Tokenizer(Protocol):
         """Number of classes including padding 0."""
         ...
 
-    def fit(self, events: pl.DataFrame) -> "Tokenizer":
+    def fit(self, events: pl.DataFrame) -> Tokenizer:
         """Learn the vocabulary from (training-period) events; returns self."""
         ...
 
@@ -61,12 +61,10 @@ class Tokenizer(Protocol):
         """int32 token per event row (never 0)."""
         ...
 
-    def to_json(self) -> dict[str, Any]:
-        ...
+    def to_json(self) -> dict[str, Any]: ...
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Tokenizer":
-        ...
+    def from_json(cls, obj: dict[str, Any]) -> Tokenizer: ...
 
 
 def _key(source: pl.Expr, action: pl.Expr) -> pl.Expr:
@@ -106,20 +104,27 @@ class WordHourTokenizer:
     def vocab_size(self) -> int:
         return len(WORDS) * HOURS + 1
 
-    def fit(self, events: pl.DataFrame) -> "WordHourTokenizer":
+    def fit(self, events: pl.DataFrame) -> WordHourTokenizer:
         return self  # fixed vocabulary
 
     def words(self, events: pl.DataFrame) -> np.ndarray:
         """Word index per event; raises listing every (source, action) that maps to no word."""
         src, act = pl.col("source"), pl.col("action")
         expr = (
-            pl.when((src == "logon") & (act == "Logon")).then(WORDS.index("Logon"))
-            .when((src == "logon") & (act == "Logoff")).then(WORDS.index("Logoff"))
-            .when((src == "device") & (act == "Connect")).then(WORDS.index("Connect"))
-            .when((src == "device") & (act == "Disconnect")).then(WORDS.index("Disconnect"))
-            .when(src == "file").then(WORDS.index("file"))
-            .when(src == "email").then(WORDS.index("email"))
-            .when(src == "http").then(WORDS.index("http"))
+            pl.when((src == "logon") & (act == "Logon"))
+            .then(WORDS.index("Logon"))
+            .when((src == "logon") & (act == "Logoff"))
+            .then(WORDS.index("Logoff"))
+            .when((src == "device") & (act == "Connect"))
+            .then(WORDS.index("Connect"))
+            .when((src == "device") & (act == "Disconnect"))
+            .then(WORDS.index("Disconnect"))
+            .when(src == "file")
+            .then(WORDS.index("file"))
+            .when(src == "email")
+            .then(WORDS.index("email"))
+            .when(src == "http")
+            .then(WORDS.index("http"))
             .otherwise(None)
             .cast(pl.Int32)
         )
@@ -149,7 +154,7 @@ class WordHourTokenizer:
         return {"type": self.name, "words": list(WORDS), "hours": HOURS}
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "WordHourTokenizer":
+    def from_json(cls, obj: dict[str, Any]) -> WordHourTokenizer:
         if obj.get("type") != cls.name or list(obj.get("words", WORDS)) != list(WORDS):
             raise ValueError(f"not a {cls.name} tokenizer: {obj}")
         return cls()
@@ -163,8 +168,9 @@ class ActionHourTokenizer:
     MIN_COUNT = 2
     MAX_WORDS = 1000
 
-    def __init__(self, pairs: list[tuple[str, str]] | None = None, min_count: int = MIN_COUNT,
-                 max_words: int = MAX_WORDS) -> None:
+    def __init__(
+        self, pairs: list[tuple[str, str]] | None = None, min_count: int = MIN_COUNT, max_words: int = MAX_WORDS
+    ) -> None:
         if min_count < 1 or max_words < 1:
             raise ValueError("ActionHourTokenizer needs min_count >= 1 and max_words >= 1")
         self.pairs: list[tuple[str, str]] | None = [(a, b) for a, b in pairs] if pairs is not None else None
@@ -184,9 +190,14 @@ class ActionHourTokenizer:
         if self.pairs is None:
             raise RuntimeError("ActionHourTokenizer is not fitted; call fit(training events) first")
 
-    def fit(self, events: pl.DataFrame) -> "ActionHourTokenizer":
-        counts = (events.select(pl.col("source").cast(pl.Utf8), pl.col("action").cast(pl.Utf8)).drop_nulls()
-                  .group_by("source", "action").len().sort(["len", "source", "action"], descending=[True, False, False]))
+    def fit(self, events: pl.DataFrame) -> ActionHourTokenizer:
+        counts = (
+            events.select(pl.col("source").cast(pl.Utf8), pl.col("action").cast(pl.Utf8))
+            .drop_nulls()
+            .group_by("source", "action")
+            .len()
+            .sort(["len", "source", "action"], descending=[True, False, False])
+        )
         if counts.height == 0:
             raise ValueError("cannot fit ActionHourTokenizer on events without any source/action")
         kept = counts.filter(pl.col("len") >= self.min_count).head(self.max_words)
@@ -194,8 +205,11 @@ class ActionHourTokenizer:
             kept = counts.head(1)
         folded = counts.join(kept, on=["source", "action"], how="anti")
         self.pairs = sorted(zip(kept["source"].to_list(), kept["action"].to_list()))
-        self.folded = {"pairs": folded.height, "events": int(folded["len"].sum()),
-                       "examples": [f"{s}/{a}" for s, a in zip(folded["source"].head(10), folded["action"].head(10))]}
+        self.folded = {
+            "pairs": folded.height,
+            "events": int(folded["len"].sum()),
+            "examples": [f"{s}/{a}" for s, a in zip(folded["source"].head(10), folded["action"].head(10))],
+        }
         return self
 
     def words(self, events: pl.DataFrame) -> np.ndarray:
@@ -221,20 +235,33 @@ class ActionHourTokenizer:
 
     def to_json(self) -> dict[str, Any]:
         self._require_fit()
-        return {"type": self.name, "pairs": [list(p) for p in self.pairs], "hours": HOURS,  # type: ignore[union-attr]
-                "min_count": self.min_count, "max_words": self.max_words, "folded": self.folded}
+        assert self.pairs is not None  # set by fit
+        return {
+            "type": self.name,
+            "pairs": [list(p) for p in self.pairs],
+            "hours": HOURS,
+            "min_count": self.min_count,
+            "max_words": self.max_words,
+            "folded": self.folded,
+        }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "ActionHourTokenizer":
+    def from_json(cls, obj: dict[str, Any]) -> ActionHourTokenizer:
         if obj.get("type") != cls.name or "pairs" not in obj:
             raise ValueError(f"not a {cls.name} tokenizer: {obj}")
-        tok = cls([tuple(p) for p in obj["pairs"]], int(obj.get("min_count", cls.MIN_COUNT)),
-                  int(obj.get("max_words", cls.MAX_WORDS)))
+        tok = cls(
+            [tuple(p) for p in obj["pairs"]],
+            int(obj.get("min_count", cls.MIN_COUNT)),
+            int(obj.get("max_words", cls.MAX_WORDS)),
+        )
         tok.folded = obj.get("folded", tok.folded)
         return tok
 
 
-TOKENIZERS: dict[str, type[Tokenizer]] = {WordHourTokenizer.name: WordHourTokenizer, ActionHourTokenizer.name: ActionHourTokenizer}
+TOKENIZERS: dict[str, type[Tokenizer]] = {
+    WordHourTokenizer.name: WordHourTokenizer,
+    ActionHourTokenizer.name: ActionHourTokenizer,
+}
 TOKENIZERS[ContextTokenizer.name] = ContextTokenizer  # context: sequences.context_tokens
 
 
@@ -245,7 +272,7 @@ def make_tokenizer(name: str) -> Tokenizer:
     return TOKENIZERS[name]()
 
 
-def extra_columns(tokenizer: "Tokenizer | str | None") -> tuple[str, ...]:
+def extra_columns(tokenizer: Tokenizer | str | None) -> tuple[str, ...]:
     """Event detail columns a tokenizer (instance or name) reads besides time/user/host/source/action."""
     kind = TOKENIZERS.get(tokenizer) if isinstance(tokenizer, str) else tokenizer
     return tuple(getattr(kind, "extra_columns", ()))

@@ -38,8 +38,9 @@ def _anomalous(rng: np.random.Generator) -> tuple[list[int], list[bool]]:
     return seq, [True] * len(seq)
 
 
-def toy_split(n: int, anomaly_rate: float, rng: np.random.Generator, split: str,
-              start_day: int) -> tuple[SequenceSet, np.ndarray]:
+def toy_split(
+    n: int, anomaly_rate: float, rng: np.random.Generator, split: str, start_day: int
+) -> tuple[SequenceSet, np.ndarray]:
     seqs, labels = [], []
     for _ in range(n):
         if rng.random() < anomaly_rate:
@@ -72,8 +73,9 @@ def toy_split(n: int, anomaly_rate: float, rng: np.random.Generator, split: str,
     return out, np.concatenate([np.array(lab, dtype=bool) for lab in labels])
 
 
-def toy_data(seed: int = 0, n_train: int = 300, n_val: int = 80, n_test: int = 120,
-             anomaly_rate: float = 0.05) -> dict[str, tuple[SequenceSet, np.ndarray]]:
+def toy_data(
+    seed: int = 0, n_train: int = 300, n_val: int = 80, n_test: int = 120, anomaly_rate: float = 0.05
+) -> dict[str, tuple[SequenceSet, np.ndarray]]:
     """{'train'|'validation'|'test': (SequenceSet, per-activity labels)}."""
     rng = np.random.default_rng(seed)
     return {

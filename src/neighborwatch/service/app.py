@@ -21,13 +21,18 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import (HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response,
-                               StreamingResponse)
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    StreamingResponse,
+)
 from pydantic import ValidationError
 
 from neighborwatch.service.incidents import install as install_incidents
 from neighborwatch.service.schemas import MAX_OFFSET, EventBatch, StatusUpdate
-from neighborwatch.streaming.events import DEFAULT_TIME_RANGE, TimeRange, parse_event, us_to_iso
+from neighborwatch.streaming.events import DEFAULT_TIME_RANGE, TimeRange, parse_event
 from neighborwatch.streaming.runtime import Runtime
 from neighborwatch.streaming.sources import Backpressure
 
@@ -43,6 +48,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
 def dashboard_html() -> str:
     """index.html: it loads its script and style from /static (the CSP allows no inline script)."""
     return resources.files("neighborwatch.service").joinpath("static", "index.html").read_text(encoding="utf-8")
@@ -75,9 +82,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: int = 10_000,
-               max_body: int = 8 * 1024 * 1024, title: str = "neighborwatch",
-               time_range: TimeRange = DEFAULT_TIME_RANGE) -> FastAPI:
+def create_app(
+    runtime: Runtime,
+    token: str,
+    publisher: Any = None,
+    max_batch: int = 10_000,
+    max_body: int = 8 * 1024 * 1024,
+    title: str = "neighborwatch",
+    time_range: TimeRange = DEFAULT_TIME_RANGE,
+) -> FastAPI:
     """`publisher` (a RedisPublisher) makes POST /events durable; else the runtime's memory queue."""
     if not token:
         raise ValueError("the service needs a non-empty token")
@@ -96,6 +109,7 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
                             listeners.discard(q)
                             break
                         q.put_nowait(a)
+
             loop.call_soon_threadsafe(deliver)
 
         runtime.subscribers.append(push)
@@ -116,8 +130,9 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
 
     def _check(given: str) -> None:
         if not given or not secrets.compare_digest(given.encode(errors="replace"), token.encode()):
-            raise HTTPException(status_code=401, detail="missing or wrong token",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status_code=401, detail="missing or wrong token", headers={"WWW-Authenticate": "Bearer"}
+            )
 
     def auth(request: Request) -> None:
         """The bearer header only (API clients can always send one)."""
@@ -141,11 +156,20 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
     batch_schema = EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")
     batch_defs = batch_schema.pop("$defs", {})
 
-    @app.post("/events", status_code=202, dependencies=[Depends(auth)], openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": batch_schema}}},
-        "responses": {"400": {"description": "not JSON"}, "413": {"description": "too large"},
-                      "422": {"description": "invalid events"}, "429": {"description": "busy, retry"}},
-    })
+    @app.post(
+        "/events",
+        status_code=202,
+        dependencies=[Depends(auth)],
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": batch_schema}}},
+            "responses": {
+                "400": {"description": "not JSON"},
+                "413": {"description": "too large"},
+                "422": {"description": "invalid events"},
+                "429": {"description": "busy, retry"},
+            },
+        },
+    )
     async def post_events(request: Request) -> dict[str, Any]:
         try:
             body = await read_body(request, max_body)
@@ -185,15 +209,19 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
             raise HTTPException(429, f"busy: {e}; retry later", headers={"Retry-After": "1"}) from None
         except Exception as e:  # noqa: BLE001 — the event store (Redis) is away: say so, retryable
             runtime.metrics.http_rejected["unavailable"] += 1
-            raise HTTPException(503, f"event store unavailable ({type(e).__name__}); retry later",
-                                headers={"Retry-After": "5"}) from None
+            raise HTTPException(
+                503, f"event store unavailable ({type(e).__name__}); retry later", headers={"Retry-After": "5"}
+            ) from None
         return {"accepted": len(dicts)}
 
     @app.get("/alerts", dependencies=[Depends(auth)])
-    def get_alerts(status: str | None = Query(None, pattern="^(open|confirmed|dismissed)$"),
-                   user: str | None = None, kind: str | None = Query(None, pattern="^(activity|risk)$"),
-                   offset: int = Query(0, ge=0, le=MAX_OFFSET),
-                   limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+    def get_alerts(
+        status: str | None = Query(None, pattern="^(open|confirmed|dismissed)$"),
+        user: str | None = None,
+        kind: str | None = Query(None, pattern="^(activity|risk)$"),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+        limit: int = Query(50, ge=1, le=500),
+    ) -> dict[str, Any]:
         total, alerts = runtime.alerts.query(status=status, user=user, kind=kind, offset=offset, limit=limit)
         return {"total": total, "offset": offset, "limit": limit, "alerts": alerts}
 
@@ -211,13 +239,14 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
                     try:
                         a = await asyncio.wait_for(q.get(), timeout=5.0)
                         yield f"event: alert\ndata: {json.dumps(a)}\n\n"
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         yield ": keep-alive\n\n"
             finally:
                 listeners.discard(q)
 
-        return StreamingResponse(gen(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            gen(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
 
     @app.get("/alerts/{alert_id}", dependencies=[Depends(auth)])
     def get_alert(alert_id: str) -> dict[str, Any]:
@@ -226,8 +255,9 @@ def create_app(runtime: Runtime, token: str, publisher: Any = None, max_batch: i
             raise HTTPException(404, f"no alert {alert_id[:200]!r}")
         return a
 
-    status_body = {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": StatusUpdate.model_json_schema()}}}}
+    status_body = {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": StatusUpdate.model_json_schema()}}}
+    }
 
     async def _set_status(alert_id: str, request: Request) -> dict[str, Any]:
         raw = parse_json(await read_body(request, MAX_SMALL_BODY))  # any nesting depth is a 400

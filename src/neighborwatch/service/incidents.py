@@ -62,15 +62,26 @@ def install(app: FastAPI, runtime: Runtime, auth: Callable[..., None]) -> None:
     router = APIRouter(dependencies=[Depends(auth)])
 
     @router.get("/incidents")
-    def list_incidents(status: str | None = Query(None, pattern="^(open|confirmed|dismissed)$"),
-                       user: str | None = None, kind: str | None = Query(None, pattern="^(activity|risk)$"),
-                       since: str | None = None, until: str | None = None,
-                       order: str = Query("peak", pattern="^(peak|recent)$"),
-                       offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
-        total, rows = runtime.alerts.query_incidents(status=status, user=user or None, kind=kind,
-                                                     since_us=_parse_time(since, "since"),
-                                                     until_us=_parse_time(until, "until"),
-                                                     offset=offset, limit=limit, order=order)
+    def list_incidents(
+        status: str | None = Query(None, pattern="^(open|confirmed|dismissed)$"),
+        user: str | None = None,
+        kind: str | None = Query(None, pattern="^(activity|risk)$"),
+        since: str | None = None,
+        until: str | None = None,
+        order: str = Query("peak", pattern="^(peak|recent)$"),
+        offset: int = Query(0, ge=0),
+        limit: int = Query(50, ge=1, le=500),
+    ) -> dict[str, Any]:
+        total, rows = runtime.alerts.query_incidents(
+            status=status,
+            user=user or None,
+            kind=kind,
+            since_us=_parse_time(since, "since"),
+            until_us=_parse_time(until, "until"),
+            offset=offset,
+            limit=limit,
+            order=order,
+        )
         return {"total": total, "offset": offset, "limit": limit, "incidents": [_live(runtime, r) for r in rows]}
 
     @router.get("/incidents/counts")
@@ -79,8 +90,13 @@ def install(app: FastAPI, runtime: Runtime, auth: Callable[..., None]) -> None:
         alerts, _ = runtime.alerts.query(limit=1)
         with runtime.lock:
             events = runtime.engine.counters.get("accepted", 0)
-        return {"incidents": sum(by_status.values()), **{s: by_status.get(s, 0) for s in ("open", "confirmed", "dismissed")},
-                "alerts": alerts, "events": events, "thresholds": runtime.engine.thresholds.calibration}
+        return {
+            "incidents": sum(by_status.values()),
+            **{s: by_status.get(s, 0) for s in ("open", "confirmed", "dismissed")},
+            "alerts": alerts,
+            "events": events,
+            "thresholds": runtime.engine.thresholds.calibration,
+        }
 
     @router.get("/incidents/{incident_id}")
     def get_incident(incident_id: str) -> dict[str, Any]:

@@ -72,17 +72,32 @@ def build_runtime(opts: ServeOptions):
     thresholds: Thresholds | Path | None = opts.thresholds
     if thresholds is None and cached.exists():
         thresholds = cached
-    engine = build_engine(opts.model, opts.work, budget_per_day=opts.budget_per_day,
-                          half_life_s=opts.half_life_h * 3600.0, thresholds=thresholds,
-                          config=EngineConfig(window_s=opts.window_s, max_hold_s=opts.max_hold_s,
-                                              max_open_sessions=opts.max_sessions,
-                                              idle_session_s=opts.idle_session_s))
+    engine = build_engine(
+        opts.model,
+        opts.work,
+        budget_per_day=opts.budget_per_day,
+        half_life_s=opts.half_life_h * 3600.0,
+        thresholds=thresholds,
+        config=EngineConfig(
+            window_s=opts.window_s,
+            max_hold_s=opts.max_hold_s,
+            max_open_sessions=opts.max_sessions,
+            idle_session_s=opts.idle_session_s,
+        ),
+    )
     engine.thresholds.save(cached)
     prefix = opts.prefix or DEFAULT_PREFIX
     source: RedisSource | MemorySource
     if opts.redis:
-        source = RedisSource(opts.redis, prefix, opts.partitions, opts.only, consumer=opts.consumer,
-                             max_deliveries=opts.max_deliveries, time_range=TimeRange(*opts.years))
+        source = RedisSource(
+            opts.redis,
+            prefix,
+            opts.partitions,
+            opts.only,
+            consumer=opts.consumer,
+            max_deliveries=opts.max_deliveries,
+            time_range=TimeRange(*opts.years),
+        )
         publisher = RedisPublisher(opts.redis, prefix, opts.partitions, max_pending=opts.queue)
     else:
         source, publisher = MemorySource(opts.queue), None
@@ -106,6 +121,7 @@ class RedactToken(logging.Filter):
 
 def watch_worker(runtime, server, every_s: float = 1.0) -> threading.Thread:
     """Stop the HTTP server once the worker is gone, so the process exits (non-zero, see serve)."""
+
     def loop() -> None:
         while not server.should_exit:
             if runtime.failed:
@@ -132,13 +148,14 @@ def serve(opts: ServeOptions) -> None:
     runtime, publisher = build_runtime(opts)
     app = create_app(runtime, token, publisher, time_range=TimeRange(*opts.years))
     th = runtime.engine.thresholds
-    console.print(f"[bold]neighborwatch serving[/] model {opts.model} · thresholds: activity {th.activity:.4f}, "
-                  f"risk {th.risk:.3f} ({th.calibrated_on})")
+    console.print(
+        f"[bold]neighborwatch serving[/] model {opts.model} · thresholds: activity {th.activity:.4f}, "
+        f"risk {th.risk:.3f} ({th.calibrated_on})"
+    )
     generated = "" if opts.token else " (token generated)"
     console.print(f"dashboard: http://{opts.host}:{opts.port}/dashboard?token={token}{generated}")
     runtime.start()
-    server = uvicorn.Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
-                                           access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning", access_log=False))
     watch_worker(runtime, server)
     try:
         server.run()

@@ -73,8 +73,15 @@ class AlertStore:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO alerts (alert_id, kind, user, time_us, score, status, body)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (alert["alert_id"], alert["kind"], alert["user"], alert["time_us"], alert["score"],
-                 alert["status"], json.dumps(alert)),
+                (
+                    alert["alert_id"],
+                    alert["kind"],
+                    alert["user"],
+                    alert["time_us"],
+                    alert["score"],
+                    alert["status"],
+                    json.dumps(alert),
+                ),
             )
             new = cur.rowcount > 0
             if new and alert.get("incident"):
@@ -90,17 +97,34 @@ class AlertStore:
             " start_us=excluded.start_us, end_us=excluded.end_us, peak_risk=excluded.peak_risk,"
             " peak_score=excluded.peak_score, kinds=excluded.kinds, alerts=excluded.alerts,"
             " n_activities=excluded.n_activities, body=excluded.body",
-            (inc["incident_id"], inc["user"], inc["start_us"], inc["end_us"], inc["peak_risk"], inc["peak_score"],
-             ",".join(sorted(inc["kinds"])), inc["alerts"], inc["n_activities"], json.dumps(inc)),
+            (
+                inc["incident_id"],
+                inc["user"],
+                inc["start_us"],
+                inc["end_us"],
+                inc["peak_risk"],
+                inc["peak_score"],
+                ",".join(sorted(inc["kinds"])),
+                inc["alerts"],
+                inc["n_activities"],
+                json.dumps(inc),
+            ),
         )
 
-    def query_incidents(self, status: str | None = None, user: str | None = None, kind: str | None = None,
-                        since_us: int | None = None, until_us: int | None = None, offset: int = 0,
-                        limit: int = 50, order: str = "peak") -> tuple[int, list[dict[str, Any]]]:
+    def query_incidents(
+        self,
+        status: str | None = None,
+        user: str | None = None,
+        kind: str | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        order: str = "peak",
+    ) -> tuple[int, list[dict[str, Any]]]:
         """(total matching, one page): riskiest first (`peak`) or newest first (`recent`)."""
         where, args = [], []
-        for clause, val in (("status=?", status), ("user=?", user), ("end_us>=?", since_us),
-                            ("start_us<=?", until_us)):
+        for clause, val in (("status=?", status), ("user=?", user), ("end_us>=?", since_us), ("start_us<=?", until_us)):
             if val is not None:
                 where.append(clause)
                 args.append(val)
@@ -111,22 +135,25 @@ class AlertStore:
         by = "peak_risk DESC, peak_score DESC, start_us DESC" if order == "peak" else "start_us DESC"
         with self._lock:
             total = self._db.execute(f"SELECT COUNT(*) FROM incidents{sql}", args).fetchone()[0]
-            rows = self._db.execute(f"SELECT body, status, note FROM incidents{sql} ORDER BY {by} LIMIT ? OFFSET ?",
-                                    [*args, limit, offset]).fetchall()
+            rows = self._db.execute(
+                f"SELECT body, status, note FROM incidents{sql} ORDER BY {by} LIMIT ? OFFSET ?", [*args, limit, offset]
+            ).fetchall()
         return total, [dict(json.loads(b), status=st, note=note) for b, st, note in rows]
 
     def get_incident(self, incident_id: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._db.execute("SELECT body, status, note FROM incidents WHERE incident_id=?",
-                                   (incident_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT body, status, note FROM incidents WHERE incident_id=?", (incident_id,)
+            ).fetchone()
         return None if row is None else dict(json.loads(row[0]), status=row[1], note=row[2])
 
     def set_incident_status(self, incident_id: str, status: str, note: str | None = None) -> dict[str, Any] | None:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}")
         with self._lock:
-            cur = self._db.execute("UPDATE incidents SET status=?, note=COALESCE(?, note) WHERE incident_id=?",
-                                   (status, note, incident_id))
+            cur = self._db.execute(
+                "UPDATE incidents SET status=?, note=COALESCE(?, note) WHERE incident_id=?", (status, note, incident_id)
+            )
             self._db.commit()
         return self.get_incident(incident_id) if cur.rowcount else None
 
@@ -155,12 +182,20 @@ class AlertStore:
             body["status"] = status
             if note is not None:
                 body["note"] = note
-            self._db.execute("UPDATE alerts SET status=?, body=? WHERE alert_id=?", (status, json.dumps(body), alert_id))
+            self._db.execute(
+                "UPDATE alerts SET status=?, body=? WHERE alert_id=?", (status, json.dumps(body), alert_id)
+            )
             self._db.commit()
         return body
 
-    def query(self, status: str | None = None, user: str | None = None, kind: str | None = None,
-              offset: int = 0, limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
+    def query(
+        self,
+        status: str | None = None,
+        user: str | None = None,
+        kind: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[int, list[dict[str, Any]]]:
         """(total matching, one page newest first)."""
         where, args = [], []
         for col, val in (("status", status), ("user", user), ("kind", kind)):

@@ -22,16 +22,17 @@ import itertools
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from neighborwatch.data.schema import EVENT_SCHEMA
+from neighborwatch.evaluation.incidents import IncidentTracker
 from neighborwatch.models.stream import StreamScorer
 from neighborwatch.sequences.sessionize import SessionRule
-from neighborwatch.evaluation.incidents import IncidentTracker
 from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
 from neighborwatch.streaming.events import OPTIONAL_FIELDS, LiveEvent, us_to_iso
 from neighborwatch.streaming.risk import RiskTracker
@@ -72,7 +73,7 @@ class EngineOutput:
     latencies: list[float] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)  # dead-letter entries (see `dead_letter`)
 
-    def extend(self, other: "EngineOutput") -> None:
+    def extend(self, other: EngineOutput) -> None:
         self.records += other.records
         self.alerts += other.alerts
         self.acks += other.acks
@@ -88,23 +89,38 @@ def dead_letter(ev: LiveEvent | None, stage: str, error: BaseException | str, ra
         try:
             event = ev.to_json()
         except Exception:  # noqa: BLE001 — the event may be what broke; keep its fields raw
-            event = {"event_id": ev.event_id, "time_us": ev.time_us, "user": ev.user, "host": ev.host,
-                     "source": ev.source, "action": ev.action}
-    return {"event_id": ev.event_id if ev is not None else None, "stage": stage, "reason": reason[:2000],
-            "event": event, "raw": None if raw is None else str(raw)[:2000]}
+            event = {
+                "event_id": ev.event_id,
+                "time_us": ev.time_us,
+                "user": ev.user,
+                "host": ev.host,
+                "source": ev.source,
+                "action": ev.action,
+            }
+    return {
+        "event_id": ev.event_id if ev is not None else None,
+        "stage": stage,
+        "reason": reason[:2000],
+        "event": event,
+        "raw": None if raw is None else str(raw)[:2000],
+    }
 
 
 class Engine:
-    def __init__(self, scorer: StreamScorer, tokenize: Callable[[pl.DataFrame], np.ndarray],
-                 decode: Callable[[int], tuple[str, int | None]], thresholds: Thresholds | None = None,
-                 config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        scorer: StreamScorer,
+        tokenize: Callable[[pl.DataFrame], np.ndarray],
+        decode: Callable[[int], tuple[str, int | None]],
+        thresholds: Thresholds | None = None,
+        config: EngineConfig | None = None,
+    ) -> None:
         self.scorer = scorer
         self.tokenize = tokenize
         self.decode = decode
         self.thresholds = thresholds or Thresholds()
         self.config = config or EngineConfig()
-        self.sessions = Sessionizer(collapse=self.config.collapse,
-                                    rule=SessionRule.from_json(self.config.session_rule))
+        self.sessions = Sessionizer(collapse=self.config.collapse, rule=SessionRule.from_json(self.config.session_rule))
         th = self.thresholds
         self.risk = RiskTracker(th.half_life_s, th.risk_baseline(), th.slack)
         self.incidents = IncidentTracker(th.activity, th.risk, th.incident_rules())
@@ -113,10 +129,20 @@ class Engine:
         self._tie = itertools.count()
         self.watermark_us = -(2**62)
         self.released_us = -(2**62)
-        self.counters: dict[str, int] = {"accepted": 0, "scored": 0, "first": 0, "repeat": 0,
-                                         "duplicate": 0, "rejected": 0, "late": 0, "alerts": 0,
-                                         "failed": 0, "evicted_idle": 0, "evicted_lru": 0,
-                                         "users_forgotten": 0}
+        self.counters: dict[str, int] = {
+            "accepted": 0,
+            "scored": 0,
+            "first": 0,
+            "repeat": 0,
+            "duplicate": 0,
+            "rejected": 0,
+            "late": 0,
+            "alerts": 0,
+            "failed": 0,
+            "evicted_idle": 0,
+            "evicted_lru": 0,
+            "users_forgotten": 0,
+        }
         self._users_swept_us = -(2**62)
 
     # -- intake ------------------------------------------------------------------------------
@@ -180,16 +206,26 @@ class Engine:
     # -- processing --------------------------------------------------------------------------
     def _tokens(self, events: list[LiveEvent]) -> tuple[np.ndarray, list[str | None]]:
         """Tokens per event (0 where the tokenizer refuses one), with the refusal reasons."""
-        df = pl.DataFrame({"source": [e.source for e in events], "action": [e.action for e in events],
-                           "time": np.array([e.time_us for e in events], dtype="datetime64[us]")},
-                          schema={"source": pl.Utf8, "action": pl.Utf8, "time": pl.Datetime("us")})
+        df = pl.DataFrame(
+            {
+                "source": [e.source for e in events],
+                "action": [e.action for e in events],
+                "time": np.array([e.time_us for e in events], dtype="datetime64[us]"),
+            },
+            schema={"source": pl.Utf8, "action": pl.Utf8, "time": pl.Datetime("us")},
+        )
         # who, where and the details: what context tokens read (same columns as events.parquet)
-        df = df.hstack(pl.DataFrame(
-            {"user": [e.user for e in events], "host": [e.host for e in events],
-             **{c: [e.details.get(c) for e in events] for c in OPTIONAL_FIELDS}},
-            schema={"user": pl.Utf8, "host": pl.Utf8, **{c: EVENT_SCHEMA[c] for c in OPTIONAL_FIELDS}},
-            strict=False,
-        ))
+        df = df.hstack(
+            pl.DataFrame(
+                {
+                    "user": [e.user for e in events],
+                    "host": [e.host for e in events],
+                    **{c: [e.details.get(c) for e in events] for c in OPTIONAL_FIELDS},
+                },
+                schema={"user": pl.Utf8, "host": pl.Utf8, **{c: EVENT_SCHEMA[c] for c in OPTIONAL_FIELDS}},
+                strict=False,
+            )
+        )
         try:
             return np.asarray(self.tokenize(df), dtype=np.int64), [None] * len(events)
         except Exception:  # noqa: BLE001 — find the events it refuses, one by one
@@ -288,16 +324,17 @@ class Engine:
             idx = by_round[bounds[rd + 1] : bounds[rd + 2]]
             p_idx = idx[predict[idx]]
             if p_idx.size:
-                scores[p_idx], pred = self.scorer.score(slot[p_idx], tokens[p_idx], times[p_idx],
-                                                        users[p_idx])
+                scores[p_idx], pred = self.scorer.score(slot[p_idx], tokens[p_idx], times[p_idx], users[p_idx])
             if p_idx.size and pred is not None:
                 if probs is None:
                     probs = np.empty((n, pred.probs.shape[1]), dtype=pred.probs.dtype)
                 probs[p_idx] = pred.probs
                 if pred.neighbours is not None and pred.similarities is not None:
                     if neigh is None:
-                        neigh = (np.empty((n, pred.neighbours.shape[1]), np.int64),
-                                 np.empty((n, pred.similarities.shape[1]), np.float32))
+                        neigh = (
+                            np.empty((n, pred.neighbours.shape[1]), np.int64),
+                            np.empty((n, pred.similarities.shape[1]), np.float32),
+                        )
                     neigh[0][p_idx] = pred.neighbours
                     neigh[1][p_idx] = pred.similarities
             self.scorer.advance(slot[idx], tokens[idx], times[idx])
@@ -313,8 +350,13 @@ class Engine:
 
         # risk and alerts in event order (plain Python values: numpy scalar access is slow)
         th = self.thresholds
-        score_l, pos_l, tok_l, late_l, pred_l = (scores.tolist(), positions.tolist(), tokens.tolist(),
-                                                 late.tolist(), predict.tolist())
+        score_l, pos_l, tok_l, late_l, pred_l = (
+            scores.tolist(),
+            positions.tolist(),
+            tokens.tolist(),
+            late.tolist(),
+            predict.tolist(),
+        )
         counters = self.counters
         records, acks, latencies = out.records, out.acks, out.latencies
         for i, ev in enumerate(events):
@@ -328,11 +370,17 @@ class Engine:
                 sc = score_l[i]
                 st = status[i]
                 finite = not math.isnan(sc)
-                rec: dict[str, Any] = {"event_id": ev.event_id, "time": us_to_iso(ev.time_us), "user": ev.user,
-                                       "host": ev.host, "status": st, "session": session_ids[i],
-                                       "position": pos_l[i] if pos_l[i] >= 0 else None,
-                                       "token": tok_l[i] if st != "rejected" else None,
-                                       "score": round(sc, 7) if finite else None}
+                rec: dict[str, Any] = {
+                    "event_id": ev.event_id,
+                    "time": us_to_iso(ev.time_us),
+                    "user": ev.user,
+                    "host": ev.host,
+                    "status": st,
+                    "session": session_ids[i],
+                    "position": pos_l[i] if pos_l[i] >= 0 else None,
+                    "token": tok_l[i] if st != "rejected" else None,
+                    "score": round(sc, 7) if finite else None,
+                }
                 if st == "rejected":
                     rec["error"] = errors[i]
                 if late_l[i]:
@@ -341,8 +389,9 @@ class Engine:
                 if finite and st != "repeat":  # a repeat's alert and risk were raised by what it repeats
                     before, after = self.risk.update(ev.user, ev.time_us, sc)
                     rec["risk"] = round(after, 6)
-                    kinds, incident = self.incidents.observe(ev.user, ev.time_us, ev.event_id, sc,
-                                                             self.risk.z(ev.user, sc), before, after, ev.to_json)
+                    kinds, incident = self.incidents.observe(
+                        ev.user, ev.time_us, ev.event_id, sc, self.risk.z(ev.user, sc), before, after, ev.to_json
+                    )
                     for kind in kinds:
                         value, thr = (sc, th.activity) if kind == "activity" else (after, th.risk)
                         p = probs[i] if probs is not None and pred_l[i] else None
@@ -400,9 +449,20 @@ class Engine:
             self.sessions.end(key)
             self.counters["evicted_lru"] += 1
 
-    def _alert(self, kind: str, ev: LiveEvent, value: float, threshold: float, token: int,
-               probs: np.ndarray | None, neigh: tuple[np.ndarray, np.ndarray] | None, session: str | None,
-               recent: list[Any], score: float, risk: float) -> dict[str, Any]:
+    def _alert(
+        self,
+        kind: str,
+        ev: LiveEvent,
+        value: float,
+        threshold: float,
+        token: int,
+        probs: np.ndarray | None,
+        neigh: tuple[np.ndarray, np.ndarray] | None,
+        session: str | None,
+        recent: list[Any],
+        score: float,
+        risk: float,
+    ) -> dict[str, Any]:
         cfg = self.config
         u = self.risk.users.get(ev.user)
         if u is not None:
@@ -420,15 +480,30 @@ class Engine:
             for d, s in zip(described, sims[: cfg.neighbours_shown]):
                 d["similarity"] = round(float(s), 4)
             reasons["neighbours"] = described
-        summary = (f"{reasons['observed']['activity']} at {reasons['observed']['hour']}h had probability "
-                   f"{reasons['observed']['probability']:.4f}") if kind == "activity" else (
-                   f"risk {risk:.3f} crossed {threshold:.3f}")
+        summary = (
+            (
+                f"{reasons['observed']['activity']} at {reasons['observed']['hour']}h had probability "
+                f"{reasons['observed']['probability']:.4f}"
+            )
+            if kind == "activity"
+            else (f"risk {risk:.3f} crossed {threshold:.3f}")
+        )
         return {
-            "alert_id": f"{kind}:{ev.event_id}", "kind": kind, "status": "open", "user": ev.user,
-            "host": ev.host, "session": session, "event_id": ev.event_id, "time": us_to_iso(ev.time_us),
-            "time_us": ev.time_us, "score": round(float(score), 6), "risk": round(float(risk), 6),
-            "value": round(float(value), 6), "threshold": round(float(threshold), 6),
-            "summary": summary, "reasons": reasons,
+            "alert_id": f"{kind}:{ev.event_id}",
+            "kind": kind,
+            "status": "open",
+            "user": ev.user,
+            "host": ev.host,
+            "session": session,
+            "event_id": ev.event_id,
+            "time": us_to_iso(ev.time_us),
+            "time_us": ev.time_us,
+            "score": round(float(score), 6),
+            "risk": round(float(risk), 6),
+            "value": round(float(value), 6),
+            "threshold": round(float(threshold), 6),
+            "summary": summary,
+            "reasons": reasons,
         }
 
     def _risk_summary(self, risk: float, threshold: float, incident: Any) -> str:
@@ -436,10 +511,14 @@ class Engine:
         drivers = []
         for a in incident.drivers(3):
             raw = a.get("raw") or {}
-            drivers.append(f"{raw.get('source', '?')}/{raw.get('action', '?')} at {str(raw.get('time', ''))[11:16]}"
-                           f" ({a['z']:+.1f}σ)")
-        return (f"risk {risk:.2f} ≥ {threshold:.2f}: {incident.n_activities} activities above this user's "
-                f"normal, led by {', '.join(drivers) or 'this activity'}")
+            drivers.append(
+                f"{raw.get('source', '?')}/{raw.get('action', '?')} at {str(raw.get('time', ''))[11:16]}"
+                f" ({a['z']:+.1f}σ)"
+            )
+        return (
+            f"risk {risk:.2f} ≥ {threshold:.2f}: {incident.n_activities} activities above this user's "
+            f"normal, led by {', '.join(drivers) or 'this activity'}"
+        )
 
     # -- state -------------------------------------------------------------------------------
     def state_json(self) -> dict[str, Any]:

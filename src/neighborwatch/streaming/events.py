@@ -69,8 +69,14 @@ class LiveEvent:
 
     def to_json(self) -> dict[str, Any]:
         """The raw event as an analyst wants to see it (ISO time, details inline)."""
-        out = {"event_id": self.event_id, "time": self.time.isoformat(), "user": self.user,
-               "host": self.host, "source": self.source, "action": self.action}
+        out = {
+            "event_id": self.event_id,
+            "time": self.time.isoformat(),
+            "user": self.user,
+            "host": self.host,
+            "source": self.source,
+            "action": self.action,
+        }
         out.update({k: v for k, v in self.details.items() if v is not None})
         return out
 
@@ -142,8 +148,9 @@ def _detail(value: Any, name: str) -> Any:
     return _text(value, name)
 
 
-def parse_event(obj: dict[str, Any], ack: Any = None, arrived: float = 0.0,
-                time_range: TimeRange | None = DEFAULT_TIME_RANGE) -> LiveEvent:
+def parse_event(
+    obj: dict[str, Any], ack: Any = None, arrived: float = 0.0, time_range: TimeRange | None = DEFAULT_TIME_RANGE
+) -> LiveEvent:
     """Validate one event dict; raises ValueError naming the first problem.
 
     Every intake path (HTTP, Redis, a snapshot's buffer) comes through here, so an event that

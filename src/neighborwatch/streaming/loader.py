@@ -39,10 +39,22 @@ def stream_scorer(detector: Detector, work: str | Path | None = None) -> StreamS
 
 def event_details(events: Path, rows: np.ndarray) -> dict[int, dict[str, Any]]:
     """user/host/time/activity of the given events.parquet rows (read once, when first needed)."""
-    df = (pl.scan_parquet(events).select("time", "user", "host", "source", "action")
-          .with_row_index("row").filter(pl.col("row").is_in(np.asarray(rows).tolist())).collect())
-    return {int(r["row"]): {"user": r["user"], "host": r["host"], "time": r["time"].isoformat(),
-                            "last_activity": f"{r['source']}/{r['action']}"} for r in df.iter_rows(named=True)}
+    df = (
+        pl.scan_parquet(events)
+        .select("time", "user", "host", "source", "action")
+        .with_row_index("row")
+        .filter(pl.col("row").is_in(np.asarray(rows).tolist()))
+        .collect()
+    )
+    return {
+        int(r["row"]): {
+            "user": r["user"],
+            "host": r["host"],
+            "time": r["time"].isoformat(),
+            "last_activity": f"{r['source']}/{r['action']}",
+        }
+        for r in df.iter_rows(named=True)
+    }
 
 
 def tokenizer_for(detector: Detector, work: str | Path | None) -> tuple[Tokenizer, bool]:
@@ -59,8 +71,9 @@ def tokenizer_for(detector: Detector, work: str | Path | None) -> tuple[Tokenize
     return WordHourTokenizer(), True
 
 
-def calibrate_on_validation(detector: Detector, work: str | Path, budget_per_day: float,
-                            half_life_s: float) -> Thresholds:
+def calibrate_on_validation(
+    detector: Detector, work: str | Path, budget_per_day: float, half_life_s: float
+) -> Thresholds:
     """Score the validation period in batch (= what live scoring gives) and fit the thresholds."""
     from neighborwatch.sequences.build import load_sequences, load_validation_days
 
@@ -73,13 +86,20 @@ def calibrate_on_validation(detector: Detector, work: str | Path, budget_per_day
         days = load_validation_days(work)  # whole-organisation days (held-out users: a share of them)
     except (FileNotFoundError, KeyError):
         days = None
-    return calibrate(scores, seqs.times, users, budget_per_day, half_life_s, days=days,
-                     source=f"validation period of {work}")
+    return calibrate(
+        scores, seqs.times, users, budget_per_day, half_life_s, days=days, source=f"validation period of {work}"
+    )
 
 
-def build_engine(model_dir: str | Path, work: str | Path | None = None, budget_per_day: float = 5.0,
-                 half_life_s: float = 24 * 3600.0, thresholds: Thresholds | str | Path | None = None,
-                 config: EngineConfig | None = None, detector: Detector | None = None) -> Engine:
+def build_engine(
+    model_dir: str | Path,
+    work: str | Path | None = None,
+    budget_per_day: float = 5.0,
+    half_life_s: float = 24 * 3600.0,
+    thresholds: Thresholds | str | Path | None = None,
+    config: EngineConfig | None = None,
+    detector: Detector | None = None,
+) -> Engine:
     """A ready engine: scorer, tokenizer, collapse rule and thresholds (given, or calibrated)."""
     det = detector if detector is not None else load_detector(model_dir)
     scorer = stream_scorer(det, work)
@@ -107,5 +127,8 @@ def build_engine(model_dir: str | Path, work: str | Path | None = None, budget_p
 
 
 def describe(engine: Engine) -> dict[str, Any]:
-    return {"scorer": engine.scorer.config(), "thresholds": engine.thresholds.to_json(),
-            "engine": engine.config.to_json()}
+    return {
+        "scorer": engine.scorer.config(),
+        "thresholds": engine.thresholds.to_json(),
+        "engine": engine.config.to_json(),
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -45,15 +45,22 @@ class Metrics:
             ]
             for k in sorted(self.events):
                 lines.append(f'neighborwatch_events_total{{status="{k}"}} {self.events[k]}')
-            lines += ["# HELP neighborwatch_alerts_total Alerts raised by kind.", "# TYPE neighborwatch_alerts_total counter"]
+            lines += [
+                "# HELP neighborwatch_alerts_total Alerts raised by kind.",
+                "# TYPE neighborwatch_alerts_total counter",
+            ]
             for k in sorted(self.alerts):
                 lines.append(f'neighborwatch_alerts_total{{kind="{k}"}} {self.alerts[k]}')
-            lines += ["# HELP neighborwatch_http_rejected_total Event batches refused by the API.",
-                      "# TYPE neighborwatch_http_rejected_total counter"]
+            lines += [
+                "# HELP neighborwatch_http_rejected_total Event batches refused by the API.",
+                "# TYPE neighborwatch_http_rejected_total counter",
+            ]
             for k in sorted(self.http_rejected):
                 lines.append(f'neighborwatch_http_rejected_total{{reason="{k}"}} {self.http_rejected[k]}')
-            lines += ["# HELP neighborwatch_event_latency_seconds Arrival to scored, per event.",
-                      "# TYPE neighborwatch_event_latency_seconds histogram"]
+            lines += [
+                "# HELP neighborwatch_event_latency_seconds Arrival to scored, per event.",
+                "# TYPE neighborwatch_event_latency_seconds histogram",
+            ]
             cum = 0
             for b, c in zip(LATENCY_BUCKETS, self.buckets):
                 cum += c
@@ -63,12 +70,16 @@ class Metrics:
             lines.append(f"neighborwatch_event_latency_seconds_sum {self.latency_sum:.6f}")
             lines.append(f"neighborwatch_event_latency_seconds_count {self.latency_count}")
             lines += ["# TYPE neighborwatch_snapshots_total counter", f"neighborwatch_snapshots_total {self.snapshots}"]
-            lines += ["# HELP neighborwatch_dead_letters_total Events that could not be processed, by stage.",
-                      "# TYPE neighborwatch_dead_letters_total counter"]
+            lines += [
+                "# HELP neighborwatch_dead_letters_total Events that could not be processed, by stage.",
+                "# TYPE neighborwatch_dead_letters_total counter",
+            ]
             for k in sorted(self.dead_letters):
                 lines.append(f'neighborwatch_dead_letters_total{{stage="{k}"}} {self.dead_letters[k]}')
-            lines += ["# TYPE neighborwatch_worker_errors_total counter",
-                      f"neighborwatch_worker_errors_total {self.worker_errors}"]
+            lines += [
+                "# TYPE neighborwatch_worker_errors_total counter",
+                f"neighborwatch_worker_errors_total {self.worker_errors}",
+            ]
             for name, fn in sorted(self.gauges.items()):
                 lines += [f"# TYPE neighborwatch_{name} gauge", f"neighborwatch_{name} {float(fn())}"]
         return "\n".join(lines) + "\n"

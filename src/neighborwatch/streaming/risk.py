@@ -34,8 +34,7 @@ class UserRisk:
 
 
 class RiskTracker:
-    def __init__(self, half_life_s: float = 24 * 3600.0, baseline: Baseline | None = None,
-                 slack: float = 1.0) -> None:
+    def __init__(self, half_life_s: float = 24 * 3600.0, baseline: Baseline | None = None, slack: float = 1.0) -> None:
         if half_life_s <= 0:
             raise ValueError("half_life_s must be positive")
         self.half_life_s = float(half_life_s)
@@ -93,28 +92,56 @@ class RiskTracker:
         u = self.users.get(user)
         today = None
         if u is not None and u.day_n:
-            today = {"day_start_us": u.day * DAY_US, "activities": u.day_n,
-                     "mean_surprisal": round(u.day_surprisal / u.day_n, 4)}
-        return {"user": {"mean_surprisal": round(mean, 4), "std": round(std, 4),
-                         "reference_activities": own[2] if own else 0},
-                "peers": {"mean_surprisal": round(self.baseline.peer_mean, 4),
-                          "std": round(self.baseline.peer_std, 4), "users": len(self.baseline.users)},
-                "today": today}
+            today = {
+                "day_start_us": u.day * DAY_US,
+                "activities": u.day_n,
+                "mean_surprisal": round(u.day_surprisal / u.day_n, 4),
+            }
+        return {
+            "user": {
+                "mean_surprisal": round(mean, 4),
+                "std": round(std, 4),
+                "reference_activities": own[2] if own else 0,
+            },
+            "peers": {
+                "mean_surprisal": round(self.baseline.peer_mean, 4),
+                "std": round(self.baseline.peer_std, 4),
+                "users": len(self.baseline.users),
+            },
+            "today": today,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "half_life_s": self.half_life_s, "slack": self.slack, "baseline": self.baseline.to_json(),
-            "users": {k: {"risk": u.risk, "last_us": u.last_us, "events": u.events, "alerts": u.alerts,
-                          "timeline": list(u.timeline), "day": [u.day, u.day_n, u.day_surprisal]}
-                      for k, u in self.users.items()},
+            "half_life_s": self.half_life_s,
+            "slack": self.slack,
+            "baseline": self.baseline.to_json(),
+            "users": {
+                k: {
+                    "risk": u.risk,
+                    "last_us": u.last_us,
+                    "events": u.events,
+                    "alerts": u.alerts,
+                    "timeline": list(u.timeline),
+                    "day": [u.day, u.day_n, u.day_surprisal],
+                }
+                for k, u in self.users.items()
+            },
         }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "RiskTracker":
+    def from_json(cls, obj: dict[str, Any]) -> RiskTracker:
         out = cls(obj["half_life_s"], Baseline.from_json(obj.get("baseline")), obj.get("slack", 1.0))
         for k, u in obj["users"].items():
             day = u.get("day", [-1, 0, 0.0])
-            out.users[k] = UserRisk(u["risk"], u["last_us"], u["events"], u["alerts"],
-                                    deque((tuple(p) for p in u["timeline"]), maxlen=TIMELINE_POINTS),
-                                    int(day[0]), int(day[1]), float(day[2]))
+            out.users[k] = UserRisk(
+                u["risk"],
+                u["last_us"],
+                u["events"],
+                u["alerts"],
+                deque((tuple(p) for p in u["timeline"]), maxlen=TIMELINE_POINTS),
+                int(day[0]),
+                int(day[1]),
+                float(day[2]),
+            )
         return out

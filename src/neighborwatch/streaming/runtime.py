@@ -25,8 +25,9 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from neighborwatch.streaming import snapshot
 from neighborwatch.streaming.alerts import AlertStore
@@ -39,9 +40,19 @@ log = logging.getLogger("neighborwatch.runtime")
 
 
 class Runtime:
-    def __init__(self, engine: Engine, source: Any, sinks: list[Sink], state_dir: str | Path,
-                 alerts: AlertStore | None = None, snapshot_every_s: float = 5.0, batch: int = 1024,
-                 poll_block_s: float = 0.05, max_buffered: int = 200_000, source_retry_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        source: Any,
+        sinks: list[Sink],
+        state_dir: str | Path,
+        alerts: AlertStore | None = None,
+        snapshot_every_s: float = 5.0,
+        batch: int = 1024,
+        poll_block_s: float = 0.05,
+        max_buffered: int = 200_000,
+        source_retry_s: float = 60.0,
+    ) -> None:
         self.engine, self.source, self.sinks = engine, source, sinks
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -62,6 +73,7 @@ class Runtime:
         self.metrics.gauges["queue_depth"] = lambda: float(getattr(self.source, "depth", 0) or 0)
         self.metrics.gauges["ordering_buffer"] = lambda: float(self.engine.buffered)
         self.metrics.gauges["open_sessions"] = lambda: float(len(self.engine.sessions.open))
+
         def evicted(why: str) -> float:
             return float(self.engine.counters.get(f"evicted_{why}", 0))
 
@@ -127,9 +139,10 @@ class Runtime:
             return self.engine.submit(events) if events else self.engine.release()
         except Exception as e:  # noqa: BLE001 — the worker never dies on its input
             log.exception("engine failed on a batch of %d events; dead-lettered", len(events))
-            return EngineOutput(records=[{"event_id": ev.event_id, "status": "failed", "error": str(e)[:500]}
-                                         for ev in events],
-                                dead=[dead_letter(ev, "engine", e) for ev in events])
+            return EngineOutput(
+                records=[{"event_id": ev.event_id, "status": "failed", "error": str(e)[:500]} for ev in events],
+                dead=[dead_letter(ev, "engine", e) for ev in events],
+            )
 
     def _emit(self, out: EngineOutput) -> None:
         if out.dead:
@@ -223,13 +236,20 @@ class Runtime:
     @property
     def failed(self) -> bool:
         """The worker was started and is gone (crashed or gave up): the process should exit."""
-        return self._thread is not None and not self._thread.is_alive() and not self._stop.is_set() or (
-            self.error is not None)
+        return (
+            self._thread is not None
+            and not self._thread.is_alive()
+            and not self._stop.is_set()
+            or (self.error is not None)
+        )
 
     def health(self) -> dict[str, Any]:
-        return {"status": "error" if self.failed else "ok", "worker_alive": self.alive,
-                "error": None if self.error is None else repr(self.error)[:500],
-                "dead_letters": sum(self.metrics.dead_letters.values())}
+        return {
+            "status": "error" if self.failed else "ok",
+            "worker_alive": self.alive,
+            "error": None if self.error is None else repr(self.error)[:500],
+            "dead_letters": sum(self.metrics.dead_letters.values()),
+        }
 
     def enqueue(self, events: list[LiveEvent]) -> None:
         """Hand events to an in-memory source (Backpressure when it is full)."""
@@ -244,7 +264,8 @@ class Runtime:
             now = eng.released_us
             rows: list[dict[str, Any]] = [
                 {"user": k, "risk": round(eng.risk.decayed(k, now), 6), "events": u.events, "alerts": u.alerts}
-                for k, u in eng.risk.users.items()]
+                for k, u in eng.risk.users.items()
+            ]
         rows.sort(key=lambda r: -r["risk"])
         return {"users": rows[:limit], "total": len(rows)}
 
@@ -256,9 +277,19 @@ class Runtime:
             if u is None:
                 return None
             timeline = [{"time": us_to_iso(t), "score": s, "risk": r} for t, s, r in list(u.timeline)[-points:]]
-            sessions = [{"session": s.session_id, "host": s.host, "start": us_to_iso(s.start_us),
-                         "activities": s.length} for (usr, _), s in eng.sessions.open.items() if usr == user_id]
+            sessions = [
+                {"session": s.session_id, "host": s.host, "start": us_to_iso(s.start_us), "activities": s.length}
+                for (usr, _), s in eng.sessions.open.items()
+                if usr == user_id
+            ]
             risk_now = eng.risk.decayed(user_id, eng.released_us)
         _, alerts = self.alerts.query(user=user_id, limit=50)
-        return {"user": user_id, "risk": round(risk_now, 6), "risk_at_last_event": round(u.risk, 6),
-                "events": u.events, "alerts": alerts, "open_sessions": sessions, "timeline": timeline}
+        return {
+            "user": user_id,
+            "risk": round(risk_now, 6),
+            "risk_at_last_event": round(u.risk, 6),
+            "events": u.events,
+            "alerts": alerts,
+            "open_sessions": sessions,
+            "timeline": timeline,
+        }

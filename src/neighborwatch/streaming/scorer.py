@@ -20,8 +20,9 @@ class BigramScorer(StreamScorer):
 
     name = "bigram"
 
-    def __init__(self, vocab_size: int, counts: np.ndarray | None = None, alpha: float = 0.1,
-                 capacity: int = 64) -> None:
+    def __init__(
+        self, vocab_size: int, counts: np.ndarray | None = None, alpha: float = 0.1, capacity: int = 64
+    ) -> None:
         self.vocab_size = int(vocab_size)
         self.alpha = float(alpha)
         counts = np.zeros((vocab_size, vocab_size)) if counts is None else np.asarray(counts, dtype=np.float64)
@@ -31,7 +32,7 @@ class BigramScorer(StreamScorer):
         super().__init__(capacity)
 
     @classmethod
-    def fit(cls, seqs: SequenceSet, alpha: float = 0.1) -> "BigramScorer":
+    def fit(cls, seqs: SequenceSet, alpha: float = 0.1) -> BigramScorer:
         counts = np.zeros((seqs.vocab_size, seqs.vocab_size))
         nxt = np.ones(seqs.n_activities, dtype=bool)
         nxt[seqs.offsets[:-1][seqs.lengths > 0]] = False  # first activity has no predecessor

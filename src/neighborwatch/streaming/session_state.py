@@ -45,7 +45,7 @@ class OpenSession:
         return out
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "OpenSession":
+    def from_json(cls, obj: dict[str, Any]) -> OpenSession:
         return cls(**obj)
 
 
@@ -73,8 +73,10 @@ class Sessionizer:
 
     def _expired(self, s: OpenSession, time_us: int) -> bool:
         """Would an event at `time_us` start a new session by the idle / maximum-length rule?"""
-        return bool((self._idle_us and time_us - s.last_us > self._idle_us)
-                    or (self._max_us and time_us - s.start_us > self._max_us))
+        return bool(
+            (self._idle_us and time_us - s.last_us > self._idle_us)
+            or (self._max_us and time_us - s.start_us > self._max_us)
+        )
 
     def route(self, ev: LiveEvent, token: int) -> Route:
         key = (ev.user, ev.host)
@@ -88,8 +90,14 @@ class Sessionizer:
         return Route(key, False, None, collapsed, is_logoff)
 
     def start(self, ev: LiveEvent, slot: int) -> OpenSession:
-        s = OpenSession(session_id=f"{ev.user}|{ev.host}|{ev.event_id}", user=ev.user, host=ev.host,
-                        slot=slot, start_us=ev.time_us, last_us=ev.time_us)
+        s = OpenSession(
+            session_id=f"{ev.user}|{ev.host}|{ev.event_id}",
+            user=ev.user,
+            host=ev.host,
+            slot=slot,
+            start_us=ev.time_us,
+            last_us=ev.time_us,
+        )
         self.open[(ev.user, ev.host)] = s
         return s
 
@@ -120,11 +128,14 @@ class Sessionizer:
         return [k for k, s in self.open.items() if self._expired(s, now_us)]
 
     def to_json(self) -> dict[str, Any]:
-        return {"collapse": self.collapse, "rule": self.rule.to_json(),
-                "open": [s.to_json() for s in self.open.values()]}
+        return {
+            "collapse": self.collapse,
+            "rule": self.rule.to_json(),
+            "open": [s.to_json() for s in self.open.values()],
+        }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Sessionizer":
+    def from_json(cls, obj: dict[str, Any]) -> Sessionizer:
         out = cls(collapse=bool(obj["collapse"]), rule=SessionRule.from_json(obj.get("rule")))
         for s in obj["open"]:
             sess = OpenSession.from_json(s)

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -114,15 +114,25 @@ def cef_line(alert: dict[str, Any], hostname: str = "neighborwatch") -> str:
     """An RFC 3164 syslog line carrying a CEF:0 message (ArcSight / most SIEMs parse it)."""
     severity = 8 if alert["kind"] == "risk" else 6
     ext = {
-        "rt": alert["time"], "suser": alert["user"], "shost": alert["host"], "externalId": alert["alert_id"],
-        "cn1": alert["score"], "cn1Label": "score", "cn2": alert["risk"], "cn2Label": "risk",
-        "cs1": alert["event_id"], "cs1Label": "eventId", "msg": alert["summary"],
+        "rt": alert["time"],
+        "suser": alert["user"],
+        "shost": alert["host"],
+        "externalId": alert["alert_id"],
+        "cn1": alert["score"],
+        "cn1Label": "score",
+        "cn2": alert["risk"],
+        "cn2Label": "risk",
+        "cs1": alert["event_id"],
+        "cs1Label": "eventId",
+        "msg": alert["summary"],
     }
     body = "CEF:0|neighborwatch|neighborwatch|0.1|{}|{}|{}|{}".format(
-        _cef_escape(alert["kind"], True), _cef_escape(f"{alert['kind']} alert for {alert['user']}", True), severity,
+        _cef_escape(alert["kind"], True),
+        _cef_escape(f"{alert['kind']} alert for {alert['user']}", True),
+        severity,
         " ".join(f"{k}={_cef_escape(v)}" for k, v in ext.items()),
     )
-    ts = datetime.now(timezone.utc).strftime("%b %d %H:%M:%S")
+    ts = datetime.now(UTC).strftime("%b %d %H:%M:%S")
     return f"<{8 * 13 + (2 if severity >= 8 else 4)}>{ts} {_cef_escape(hostname, True).replace(' ', '-')} {body}"
 
 

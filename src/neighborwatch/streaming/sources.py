@@ -22,8 +22,9 @@ import json
 import queue
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, cast
+from typing import Any, cast
 
 from neighborwatch.streaming.events import DEFAULT_TIME_RANGE, LiveEvent, TimeRange, parse_event
 
@@ -102,8 +103,14 @@ class MemorySource:
 class RedisPublisher:
     """Appends events to the user-partitioned streams (POST /events with Redis, and replay)."""
 
-    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, partitions: int = 1,
-                 max_pending: int = 0, group: str = DEFAULT_GROUP) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = DEFAULT_PREFIX,
+        partitions: int = 1,
+        max_pending: int = 0,
+        group: str = DEFAULT_GROUP,
+    ) -> None:
         import redis
 
         self.r = redis.Redis.from_url(url)
@@ -138,10 +145,17 @@ class RedisPublisher:
 class RedisSource:
     """Consumer-group reader over some partitions' streams."""
 
-    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, partitions: int = 1,
-                 only: Iterable[int] | None = None, group: str = DEFAULT_GROUP,
-                 consumer: str = "worker-0", max_deliveries: int = MAX_DELIVERIES,
-                 time_range: TimeRange | None = DEFAULT_TIME_RANGE) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = DEFAULT_PREFIX,
+        partitions: int = 1,
+        only: Iterable[int] | None = None,
+        group: str = DEFAULT_GROUP,
+        consumer: str = "worker-0",
+        max_deliveries: int = MAX_DELIVERIES,
+        time_range: TimeRange | None = DEFAULT_TIME_RANGE,
+    ) -> None:
         import redis
 
         self.r = redis.Redis.from_url(url)
@@ -165,10 +179,18 @@ class RedisSource:
         if not ids:
             return {}
         # redis-py types replies as Any | Awaitable (one stub for sync and async clients)
-        rows = cast(list[dict[str, Any]], self.r.xpending_range(
-            stream, self.group, min=ids[0], max=ids[-1], count=len(ids), consumername=self.consumer))
-        return {(r["message_id"].decode() if isinstance(r["message_id"], bytes) else r["message_id"]):
-                int(r["times_delivered"]) for r in rows}
+        rows = cast(
+            list[dict[str, Any]],
+            self.r.xpending_range(
+                stream, self.group, min=ids[0], max=ids[-1], count=len(ids), consumername=self.consumer
+            ),
+        )
+        return {
+            (r["message_id"].decode() if isinstance(r["message_id"], bytes) else r["message_id"]): int(
+                r["times_delivered"]
+            )
+            for r in rows
+        }
 
     def _parse(self, stream: str, entries: list, pending: bool = False) -> tuple[list[LiveEvent], list[BadMessage]]:
         now = time.monotonic()
@@ -178,8 +200,13 @@ class RedisSource:
             ack = (stream, msg_id.decode() if isinstance(msg_id, bytes) else msg_id)
             raw = fields.get(b"event", b"") if fields else b""
             if counts.get(ack[1], 0) > self.max_deliveries:
-                bad.append(BadMessage(ack, f"delivered {counts[ack[1]]} times without being processed",
-                                      raw.decode(errors="replace")[:2000]))
+                bad.append(
+                    BadMessage(
+                        ack,
+                        f"delivered {counts[ack[1]]} times without being processed",
+                        raw.decode(errors="replace")[:2000],
+                    )
+                )
                 continue
             try:
                 good.append(parse_event(json.loads(raw), ack=ack, arrived=now, time_range=self.time_range))
@@ -191,8 +218,9 @@ class RedisSource:
         """Append dead-letter entries to `<prefix>:dead` (a copy of STATE/dead-letter.jsonl)."""
         pipe = self.r.pipeline(transaction=False)
         for e in entries:
-            pipe.xadd(self.dead_stream, {"entry": json.dumps(e, default=str)}, maxlen=DEAD_LETTER_MAXLEN,
-                      approximate=True)
+            pipe.xadd(
+                self.dead_stream, {"entry": json.dumps(e, default=str)}, maxlen=DEAD_LETTER_MAXLEN, approximate=True
+            )
         pipe.execute()
 
     def poll(self, max_n: int, block_s: float) -> tuple[list[LiveEvent], list[BadMessage]]:
@@ -200,8 +228,7 @@ class RedisSource:
         bad: list[BadMessage] = []
         if self._pel:
             # (redis-py's stub wants a dict with bytes | str | memoryview keys: dict is invariant)
-            resp = cast(_StreamReply | None, self.r.xreadgroup(
-                self.group, self.consumer, dict(self._pel), count=max_n))  # type: ignore[arg-type]
+            resp = cast(_StreamReply | None, self.r.xreadgroup(self.group, self.consumer, dict(self._pel), count=max_n))  # type: ignore[arg-type]
             for name, entries in resp or []:
                 stream = name.decode()
                 if not entries:
@@ -211,14 +238,24 @@ class RedisSource:
                 g, b = self._parse(stream, entries, pending=True)
                 good += g
                 bad += b
-            for s in [s for s in self._pel if all((x[0].decode() if isinstance(x[0], bytes) else x[0]) != s
-                                                    for x in resp or [])]:
+            for s in [
+                s
+                for s in self._pel
+                if all((x[0].decode() if isinstance(x[0], bytes) else x[0]) != s for x in resp or [])
+            ]:
                 self._pel.pop(s, None)
             if good or bad:
                 return good, bad
-        resp = cast(_StreamReply | None, self.r.xreadgroup(
-            self.group, self.consumer, {s: ">" for s in self.streams}, count=max_n,
-            block=max(1, int(block_s * 1000)) if block_s > 0 else None))
+        resp = cast(
+            _StreamReply | None,
+            self.r.xreadgroup(
+                self.group,
+                self.consumer,
+                {s: ">" for s in self.streams},
+                count=max_n,
+                block=max(1, int(block_s * 1000)) if block_s > 0 else None,
+            ),
+        )
         for name, entries in resp or []:
             g, b = self._parse(name.decode(), entries)
             good += g

@@ -41,10 +41,16 @@ class FitLoop:
     grad_clip: float = 5.0  # max gradient norm (0 = no clipping)
 
 
-def fit_epochs(module: nn.Module, optimizer: torch.optim.Optimizer, loop: FitLoop,
-               epoch_steps: Callable[[int], Iterable[Step]], loss: Callable[[Any], torch.Tensor],
-               validate: Callable[[], float] | None = None, label: str = "training",
-               steps_per_epoch: int | None = None) -> list[dict[str, float]]:
+def fit_epochs(
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loop: FitLoop,
+    epoch_steps: Callable[[int], Iterable[Step]],
+    loss: Callable[[Any], torch.Tensor],
+    validate: Callable[[], float] | None = None,
+    label: str = "training",
+    steps_per_epoch: int | None = None,
+) -> list[dict[str, float]]:
     """Train `module`, keep the best epoch (by `validate`, else by the training loss); returns
     the history: one {epoch, train_loss, val_loss, seconds} per epoch run."""
     stopper = EarlyStopping(loop.patience, loop.min_delta, loop.mode)
@@ -71,8 +77,9 @@ def fit_epochs(module: nn.Module, optimizer: torch.optim.Optimizer, loop: FitLoo
                 bar.advance(task)
             train_loss = total / max(count, 1)
             val_loss = validate() if validate is not None else train_loss
-            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                            "seconds": time.perf_counter() - t0})
+            history.append(
+                {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": time.perf_counter() - t0}
+            )
             bar.update(task, description=f"{label}: epoch {epoch + 1}, validation {val_loss:.4f}")
             stopper.update(epoch, val_loss, module.state_dict())
             if stopper.should_stop:

@@ -42,8 +42,16 @@ def _parse_day(text: str, what: str) -> dt.date:
         raise ValueError(f"{what} must be a date like 2010-01-02, got {text!r}") from None
 
 
-def synthesize(release: str, users: int, start: str, end: str, seed: int, out: Path,
-               insiders: str = "synthetic", answers: Path | None = None) -> dict:
+def synthesize(
+    release: str,
+    users: int,
+    start: str,
+    end: str,
+    seed: int,
+    out: Path,
+    insiders: str = "synthetic",
+    answers: Path | None = None,
+) -> dict:
     """Write a synthetic CERT release to `out`; return the manifest (also in synth_manifest.json).
 
     insiders="real" replays the real answer rows found under `answers` (a release's answers/
@@ -54,8 +62,10 @@ def synthesize(release: str, users: int, start: str, end: str, seed: int, out: P
     if insiders not in INSIDER_KINDS:
         raise ValueError(f"--insiders must be one of {', '.join(INSIDER_KINDS)}, got {insiders!r}")
     if (insiders == "real") != (answers is not None):
-        raise ValueError("--insiders real needs --answers DIR (a CERT release's answers/ folder), "
-                         "and --answers is only for --insiders real")
+        raise ValueError(
+            "--insiders real needs --answers DIR (a CERT release's answers/ folder), "
+            "and --answers is only for --insiders real"
+        )
     first, stop = _parse_day(start, "--start"), _parse_day(end, "--end")
     if (stop - first).days < 14:
         raise ValueError(f"--end must be at least 14 days after --start ({start} .. {end})")

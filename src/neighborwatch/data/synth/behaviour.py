@@ -84,8 +84,9 @@ class Pools:
         self.org = org
 
 
-def content_pool(rng: np.random.Generator, words: list[str] | tuple[str, ...], n: int, lo: int, hi: int,
-                 sentences: bool) -> list[str]:
+def content_pool(
+    rng: np.random.Generator, words: list[str] | tuple[str, ...], n: int, lo: int, hi: int, sentences: bool
+) -> list[str]:
     """Bag of words (r4/r5) or comma-rich sentences (r6, which CERT quotes)."""
     words = list(words)
     out = []
@@ -140,8 +141,9 @@ def random_names(rng: np.random.Generator, n: int, k: int = 8) -> np.ndarray:
     return np.ascontiguousarray(a).view(f"S{k}").ravel().astype(f"U{k}")
 
 
-def _poisson_times(rng: np.random.Generator, rate: np.ndarray, start: np.ndarray, end: np.ndarray,
-                   margin: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def _poisson_times(
+    rng: np.random.Generator, rate: np.ndarray, start: np.ndarray, end: np.ndarray, margin: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Per interval, Poisson(rate) event times uniform inside it; returns (interval index, time)."""
     counts = rng.poisson(np.maximum(rate, 0.0))
     idx = np.repeat(np.arange(len(rate)), counts)
@@ -175,8 +177,9 @@ def day_sessions(org: Org, d: int, day0: int, rng: np.random.Generator) -> Sessi
     # screen locks: the working day splits into several Logon..Logoff pieces
     n_locks = np.minimum(rng.poisson(org.lock_per_day[u]), 3)
     keep = n_locks == 0
-    parts.append((u[keep], org.pc[u[keep]], start[keep], end[keep], np.ones(keep.sum(), bool),
-                  np.full(keep.sum(), kind)))
+    parts.append(
+        (u[keep], org.pc[u[keep]], start[keep], end[keep], np.ones(keep.sum(), bool), np.full(keep.sum(), kind))
+    )
     for j in np.flatnonzero(~keep):
         s0, e0 = int(start[j]), int(end[j])
         cuts = np.sort(rng.uniform(s0 + 1800, max(e0 - 1800, s0 + 1801), n_locks[j])).astype(np.int64)
@@ -185,47 +188,86 @@ def day_sessions(org: Org, d: int, day0: int, rng: np.random.Generator) -> Sessi
         en = [int(c) for c in cuts] + [e0]
         for a, b in zip(st, en):
             if b > a + 60:
-                parts.append((np.array([u[j]]), np.array([org.pc[u[j]]]), np.array([a]), np.array([b]),
-                              np.array([a == s0]), np.array([kind])))
+                parts.append(
+                    (
+                        np.array([u[j]]),
+                        np.array([org.pc[u[j]]]),
+                        np.array([a]),
+                        np.array([b]),
+                        np.array([a == s0]),
+                        np.array([kind]),
+                    )
+                )
     # evening / night sessions on the own PC (late workers, administrators)
     if not off:
         ev = u[rng.random(len(u)) < org.evening_p[u]]
         es = np.maximum(org.end_h[ev] + 0.5, 18.5) + rng.uniform(0, 4.5, len(ev))
         ee = es + rng.uniform(0.3, 3.0, len(ev))
-        parts.append((ev, org.pc[ev], day0 + (es * H).astype(np.int64), day0 + (ee * H).astype(np.int64),
-                      np.zeros(len(ev), bool), np.full(len(ev), KIND_EVENING)))
+        parts.append(
+            (
+                ev,
+                org.pc[ev],
+                day0 + (es * H).astype(np.int64),
+                day0 + (ee * H).astype(np.int64),
+                np.zeros(len(ev), bool),
+                np.full(len(ev), KIND_EVENING),
+            )
+        )
     # short sessions on other PCs: shared machines, a colleague's PC; administrators everywhere
     roam = rng.poisson(org.roam_per_day[u] * (0.3 if off else 1.0))
     ru = np.repeat(u, roam)
     if len(ru):
         all_pcs = np.concatenate([org.pc, org.shared_pcs])
         admin = np.array([org.role[i] == "ITAdmin" for i in ru])
-        pc = np.where(rng.random(len(ru)) < 0.7, org.shared_pcs[rng.integers(0, len(org.shared_pcs), len(ru))],
-                      org.pc[rng.integers(0, n, len(ru))])
+        pc = np.where(
+            rng.random(len(ru)) < 0.7,
+            org.shared_pcs[rng.integers(0, len(org.shared_pcs), len(ru))],
+            org.pc[rng.integers(0, n, len(ru))],
+        )
         pc = np.where(admin, all_pcs[rng.integers(0, len(all_pcs), len(ru))], pc)
         night = admin & (rng.random(len(ru)) < 0.25)
         rs = np.where(night, rng.uniform(19.0, 23.5, len(ru)), org.start_h[ru] + rng.uniform(0.3, 8.0, len(ru)))
         re_ = rs + rng.uniform(5, 60, len(ru)) / 60
-        parts.append((ru, pc, day0 + (rs * H).astype(np.int64), day0 + (re_ * H).astype(np.int64),
-                      np.zeros(len(ru), bool), np.full(len(ru), KIND_OTHER_PC)))
+        parts.append(
+            (
+                ru,
+                pc,
+                day0 + (rs * H).astype(np.int64),
+                day0 + (re_ * H).astype(np.int64),
+                np.zeros(len(ru), bool),
+                np.full(len(ru), KIND_OTHER_PC),
+            )
+        )
     cols = [np.concatenate([p[k] for p in parts]) for k in range(6)]
     logoff = rng.random(len(cols[0])) >= 0.01
-    return Sessions(user=cols[0].astype(np.int64), pc=cols[1].astype(np.int64), start=cols[2].astype(np.int64),
-                    end=cols[3].astype(np.int64), whole_minute=cols[4].astype(bool), logoff=logoff,
-                    kind=cols[5].astype(np.int8))
+    return Sessions(
+        user=cols[0].astype(np.int64),
+        pc=cols[1].astype(np.int64),
+        start=cols[2].astype(np.int64),
+        end=cols[3].astype(np.int64),
+        whole_minute=cols[4].astype(bool),
+        logoff=logoff,
+        kind=cols[5].astype(np.int8),
+    )
 
 
-def _frame(source: str, t: np.ndarray, user: np.ndarray, pc: np.ndarray,
-           **fields: pl.Series | np.ndarray | list[str] | str) -> pl.DataFrame:
+def _frame(
+    source: str, t: np.ndarray, user: np.ndarray, pc: np.ndarray, **fields: pl.Series | np.ndarray | list[str] | str
+) -> pl.DataFrame:
     n = len(t)
     data: dict[str, object] = {
-        "t": pl.Series(t, dtype=pl.Int64), "user": pl.Series(user, dtype=pl.Int32),
-        "pc": pl.Series(pc, dtype=pl.Int32), "scen": pl.Series(np.zeros(n, np.int8)),
-        "ins": pl.Series(np.full(n, -1, np.int32)), "label": pl.Series([None] * n, dtype=pl.Utf8),
+        "t": pl.Series(t, dtype=pl.Int64),
+        "user": pl.Series(user, dtype=pl.Int32),
+        "pc": pl.Series(pc, dtype=pl.Int32),
+        "scen": pl.Series(np.zeros(n, np.int8)),
+        "ins": pl.Series(np.full(n, -1, np.int32)),
+        "label": pl.Series([None] * n, dtype=pl.Utf8),
     }
     for c in COLUMNS[source]:
         v = fields[c]
-        data[c] = v if isinstance(v, pl.Series) else pl.Series(c, v if not isinstance(v, str) else [v] * n, dtype=pl.Utf8)
+        data[c] = (
+            v if isinstance(v, pl.Series) else pl.Series(c, v if not isinstance(v, str) else [v] * n, dtype=pl.Utf8)
+        )
     return pl.DataFrame(data).with_columns(pl.col(c).cast(pl.Utf8) for c in COLUMNS[source])
 
 
@@ -237,8 +279,9 @@ def session_events(org: Org, pools: Pools, sess: Sessions, d: int, rng: np.rando
     other = sess.kind == KIND_OTHER_PC
 
     # logon: Logon at each start, Logoff at each end, plus screen-unlock Logons without Logoff
-    un_idx, un_t = _poisson_times(rng, np.where(sess.kind == KIND_MAIN, org.unlock_per_day[sess.user], 0.0),
-                                  sess.start, sess.end, 60)
+    un_idx, un_t = _poisson_times(
+        rng, np.where(sess.kind == KIND_MAIN, org.unlock_per_day[sess.user], 0.0), sess.start, sess.end, 60
+    )
     on_t = sess.start
     lo = sess.logoff
     t = np.concatenate([on_t, sess.end[lo], un_t])
@@ -293,7 +336,9 @@ def session_events(org: Org, pools: Pools, sess: Sessions, d: int, rng: np.rando
     fi, ft = _poisson_times(rng, org.files_per_connect[cu], ct, dt_)
     frames = [file_rows(pools, rng, ft, cu[fi], cpc[fi], removable=True)]
     if rel != "r4.2":
-        li, lt = _poisson_times(rng, np.where(other, 0.0, org.local_files_per_h[sess.user] * dur_h), sess.start, sess.end)
+        li, lt = _poisson_times(
+            rng, np.where(other, 0.0, org.local_files_per_h[sess.user] * dur_h), sess.start, sess.end
+        )
         frames.append(file_rows(pools, rng, lt, sess.user[li], sess.pc[li], removable=False))
     out["file"] = pl.concat(frames)
 
@@ -313,8 +358,9 @@ def file_kinds(pools: Pools, rng: np.random.Generator, n: int) -> tuple[pl.Serie
     return pl.Series(exts), header
 
 
-def file_rows(pools: Pools, rng: np.random.Generator, t: np.ndarray, user: np.ndarray, pc: np.ndarray,
-              removable: bool) -> pl.DataFrame:
+def file_rows(
+    pools: Pools, rng: np.random.Generator, t: np.ndarray, user: np.ndarray, pc: np.ndarray, removable: bool
+) -> pl.DataFrame:
     """File events. r4: copies to removable media, bare names. r5+: paths, activity and flags."""
     org = pools.org
     n = len(t)
@@ -332,8 +378,12 @@ def file_rows(pools: Pools, rng: np.random.Generator, t: np.ndarray, user: np.nd
     if removable:
         if org.release == "r6.2":
             combos: tuple[tuple[str, str, str], ...] = (
-                ("File Open", "False", "True"), ("File Write", "True", "False"), ("File Copy", "True", "False"),
-                      ("File Copy", "False", "True"), ("File Delete", "False", "True"))
+                ("File Open", "False", "True"),
+                ("File Write", "True", "False"),
+                ("File Copy", "True", "False"),
+                ("File Copy", "False", "True"),
+                ("File Delete", "False", "True"),
+            )
             p = np.array([0.35, 0.25, 0.2, 0.1, 0.1])
         else:
             combos = (("File Open", "False", "True"), ("File Write", "True", "False"))
@@ -343,8 +393,9 @@ def file_rows(pools: Pools, rng: np.random.Generator, t: np.ndarray, user: np.nd
         p = np.array([0.8, 0.2])
     k = rng.choice(len(combos), n, p=p)
     arr = np.array(combos)[k] if n else np.zeros((0, 3), str)
-    return _frame("file", t, user, pc, filename=path, activity=arr[:, 0], to_rem=arr[:, 1], from_rem=arr[:, 2],
-                  content=content)
+    return _frame(
+        "file", t, user, pc, filename=path, activity=arr[:, 0], to_rem=arr[:, 1], from_rem=arr[:, 2], content=content
+    )
 
 
 def attachment_text(org: Org, rng: np.random.Generator, user: int, k: int) -> str:
@@ -353,7 +404,9 @@ def attachment_text(org: Org, rng: np.random.Generator, user: int, k: int) -> st
         return str(k)
     items = []
     for _ in range(k):
-        ext = vocab.FILE_EXTENSIONS[int(rng.choice(5, p=np.array(vocab.FILE_EXTENSION_WEIGHTS[:5]) / sum(vocab.FILE_EXTENSION_WEIGHTS[:5])))]
+        ext = vocab.FILE_EXTENSIONS[
+            int(rng.choice(5, p=np.array(vocab.FILE_EXTENSION_WEIGHTS[:5]) / sum(vocab.FILE_EXTENSION_WEIGHTS[:5])))
+        ]
         size = int(rng.lognormal(np.log(400000), 0.9))
         if org.release == "r5.2":
             items.append(f"{vocab.COMMON_WORDS[int(rng.integers(len(vocab.COMMON_WORDS)))]}.{ext}({size})")
@@ -363,8 +416,16 @@ def attachment_text(org: Org, rng: np.random.Generator, user: int, k: int) -> st
     return ";".join(items)
 
 
-def email_rows(org: Org, pools: Pools, sess: Sessions, d: int, rng: np.random.Generator, t: np.ndarray,
-               user: np.ndarray, pc: np.ndarray) -> pl.DataFrame:
+def email_rows(
+    org: Org,
+    pools: Pools,
+    sess: Sessions,
+    d: int,
+    rng: np.random.Generator,
+    t: np.ndarray,
+    user: np.ndarray,
+    pc: np.ndarray,
+) -> pl.DataFrame:
     """Sent e-mails; in r5 (Receive) and r6 (View) the internal recipients' copies as well."""
     rel = org.release
     employed = org.leave_day > d
@@ -377,8 +438,9 @@ def email_rows(org: Org, pools: Pools, sess: Sessions, d: int, rng: np.random.Ge
     n_att = rng.choice(N_ATTACH[0], n, p=N_ATTACH[1] / N_ATTACH[1].sum())
     size = np.maximum(rng.normal(29750, 9750, n), 9000).astype(np.int64)
     content = pools.email_content.gather(rng.integers(0, len(pools.email_content), n)).to_list()
-    rows: dict[str, list] = {k: [] for k in ("t", "user", "pc", "to", "cc", "bcc", "from_", "activity", "size",
-                                            "attachments", "content")}
+    rows: dict[str, list] = {
+        k: [] for k in ("t", "user", "pc", "to", "cc", "bcc", "from_", "activity", "size", "attachments", "content")
+    }
     for j in range(n):
         u = int(user[j])
         tid = int(org.team_id[u])
@@ -423,8 +485,9 @@ def email_rows(org: Org, pools: Pools, sess: Sessions, d: int, rng: np.random.Ge
                 _add_email(rows, tv, v, int(org.pc[v]), base, "Receive" if rel == "r5.2" else "View")
     if rel == "r4.2":
         rows["activity"] = [""] * len(rows["t"])
-    return _frame("email", np.array(rows.pop("t"), np.int64), np.array(rows.pop("user")), np.array(rows.pop("pc")),
-                  **rows)
+    return _frame(
+        "email", np.array(rows.pop("t"), np.int64), np.array(rows.pop("user")), np.array(rows.pop("pc")), **rows
+    )
 
 
 def _add_email(rows: dict[str, list], t: int, u: int, pc: int, base: tuple, activity: str) -> None:

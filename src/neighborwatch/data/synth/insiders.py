@@ -129,13 +129,17 @@ def window_start(where: str, dur: int, n_days: int, cut: int, rng: np.random.Gen
     return int(rng.integers(lo_, hi + 1))
 
 
-def pick_user(org: Org, s: int, is_admin: np.ndarray, taken: set[int], ws: int, dur: int,
-              rng: np.random.Generator) -> int:
+def pick_user(
+    org: Org, s: int, is_admin: np.ndarray, taken: set[int], ws: int, dur: int, rng: np.random.Generator
+) -> int:
     """A seeded employee who fits scenario `s` in that window; added to `taken`."""
     cand = _candidates(org, s, is_admin, taken, ws, dur)
     if not cand and s == 3:  # small company: make an IT person out of a staff member
-        staff = [u for u in _candidates(org, 2, is_admin, taken, ws, dur)
-                 if org.supervisor[u] > 0 and int(org.supervisor[u]) not in taken]
+        staff = [
+            u
+            for u in _candidates(org, 2, is_admin, taken, ws, dur)
+            if org.supervisor[u] > 0 and int(org.supervisor[u]) not in taken
+        ]
         if staff:
             u = int(rng.choice(staff))
             org.role[u], is_admin[u] = "ITAdmin", True
@@ -209,8 +213,10 @@ def _plan_s1(org: Org, ins: Insider, rng: np.random.Generator) -> None:
     k = int(rng.choice([1, 2, 3, 4], p=[0.2, 0.4, 0.25, 0.15]))
     nights = {ins.first_day} | {ins.first_day + int(x) for x in rng.integers(1, max(2, span + 1), k - 1)}
     ins.plan = {d: "night" for d in sorted(nights)}
-    ins.data["url"] = (f"http://{vocab.LEAK_SITE}/{vocab.rot13('Inside_Story')}/"
-                       f"{vocab.rot13('companysecrets')}{int(rng.integers(10**8, 2 * 10**9))}.php")
+    ins.data["url"] = (
+        f"http://{vocab.LEAK_SITE}/{vocab.rot13('Inside_Story')}/"
+        f"{vocab.rot13('companysecrets')}{int(rng.integers(10**8, 2 * 10**9))}.php"
+    )
     _leave(org, ins, max(ins.plan) + int(rng.integers(2, 10)))
 
 
@@ -230,7 +236,9 @@ def _plan_s2(org: Org, ins: Insider, rng: np.random.Generator) -> None:
             ins.plan[d] = "job+device" if d in ins.plan else "device"
     if not ins.plan:
         ins.plan[_present_days(org, u, a, b)[0]] = "job+device"
-    ins.data["competitor"] = f"{rng.choice(vocab.FIRST_NAMES)}_{rng.choice(vocab.LAST_NAMES)}@{rng.choice(vocab.COMPETITOR_DOMAINS)}"
+    ins.data["competitor"] = (
+        f"{rng.choice(vocab.FIRST_NAMES)}_{rng.choice(vocab.LAST_NAMES)}@{rng.choice(vocab.COMPETITOR_DOMAINS)}"
+    )
     _leave(org, ins, max(ins.plan) + int(rng.integers(1, 7)))
 
 
@@ -259,8 +267,11 @@ def _plan_s5(org: Org, ins: Insider, rng: np.random.Generator) -> None:
     ins.plan = {d: "upload"}
     # the insider's group is decimated by layoffs in the weeks before
     taken = ins.data["taken"]
-    mates = [int(v) for v in np.flatnonzero(org.team_id == org.team_id[u])
-             if v != u and org.role[v] != "Manager" and v not in taken]
+    mates = [
+        int(v)
+        for v in np.flatnonzero(org.team_id == org.team_id[u])
+        if v != u and org.role[v] != "Manager" and v not in taken
+    ]
     for v in rng.permutation(mates)[: max(1, len(mates) // 2)]:
         org.leave_day[v] = min(org.leave_day[v], max(1, d - int(rng.integers(3, 30))))
 
@@ -303,34 +314,90 @@ class Emitter:
         tree = self.org.file_tree[u] if (act == "Connect" and self.rel != "r4.2") else ""
         return self.add("device", t, u, pc, file_tree=tree, activity=act)
 
-    def http(self, t: float, u: int, pc: int, url: str, content: str, label: str | None,
-             activity: str = "WWW Visit") -> int:
-        return self.add("http", t, u, pc, self.label(label), url=url, content=content,
-                        activity=activity if self.rel == "r6.2" else "")
+    def http(
+        self, t: float, u: int, pc: int, url: str, content: str, label: str | None, activity: str = "WWW Visit"
+    ) -> int:
+        return self.add(
+            "http",
+            t,
+            u,
+            pc,
+            self.label(label),
+            url=url,
+            content=content,
+            activity=activity if self.rel == "r6.2" else "",
+        )
 
-    def file(self, t: float, u: int, pc: int, path: str, activity: str, to_rem: str, from_rem: str,
-             content: str, label: str | None) -> int:
+    def file(
+        self,
+        t: float,
+        u: int,
+        pc: int,
+        path: str,
+        activity: str,
+        to_rem: str,
+        from_rem: str,
+        content: str,
+        label: str | None,
+    ) -> int:
         if self.rel == "r4.2":
             return self.add("file", t, u, pc, filename=path.rsplit("\\", 1)[-1], content=content)
-        return self.add("file", t, u, pc, self.label(label), filename=path, activity=activity, to_rem=to_rem,
-                        from_rem=from_rem, content=content)
+        return self.add(
+            "file",
+            t,
+            u,
+            pc,
+            self.label(label),
+            filename=path,
+            activity=activity,
+            to_rem=to_rem,
+            from_rem=from_rem,
+            content=content,
+        )
 
-    def email(self, t: float, u: int, pc: int, to: str, sender: str, content: str, label: str | None,
-              activity: str = "Send", cc: str = "", bcc: str = "", attachments: Sequence[tuple[str, int]] = (),
-              size: int | None = None) -> int:
+    def email(
+        self,
+        t: float,
+        u: int,
+        pc: int,
+        to: str,
+        sender: str,
+        content: str,
+        label: str | None,
+        activity: str = "Send",
+        cc: str = "",
+        bcc: str = "",
+        attachments: Sequence[tuple[str, int]] = (),
+        size: int | None = None,
+    ) -> int:
         att = str(len(attachments)) if self.rel == "r4.2" else ";".join(f"{a}({b})" for a, b in attachments)
         size = size if size is not None else int(self.rng.normal(30000, 9000)) + sum(b for _, b in attachments)
-        return self.add("email", t, u, pc, self.label(label), to=to, cc=cc, bcc=bcc, from_=sender,
-                        activity=activity if self.rel != "r4.2" else "", size=str(max(size, 9000)),
-                        attachments=att, content=content)
+        return self.add(
+            "email",
+            t,
+            u,
+            pc,
+            self.label(label),
+            to=to,
+            cc=cc,
+            bcc=bcc,
+            from_=sender,
+            activity=activity if self.rel != "r4.2" else "",
+            size=str(max(size, 9000)),
+            attachments=att,
+            content=content,
+        )
 
     def frames(self) -> dict[str, pl.DataFrame]:
         out = {}
         for s, rows in self.rows.items():
             if not rows:
                 continue
-            df = pl.DataFrame(rows, schema={c: pl.Utf8 for c in COLUMNS[s]} | {
-                "t": pl.Int64, "user": pl.Int32, "pc": pl.Int32, "scen": pl.Int8, "ins": pl.Int32, "label": pl.Utf8})
+            df = pl.DataFrame(
+                rows,
+                schema={c: pl.Utf8 for c in COLUMNS[s]}
+                | {"t": pl.Int64, "user": pl.Int32, "pc": pl.Int32, "scen": pl.Int8, "ins": pl.Int32, "label": pl.Utf8},
+            )
             out[s] = df.select(*COMMON, *COLUMNS[s])
         return out
 
@@ -362,8 +429,17 @@ class Emitter:
                 ext = str(r.choice(["doc", "pdf", "txt", "zip"]))
                 name = f"R:\\{random_names(r, 1)[0]}.{ext}"
                 flab = lab if self.rel == "r6.2" else str(r.choice(vocab.HOBBY_TOPICS))
-                t = self.file(t + self._gap(1, 40), u, pc, name, "File Open", "False", "True",
-                              f"{_header(r, ext)} {self.words(vocab.COMMON_WORDS)}", flab)
+                t = self.file(
+                    t + self._gap(1, 40),
+                    u,
+                    pc,
+                    name,
+                    "File Open",
+                    "False",
+                    "True",
+                    f"{_header(r, ext)} {self.words(vocab.COMMON_WORDS)}",
+                    flab,
+                )
         url, act = ins.data["url"], "WWW Visit"
         content = self.words(vocab.LEAK_WORDS)
         if self.rel == "r6.2":
@@ -385,12 +461,26 @@ class Emitter:
         lab = "jobsearch" if self.rel == "r6.2" else "Job Hunting"
         if "job" in step:
             for t in self._in_day(u, 1 + int(r.poisson(3.5))):
-                self.http(t, u, pc, str(self.pools.job_urls[int(r.integers(len(self.pools.job_urls)))]),
-                          self.words(vocab.JOB_WORDS), lab)
+                self.http(
+                    t,
+                    u,
+                    pc,
+                    str(self.pools.job_urls[int(r.integers(len(self.pools.job_urls)))]),
+                    self.words(vocab.JOB_WORDS),
+                    lab,
+                )
             if r.random() < 0.4:
                 cc = org.personal_emails[u] if r.random() < 0.3 else ""
-                self.email(self._in_day(u, 1)[0], u, pc, ins.data["competitor"], org.emails[u],
-                           self.words(vocab.JOB_WORDS, 12, 30), lab, cc=cc)
+                self.email(
+                    self._in_day(u, 1)[0],
+                    u,
+                    pc,
+                    ins.data["competitor"],
+                    org.emails[u],
+                    self.words(vocab.JOB_WORDS, 12, 30),
+                    lab,
+                    cc=cc,
+                )
         if "device" in step:
             k = 3 + int(r.poisson(4))
             a, b = self.first[u] + 900, self.last[u] - 1800
@@ -411,24 +501,31 @@ class Emitter:
             a = self.first[u] if self.first[u] > 0 else self.day0 + 8 * H
             b = self.last[u] if self.last[u] > 0 else self.day0 + 17 * H
             t = a + (b - a) * 0.08
-            for n, (to_lab, from_lab) in enumerate((("AA First Email To Supervisor", "AA First Email From Supervisor"),
-                                                     ("AA Second Email To Supervisor", "AA Second Email From Supervisor"))):
+            for n, (to_lab, from_lab) in enumerate(
+                (
+                    ("AA First Email To Supervisor", "AA First Email From Supervisor"),
+                    ("AA Second Email To Supervisor", "AA Second Email From Supervisor"),
+                )
+            ):
                 body, size = self.words(vocab.COMPLAINT_WORDS, 10, 25), int(r.normal(30000, 9000))
                 t = self.email(t, u, pc, org.emails[sup], org.emails[u], body, to_lab, size=size)
                 if rel == "r6.2":  # the reader's copy: same size and content, a minute later
-                    self.email(t + 60, sup, spc, org.emails[sup], org.emails[u], body, to_lab, activity="View",
-                               size=size)
+                    self.email(
+                        t + 60, sup, spc, org.emails[sup], org.emails[u], body, to_lab, activity="View", size=size
+                    )
                 t += (b - a) * 0.12
                 reply, size = self.words(vocab.REPLY_WORDS, 10, 25), int(r.normal(30000, 9000))
                 if rel == "r4.2":
                     t = self.email(t, sup, spc, org.emails[u], org.emails[sup], reply, from_lab, size=size)
                 elif rel == "r5.2":
-                    t = self.email(t, u, pc, org.emails[u], org.emails[sup], reply, from_lab, activity="Receive",
-                                   size=size)
+                    t = self.email(
+                        t, u, pc, org.emails[u], org.emails[sup], reply, from_lab, activity="Receive", size=size
+                    )
                 else:
                     t = self.email(t, sup, spc, org.emails[u], org.emails[sup], reply, from_lab, size=size)
-                    self.email(t + 60, u, pc, org.emails[u], org.emails[sup], reply, from_lab, activity="View",
-                               size=size)
+                    self.email(
+                        t + 60, u, pc, org.emails[u], org.emails[sup], reply, from_lab, activity="View", size=size
+                    )
                 t += (b - a) * 0.12
             lab = "AA Keylogger"
             for k in range(int(r.integers(3, 6))):
@@ -459,12 +556,29 @@ class Emitter:
             rec = [int(v) for v in picked if v not in (u, sup)]
             body, size = self.words(vocab.COMPLAINT_WORDS + vocab.LEAK_WORDS, 15, 30), int(r.normal(30000, 9000))
             lab = "AA Alarming Email"
-            t = self.email(t + self._gap(3, 12), as_user, spc, ";".join(org.emails[v] for v in rec), org.emails[sup],
-                           body, lab, size=size)
+            t = self.email(
+                t + self._gap(3, 12),
+                as_user,
+                spc,
+                ";".join(org.emails[v] for v in rec),
+                org.emails[sup],
+                body,
+                lab,
+                size=size,
+            )
             if rel == "r6.2":
                 for v in rec:
-                    self.email(t + 60, v, int(org.pc[v]), ";".join(org.emails[x] for x in rec), org.emails[sup],
-                               body, lab, activity="View", size=size)
+                    self.email(
+                        t + 60,
+                        v,
+                        int(org.pc[v]),
+                        ";".join(org.emails[x] for x in rec),
+                        org.emails[sup],
+                        body,
+                        lab,
+                        activity="View",
+                        size=size,
+                    )
             self.logon(t + self._gap(2, 6), as_user, spc, "Logoff")
 
     def _s4(self, ins: Insider, d: int, step: str) -> None:
@@ -482,22 +596,56 @@ class Emitter:
             path = f"C:\\{sub}{random_names(r, 1)[0]}.{ext}"
             hdr = _header(r, ext)
             flab = None if self.rel == "r5.2" else topic  # r5.2-4 file rows have no label column
-            t = self.file(t + self._gap(0.3, 4), u, vpc, path, "File Open", "False", "False",
-                          f"{hdr} {self.words(vocab.COMMON_WORDS)}", flab)
+            t = self.file(
+                t + self._gap(0.3, 4),
+                u,
+                vpc,
+                path,
+                "File Open",
+                "False",
+                "False",
+                f"{hdr} {self.words(vocab.COMMON_WORDS)}",
+                flab,
+            )
             opened.append((path, int(r.lognormal(np.log(400000), 0.8))))
         for _ in range(int(r.integers(1, 4))):
-            pick = [opened[int(i)] for i in sorted(r.choice(len(opened), int(r.integers(1, min(4, len(opened)) + 1)), replace=False))]
+            pick = [
+                opened[int(i)]
+                for i in sorted(r.choice(len(opened), int(r.integers(1, min(4, len(opened)) + 1)), replace=False))
+            ]
             if self.rel == "r5.2":
-                att = [(f"{vocab.COMMON_WORDS[int(r.integers(len(vocab.COMMON_WORDS)))]}.{p.rsplit('.', 1)[1]}", s) for p, s in pick]
+                att = [
+                    (f"{vocab.COMMON_WORDS[int(r.integers(len(vocab.COMMON_WORDS)))]}.{p.rsplit('.', 1)[1]}", s)
+                    for p, s in pick
+                ]
             else:
                 att = pick
             body = self.words(vocab.COMMON_WORDS)
             size = int(r.normal(30000, 9000)) + sum(s for _, s in att)
-            t = self.email(t + self._gap(0.5, 3), u, vpc, org.personal_emails[u], org.emails[u], body, topic,
-                           attachments=att, size=size)
+            t = self.email(
+                t + self._gap(0.5, 3),
+                u,
+                vpc,
+                org.personal_emails[u],
+                org.emails[u],
+                body,
+                topic,
+                attachments=att,
+                size=size,
+            )
             if self.rel == "r5.2":
-                self.email(t + 60, u, int(org.pc[u]), org.personal_emails[u], org.emails[u], body, topic,
-                           activity="Receive", attachments=att, size=size)
+                self.email(
+                    t + 60,
+                    u,
+                    int(org.pc[u]),
+                    org.personal_emails[u],
+                    org.emails[u],
+                    body,
+                    topic,
+                    activity="Receive",
+                    attachments=att,
+                    size=size,
+                )
         self.logon(t + self._gap(2, 10), u, vpc, "Logoff")
 
     def _s5(self, ins: Insider, d: int, step: str) -> None:
@@ -507,5 +655,12 @@ class Emitter:
         folder = f"{vocab.CLOUD_UPLOAD}/{vocab.rot13('Personal')}{int(r.integers(10**8, 2 * 10**9))}.aspx"
         for _ in range(int(r.integers(3, 5))):
             ext = str(r.choice(["zip", "doc", "jpg", "pdf"]))
-            t = self.http(t + self._gap(0.05, 0.7), u, pc, f"{folder}/{random_names(r, 1)[0]}.{ext}",
-                          f"{vocab.FILE_HEADERS[ext]} {self.words(vocab.COMMON_WORDS)}", "layoff", "WWW Upload")
+            t = self.http(
+                t + self._gap(0.05, 0.7),
+                u,
+                pc,
+                f"{folder}/{random_names(r, 1)[0]}.{ext}",
+                f"{vocab.FILE_HEADERS[ext]} {self.words(vocab.COMMON_WORDS)}",
+                "layoff",
+                "WWW Upload",
+            )

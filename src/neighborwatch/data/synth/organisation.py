@@ -15,19 +15,38 @@ from neighborwatch.data.synth import vocab
 
 # functional unit -> (departments, staff roles with weights)
 UNITS: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, float], ...]], ...] = (
-    ("InformationTechnology", ("ITOperations", "ITSupport"),
-     (("ITAdmin", 0.7), ("NetworkEngineer", 0.15), ("HelpDeskTechnician", 0.15))),
-    ("ResearchAndEngineering", ("SoftwareEngineering", "HardwareEngineering", "TestAndEvaluation"),
-     (("ComputerProgrammer", 0.35), ("SoftwareEngineer", 0.25), ("ElectricalEngineer", 0.2),
-      ("TestEngineer", 0.1), ("Scientist", 0.1))),
-    ("Manufacturing", ("Assembly", "QualityControl"),
-     (("ProductionLineWorker", 0.5), ("Technician", 0.3), ("QualityInspector", 0.2))),
-    ("SalesAndMarketing", ("Sales", "Marketing", "FieldService"),
-     (("Salesman", 0.5), ("MarketingSpecialist", 0.25), ("FieldServiceEngineer", 0.25))),
-    ("Finance", ("Accounting", "Payroll"),
-     (("Accountant", 0.6), ("FinancialAnalyst", 0.3), ("PayrollClerk", 0.1))),
-    ("Administration", ("HumanResources", "Facilities"),
-     (("HumanResourceSpecialist", 0.4), ("AdministrativeAssistant", 0.4), ("Receptionist", 0.2))),
+    (
+        "InformationTechnology",
+        ("ITOperations", "ITSupport"),
+        (("ITAdmin", 0.7), ("NetworkEngineer", 0.15), ("HelpDeskTechnician", 0.15)),
+    ),
+    (
+        "ResearchAndEngineering",
+        ("SoftwareEngineering", "HardwareEngineering", "TestAndEvaluation"),
+        (
+            ("ComputerProgrammer", 0.35),
+            ("SoftwareEngineer", 0.25),
+            ("ElectricalEngineer", 0.2),
+            ("TestEngineer", 0.1),
+            ("Scientist", 0.1),
+        ),
+    ),
+    (
+        "Manufacturing",
+        ("Assembly", "QualityControl"),
+        (("ProductionLineWorker", 0.5), ("Technician", 0.3), ("QualityInspector", 0.2)),
+    ),
+    (
+        "SalesAndMarketing",
+        ("Sales", "Marketing", "FieldService"),
+        (("Salesman", 0.5), ("MarketingSpecialist", 0.25), ("FieldServiceEngineer", 0.25)),
+    ),
+    ("Finance", ("Accounting", "Payroll"), (("Accountant", 0.6), ("FinancialAnalyst", 0.3), ("PayrollClerk", 0.1))),
+    (
+        "Administration",
+        ("HumanResources", "Facilities"),
+        (("HumanResourceSpecialist", 0.4), ("AdministrativeAssistant", 0.4), ("Receptionist", 0.2)),
+    ),
 )
 TEAM_SIZE = 9  # staff per team, before management
 
@@ -98,8 +117,15 @@ def us_holidays(year: int) -> set[dt.date]:
         return d - dt.timedelta(days=(d.weekday() - weekday) % 7)
 
     return {
-        dt.date(year, 1, 1), nth(0, 1, 3), nth(0, 2, 3), last(0, 5), dt.date(year, 7, 4),
-        nth(0, 9, 1), nth(3, 11, 4), dt.date(year, 12, 24), dt.date(year, 12, 25),
+        dt.date(year, 1, 1),
+        nth(0, 1, 3),
+        nth(0, 2, 3),
+        last(0, 5),
+        dt.date(year, 7, 4),
+        nth(0, 9, 1),
+        nth(3, 11, 4),
+        dt.date(year, 12, 24),
+        dt.date(year, 12, 25),
     }
 
 
@@ -287,16 +313,44 @@ def build_org(release: str, users: int, days: list[dt.date], seed: int) -> Org:
             a = int(rng.integers(0, n_days))
             present[i, a : a + int(rng.integers(3, 9))] = False
     return Org(
-        release=release, days=days, user_ids=user_ids, names=names, emails=emails,
-        personal_emails=personal, role=role, projects=projects, business_unit=business_unit,
-        functional_unit=fu, department=dep, team=tm, team_id=team_id, supervisor=sup,
-        pc=own_pc, shared_pcs=shared_pcs, leave_day=leave_day, psych=psych,
-        start_h=start_h, end_h=end_h, jitter_h=jitter_h, http_per_h=http_per_h,
-        email_per_h=email_per_h, device_per_h=device_per_h, files_per_connect=files_per_connect,
-        local_files_per_h=local_files_per_h, evening_p=evening_p, weekend_p=weekend_p,
-        roam_per_day=roam_per_day, lock_per_day=lock_per_day, unlock_per_day=unlock_per_day,
-        jobsite_p=jobsite_p, fav_urls=fav_urls, contacts=contacts, file_tree=file_tree,
-        present=present, weekend_or_holiday=off, external_contacts=external,
+        release=release,
+        days=days,
+        user_ids=user_ids,
+        names=names,
+        emails=emails,
+        personal_emails=personal,
+        role=role,
+        projects=projects,
+        business_unit=business_unit,
+        functional_unit=fu,
+        department=dep,
+        team=tm,
+        team_id=team_id,
+        supervisor=sup,
+        pc=own_pc,
+        shared_pcs=shared_pcs,
+        leave_day=leave_day,
+        psych=psych,
+        start_h=start_h,
+        end_h=end_h,
+        jitter_h=jitter_h,
+        http_per_h=http_per_h,
+        email_per_h=email_per_h,
+        device_per_h=device_per_h,
+        files_per_connect=files_per_connect,
+        local_files_per_h=local_files_per_h,
+        evening_p=evening_p,
+        weekend_p=weekend_p,
+        roam_per_day=roam_per_day,
+        lock_per_day=lock_per_day,
+        unlock_per_day=unlock_per_day,
+        jobsite_p=jobsite_p,
+        fav_urls=fav_urls,
+        contacts=contacts,
+        file_tree=file_tree,
+        present=present,
+        weekend_or_holiday=off,
+        external_contacts=external,
     )
 
 

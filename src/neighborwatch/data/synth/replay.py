@@ -68,12 +68,14 @@ class RealInsider:
 def load_real_insiders(answers: Path, release: str) -> dict[int, list[RealInsider]]:
     """The release's per-insider answer files under `answers`, by scenario, in file-name order."""
     if release not in REPLAY_RELEASES:
-        raise ValueError(f"--insiders real replays {' and '.join(REPLAY_RELEASES)} answer files; "
-                         f"got --release {release}")
+        raise ValueError(
+            f"--insiders real replays {' and '.join(REPLAY_RELEASES)} answer files; got --release {release}"
+        )
     answers = Path(answers)
     if not answers.is_dir():
-        raise ValueError(f"--answers {answers} is not a folder (give a release's answers/, "
-                         "e.g. cert-samples/r4.2/answers)")
+        raise ValueError(
+            f"--answers {answers} is not a folder (give a release's answers/, e.g. cert-samples/r4.2/answers)"
+        )
     found: dict[int, list[RealInsider]] = {}
     for af in find_answer_files(answers):
         if af.dataset != release[1:] or af.insider is None or af.scenario is None:
@@ -90,8 +92,9 @@ def load_real_insiders(answers: Path, release: str) -> dict[int, list[RealInside
                 times.append(calendar.timegm(when.timetuple()))
         if rows:
             order = sorted(range(len(rows)), key=lambda i: times[i])
-            found.setdefault(af.scenario, []).append(RealInsider(
-                af.path.name, af.insider, af.scenario, [rows[i] for i in order], [times[i] for i in order]))
+            found.setdefault(af.scenario, []).append(
+                RealInsider(af.path.name, af.insider, af.scenario, [rows[i] for i in order], [times[i] for i in order])
+            )
     if not found:
         raise ValueError(f"no {release} per-insider answer files ({release}-S-USER.csv) under {answers}")
     return found
@@ -117,8 +120,9 @@ def plan_real_insiders(org: Org, answers: Path, seed: int) -> list[Insider]:
     for i, s in enumerate(scenario_order(counts)):
         fits = [x for x in queue[s] if x.span_days + MIN_SLACK_DAYS <= n_days]
         if not fits:
-            raise ValueError(f"no real scenario-{s} insider fits a {n_days}-day period; use a longer "
-                             "--start..--end or fewer users")
+            raise ValueError(
+                f"no real scenario-{s} insider fits a {n_days}-day period; use a longer --start..--end or fewer users"
+            )
         src = fits[0]
         queue[s].remove(src)
         queue[s].append(src)  # reused only once every file of the scenario was used
@@ -156,8 +160,9 @@ def _own_pc(src: RealInsider) -> str:
     return src.rows[0][4]
 
 
-def _mapped_rows(org: Org, src: RealInsider, ins: Insider, shift_s: int, taken: set[int],
-                 rng: np.random.Generator) -> dict[int, list[tuple[str, dict]]]:
+def _mapped_rows(
+    org: Org, src: RealInsider, ins: Insider, shift_s: int, taken: set[int], rng: np.random.Generator
+) -> dict[int, list[tuple[str, dict]]]:
     """Internal rows (source, fields) by day index, with people, PCs and addresses mapped."""
     u, s = ins.user, ins.scenario
     sup = int(org.supervisor[u])
@@ -211,8 +216,9 @@ def _mapped_rows(org: Org, src: RealInsider, ins: Insider, shift_s: int, taken: 
         if row.get("file_tree"):
             row["file_tree"] = org.file_tree[who]
         if "filename" in row:
-            row["filename"] = _USER_ID.sub(lambda m: org.user_ids[users[m.group()]] if m.group() in users
-                                           else m.group(), row["filename"])
+            row["filename"] = _USER_ID.sub(
+                lambda m: org.user_ids[users[m.group()]] if m.group() in users else m.group(), row["filename"]
+            )
         when = t + shift_s
         row.update(t=when, user=who, pc=pc_of(fields[4]), label=label)
         out.setdefault((when - t0) // DAY, []).append((source, row))

@@ -79,8 +79,16 @@ REPLY_WORDS = (
 ).split()
 
 HOBBY_TOPICS = (
-    "sailing trips", "garden planning", "marathon training", "camping gear", "bird watching",
-    "home brewing", "chess club", "road cycling", "family photos", "wood carving",
+    "sailing trips",
+    "garden planning",
+    "marathon training",
+    "camping gear",
+    "bird watching",
+    "home brewing",
+    "chess club",
+    "road cycling",
+    "family photos",
+    "wood carving",
 )
 
 # Domain pools: public, generic web sites (a small hand-written list), job sites and competitors.
@@ -94,15 +102,12 @@ WEB_DOMAINS = (
     "hoteldeals.com couponworld.com electronicsdepot.com outdoorgear.com"
 ).split()
 
-JOB_DOMAINS = (
-    "jobsearchhub.com careerlink.com hireboard.com resumepost.com worknet.com talentfinder.com"
-).split()
+JOB_DOMAINS = ("jobsearchhub.com careerlink.com hireboard.com resumepost.com worknet.com talentfinder.com").split()
 
 COMPETITOR_DOMAINS = ("aerodyne.com", "vectorsys.com", "northstar-defense.com", "skylinetech.com")
 
 PERSONAL_DOMAINS = (
-    "mailbox.net homemail.com inboxplus.com netmail.org webpost.net quickmail.com coolmail.net "
-    "fastpost.com"
+    "mailbox.net homemail.com inboxplus.com netmail.org webpost.net quickmail.com coolmail.net fastpost.com"
 ).split()
 
 LEAK_SITE = "wikileaks.org"

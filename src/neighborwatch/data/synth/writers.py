@@ -27,17 +27,37 @@ FIELDS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
         "logon": (("activity", "activity"),),
         "device": (("activity", "activity"),),
         "file": (("filename", "filename"), ("content", "content")),
-        "email": (("to", "to"), ("cc", "cc"), ("bcc", "bcc"), ("from", "from_"), ("size", "size"),
-                  ("attachments", "attachments"), ("content", "content")),
+        "email": (
+            ("to", "to"),
+            ("cc", "cc"),
+            ("bcc", "bcc"),
+            ("from", "from_"),
+            ("size", "size"),
+            ("attachments", "attachments"),
+            ("content", "content"),
+        ),
         "http": (("url", "url"), ("content", "content")),
     },
     "r5.2": {
         "logon": (("activity", "activity"),),
         "device": (("file_tree", "file_tree"), ("activity", "activity")),
-        "file": (("filename", "filename"), ("activity", "activity"), ("to_removable_media", "to_rem"),
-                 ("from_removable_media", "from_rem"), ("content", "content")),
-        "email": (("to", "to"), ("cc", "cc"), ("bcc", "bcc"), ("from", "from_"), ("activity", "activity"),
-                  ("size", "size"), ("attachments", "attachments"), ("content", "content")),
+        "file": (
+            ("filename", "filename"),
+            ("activity", "activity"),
+            ("to_removable_media", "to_rem"),
+            ("from_removable_media", "from_rem"),
+            ("content", "content"),
+        ),
+        "email": (
+            ("to", "to"),
+            ("cc", "cc"),
+            ("bcc", "bcc"),
+            ("from", "from_"),
+            ("activity", "activity"),
+            ("size", "size"),
+            ("attachments", "attachments"),
+            ("content", "content"),
+        ),
         "http": (("url", "url"), ("content", "content")),
     },
 }
@@ -133,8 +153,12 @@ class ReleaseWriter:
             self.ids.make(df.height),
             self.users.gather(df["user"]).alias("user_s"),
         )
-        base = [pl.col("id"), pl.from_epoch("t", time_unit="s").dt.strftime(DATE_FMT),
-                pl.col("user_s"), pl.lit("PC-") + pl.col("pc").cast(pl.Utf8).str.zfill(4)]
+        base = [
+            pl.col("id"),
+            pl.from_epoch("t", time_unit="s").dt.strftime(DATE_FMT),
+            pl.col("user_s"),
+            pl.lit("PC-") + pl.col("pc").cast(pl.Utf8).str.zfill(4),
+        ]
         has_content = fields[-1][0] == "content"
         pre_fields = fields[:-1] if has_content else fields
         pre = pl.concat_str(base + [_quoted(pl.col(c).fill_null("")) for _, c in pre_fields], separator=",")
@@ -150,11 +174,17 @@ class ReleaseWriter:
         bad = df.filter(pl.col("scen") > 0)
         if bad.height:
             if has_content:
-                ans = pl.when(pl.col("label").is_null()).then(
-                    pl.lit(source + ",") + pl.col("pre") + pl.lit(",") + pl.col("content_q")
-                ).otherwise(
-                    pl.lit(source + ",") + pl.col("pre") + pl.lit(",") + _quoted(pl.col("label")) + pl.lit(",")
-                    + pl.col("content_q")
+                ans = (
+                    pl.when(pl.col("label").is_null())
+                    .then(pl.lit(source + ",") + pl.col("pre") + pl.lit(",") + pl.col("content_q"))
+                    .otherwise(
+                        pl.lit(source + ",")
+                        + pl.col("pre")
+                        + pl.lit(",")
+                        + _quoted(pl.col("label"))
+                        + pl.lit(",")
+                        + pl.col("content_q")
+                    )
                 )
             else:
                 ans = pl.lit(source + ",") + pl.col("pre")
@@ -182,8 +212,16 @@ class ReleaseWriter:
             path = adir / name if rel == "r6.2" else adir / f"{rel}-{ins.scenario}" / name
             by_file[path] += rows
             start, end = _fmt(rows[0][0]), _fmt(rows[-1][0])
-            summary.append({"user": self.org.user_ids[ins.user], "scenario": ins.scenario, "details": name,
-                            "start": start, "end": end, "malicious_events": len(rows)})
+            summary.append(
+                {
+                    "user": self.org.user_ids[ins.user],
+                    "scenario": ins.scenario,
+                    "details": name,
+                    "start": start,
+                    "end": end,
+                    "malicious_events": len(rows),
+                }
+            )
         for path, rows in by_file.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("".join(text + "\n" for _, _, text in sorted(rows)))
@@ -233,4 +271,4 @@ class ReleaseWriter:
 
 
 def _fmt(t: int) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime(DATE_FMT)
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime(DATE_FMT)

@@ -185,7 +185,7 @@ class NextActivityDetector(Detector):
         train_labels: np.ndarray | None = None,
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
-    ) -> "NextActivityDetector":
+    ) -> NextActivityDetector:
         cfg = self.config
         rng = seed_everything(cfg.seed)
         train_pos = target_positions(train, train_labels)
@@ -210,8 +210,16 @@ class NextActivityDetector(Detector):
                 yield len(batch), (self._tensor(make_train(batch)), self._tensor(make_train.targets(batch)))
 
         loop = FitLoop(cfg.max_epochs, cfg.patience, min_delta=1e-5, mode="min", grad_clip=cfg.grad_clip)
-        self.history = fit_epochs(net, opt, loop, epoch_steps, lambda b: net.loss(*b), validate,
-                                  f"{self.name} training", steps_per_epoch=-(-n // cfg.batch_size))
+        self.history = fit_epochs(
+            net,
+            opt,
+            loop,
+            epoch_steps,
+            lambda b: net.loss(*b),
+            validate,
+            f"{self.name} training",
+            steps_per_epoch=-(-n // cfg.batch_size),
+        )
         return self
 
     @torch.no_grad()
@@ -265,7 +273,7 @@ class NextActivityDetector(Detector):
             targets = flat[valid] + 1  # position t of the pass predicts the activity after it
             out[targets] = self.scores_from_logits(logits, self._tensor(seqs.tokens[targets])).double().cpu().numpy()
 
-    def stream_scorer(self) -> "NextActivityStreamScorer | None":
+    def stream_scorer(self) -> NextActivityStreamScorer | None:
         if self.net is None:
             raise NotFittedError(self.name)
         return NextActivityStreamScorer(self) if ACTIVITY in self.levels else None
@@ -274,11 +282,13 @@ class NextActivityDetector(Detector):
     def save(self, path: str | Path) -> None:
         if self.net is None:
             raise NotFittedError(self.name, "save")
-        write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size, "history": self.history})
+        write_manifest(
+            path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size, "history": self.history}
+        )
         save_weights(self.net, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "NextActivityDetector":
+    def load(cls, path: str | Path) -> NextActivityDetector:
         manifest = read_manifest(path, expect=cls.name)
         config = dict(manifest["config"])
         vocab_size = int(config.pop("vocab_size"))
@@ -313,8 +323,9 @@ class NextActivityStreamScorer(RecentTokens):
         return Prediction(torch.softmax(self._logits(slots), dim=-1).float().cpu().numpy())
 
     @torch.no_grad()
-    def score(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray,
-              users: np.ndarray) -> tuple[np.ndarray, Prediction]:
+    def score(
+        self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray, users: np.ndarray
+    ) -> tuple[np.ndarray, Prediction]:
         logits = self._logits(slots)
         scores = self.det.scores_from_logits(logits, self.det._tensor(np.asarray(tokens)))
         return scores.double().cpu().numpy(), Prediction(torch.softmax(logits, dim=-1).float().cpu().numpy())

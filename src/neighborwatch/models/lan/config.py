@@ -123,11 +123,20 @@ class LANConfig:
     preset: str = ""
 
     def __post_init__(self) -> None:
-        for name, allowed in (("encoder", ENCODERS), ("pooling", POOLINGS), ("gnn", GNNS),
-                              ("graph", GRAPHS), ("mode", MODES), ("device", DEVICES),
-                              ("sparsify", SPARSIFY), ("neighbours", NEIGHBOURS), ("loss", LOSSES),
-                              ("train_unit", TRAIN_UNITS), ("lr_schedule", SCHEDULES),
-                              ("preset", ("", *PRESETS))):
+        for name, allowed in (
+            ("encoder", ENCODERS),
+            ("pooling", POOLINGS),
+            ("gnn", GNNS),
+            ("graph", GRAPHS),
+            ("mode", MODES),
+            ("device", DEVICES),
+            ("sparsify", SPARSIFY),
+            ("neighbours", NEIGHBOURS),
+            ("loss", LOSSES),
+            ("train_unit", TRAIN_UNITS),
+            ("lr_schedule", SCHEDULES),
+            ("preset", ("", *PRESETS)),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         for name in ("inference_retrieval",):
@@ -157,7 +166,7 @@ class LANConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LANConfig":
+    def from_dict(cls, d: dict[str, Any]) -> LANConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -168,17 +177,17 @@ class LANConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "LANConfig":
+    def from_json(cls, path: str | Path) -> LANConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
-    def replace(self, **changes: Any) -> "LANConfig":
+    def replace(self, **changes: Any) -> LANConfig:
         """A copy with `changes` applied (None values are ignored, for CLI options left out)."""
         d = self.to_dict()
         d.update({k: v for k, v in changes.items() if v is not None})
         return LANConfig.from_dict(d)
 
     @classmethod
-    def from_preset(cls, name: str, **changes: Any) -> "LANConfig":
+    def from_preset(cls, name: str, **changes: Any) -> LANConfig:
         """A named preset (`PRESETS`) with `changes` applied."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
@@ -193,12 +202,40 @@ PRESETS: dict[str, dict[str, Any]] = {
     # validation every 500 steps (at most one pass), a capped pool (its refresh + index build
     # bound each epoch), a sparse graph (centred ε) instead of the all-edges ε = 0.5 graph, and
     # sessions of similar length batched together (shorter recurrent passes)
-    "quick": dict(mode="fast", lr=1e-3, batch_size=256, max_steps=6_000, epoch_steps=500, epochs=12,
-                  patience=4, warmup_steps=300, lr_schedule="cosine", clip_norm=1.0, sparsify="centred",
-                  epsilon=0.5, max_pool=200_000, train_unit="session", length_buckets=4),
+    "quick": dict(
+        mode="fast",
+        lr=1e-3,
+        batch_size=256,
+        max_steps=6_000,
+        epoch_steps=500,
+        epochs=12,
+        patience=4,
+        warmup_steps=300,
+        lr_schedule="cosine",
+        clip_norm=1.0,
+        sparsify="centred",
+        epsilon=0.5,
+        max_pool=200_000,
+        train_unit="session",
+        length_buckets=4,
+    ),
     # LAN.md §3-4 as published: faithful mode, AdamW lr 1e-5 constant, batch 512, 10 epochs,
     # early stop after 3, ε = 0.5 on the raw similarities, whole pool, no clipping
-    "paper": dict(mode="faithful", lr=1e-5, batch_size=512, max_steps=0, epoch_steps=0, epochs=10,
-                  patience=3, warmup_steps=0, lr_schedule="constant", clip_norm=0.0, sparsify="absolute",
-                  epsilon=0.5, max_pool=0, train_unit="session", length_buckets=0),
+    "paper": dict(
+        mode="faithful",
+        lr=1e-5,
+        batch_size=512,
+        max_steps=0,
+        epoch_steps=0,
+        epochs=10,
+        patience=3,
+        warmup_steps=0,
+        lr_schedule="constant",
+        clip_norm=0.0,
+        sparsify="absolute",
+        epsilon=0.5,
+        max_pool=0,
+        train_unit="session",
+        length_buckets=0,
+    ),
 }

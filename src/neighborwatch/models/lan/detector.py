@@ -47,12 +47,22 @@ class LAN(Detector):
     presets = {
         **PRESETS,
         "standard": PRESETS["quick"],
-        "fast": {"mode": "fast", "epochs": 2, "lr": 1e-3, "embed_dim": 16, "hidden": 16, "layers": 1,
-                 "attention_heads": 2, "max_train_samples": 3_000, "k": 5, "batch_size": 128},
+        "fast": {
+            "mode": "fast",
+            "epochs": 2,
+            "lr": 1e-3,
+            "embed_dim": 16,
+            "hidden": 16,
+            "layers": 1,
+            "attention_heads": 2,
+            "max_train_samples": 3_000,
+            "k": 5,
+            "batch_size": 128,
+        },
     }
 
     @classmethod
-    def create(cls, params: Any = None, *, seed: int = 42, vocab_size: int | None = None) -> "LAN":
+    def create(cls, params: Any = None, *, seed: int = 42, vocab_size: int | None = None) -> LAN:
         vocab = {} if vocab_size is None else {"vocab_size": vocab_size}
         return cls(**{**dict(params or {}), "seed": seed, **vocab})
 
@@ -70,12 +80,18 @@ class LAN(Detector):
         self._pool_tensor: torch.Tensor | None = None
 
     # -- training -------------------------------------------------------------------------------
-    def fit(self, train: SequenceSet, train_labels: np.ndarray | None = None,
-            validation: SequenceSet | None = None, validation_labels: np.ndarray | None = None,
-            on_epoch: Any = None) -> "LAN":
+    def fit(
+        self,
+        train: SequenceSet,
+        train_labels: np.ndarray | None = None,
+        validation: SequenceSet | None = None,
+        validation_labels: np.ndarray | None = None,
+        on_epoch: Any = None,
+    ) -> LAN:
         if train.vocab_size != self.config.vocab_size:
-            raise ValueError(f"training set has {train.vocab_size} classes, config.vocab_size is "
-                             f"{self.config.vocab_size}")
+            raise ValueError(
+                f"training set has {train.vocab_size} classes, config.vocab_size is {self.config.vocab_size}"
+            )
         torch.manual_seed(self.config.seed)  # refitting starts from the same initial weights
         self.model = LANModel(self.config).to(self.device)
         result = fit_lan(self.model, train, train_labels, validation, validation_labels, self.device, on_epoch)
@@ -114,8 +130,9 @@ class LAN(Detector):
         """Pooled query vectors of the prefixes ending at flat positions `ends` (for tools)."""
         return prefix_vectors(self.model, seqs, ends, self.device)
 
-    def next_activity_probabilities(self, queries: np.ndarray, query_hashes: np.ndarray | None,
-                                    observed: np.ndarray | None = None) -> np.ndarray:
+    def next_activity_probabilities(
+        self, queries: np.ndarray, query_hashes: np.ndarray | None, observed: np.ndarray | None = None
+    ) -> np.ndarray:
         """Retrieval + graph head for ready-made query vectors (the streaming scorer's last step).
 
         queries: float32 [Q, H] pooled prefix vectors; query_hashes: int64 [Q] prefix hashes
@@ -135,17 +152,19 @@ class LAN(Detector):
         self.config.to_json(path / "config.json")
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(path / "model.safetensors"))
-        (path / "vocab.json").write_text(json.dumps(
-            {"vocab_size": self.config.vocab_size, "tokenizer": self.tokenizer}, indent=2, default=str))
+        (path / "vocab.json").write_text(
+            json.dumps({"vocab_size": self.config.vocab_size, "tokenizer": self.tokenizer}, indent=2, default=str)
+        )
         np.save(path / "pool_vectors.npy", vectors, allow_pickle=False)
         for name in _POOL_ARRAYS:
             np.save(path / f"pool_{name}.npy", getattr(pool, name), allow_pickle=False)
         faiss.write_index(index.index, str(path / "index.faiss"))
-        (path / "history.json").write_text(json.dumps(
-            {"best_epoch": self.best_epoch, "epochs": self.history}, indent=2, default=str))
+        (path / "history.json").write_text(
+            json.dumps({"best_epoch": self.best_epoch, "epochs": self.history}, indent=2, default=str)
+        )
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> "LAN":
+    def load(cls, path: str | Path, device: str | None = None) -> LAN:
         path = Path(path)
         read_manifest(path, expect=cls.name)
         cfg = LANConfig.from_json(path / "config.json")
@@ -157,8 +176,14 @@ class LAN(Detector):
         arrays = {n: np.load(path / f"pool_{n}.npy", allow_pickle=False) for n in _POOL_ARRAYS}
         vectors = np.load(path / "pool_vectors.npy", allow_pickle=False)
         det.pool = PrefixPool(vectors=vectors, **arrays)
-        det.index = NeighbourIndex(vectors, det.pool.hashes, cfg.exact_below, cfg.hnsw_m,
-                                   cfg.hnsw_ef_search, index=faiss.read_index(str(path / "index.faiss")))
+        det.index = NeighbourIndex(
+            vectors,
+            det.pool.hashes,
+            cfg.exact_below,
+            cfg.hnsw_m,
+            cfg.hnsw_ef_search,
+            index=faiss.read_index(str(path / "index.faiss")),
+        )
         det.tokenizer = json.loads((path / "vocab.json").read_text()).get("tokenizer")
         if (path / "history.json").exists():
             h = json.loads((path / "history.json").read_text())

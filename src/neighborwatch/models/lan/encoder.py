@@ -51,14 +51,20 @@ class SequenceEncoder(nn.Module):
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=0)
         if cfg.encoder in _RNNS:
             self.rnn = _RNNS[cfg.encoder](
-                cfg.embed_dim, cfg.hidden, num_layers=cfg.layers, batch_first=True,
+                cfg.embed_dim,
+                cfg.hidden,
+                num_layers=cfg.layers,
+                batch_first=True,
                 dropout=cfg.dropout if cfg.layers > 1 else 0.0,
             )
         else:
             self.positions = SinusoidalPositions(cfg.hidden)
             layer = nn.TransformerEncoderLayer(
-                cfg.hidden, cfg.transformer_heads, dim_feedforward=4 * cfg.hidden,
-                dropout=cfg.dropout, batch_first=True,
+                cfg.hidden,
+                cfg.transformer_heads,
+                dim_feedforward=4 * cfg.hidden,
+                dropout=cfg.dropout,
+                batch_first=True,
             )
             self.transformer = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(cfg.hidden)

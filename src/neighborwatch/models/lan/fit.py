@@ -97,8 +97,9 @@ def select_samples(train: SequenceSet, labels: np.ndarray, cfg: LANConfig, seed:
     return targets.astype(np.int64)
 
 
-def pass_order(units: np.ndarray, unit_lengths: np.ndarray, batch_size: int, buckets: int,
-               rng: np.random.Generator) -> np.ndarray:
+def pass_order(
+    units: np.ndarray, unit_lengths: np.ndarray, batch_size: int, buckets: int, rng: np.random.Generator
+) -> np.ndarray:
     """Sample indices of one pass over the samples, grouped by unit (a session, or the sample
     itself in per-prefix training): units in random order, a unit's samples together in flat
     order. buckets > 0 sorts units by length inside random chunks of `buckets × batch_size`
@@ -108,15 +109,18 @@ def pass_order(units: np.ndarray, unit_lengths: np.ndarray, batch_size: int, buc
     perm = rng.permutation(n_units)
     if buckets > 0:
         chunk = buckets * batch_size
-        perm = np.concatenate([c[np.argsort(unit_lengths[c], kind="stable")]
-                               for c in np.split(perm, np.arange(chunk, len(perm), chunk))] or [perm])
+        perm = np.concatenate(
+            [c[np.argsort(unit_lengths[c], kind="stable")] for c in np.split(perm, np.arange(chunk, len(perm), chunk))]
+            or [perm]
+        )
     rank = np.empty(n_units, dtype=np.int64)
     rank[perm] = np.arange(n_units)
     return np.lexsort((np.arange(len(units)), rank[units]))
 
 
-def batch_stream(units: np.ndarray, unit_lengths: np.ndarray, batch_size: int, buckets: int,
-                 rng: np.random.Generator) -> Iterator[np.ndarray]:
+def batch_stream(
+    units: np.ndarray, unit_lengths: np.ndarray, batch_size: int, buckets: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
     """Endless batches of sample indices; a new random pass starts when one is used up (with
     buckets, the batches of a pass come in random order, not shortest first)."""
     while True:
@@ -175,8 +179,14 @@ class TrainingSet:
         return torch.empty_like(vectors).index_copy(0, which, vectors)
 
 
-def training_neighbours(model: LANModel, data: TrainingSet, targets: np.ndarray, pool: PrefixPool,
-                        index: NeighbourIndex, device: torch.device) -> np.ndarray:
+def training_neighbours(
+    model: LANModel,
+    data: TrainingSet,
+    targets: np.ndarray,
+    pool: PrefixPool,
+    index: NeighbourIndex,
+    device: torch.device,
+) -> np.ndarray:
     """[len(targets), k-1] pool ids for distinct training targets: eval-mode query vectors, one
     batched search, never a pool prefix of the query's own session (nor one with its tokens)."""
     cfg = model.cfg
@@ -193,8 +203,9 @@ def training_neighbours(model: LANModel, data: TrainingSet, targets: np.ndarray,
             skip |= pool.hashes[ids] == hashes[:, None]
         return first_allowed(ids, skip, n)
     queries = prefix_vectors(model, data.seqs, ends, device, "training queries")
-    return index.search(queries, n, hashes if cfg.exclude_identical else None,
-                        query_groups=data.session[ends], groups=pool_sessions)
+    return index.search(
+        queries, n, hashes if cfg.exclude_identical else None, query_groups=data.session[ends], groups=pool_sessions
+    )
 
 
 @dataclass
@@ -203,8 +214,15 @@ class StepOutput:
     edge_density: float
 
 
-def batch_loss(model: LANModel, data: TrainingSet, targets: np.ndarray, neighbours: np.ndarray,
-               pool: PrefixPool, pool_vectors: torch.Tensor, device: torch.device) -> StepOutput:
+def batch_loss(
+    model: LANModel,
+    data: TrainingSet,
+    targets: np.ndarray,
+    neighbours: np.ndarray,
+    pool: PrefixPool,
+    pool_vectors: torch.Tensor,
+    device: torch.device,
+) -> StepOutput:
     """Hybrid loss + graph regulariser of one batch (targets: flat positions, neighbours: their
     [B, k-1] pool ids)."""
     cfg = model.cfg
@@ -231,9 +249,13 @@ def refresh_pool(model: LANModel, train: SequenceSet, pool: PrefixPool, device: 
     return build_index(pool, model.cfg)
 
 
-def _check_inputs(cfg: LANConfig, train: SequenceSet, train_labels: np.ndarray | None,
-                  validation: SequenceSet | None, validation_labels: np.ndarray | None
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
+def _check_inputs(
+    cfg: LANConfig,
+    train: SequenceSet,
+    train_labels: np.ndarray | None,
+    validation: SequenceSet | None,
+    validation_labels: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     if train_labels is None:
         train_labels = np.zeros(train.n_activities, dtype=bool)
     train_labels = np.asarray(train_labels, dtype=bool)
@@ -248,9 +270,15 @@ def _check_inputs(cfg: LANConfig, train: SequenceSet, train_labels: np.ndarray |
     return train_labels, validation_labels
 
 
-def fit_lan(model: LANModel, train: SequenceSet, train_labels: np.ndarray | None,
-            validation: SequenceSet | None, validation_labels: np.ndarray | None,
-            device: torch.device, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
+def fit_lan(
+    model: LANModel,
+    train: SequenceSet,
+    train_labels: np.ndarray | None,
+    validation: SequenceSet | None,
+    validation_labels: np.ndarray | None,
+    device: torch.device,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> FitResult:
     cfg = model.cfg
     train_labels, validation_labels = _check_inputs(cfg, train, train_labels, validation, validation_labels)
     rng = seed_everything(cfg.seed)
@@ -273,7 +301,8 @@ def fit_lan(model: LANModel, train: SequenceSet, train_labels: np.ndarray | None
     total = epoch_steps * cfg.epochs if not cfg.max_steps else min(cfg.max_steps, epoch_steps * cfg.epochs)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: lr_factor(s, cfg.warmup_steps, total, cfg.lr_schedule))
+        optimiser, lambda s: lr_factor(s, cfg.warmup_steps, total, cfg.lr_schedule)
+    )
     t0 = time.perf_counter()
     index = refresh_pool(model, train, pool, device)
     pool_s = time.perf_counter() - t0
@@ -310,12 +339,17 @@ def fit_lan(model: LANModel, train: SequenceSet, train_labels: np.ndarray | None
         index = refresh_pool(model, train, pool, device)  # for validation and the next epoch
         # wall and CPU seconds: on a shared machine the CPU time is the comparable number
         row: dict[str, Any] = {
-            "epoch": epoch + 1, "steps": step, "lr": optimiser.param_groups[0]["lr"],
-            "loss": float(np.mean(losses)), "samples": n_samples,
-            "train_s": round(train_s, 3), "train_cpu_s": round(train_cpu_s, 3),
+            "epoch": epoch + 1,
+            "steps": step,
+            "lr": optimiser.param_groups[0]["lr"],
+            "loss": float(np.mean(losses)),
+            "samples": n_samples,
+            "train_s": round(train_s, 3),
+            "train_cpu_s": round(train_cpu_s, 3),
             "samples_per_s": round(n_samples / max(train_s, 1e-9), 1),
             "samples_per_cpu_s": round(n_samples / max(train_cpu_s, 1e-9), 1),
-            "retrieval_s": round(retrieval_s, 3), "pool_s": round(time.perf_counter() - t1 + pool_s, 3),
+            "retrieval_s": round(retrieval_s, 3),
+            "pool_s": round(time.perf_counter() - t1 + pool_s, 3),
             "edge_density": round(float(np.mean(densities)), 4),
         }
         pool_s = 0.0

@@ -84,8 +84,15 @@ def edge_density(a: torch.Tensor) -> float:
 class GraphLearner(nn.Module):
     """Learns the adjacency of each k-node graph from its node vectors."""
 
-    def __init__(self, dim: int, perspectives: int, epsilon: float, kind: str = "weighted",
-                 sparsify: str = "absolute", top_m: int = 4) -> None:
+    def __init__(
+        self,
+        dim: int,
+        perspectives: int,
+        epsilon: float,
+        kind: str = "weighted",
+        sparsify: str = "absolute",
+        top_m: int = 4,
+    ) -> None:
         super().__init__()
         if kind not in ("weighted", "cosine"):
             raise ValueError(f"unknown graph {kind!r}")

@@ -20,8 +20,9 @@ def hybrid_targets(next_tokens: torch.Tensor, malicious: torch.Tensor, n_classes
     return m * away + (1 - m) * onehot
 
 
-def hybrid_loss(logits: torch.Tensor, next_tokens: torch.Tensor, malicious: torch.Tensor,
-                malicious_weight: float) -> torch.Tensor:
+def hybrid_loss(
+    logits: torch.Tensor, next_tokens: torch.Tensor, malicious: torch.Tensor, malicious_weight: float
+) -> torch.Tensor:
     """mean_b (1 + r·y_b) · Σ_c −target_bc · log softmax(logits)_bc."""
     target = hybrid_targets(next_tokens, malicious, logits.shape[-1])
     ce = -(target * torch.log_softmax(logits, dim=-1)).sum(-1)

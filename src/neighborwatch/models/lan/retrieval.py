@@ -57,8 +57,9 @@ class PrefixPool:
         return len(self.hashes)
 
 
-def select_pool(seqs: SequenceSet, labels: np.ndarray, max_pool: int = 0, seed: int = 0,
-                hashes: np.ndarray | None = None) -> PrefixPool:
+def select_pool(
+    seqs: SequenceSet, labels: np.ndarray, max_pool: int = 0, seed: int = 0, hashes: np.ndarray | None = None
+) -> PrefixPool:
     """Distinct prefixes h[:i] (i ≥ 1) whose next activity h[i] is normal; first occurrence kept."""
     if labels.shape != (seqs.n_activities,):
         raise ValueError("labels must have one entry per flat position")
@@ -81,8 +82,15 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 class NeighbourIndex:
     """Inner-product search over L2-normalised pool vectors, optionally excluding identical prefixes."""
 
-    def __init__(self, vectors: np.ndarray, hashes: np.ndarray, exact_below: int = 20_000,
-                 m: int = 64, ef_search: int = 128, index: faiss.Index | None = None) -> None:
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        hashes: np.ndarray,
+        exact_below: int = 20_000,
+        m: int = 64,
+        ef_search: int = 128,
+        index: faiss.Index | None = None,
+    ) -> None:
         if len(vectors) == 0:
             raise ValueError("the neighbour pool is empty (no normal training prefixes)")
         self.hashes = np.asarray(hashes, dtype=np.int64)
@@ -103,9 +111,16 @@ class NeighbourIndex:
     def exact(self) -> bool:
         return isinstance(self.index, faiss.IndexFlat)
 
-    def search(self, queries: np.ndarray, n: int, query_hashes: np.ndarray | None = None,
-               chunk: int = 65_536, *, query_groups: np.ndarray | None = None,
-               groups: np.ndarray | None = None) -> np.ndarray:
+    def search(
+        self,
+        queries: np.ndarray,
+        n: int,
+        query_hashes: np.ndarray | None = None,
+        chunk: int = 65_536,
+        *,
+        query_groups: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+    ) -> np.ndarray:
         """[Q, n] pool ids of the n most similar pool prefixes per query (raw query vectors).
 
         With `query_hashes`, a pool prefix whose tokens equal the query's is skipped. With
@@ -121,13 +136,25 @@ class NeighbourIndex:
         out = np.empty((len(queries), n), dtype=np.int64)
         for s in range(0, len(queries), chunk):
             sl = slice(s, s + chunk)
-            out[sl] = self._search_chunk(_normalise(queries[sl]), n, min(n + extra, self.size),
-                                         None if query_hashes is None else query_hashes[sl],
-                                         None if query_groups is None else query_groups[sl], groups)
+            out[sl] = self._search_chunk(
+                _normalise(queries[sl]),
+                n,
+                min(n + extra, self.size),
+                None if query_hashes is None else query_hashes[sl],
+                None if query_groups is None else query_groups[sl],
+                groups,
+            )
         return out
 
-    def _search_chunk(self, queries: np.ndarray, n: int, want: int, query_hashes: np.ndarray | None,
-                      query_groups: np.ndarray | None, groups: np.ndarray | None) -> np.ndarray:
+    def _search_chunk(
+        self,
+        queries: np.ndarray,
+        n: int,
+        want: int,
+        query_hashes: np.ndarray | None,
+        query_groups: np.ndarray | None,
+        groups: np.ndarray | None,
+    ) -> np.ndarray:
         _, ids = self.index.search(queries, want)
         skip = ids < 0
         if query_hashes is not None:
@@ -138,9 +165,14 @@ class NeighbourIndex:
         short = (~skip).sum(axis=1) < n
         if short.any() and want < self.size and groups is not None and query_groups is not None:
             rows = np.flatnonzero(short)
-            out[rows] = self._search_chunk(queries[rows], n, min(2 * want, self.size),
-                                           None if query_hashes is None else query_hashes[rows],
-                                           query_groups[rows], groups)
+            out[rows] = self._search_chunk(
+                queries[rows],
+                n,
+                min(2 * want, self.size),
+                None if query_hashes is None else query_hashes[rows],
+                query_groups[rows],
+                groups,
+            )
         return out
 
 
@@ -168,7 +200,8 @@ def random_neighbours(query_hashes: np.ndarray, n: int, pool_size: int) -> np.nd
     """
     with np.errstate(over="ignore"):
         x = np.asarray(query_hashes, dtype=np.int64).view(np.uint64)[:, None] + (
-            np.arange(1, n + 1, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15))
+            np.arange(1, n + 1, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
+        )
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         x = x ^ (x >> np.uint64(31))

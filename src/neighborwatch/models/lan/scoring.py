@@ -91,8 +91,9 @@ def run_pass(model: LANModel, p: SessionPass, device: torch.device) -> torch.Ten
     return pooled[torch.from_numpy(p.rows).to(device), torch.from_numpy(p.cols).to(device)]
 
 
-def prefix_vectors(model: LANModel, seqs: SequenceSet, ends: np.ndarray, device: torch.device,
-                   description: str = "encoding prefixes") -> np.ndarray:
+def prefix_vectors(
+    model: LANModel, seqs: SequenceSet, ends: np.ndarray, device: torch.device, description: str = "encoding prefixes"
+) -> np.ndarray:
     """float32 [len(ends), H]: pooled vector of the prefix that ends at each flat position.
 
     Each needed session is encoded once, up to its last needed position, in eval mode.
@@ -110,8 +111,7 @@ def prefix_vectors(model: LANModel, seqs: SequenceSet, ends: np.ndarray, device:
     return out
 
 
-def neighbour_ids(index: NeighbourIndex, queries: np.ndarray, hashes: np.ndarray | None,
-                  cfg: LANConfig) -> np.ndarray:
+def neighbour_ids(index: NeighbourIndex, queries: np.ndarray, hashes: np.ndarray | None, cfg: LANConfig) -> np.ndarray:
     """[Q, k-1] pool ids of the neighbours used at inference (batch scoring and streaming).
 
     retrieved: the nearest pool prefixes (identical-token ones skipped when configured);
@@ -132,9 +132,14 @@ def needs_hashes(cfg: LANConfig) -> bool:
     return cfg.exclude_identical or cfg.neighbours == "random"
 
 
-def head_probabilities(model: LANModel, queries: np.ndarray, neighbours: np.ndarray,
-                       pool_vectors: torch.Tensor, device: torch.device,
-                       observed: np.ndarray | None = None) -> np.ndarray:
+def head_probabilities(
+    model: LANModel,
+    queries: np.ndarray,
+    neighbours: np.ndarray,
+    pool_vectors: torch.Tensor,
+    device: torch.device,
+    observed: np.ndarray | None = None,
+) -> np.ndarray:
     """Next-activity probabilities of each query given its neighbour ids (eval mode).
 
     With `observed` (one token per query) only P(observed) is returned, [Q] float64;
@@ -162,15 +167,18 @@ def head_probabilities(model: LANModel, queries: np.ndarray, neighbours: np.ndar
     return out
 
 
-def score_positions(model: LANModel, index: NeighbourIndex, pool_vectors: torch.Tensor,
-                    seqs: SequenceSet, device: torch.device) -> np.ndarray:
+def score_positions(
+    model: LANModel, index: NeighbourIndex, pool_vectors: torch.Tensor, seqs: SequenceSet, device: torch.device
+) -> np.ndarray:
     """Real-time scores: 1 − P(activity | its prefix, neighbours) per flat position, NaN at 0."""
     scores = np.full(seqs.n_activities, np.nan, dtype=np.float64)
     if seqs.n_activities == 0:
         return scores
     if int(seqs.tokens.max()) >= model.cfg.vocab_size:
-        raise ValueError(f"token {int(seqs.tokens.max())} outside the model's vocabulary "
-                         f"({model.cfg.vocab_size} classes); was it prepared with another tokenizer?")
+        raise ValueError(
+            f"token {int(seqs.tokens.max())} outside the model's vocabulary "
+            f"({model.cfg.vocab_size} classes); was it prepared with another tokenizer?"
+        )
     targets = np.flatnonzero(seqs.position_in_sequence() >= 1)
     ends = targets - 1
     queries = prefix_vectors(model, seqs, ends, device, "scoring: encoding sessions")

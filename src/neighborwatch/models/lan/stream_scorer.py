@@ -34,13 +34,15 @@ if TYPE_CHECKING:  # the detector imports this module to offer `stream_scorer()`
 class LANStreamScorer(StreamScorer):
     name = "lan"
 
-    def __init__(self, detector: LAN, capacity: int = 256, event_details: EventDetails | None = None,
-                 cache_size: int = 50_000) -> None:
+    def __init__(
+        self, detector: LAN, capacity: int = 256, event_details: EventDetails | None = None, cache_size: int = 50_000
+    ) -> None:
         detector._require_fitted()
         if not detector.model.encoder.recurrent:
             raise NotImplementedError(
                 f"streaming needs a recurrent encoder (lstm, gru, rnn); this model uses "
-                f"{detector.config.encoder!r}, whose state is the whole token history")
+                f"{detector.config.encoder!r}, whose state is the whole token history"
+            )
         self.det = detector
         self.cfg = detector.config
         self.model = detector.model.eval()
@@ -65,9 +67,15 @@ class LANStreamScorer(StreamScorer):
 
     def config(self) -> dict[str, Any]:
         c = self.cfg
-        return {"name": self.name, "vocab_size": c.vocab_size, "encoder": c.encoder, "layers": c.layers,
-                "hidden": c.hidden, "attention_window": c.attention_window,
-                "pool": len(self.det._require_fitted()[0])}
+        return {
+            "name": self.name,
+            "vocab_size": c.vocab_size,
+            "encoder": c.encoder,
+            "layers": c.layers,
+            "hidden": c.hidden,
+            "attention_window": c.attention_window,
+            "pool": len(self.det._require_fitted()[0]),
+        }
 
     def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], Any, int]]:
         c = self.cfg
@@ -138,16 +146,23 @@ class LANStreamScorer(StreamScorer):
         if first_of:
             miss = list(first_of.values())
             fresh = self._predict(slots[miss])
+            assert fresh.neighbours is not None and fresh.similarities is not None  # LAN always retrieves
             for j, i in enumerate(miss):  # own copies: a view would pin the whole batch array
-                cache[keys[i]] = (fresh.probs[j].copy(), fresh.neighbours[j].copy(),  # type: ignore[index]
-                                  fresh.similarities[j].copy())  # type: ignore[index]
+                cache[keys[i]] = (
+                    fresh.probs[j].copy(),
+                    fresh.neighbours[j].copy(),
+                    fresh.similarities[j].copy(),
+                )
         rows = [cache[k] for k in keys]
         for k in keys:
             cache.move_to_end(k)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
-        return Prediction(probs=np.stack([r[0] for r in rows]), neighbours=np.stack([r[1] for r in rows]),
-                          similarities=np.stack([r[2] for r in rows]))
+        return Prediction(
+            probs=np.stack([r[0] for r in rows]),
+            neighbours=np.stack([r[1] for r in rows]),
+            similarities=np.stack([r[2] for r in rows]),
+        )
 
     def _predict(self, slots: np.ndarray) -> Prediction:
         t0 = time.perf_counter()
@@ -212,10 +227,11 @@ class LANStreamScorer(StreamScorer):
             lengths = self.state["length"][: self._used].copy()
             for s in free:
                 lengths[s] = 0
-            parts = [self._hist[s][: lengths[s]] for s in range(self._used)  # type: ignore[index]
-                     if lengths[s] > 0 and self._hist[s] is not None]
+            parts = [
+                h[: lengths[s]] for s, h in enumerate(self._hist[: self._used]) if lengths[s] > 0 and h is not None
+            ]
             out["hist.lengths"] = lengths
-            out["hist.flat"] = (np.concatenate(parts) if parts else np.zeros((0, self.cfg.hidden), np.float32))
+            out["hist.flat"] = np.concatenate(parts) if parts else np.zeros((0, self.cfg.hidden), np.float32)
         return out
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -246,8 +262,12 @@ class LANStreamScorer(StreamScorer):
         for i in np.asarray(ids, dtype=np.int64):
             row = int(pool.event_rows[i])
             n = int(pool.lengths[i])
-            d = {"pool_id": int(i), "length": n, "event_row": row,
-                 "activities": f"{n} activit{'y' if n == 1 else 'ies'}"}
+            d = {
+                "pool_id": int(i),
+                "length": n,
+                "event_row": row,
+                "activities": f"{n} activit{'y' if n == 1 else 'ies'}",
+            }
             d.update(self._pool_info.get(row, {}))
             out.append(d)
         return out

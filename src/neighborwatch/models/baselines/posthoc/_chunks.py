@@ -37,7 +37,7 @@ class Chunks:
         out = np.where(valid, self.tokens[np.where(valid, pos, 0)], 0)
         return torch.from_numpy(out.astype(np.int64)), torch.from_numpy(lengths.astype(np.int64))
 
-    def select(self, keep: np.ndarray) -> "Chunks":
+    def select(self, keep: np.ndarray) -> Chunks:
         """The chunks where `keep` (bool mask or indices) holds."""
         return Chunks(self.seq[keep], self.start[keep], self.length[keep], self.tokens, self.n_sequences)
 

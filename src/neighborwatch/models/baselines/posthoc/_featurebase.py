@@ -66,7 +66,7 @@ class FeatureDetector(Detector):
         train_labels: np.ndarray | None = None,
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
-    ) -> "FeatureDetector":
+    ) -> FeatureDetector:
         if len(train) == 0:
             raise ValueError(f"{self.name}: the training set has no sequences")
         x = sequence_features(train)
@@ -114,8 +114,11 @@ class FeatureDetector(Detector):
         if self._x is None:
             raise NotFittedError(self.name, "save")
         path = Path(path)
-        write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size,
-                                         "features": feature_names(self.vocab_size or 169)})
+        write_manifest(
+            path,
+            self.name,
+            {**self.config.to_dict(), "vocab_size": self.vocab_size, "features": feature_names(self.vocab_size or 169)},
+        )
         arrays: dict[str, np.ndarray] = {"x": self._x}
         if self._y is not None:
             arrays["y"] = self._y
@@ -123,7 +126,7 @@ class FeatureDetector(Detector):
         np.savez_compressed(path / TRAIN_ARRAYS, **arrays)  # type: ignore[arg-type]
 
     @classmethod
-    def load(cls, path: str | Path) -> "FeatureDetector":
+    def load(cls, path: str | Path) -> FeatureDetector:
         manifest = read_manifest(path, expect=cls.name)
         cfg = manifest["config"]
         det = cls(cls.Config.from_dict(known_part(cls.Config, cfg), cls.name))

@@ -12,11 +12,11 @@ scoring sorted by length, and safetensors + detector.json persistence (no pickle
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -86,7 +86,7 @@ class TorchSequenceDetector(Detector):
         train_labels: np.ndarray | None = None,
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
-    ) -> "TorchSequenceDetector":
+    ) -> TorchSequenceDetector:
         self._start_fit(train)
         chunks = normal_chunks(make_chunks(train, self.config.max_len), train_labels)
         if not len(chunks):
@@ -128,8 +128,15 @@ class TorchSequenceDetector(Detector):
         validate = None
         if val_chunks is not None and len(val_chunks):
             validate = partial(self._mean_loss, val_chunks, val_labels, loss_fn)
-        history = fit_epochs(self.module, opt, FitLoop(epochs, patience=0, mode="min", grad_clip=5.0), epoch_steps,
-                             lambda batch: loss_fn(*batch), validate, f"{self.name}: {what}")
+        history = fit_epochs(
+            self.module,
+            opt,
+            FitLoop(epochs, patience=0, mode="min", grad_clip=5.0),
+            epoch_steps,
+            lambda batch: loss_fn(*batch),
+            validate,
+            f"{self.name}: {what}",
+        )
         return [h["val_loss"] for h in history]
 
     def _epoch_sample(self, rng: np.random.Generator, n: int, labels: np.ndarray | None) -> np.ndarray:
@@ -186,7 +193,9 @@ class TorchSequenceDetector(Detector):
     def score_sequences(self, seqs: SequenceSet) -> np.ndarray:
         self._require_fitted()
         if self.vocab_size is not None and seqs.n_activities and int(seqs.tokens.max()) >= self.vocab_size:
-            raise ValueError(f"{self.name}: tokens up to {int(seqs.tokens.max())} but the model knows {self.vocab_size}")
+            raise ValueError(
+                f"{self.name}: tokens up to {int(seqs.tokens.max())} but the model knows {self.vocab_size}"
+            )
         chunks = make_chunks(seqs, self.config.max_len)
         return reduce_chunks(chunks, self.score_chunks(chunks), self.config.chunk_reduce)
 
@@ -201,11 +210,13 @@ class TorchSequenceDetector(Detector):
         self._require_fitted()
         assert self.module is not None
         path = Path(path)
-        write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size, **self._extra_manifest()})
+        write_manifest(
+            path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size, **self._extra_manifest()}
+        )
         save_weights(self.module, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "TorchSequenceDetector":
+    def load(cls, path: str | Path) -> TorchSequenceDetector:
         manifest = read_manifest(path, expect=cls.name)
         cfg = dict(manifest["config"])
         det = cls(cls.Config.from_dict(known_part(cls.Config, cfg), cls.name))
@@ -225,4 +236,3 @@ def normal_chunks(chunks: Chunks, activity_labels: np.ndarray | None) -> Chunks:
     if activity_labels is None:
         return chunks
     return chunks.select(~chunks.labels(np.asarray(activity_labels, dtype=bool)))
-

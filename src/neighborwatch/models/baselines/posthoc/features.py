@@ -28,8 +28,18 @@ def feature_names(vocab_size: int) -> list[str]:
         [f"count_word{i}" for i in range(w)]
         + [f"share_word{i}" for i in range(w)]
         + [f"count_hour{h}" for h in range(HOURS)]
-        + ["length", "log_duration_min", "after_hours_share", "distinct_hours", "distinct_words",
-           "distinct_tokens", "first_hour", "last_hour", "weekday", "weekend"]
+        + [
+            "length",
+            "log_duration_min",
+            "after_hours_share",
+            "distinct_hours",
+            "distinct_words",
+            "distinct_tokens",
+            "first_hour",
+            "last_hour",
+            "weekday",
+            "weekend",
+        ]
     )
 
 

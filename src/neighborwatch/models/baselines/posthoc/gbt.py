@@ -42,8 +42,12 @@ class GBT(FeatureDetector):
     def _make(self) -> Any:
         c = self.config
         return HistGradientBoostingClassifier(
-            max_iter=c.max_iter, learning_rate=c.learning_rate, max_leaf_nodes=c.max_leaf_nodes,
-            l2_regularization=c.l2_regularization, class_weight="balanced", early_stopping=False,
+            max_iter=c.max_iter,
+            learning_rate=c.learning_rate,
+            max_leaf_nodes=c.max_leaf_nodes,
+            l2_regularization=c.l2_regularization,
+            class_weight="balanced",
+            early_stopping=False,
             random_state=c.seed,
         )
 

@@ -32,8 +32,12 @@ class IForestSeq(FeatureDetector):
     config: IForestConfig
 
     def _make(self) -> Any:
-        return IsolationForest(n_estimators=self.config.n_estimators, max_samples=self.config.max_samples,
-                               random_state=self.config.seed, n_jobs=1)
+        return IsolationForest(
+            n_estimators=self.config.n_estimators,
+            max_samples=self.config.max_samples,
+            random_state=self.config.seed,
+            n_jobs=1,
+        )
 
     def _decision(self, x: np.ndarray) -> np.ndarray:
         return -self.estimator.score_samples(x)

@@ -62,8 +62,9 @@ class _ITDBERTNet(nn.Module):
         self.mask_id = vocab  # one extra embedding row for [MASK]
         self.tok = nn.Embedding(vocab + 1, d, padding_idx=0)
         self.pos = nn.Embedding(cfg.max_len, d)
-        layer = nn.TransformerEncoderLayer(d, cfg.heads, dim_feedforward=4 * d, dropout=0.1,
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d, cfg.heads, dim_feedforward=4 * d, dropout=0.1, batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.mlm_head = nn.Linear(d, vocab)
@@ -95,8 +96,10 @@ class _ITDBERTNet(nn.Module):
 @register
 class ITDBERT(TorchSequenceDetector):
     name = "itdbert"
-    presets = {"standard": {"pretrain_epochs": 5, "epochs": 5, "max_train_chunks": 20_000},
-               "fast": {"pretrain_epochs": 1, "epochs": 2, "max_train_chunks": 1_000, "max_len": 32}}
+    presets = {
+        "standard": {"pretrain_epochs": 5, "epochs": 5, "max_train_chunks": 20_000},
+        "fast": {"pretrain_epochs": 1, "epochs": 2, "max_train_chunks": 1_000, "max_len": 32},
+    }
     Config = ITDBERTConfig
     config: ITDBERTConfig
 
@@ -125,8 +128,9 @@ class ITDBERT(TorchSequenceDetector):
 
     def _cls_loss(self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         assert labels is not None
-        return F.binary_cross_entropy_with_logits(self.net.logit(tokens), labels,
-                                                  pos_weight=torch.tensor(self.pos_weight))
+        return F.binary_cross_entropy_with_logits(
+            self.net.logit(tokens), labels, pos_weight=torch.tensor(self.pos_weight)
+        )
 
     def fit(
         self,
@@ -134,7 +138,7 @@ class ITDBERT(TorchSequenceDetector):
         train_labels: np.ndarray | None = None,
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
-    ) -> "ITDBERT":
+    ) -> ITDBERT:
         self._start_fit(train)
         cfg = self.config
         chunks = make_chunks(train, cfg.max_len)
@@ -154,9 +158,16 @@ class ITDBERT(TorchSequenceDetector):
                 val_chunks, val_y = None, None  # a validation loss without positives selects nothing useful
         else:
             val_chunks = None
-        self._train(chunks, y.astype(np.float32), val_chunks,
-                    val_y.astype(np.float32) if val_y is not None else None,
-                    self._cls_loss, cfg.epochs, "classifier fine-tuning", lr=cfg.finetune_lr)
+        self._train(
+            chunks,
+            y.astype(np.float32),
+            val_chunks,
+            val_y.astype(np.float32) if val_y is not None else None,
+            self._cls_loss,
+            cfg.epochs,
+            "classifier fine-tuning",
+            lr=cfg.finetune_lr,
+        )
         return self
 
     def _score(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -112,7 +112,7 @@ class Log2Vec(Detector):
         train_labels: np.ndarray | None = None,
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
-    ) -> "Log2Vec":
+    ) -> Log2Vec:
         if len(train) < 2:
             raise ValueError(f"{self.name}: needs at least 2 training sequences")
         if len(train) > self.config.max_train:
@@ -121,7 +121,9 @@ class Log2Vec(Detector):
         self.vocab_size = int(train.vocab_size)
         counts = _counts(train, self.vocab_size)
         self._train = {
-            "data": counts.data, "indices": counts.indices.astype(np.int64), "indptr": counts.indptr.astype(np.int64),
+            "data": counts.data,
+            "indices": counts.indices.astype(np.int64),
+            "indptr": counts.indptr.astype(np.int64),
             **self._node_keys(train),
         }
         return self
@@ -130,9 +132,14 @@ class Log2Vec(Detector):
     def _node_keys(seqs: SequenceSet) -> dict[str, np.ndarray]:
         meta = seqs.meta
         users = meta["user"].fill_null("").cast(pl.Utf8).to_numpy().astype(str)
-        hosts = (meta["host"].fill_null("").cast(pl.Utf8).to_numpy().astype(str) if "host" in meta.columns
-                 else np.full(len(seqs), "", dtype=str))
-        starts = meta["start"].cast(pl.Int64).fill_null(0).to_numpy() if "start" in meta.columns else np.zeros(len(seqs))
+        hosts = (
+            meta["host"].fill_null("").cast(pl.Utf8).to_numpy().astype(str)
+            if "host" in meta.columns
+            else np.full(len(seqs), "", dtype=str)
+        )
+        starts = (
+            meta["start"].cast(pl.Int64).fill_null(0).to_numpy() if "start" in meta.columns else np.zeros(len(seqs))
+        )
         return {"users": users, "hosts": hosts, "starts": starts.astype(np.int64)}
 
     # -- the graph and its embedding -----------------------------------------------------------
@@ -199,7 +206,7 @@ class Log2Vec(Detector):
         np.savez_compressed(Path(path) / ARRAYS, **self._train)  # type: ignore[arg-type]
 
     @classmethod
-    def load(cls, path: str | Path) -> "Log2Vec":
+    def load(cls, path: str | Path) -> Log2Vec:
         manifest = read_manifest(path, expect=cls.name)
         cfg = manifest["config"]
         det = cls(Log2VecConfig.from_dict(known_part(Log2VecConfig, cfg), cls.name))

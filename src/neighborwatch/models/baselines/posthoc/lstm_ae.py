@@ -54,8 +54,10 @@ class _LSTMAENet(nn.Module):
 @register
 class LSTMAutoencoder(TorchSequenceDetector):
     name = "lstm_ae"
-    presets = {"standard": {"epochs": 10, "max_train_chunks": 20_000},
-               "fast": {"epochs": 2, "max_train_chunks": 1_000, "max_len": 32}}
+    presets = {
+        "standard": {"epochs": 10, "max_train_chunks": 20_000},
+        "fast": {"epochs": 2, "max_train_chunks": 1_000, "max_len": 32},
+    }
     Config = LSTMAEConfig
     config: LSTMAEConfig
 

@@ -84,8 +84,10 @@ class _OC4SeqNet(nn.Module):
 @register
 class OC4Seq(TorchSequenceDetector):
     name = "oc4seq"
-    presets = {"standard": {"epochs": 8, "max_train_chunks": 20_000},
-               "fast": {"epochs": 2, "max_train_chunks": 1_000, "max_len": 32}}
+    presets = {
+        "standard": {"epochs": 8, "max_train_chunks": 20_000},
+        "fast": {"epochs": 2, "max_train_chunks": 1_000, "max_len": 32},
+    }
     Config = OC4SeqConfig
     config: OC4SeqConfig
 

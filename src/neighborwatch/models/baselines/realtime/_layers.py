@@ -20,20 +20,20 @@ from torch import nn
 from neighborwatch.models.baselines._nextactivity import NextActivityNet
 from neighborwatch.models.baselines._tensors import last_state, padding_mask, right_pad
 
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+CELLS: dict[str, type[nn.RNN] | type[nn.GRU] | type[nn.LSTM]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 class RecurrentNet(NextActivityNet):
     shares_prefixes = True  # the state after activity t depends on activities <= t only
 
-    def __init__(self, vocab_size: int, cell: str, embed_dim: int, hidden: int, layers: int,
-                 dropout: float) -> None:
+    def __init__(self, vocab_size: int, cell: str, embed_dim: int, hidden: int, layers: int, dropout: float) -> None:
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown recurrent cell {cell!r}; choose from {sorted(CELLS)}")
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.rnn = CELLS[cell](embed_dim, hidden, num_layers=layers, batch_first=True,
-                               dropout=dropout if layers > 1 else 0.0)
+        self.rnn = CELLS[cell](
+            embed_dim, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
+        )
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, vocab_size)
 
@@ -70,8 +70,9 @@ class SelfAttentionBlock(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.ff = nn.Sequential(nn.Linear(dim, ff_mult * dim), nn.GELU(), nn.Dropout(dropout),
-                                nn.Linear(ff_mult * dim, dim))
+        self.ff = nn.Sequential(
+            nn.Linear(dim, ff_mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_mult * dim, dim)
+        )
         self.drop = nn.Dropout(dropout)
         self.p = dropout
 

@@ -66,8 +66,9 @@ class FilterMLP(NextActivityNet):
         self.embed = PositionalEmbedding(vocab_size, dim, window, 0.0)
         self.norm = nn.LayerNorm(dim, eps=1e-12)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.Sequential(*[nn.Sequential(FilterLayer(window, dim, dropout), FeedForward(dim, dropout))
-                                      for _ in range(blocks)])
+        self.blocks = nn.Sequential(
+            *[nn.Sequential(FilterLayer(window, dim, dropout), FeedForward(dim, dropout)) for _ in range(blocks)]
+        )
         self.head = nn.Linear(dim, vocab_size)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:

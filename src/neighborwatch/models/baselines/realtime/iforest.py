@@ -36,8 +36,17 @@ from neighborwatch.models.options import DetectorConfig, configure
 from neighborwatch.models.stream import Prediction, StateShapes, StreamScorer
 from neighborwatch.sequences.base import SequenceSet
 
-FEATURES = ("hour", "word", "token", "index", "log_gap_s", "log_elapsed_min",
-            "user_token_freq", "user_hour_freq", "global_token_freq")
+FEATURES = (
+    "hour",
+    "word",
+    "token",
+    "index",
+    "log_gap_s",
+    "log_elapsed_min",
+    "user_token_freq",
+    "user_hour_freq",
+    "global_token_freq",
+)
 _US_PER_HOUR = 3_600_000_000
 
 
@@ -56,7 +65,7 @@ class UserProfile:
         self.users, self.token_counts, self.hour_counts = users, token_counts, hour_counts
 
     @classmethod
-    def count(cls, seqs: SequenceSet, positions: np.ndarray) -> "UserProfile":
+    def count(cls, seqs: SequenceSet, positions: np.ndarray) -> UserProfile:
         users, idx = np.unique(_users(seqs)[positions], return_inverse=True)
         tokens = np.zeros((len(users), seqs.vocab_size), dtype=np.int64)
         np.add.at(tokens, (idx, seqs.tokens[positions]), 1)
@@ -81,20 +90,29 @@ def context_features(seqs: SequenceSet, positions: np.ndarray, profile: UserProf
     index = seqs.position_in_sequence()[positions]
     start = seqs.times[np.repeat(seqs.offsets[:-1], seqs.lengths)[positions]]
     previous = seqs.times[np.where(index > 0, positions - 1, positions)]
-    return feature_rows(seqs.tokens[positions], seqs.times[positions], index, start, previous,
-                        _users(seqs)[positions], profile)
+    return feature_rows(
+        seqs.tokens[positions], seqs.times[positions], index, start, previous, _users(seqs)[positions], profile
+    )
 
 
-def feature_rows(tokens: np.ndarray, times: np.ndarray, index: np.ndarray, start: np.ndarray,
-                 previous: np.ndarray, users: np.ndarray, profile: UserProfile) -> np.ndarray:
+def feature_rows(
+    tokens: np.ndarray,
+    times: np.ndarray,
+    index: np.ndarray,
+    start: np.ndarray,
+    previous: np.ndarray,
+    users: np.ndarray,
+    profile: UserProfile,
+) -> np.ndarray:
     """The FEATURES of activities given what their session showed before (batch and live)."""
     tokens = np.asarray(tokens, dtype=np.int64)
     hours = (times // _US_PER_HOUR) % 24
     gap_s = np.maximum(times - previous, 0) / 1e6
     elapsed_min = np.maximum(times - start, 0) / 6e7
     u_tok, u_hour, g_tok = profile.frequencies(np.asarray(users).astype(str), tokens, hours)
-    return np.column_stack([hours, (tokens - 1) // 24, tokens, index, np.log1p(gap_s), np.log1p(elapsed_min),
-                            u_tok, u_hour, g_tok]).astype(np.float64)
+    return np.column_stack(
+        [hours, (tokens - 1) // 24, tokens, index, np.log1p(gap_s), np.log1p(elapsed_min), u_tok, u_hour, g_tok]
+    ).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -123,9 +141,13 @@ class ContextIsolationForest(Detector):
         self.fit_rows: np.ndarray | None = None
         self.forest: SkIsolationForest | None = None
 
-    def fit(self, train: SequenceSet, train_labels: np.ndarray | None = None,
-            validation: SequenceSet | None = None, validation_labels: np.ndarray | None = None
-            ) -> "ContextIsolationForest":
+    def fit(
+        self,
+        train: SequenceSet,
+        train_labels: np.ndarray | None = None,
+        validation: SequenceSet | None = None,
+        validation_labels: np.ndarray | None = None,
+    ) -> ContextIsolationForest:
         positions = target_positions(train, train_labels)
         if positions.size < 2:
             raise ValueError("iforest: fewer than 2 training positions")
@@ -141,9 +163,9 @@ class ContextIsolationForest(Detector):
     def _grow_forest(self) -> None:
         assert self.fit_rows is not None
         c = self.config
-        self.forest = SkIsolationForest(n_estimators=c.n_estimators,
-                                        max_samples=min(c.max_samples, len(self.fit_rows)),
-                                        random_state=c.seed).fit(self.fit_rows)
+        self.forest = SkIsolationForest(
+            n_estimators=c.n_estimators, max_samples=min(c.max_samples, len(self.fit_rows)), random_state=c.seed
+        ).fit(self.fit_rows)
 
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
         if self.forest is None or self.profile is None:
@@ -156,7 +178,7 @@ class ContextIsolationForest(Detector):
             out[positions] = -self.forest.score_samples(context_features(seqs, positions, self.profile))
         return out
 
-    def stream_scorer(self) -> "IsolationForestStreamScorer":
+    def stream_scorer(self) -> IsolationForestStreamScorer:
         if self.forest is None or self.profile is None:
             raise NotFittedError("iforest")
         return IsolationForestStreamScorer(self)
@@ -164,13 +186,26 @@ class ContextIsolationForest(Detector):
     def save(self, path: str | Path) -> None:
         if self.forest is None or self.profile is None or self.fit_rows is None:
             raise NotFittedError("iforest", "save")
-        write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size,
-                                         "features": list(FEATURES), "sklearn": sklearn.__version__})
-        np.savez(Path(path) / "features.npz", fit_rows=self.fit_rows, users=self.profile.users,
-                 token_counts=self.profile.token_counts, hour_counts=self.profile.hour_counts)
+        write_manifest(
+            path,
+            self.name,
+            {
+                **self.config.to_dict(),
+                "vocab_size": self.vocab_size,
+                "features": list(FEATURES),
+                "sklearn": sklearn.__version__,
+            },
+        )
+        np.savez(
+            Path(path) / "features.npz",
+            fit_rows=self.fit_rows,
+            users=self.profile.users,
+            token_counts=self.profile.token_counts,
+            hour_counts=self.profile.hour_counts,
+        )
 
     @classmethod
-    def load(cls, path: str | Path) -> "ContextIsolationForest":
+    def load(cls, path: str | Path) -> ContextIsolationForest:
         config = dict(read_manifest(path, expect=cls.name)["config"])
         if config.get("features") != list(FEATURES):
             raise ValueError(f"{path} was saved with other features: {config.get('features')}")
@@ -201,12 +236,20 @@ class IsolationForestStreamScorer(StreamScorer):
     def _state_shapes(self) -> StateShapes:
         return {"length": ((), np.int64, 0), "start_us": ((), np.int64, 0), "last_us": ((), np.int64, 0)}
 
-    def score(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray,
-              users: np.ndarray) -> tuple[np.ndarray, Prediction | None]:
+    def score(
+        self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray, users: np.ndarray
+    ) -> tuple[np.ndarray, Prediction | None]:
         st = self.state
         assert self.det.forest is not None and self.det.profile is not None
-        rows = feature_rows(tokens, np.asarray(times_us, dtype=np.int64), st["length"][slots],
-                            st["start_us"][slots], st["last_us"][slots], users, self.det.profile)
+        rows = feature_rows(
+            tokens,
+            np.asarray(times_us, dtype=np.int64),
+            st["length"][slots],
+            st["start_us"][slots],
+            st["last_us"][slots],
+            users,
+            self.det.profile,
+        )
         return -self.det.forest.score_samples(rows), None
 
     def advance(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray | None = None) -> None:

@@ -40,8 +40,9 @@ from neighborwatch.models.manifest import register
 
 
 class MaskedEncoder(NextActivityNet):
-    def __init__(self, vocab_size: int, window: int, dim: int, blocks: int, heads: int, dropout: float,
-                 mask_ratio: float) -> None:
+    def __init__(
+        self, vocab_size: int, window: int, dim: int, blocks: int, heads: int, dropout: float, mask_ratio: float
+    ) -> None:
         super().__init__()
         self.mask_id = vocab_size  # one extra input token; never an output class
         self.mask_ratio = mask_ratio
@@ -86,5 +87,4 @@ class LogBERT(NextActivityDetector):
 
     def build_net(self, vocab_size: int) -> NextActivityNet:
         c = self.config
-        return MaskedEncoder(vocab_size, c.window, c.embed_dim, c.blocks, c.heads, c.dropout,
-                             c.mask_ratio)
+        return MaskedEncoder(vocab_size, c.window, c.embed_dim, c.blocks, c.heads, c.dropout, c.mask_ratio)

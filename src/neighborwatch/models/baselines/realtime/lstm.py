@@ -35,11 +35,18 @@ from neighborwatch.models.manifest import register
 class LANEncoderNet(NextActivityNet):
     shares_prefixes = True  # LAN's encoder and pooling are causal (`AttentionPooling.causal`)
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int, heads: int,
-                 dropout: float) -> None:
+    def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int, heads: int, dropout: float) -> None:
         super().__init__()
-        cfg = LANConfig(vocab_size=vocab_size, encoder="lstm", embed_dim=embed_dim, hidden=hidden,
-                        layers=layers, dropout=dropout, pooling="attention", attention_heads=heads)
+        cfg = LANConfig(
+            vocab_size=vocab_size,
+            encoder="lstm",
+            embed_dim=embed_dim,
+            hidden=hidden,
+            layers=layers,
+            dropout=dropout,
+            pooling="attention",
+            attention_heads=heads,
+        )
         self.encoder = SequenceEncoder(cfg)
         self.pooling = AttentionPooling(hidden, heads)
         self.head = nn.Linear(hidden, vocab_size)

@@ -87,18 +87,29 @@ class MarkovChain(Detector):
             return targets
         return np.concatenate([WindowMaker(seqs, n - 1)(positions).astype(np.int64), targets], axis=1)
 
+    def _vocab(self) -> int:
+        if self.vocab_size is None:
+            raise NotFittedError("markov", "score")
+        return self.vocab_size
+
     def _encode(self, grams: np.ndarray) -> np.ndarray:
+        vocab = self._vocab()
         code = np.zeros(len(grams), dtype=np.int64)
         for j in range(grams.shape[1]):
-            code = code * self.vocab_size + grams[:, j]
+            code = code * vocab + grams[:, j]
         return code
 
     # -- training ----------------------------------------------------------------------------
-    def fit(self, train: SequenceSet, train_labels: np.ndarray | None = None,
-            validation: SequenceSet | None = None, validation_labels: np.ndarray | None = None) -> "MarkovChain":
+    def fit(
+        self,
+        train: SequenceSet,
+        train_labels: np.ndarray | None = None,
+        validation: SequenceSet | None = None,
+        validation_labels: np.ndarray | None = None,
+    ) -> MarkovChain:
         n = self.config.order
         self.vocab_size = int(train.vocab_size)
-        if self.vocab_size ** n >= 2**62:
+        if self.vocab_size**n >= 2**62:
             raise ValueError(f"order {n} is too high for vocab_size {self.vocab_size} (codes overflow int64)")
         positions = target_positions(train, train_labels)
         if positions.size == 0:
@@ -108,7 +119,7 @@ class MarkovChain(Detector):
         discounts = np.zeros(n)
         for k in range(n - 1, -1, -1):  # context length, highest first
             if k == n - 1:
-                codes, counts = np.unique(self._encode(grams[:, n - 1 - k:]), return_counts=True)
+                codes, counts = np.unique(self._encode(grams[:, n - 1 - k :]), return_counts=True)
             else:  # continuation counts: distinct left extensions of each shorter n-gram
                 longer = tables[f"codes_{k + 1}"]
                 codes, counts = np.unique(longer % self.vocab_size ** (k + 1), return_counts=True)
@@ -135,7 +146,7 @@ class MarkovChain(Detector):
     def gram_probabilities(self, grams: np.ndarray) -> np.ndarray:
         """P(last column | the columns before it) per row of `grams` [P, order]."""
         n, t = self.config.order, self.tables
-        uniform = 1.0 / max(self.vocab_size - 1, 1)
+        uniform = 1.0 / max(self._vocab() - 1, 1)
         if self.config.smoothing == "add_k":
             k, codes = n - 1, self._encode(grams)
             c = _lookup(t[f"codes_{k}"], t[f"counts_{k}"], codes)
@@ -144,7 +155,7 @@ class MarkovChain(Detector):
             return (c + a) / (total + a / uniform)
         p = np.full(len(grams), uniform)
         for k in range(n):
-            codes = self._encode(grams[:, n - 1 - k:])
+            codes = self._encode(grams[:, n - 1 - k :])
             c = _lookup(t[f"codes_{k}"], t[f"counts_{k}"], codes)
             ctx = codes // self.vocab_size
             total = _lookup(t[f"ctx_{k}"], t[f"total_{k}"], ctx)
@@ -164,7 +175,7 @@ class MarkovChain(Detector):
     def scores_from_probabilities(self, p: np.ndarray) -> np.ndarray:
         return -np.log(p) if self.config.score == "nll" else 1.0 - p
 
-    def stream_scorer(self) -> "MarkovStreamScorer":
+    def stream_scorer(self) -> MarkovStreamScorer:
         if not self.tables:
             raise NotFittedError("markov")
         return MarkovStreamScorer(self)
@@ -174,10 +185,10 @@ class MarkovChain(Detector):
         if not self.tables:
             raise NotFittedError("markov", "save")
         write_manifest(path, self.name, {**self.config.to_dict(), "vocab_size": self.vocab_size})
-        np.savez(Path(path) / "counts.npz", **self.tables)
+        np.savez(Path(path) / "counts.npz", **self.tables)  # type: ignore[arg-type]  # numpy stub: **arrays vs allow_pickle
 
     @classmethod
-    def load(cls, path: str | Path) -> "MarkovChain":
+    def load(cls, path: str | Path) -> MarkovChain:
         config = dict(read_manifest(path, expect=cls.name)["config"])
         vocab_size = int(config.pop("vocab_size"))
         det = cls(MarkovConfig.from_dict(config, cls.name))
@@ -209,8 +220,10 @@ class MarkovStreamScorer(RecentTokens):
         probs[:, 0] = 0.0  # padding is never the next activity
         return Prediction(probs.astype(np.float32))
 
-    def score(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray,
-              users: np.ndarray) -> tuple[np.ndarray, Prediction]:
-        grams = np.concatenate([self.windows(slots).astype(np.int64),
-                                np.asarray(tokens, dtype=np.int64)[:, None]], axis=1)
+    def score(
+        self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray, users: np.ndarray
+    ) -> tuple[np.ndarray, Prediction]:
+        grams = np.concatenate(
+            [self.windows(slots).astype(np.int64), np.asarray(tokens, dtype=np.int64)[:, None]], axis=1
+        )
         return self.det.scores_from_probabilities(self.det.gram_probabilities(grams)), self.predict(slots)
