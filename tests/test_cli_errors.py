@@ -91,3 +91,21 @@ def test_version_and_boolean_flags() -> None:
     assert "--exit-after-replay" in helps["demo"]
     assert "--no-collapse" in helps["prepare"] and "--no-keep-content" in helps["prepare"]
     assert "--no-fast" in helps["benchmark"]
+
+
+def test_a_failed_command_removes_its_new_folder_unless_it_holds_resumable_work(tmp_path):
+    import pytest
+
+    from neighborwatch.errors import removed_on_failure
+
+    plain, bench = tmp_path / "plain", tmp_path / "bench"
+    with pytest.raises(KeyboardInterrupt), removed_on_failure(plain):
+        plain.mkdir()
+        (plain / "half.txt").write_text("x")
+        raise KeyboardInterrupt
+    assert not plain.exists()
+    with pytest.raises(KeyboardInterrupt), removed_on_failure(bench, keep_if="results.json"):
+        bench.mkdir()
+        (bench / "results.json").write_text("{}")  # a finished job: `benchmark --resume` continues
+        raise KeyboardInterrupt
+    assert (bench / "results.json").exists()

@@ -377,7 +377,7 @@ def benchmark(
 
         check_engine(engine)
         runner = ray_runner(address, threads=threads or 1, gpus=gpus)
-    with removed_on_failure(out):
+    with removed_on_failure(out, keep_if="results.json"):  # finished jobs stay resumable
         run_benchmark(
             work,
             table=table,

@@ -71,13 +71,15 @@ def require_dir(path: Path, what: str, hint: str | None = None) -> Path:
 
 
 @contextmanager
-def removed_on_failure(*paths: Path | None) -> Iterator[None]:
+def removed_on_failure(*paths: Path | None, keep_if: str | None = None) -> Iterator[None]:
     """Folders that did not exist before the block are deleted again if it fails: a failed
-    command leaves nothing half-written behind."""
+    command leaves nothing half-written behind. A folder that already holds `keep_if` (e.g. the
+    benchmark's results.json, written after every finished job) is kept, so it can be resumed."""
     fresh = [Path(p) for p in paths if p is not None and not Path(p).exists()]
     try:
         yield
     except BaseException:
         for p in fresh:
-            shutil.rmtree(p, ignore_errors=True)
+            if keep_if is None or not (p / keep_if).exists():
+                shutil.rmtree(p, ignore_errors=True)
         raise
