@@ -35,6 +35,10 @@ ACTIONS = {
 
 def events(rows: list[tuple[int, str, str, str]]) -> pl.DataFrame:
     """rows: (minute offset from T0, user, host, short action); row i = event row i."""
+    return _frame(rows, [ACTIONS[a][0] for *_, a in rows], [ACTIONS[a][1] for *_, a in rows])
+
+
+def _frame(rows: list, sources: list[str], actions: list[str]) -> pl.DataFrame:
     return conform_events(
         pl.DataFrame(
             {
@@ -42,8 +46,8 @@ def events(rows: list[tuple[int, str, str, str]]) -> pl.DataFrame:
                 "time": [T0 + timedelta(minutes=m) for m, *_ in rows],
                 "user": [u for _, u, _, _ in rows],
                 "host": [h for _, _, h, _ in rows],
-                "source": [ACTIONS[a][0] for *_, a in rows],
-                "action": [ACTIONS[a][1] for *_, a in rows],
+                "source": sources,
+                "action": actions,
             }
         )
     )
@@ -222,18 +226,7 @@ def test_empty_events_give_no_sequences() -> None:
 
 def own(rows: list[tuple[float, str, str, str]]) -> pl.DataFrame:
     """rows: (minute offset, user, host, action) of an own log (source other); row i = event row i."""
-    return conform_events(
-        pl.DataFrame(
-            {
-                "event_id": [f"e{i}" for i in range(len(rows))],
-                "time": [T0 + timedelta(minutes=m) for m, *_ in rows],
-                "user": [u for _, u, _, _ in rows],
-                "host": [h for _, _, h, _ in rows],
-                "source": "other",
-                "action": [a for *_, a in rows],
-            }
-        )
-    )
+    return _frame(rows, ["other"] * len(rows), [a for *_, a in rows])
 
 
 def test_common_spellings_of_login_and_logout_open_and_close() -> None:

@@ -39,24 +39,10 @@ class Metrics:
 
     def render(self) -> str:
         with self._lock:
-            lines = [
-                "# HELP neighborwatch_events_total Released events by outcome.",
-                "# TYPE neighborwatch_events_total counter",
-            ]
-            for k in sorted(self.events):
-                lines.append(f'neighborwatch_events_total{{status="{k}"}} {self.events[k]}')
-            lines += [
-                "# HELP neighborwatch_alerts_total Alerts raised by kind.",
-                "# TYPE neighborwatch_alerts_total counter",
-            ]
-            for k in sorted(self.alerts):
-                lines.append(f'neighborwatch_alerts_total{{kind="{k}"}} {self.alerts[k]}')
-            lines += [
-                "# HELP neighborwatch_http_rejected_total Event batches refused by the API.",
-                "# TYPE neighborwatch_http_rejected_total counter",
-            ]
-            for k in sorted(self.http_rejected):
-                lines.append(f'neighborwatch_http_rejected_total{{reason="{k}"}} {self.http_rejected[k]}')
+            lines: list[str] = []
+            _counter(lines, "events_total", "Released events by outcome.", "status", self.events)
+            _counter(lines, "alerts_total", "Alerts raised by kind.", "kind", self.alerts)
+            _counter(lines, "http_rejected_total", "Event batches refused by the API.", "reason", self.http_rejected)
             lines += [
                 "# HELP neighborwatch_event_latency_seconds Arrival to scored, per event.",
                 "# TYPE neighborwatch_event_latency_seconds histogram",
@@ -70,12 +56,9 @@ class Metrics:
             lines.append(f"neighborwatch_event_latency_seconds_sum {self.latency_sum:.6f}")
             lines.append(f"neighborwatch_event_latency_seconds_count {self.latency_count}")
             lines += ["# TYPE neighborwatch_snapshots_total counter", f"neighborwatch_snapshots_total {self.snapshots}"]
-            lines += [
-                "# HELP neighborwatch_dead_letters_total Events that could not be processed, by stage.",
-                "# TYPE neighborwatch_dead_letters_total counter",
-            ]
-            for k in sorted(self.dead_letters):
-                lines.append(f'neighborwatch_dead_letters_total{{stage="{k}"}} {self.dead_letters[k]}')
+            _counter(
+                lines, "dead_letters_total", "Events that could not be processed, by stage.", "stage", self.dead_letters
+            )
             lines += [
                 "# TYPE neighborwatch_worker_errors_total counter",
                 f"neighborwatch_worker_errors_total {self.worker_errors}",
@@ -83,3 +66,9 @@ class Metrics:
             for name, fn in sorted(self.gauges.items()):
                 lines += [f"# TYPE neighborwatch_{name} gauge", f"neighborwatch_{name} {float(fn())}"]
         return "\n".join(lines) + "\n"
+
+
+def _counter(lines: list[str], name: str, help_text: str, label: str, counts: Counter[str]) -> None:
+    """One labelled Prometheus counter family: HELP, TYPE and a line per label value (sorted)."""
+    lines += [f"# HELP neighborwatch_{name} {help_text}", f"# TYPE neighborwatch_{name} counter"]
+    lines += [f'neighborwatch_{name}{{{label}="{k}"}} {counts[k]}' for k in sorted(counts)]
