@@ -154,7 +154,12 @@ def test_benchmark_command_end_to_end(tmp_path: Path, failing_detector: str) -> 
         "| fit s | score s |"
     ) in md
     rt_md = (out / "realtime.md").read_text()
-    assert "| macro AUC | caught @budget | TTD activities | TTD min | fit s | score s |" in rt_md
+    assert (
+        "| macro AUC | caught @budget | TTD activities | TTD min | incidents /100 users/day "
+        "| incident precision (ceiling) | caught by incidents | incident TTD h | fit s | score s |"
+    ) in rt_md
+    per_day = float(realtime["markov"]["incidents.incidents_per_day_mean"])
+    assert per_day > 0 and 0 <= float(realtime["markov"]["incidents.insiders_caught_mean"]) <= 1
     assert "| markov | scenario 1 |" not in rt_md and "| Method | scenario 1 |" in rt_md  # per-scenario table
     ci_low, ci_high = float(realtime["markov"]["auc_ci.low_mean"]), float(realtime["markov"]["auc_ci.high_mean"])
     assert ci_low - 1e-9 <= float(realtime["markov"]["auc_mean"]) <= ci_high + 1e-9

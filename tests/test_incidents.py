@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neighborwatch.evaluation.alerting import evaluate_alerting
+from neighborwatch.evaluation.alerting import evaluate_alerting, malicious_episodes_count
 from neighborwatch.evaluation.incidents import IncidentRules, IncidentTracker, run_incidents
 from neighborwatch.streaming.alerts import AlertStore, Thresholds, calibrate
 from neighborwatch.streaming.risk import Baseline, RiskTracker, risk_series, surprisal
@@ -169,7 +169,17 @@ def test_alerting_evaluation_counts_only_incidents_on_malicious_activity() -> No
         "alerts_per_day",
     } <= set(block)
     assert [s["insiders_caught"] for s in block["per_scenario"]] == [1.0, 0.0]
+    assert block["malicious_episodes"] >= 2  # one per insider at least
+    assert block["precision_ceiling"] == min(1.0, block["malicious_episodes"] / block["incidents"])
     assert sum(block["daily"]["incidents"]) == block["incidents"]
+
+
+def test_malicious_episodes_split_at_the_incident_gap() -> None:
+    hour = 3600 * 1_000_000
+    who = np.array(["a", "a", "a", "a", "b"], dtype=object)
+    times = np.array([0, 1, 13, 30, 5]) * hour  # a: 0-1 h, then 12 h later (same), then 17 h gap
+    assert malicious_episodes_count(who, times, gap_s=12 * 3600.0) == 3
+    assert malicious_episodes_count(who, times, gap_s=20 * 3600.0) == 2
 
 
 def test_store_keeps_an_analysts_status_while_the_incident_grows(tmp_path) -> None:

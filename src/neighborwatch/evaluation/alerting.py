@@ -13,6 +13,11 @@ Definitions (also in docs/alerts.md):
   at least one malicious activity;
 * an insider is **caught** when some incident's activities include one of that insider's
   malicious activities — an incident on their benign activity, even the same day, does not count;
+* **malicious episodes**: an insider's malicious activities in the test period, split wherever two
+  consecutive ones are more than the incident gap (12 h) apart. An incident rarely holds more
+  than one episode and one episode rarely yields two incidents, so `episodes / incidents` is the
+  precision a perfect detector would reach at this budget (`precision_ceiling`): with few
+  insiders and a generous budget it is low by construction, whatever the model;
 * **time to detect**: from the insider's first malicious activity in the test period to the
   moment an incident first held one of their malicious activities (its first alert, or the
   malicious activity's own time if it joined an incident already open); plus how many malicious
@@ -183,6 +188,15 @@ def calibrate(
     )
 
 
+def malicious_episodes_count(who: np.ndarray, times: np.ndarray, gap_s: float) -> int:
+    """Runs of each insider's malicious activities with no gap above `gap_s` (see the module doc)."""
+    n = 0
+    for w in np.unique(who):
+        t = np.sort(times[who == w])
+        n += 1 + int((np.diff(t) > gap_s * US).sum())
+    return n
+
+
 def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if values else None
 
@@ -252,6 +266,7 @@ def evaluate_alerting(
             }
         )
     caught = [r for r in rows if r["caught"]]
+    episodes = malicious_episodes_count(who_of[labels], times[labels], th.incident_rules().gap_s)
     per_scenario = []
     for sc in sorted({r["scenario"] for r in rows}):
         rs = [r for r in rows if r["scenario"] == sc]
@@ -282,6 +297,8 @@ def evaluate_alerting(
         "alerts_per_day": round(sum(kinds.values()) * per_100, 4),
         "alerts_by_kind": kinds,
         "incident_precision": (sum(on_insider) / len(incidents)) if incidents else None,
+        "malicious_episodes": episodes,
+        "precision_ceiling": min(1.0, episodes / len(incidents)) if incidents else None,
         "insiders": len(rows),
         "insiders_caught": (len(caught) / len(rows)) if rows else None,
         "median_ttd_hours": _median([r["ttd_hours"] for r in caught]),
@@ -293,6 +310,8 @@ def evaluate_alerting(
         "definitions": {
             "caught": "an incident's activities include one of the insider's malicious activities",
             "incident_precision": "share of incidents whose activities include a malicious activity",
+            "precision_ceiling": "malicious episodes (runs of an insider's malicious activities with gaps "
+            "under the incident gap) / incidents: the precision of a perfect detector at this budget",
             "ttd": "first malicious activity -> first incident holding one of the insider's malicious activities",
         },
     }

@@ -49,6 +49,7 @@ import numpy as np
 
 from neighborwatch.data.labels import row_labels
 from neighborwatch.evaluation import metrics as M
+from neighborwatch.evaluation.alerting import DEFAULT_BUDGET
 from neighborwatch.evaluation.benchmark_plan import (
     TABLE_LEVELS,
     Job,
@@ -59,7 +60,8 @@ from neighborwatch.evaluation.benchmark_plan import (
     table_methods,
 )
 from neighborwatch.evaluation.benchmark_render import fmt, plot_roc, write_results
-from neighborwatch.evaluation.protocol import EvalData, evaluate_on, load_eval_data
+from neighborwatch.evaluation.evaluate import alerting_block
+from neighborwatch.evaluation.protocol import REALTIME, EvalData, evaluate_on, load_eval_data
 from neighborwatch.models.base import Detector
 from neighborwatch.models.registry import available
 from neighborwatch.progress import console, progress
@@ -74,6 +76,7 @@ ROC_POINTS = 400  # points kept per ROC curve (plots only)
 class BenchmarkData:
     eval: EvalData
     train: dict[str, tuple[SequenceSet, np.ndarray]] = field(default_factory=dict)  # kind -> (seqs, labels)
+    work: Path | None = None  # the WORK folder (its split dates give the alert budget's days)
 
 
 def load_benchmark_data(work: str | Path) -> BenchmarkData:
@@ -93,7 +96,7 @@ def load_benchmark_data(work: str | Path) -> BenchmarkData:
         train[kind] = (part, activity_labels(part, malicious))
     if "session" not in train:
         raise FileNotFoundError(f"{wd.root} has no session sequences; run `neighborwatch prepare` first")
-    return BenchmarkData(ev, train)
+    return BenchmarkData(ev, train, wd.root)
 
 
 def _validation(data: BenchmarkData, kind: str) -> tuple[SequenceSet | None, np.ndarray | None]:
@@ -184,6 +187,20 @@ def _fit_and_evaluate(
         record["levels"][level] = res
     if result.get("time_to_detect"):
         record["time_to_detect"] = result["time_to_detect"]
+    if REALTIME in record["levels"] and data.work is not None:
+        record["levels"][REALTIME]["incidents"] = incident_summary(
+            alerting_block({"arrays": arrays}, data.work, DEFAULT_BUDGET)
+        )
+
+
+#: the `alerts` block's figures an analyst's budget is judged by (evaluate --json has them all)
+INCIDENT_KEYS = ("incidents_per_day", "incident_precision", "precision_ceiling", "insiders_caught", "median_ttd_hours")
+
+
+def incident_summary(block: Mapping[str, Any]) -> dict[str, float]:
+    """The budget figures of an `alerts` block as numbers (NaN where undefined or skipped)."""
+    ok = block.get("status") == "ok"
+    return {k: float(block[k]) if ok and block.get(k) is not None else float("nan") for k in INCIDENT_KEYS}
 
 
 def _roc_points(labels: np.ndarray, scores: np.ndarray) -> dict[str, list[float]] | None:

@@ -36,6 +36,11 @@ STATS: tuple[str, ...] = (
     "alert_budget.insiders",
     "alert_budget.median_activities",
     "alert_budget.median_minutes",
+    "incidents.incidents_per_day",
+    "incidents.incident_precision",
+    "incidents.precision_ceiling",
+    "incidents.insiders_caught",
+    "incidents.median_ttd_hours",
     "fit_s",
     "score_s",
 )
@@ -134,14 +139,33 @@ def display_row(row: dict[str, Any], level: str, reference: str) -> dict[str, An
                 "caught @budget": "–" if caught[2] == 0 else f"{_mean(caught, 1)} / {_mean(insiders, 0)}",
                 "TTD activities": T.format_cell(row["alert_budget.median_activities"], 1),
                 "TTD min": T.format_cell(row["alert_budget.median_minutes"], 0),
+                "incidents /100 users/day": T.format_cell(row["incidents.incidents_per_day"], 2),
+                "incident precision (ceiling)": "–"
+                if row["incidents.incident_precision"][2] == 0
+                else f"{_mean(row['incidents.incident_precision'], 3)} ({_mean(row['incidents.precision_ceiling'], 3)})",
+                "caught by incidents": T.format_cell(row["incidents.insiders_caught"], 2),
+                "incident TTD h": T.format_cell(row["incidents.median_ttd_hours"], 1),
             }
         )
     out.update({"fit s": T.format_cell(row["fit_s"], 1), "score s": T.format_cell(row["score_s"], 1)})
     return out
 
 
+#: real-time columns at the alert budget: top-scored activities, then incidents (evaluation.alerting)
+INCIDENT_COLUMNS = (
+    "macro AUC",
+    "caught @budget",
+    "TTD activities",
+    "TTD min",
+    "incidents /100 users/day",
+    "incident precision (ceiling)",
+    "caught by incidents",
+    "incident TTD h",
+)
+
+
 def display_columns(level: str, reference: str) -> tuple[str, ...]:
-    budget = ("macro AUC", "caught @budget", "TTD activities", "TTD min") if level == REALTIME else ()
+    budget = INCIDENT_COLUMNS if level == REALTIME else ()
     return ("auc", "AUC 95% CI", f"ΔAUC vs {reference}", f"p vs {reference}", *COLUMNS[1:], *budget, "fit s", "score s")
 
 
@@ -203,7 +227,12 @@ def write_tables(
             "insiders of each insider's AUC; caught @budget = insiders with an alert at "
             f"{M.ALERTS_PER_100_USERS_PER_DAY:g} alerts per 100 users per day of the test period "
             "(highest scores), of all insiders; TTD = median over caught insiders of malicious "
-            "activities before / minutes to the first alert. fit s / score s: seconds to fit and "
+            "activities before / minutes to the first alert. Incidents: the `evaluate` alert rules "
+            "(evaluation.alerting) with thresholds calibrated on validation to 5 incidents per 100 "
+            "users per day; precision = share of incidents holding a malicious activity, its "
+            "ceiling = malicious episodes / incidents (a perfect detector's precision at that "
+            "budget); caught by incidents = share of insiders with such an incident; incident TTD "
+            "= median hours to it. fit s / score s: seconds to fit and "
             f"to score the validation and test splits (the machine: {config.get('versions', {}).get('cpus', '?')} "
             "CPUs, possibly shared).\n",
         ]
