@@ -203,6 +203,17 @@ def test_jobs_fit_post_hoc_baselines_per_level_and_real_time_ones_on_sessions() 
     assert "iforest_seq" in default and "markov" not in default  # real-time baselines only by name
 
 
+def test_levels_restrict_every_job_and_drop_the_empty_ones() -> None:
+    from neighborwatch.evaluation.benchmark import only_levels
+    from neighborwatch.evaluation.benchmark_plan import plan_jobs, table_methods
+
+    plan = plan_jobs(table_methods("all", ["iforest_seq", "markov"]))
+    kept = {(j.method, j.fit_kind): j.levels for j in only_levels(plan, ["realtime", "session"])}
+    assert kept == {("markov", "session"): ("realtime", "session"), ("iforest_seq", "session"): ("session",)}
+    with pytest.raises(ValueError, match="unknown level"):
+        only_levels(plan, ["hourly"])
+
+
 FAST_LAN = {
     "lan": {
         "epochs": 1,

@@ -182,7 +182,11 @@ def prepare(
         help="Validation set: 'users' (a seeded, insider-stratified share of users held out "
         "before the test cut) or 'period' (the month before the test cut).",
     ),
-    tokens: str = typer.Option("paper", help="paper (7 words x 24 hours) | context (user-relative context)."),
+    tokens: str = typer.Option(
+        "auto",
+        help="auto (context for CERT releases, paper for own logs) | context (user-relative context; "
+        "measured best on two CERT-format dev orgs) | paper (7 words x 24 hours; own logs: action x hour).",
+    ),
     engine: str = typer.Option("local", "--engine", help="local | ray (tokenize + sessionize by user on Ray)."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
 ) -> None:
@@ -359,6 +363,9 @@ def benchmark(
     address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
     resume: bool = typer.Option(False, "--resume", help="Keep the finished jobs of OUT/results.json; run the rest."),
     gpus: float = typer.Option(0.0, "--gpus", help="With --engine ray: GPUs each job asks for (0.5 = two share one)."),
+    levels: str | None = typer.Option(
+        None, "--levels", help="Only these levels, e.g. 'realtime,session' (default: all of the table's)."
+    ),
 ) -> None:
     """Train and evaluate LAN and every baseline on the same splits: the paper's comparison tables."""
     import json
@@ -390,6 +397,7 @@ def benchmark(
             runner=runner,
             resume=resume,
             jobs=jobs,
+            levels=[lv.strip() for lv in levels.split(",") if lv.strip()] if levels else None,
         )
 
 

@@ -40,12 +40,13 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.markup import escape
 
 from neighborwatch.data.labels import row_labels
 from neighborwatch.evaluation import metrics as M
@@ -61,6 +62,7 @@ from neighborwatch.evaluation.benchmark_plan import (
 )
 from neighborwatch.evaluation.benchmark_render import fmt, plot_roc, write_results
 from neighborwatch.evaluation.evaluate import alerting_block
+from neighborwatch.evaluation.protocol import LEVELS as P_LEVELS
 from neighborwatch.evaluation.protocol import REALTIME, EvalData, evaluate_on, load_eval_data
 from neighborwatch.models.base import Detector
 from neighborwatch.models.registry import available
@@ -222,12 +224,24 @@ Runner = Callable[
 ]
 
 
+def only_levels(plan: Sequence[Job], levels: Sequence[str]) -> list[Job]:
+    """The jobs restricted to `levels` (jobs left without a level are dropped)."""
+    unknown = sorted(set(levels) - {lv for lvs in TABLE_LEVELS.values() for lv in lvs})
+    if unknown:
+        raise ValueError(f"unknown level(s) {', '.join(unknown)}; known: {', '.join(P_LEVELS)}")
+    kept = [replace(j, levels=tuple(lv for lv in j.levels if lv in levels)) for j in plan]
+    kept = [j for j in kept if j.levels]
+    if not kept:
+        raise ValueError(f"no job of this table evaluates {', '.join(levels)}")
+    return kept
+
+
 def run_jobs_here(
     pending: list[tuple[Job, int]], data: BenchmarkData, fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None
 ) -> Iterator[dict[str, Any]]:
     """The local runner: the jobs one after the other in this process."""
     for job, seed in pending:
-        console.print(f"▶ {job.name} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})")
+        console.print(f"▶ {escape(job.name)} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})")
         yield run_job(job, seed, data, fast, overrides)
 
 
@@ -244,6 +258,7 @@ def run_benchmark(
     runner: Runner | None = None,
     resume: bool = False,
     jobs: int = 1,
+    levels: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Run the comparison and write every output file; returns the results object.
 
@@ -255,7 +270,8 @@ def run_benchmark(
     other jobs, multi-threaded small models spin-wait and run several times slower than on one
     thread (measured on the 2-core development machine); 0 keeps the libraries' defaults, or with
     `jobs` > 1 gives each worker process cores // jobs threads. `resume` keeps the finished jobs
-    of OUT/results.json (same WORK, preset and overrides) and runs only the others.
+    of OUT/results.json (same WORK, preset and overrides) and runs only the others. `levels`
+    keeps only those evaluation levels (e.g. the ablation without the costly user-day scoring).
     """
     if seeds < 1:
         raise ValueError("seeds must be at least 1")
@@ -270,7 +286,7 @@ def run_benchmark(
         try:
             with threadpool_limits(threads):
                 return run_benchmark(
-                    work, table, seeds, out, methods, fast, overrides, first_seed, 0, runner, resume, 1
+                    work, table, seeds, out, methods, fast, overrides, first_seed, 0, runner, resume, 1, levels
                 )
         finally:
             torch.set_num_threads(before)
@@ -282,6 +298,8 @@ def run_benchmark(
     # fit should not hold back (or, when interrupted, cost) the baselines' numbers
     registry = available()
     plan = sorted(plan_jobs(selection, variants), key=lambda j: registry[j.method].featured)
+    if levels:
+        plan = only_levels(plan, levels)
     seed_list = [first_seed + i for i in range(seeds)]
     started = datetime.now(UTC)
     config = {
@@ -304,6 +322,8 @@ def run_benchmark(
     if jobs > 1:
         config["threads"] = {"per_worker": threads or worker_threads(jobs)}
     records = finished_records(out, config) if resume else []
+    for rec in records:  # a kept job evaluated more levels than this run shows
+        rec["levels"] = {lv: r for lv, r in rec["levels"].items() if not levels or lv in levels}
     done = {(r["method"], r["fit_on"], r["seed"]) for r in records}
     pending = [(job, seed) for seed in seed_list for job in plan if job.key(seed) not in done]
     order = [job.key(seed) for seed in seed_list for job in plan]
@@ -351,12 +371,12 @@ def _report(rec: Mapping[str, Any]) -> None:
         aucs = ", ".join(f"{lv} AUC {fmt(r.get('auc'))}" for lv, r in rec["levels"].items())
         note = f" [{len(rec['warnings'])} warning(s) in results.json]" if rec["warnings"] else ""
         console.print(
-            f"  ✓ {rec['method']} seed {rec['seed']} in {rec['seconds']:.1f} s "
+            f"  ✓ {escape(rec['method'])} seed {rec['seed']} in {rec['seconds']:.1f} s "
             f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}{note}"
         )
     else:
         console.print(
-            f"  [red]✗ {rec['method']} seed {rec['seed']} failed after {rec['seconds']:.1f} s: {rec['error']}[/]"
+            f"  [red]✗ {escape(rec['method'])} seed {rec['seed']} failed after {rec['seconds']:.1f} s: {escape(rec['error'])}[/]"
         )
 
 
@@ -409,7 +429,9 @@ def process_runner(work: str | Path, jobs: int, threads: int = 0) -> Runner:
         ) as pool:
             futures = []
             for job, seed in pending:
-                console.print(f"▶ queued {job.name} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})")
+                console.print(
+                    f"▶ queued {escape(job.name)} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})"
+                )
                 futures.append(pool.submit(_worker_job, job, seed, fast, overrides))
             for fut in as_completed(futures):
                 yield fut.result()
