@@ -188,6 +188,25 @@ def test_step_budget_history_and_edge_density_are_recorded(data) -> None:
     assert h[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # the cosine ran to the end of the budget
 
 
+def test_a_probe_sees_every_epochs_scores_and_changes_nothing(data) -> None:
+    (tr, ytr), (va, yva) = data["train"], data["validation"]
+    test = data["test"][0]
+    cfg = LANConfig(**{**SMALL, "max_steps": 4, "epoch_steps": 2, "epochs": 10, "patience": 0})
+    seen: list[np.ndarray] = []
+
+    def probe(score):
+        seen.append(score(test))
+        return {"n": int(np.isfinite(seen[-1]).sum())}
+
+    probed = LAN(cfg).fit(tr, ytr, va, yva, probe=probe)
+    plain = LAN(cfg).fit(tr, ytr, va, yva)
+    assert [r["probe"]["n"] for r in probed.history] == [int(np.isfinite(s).sum()) for s in seen]
+    assert len(seen) == 2 and not np.allclose(seen[0], seen[1], equal_nan=True)  # the model moved
+    assert [r["loss"] for r in probed.history] == [r["loss"] for r in plain.history]
+    np.testing.assert_allclose(probed.score_activities(test), plain.score_activities(test), equal_nan=True)
+    np.testing.assert_allclose(probed.score_activities(test), seen[probed.best_epoch - 1], equal_nan=True)
+
+
 def test_normal_only_loss_drops_malicious_targets_and_oversampling(data) -> None:
     tr, ytr = data["train"]
     hybrid = select_samples(tr, ytr, LANConfig(**SMALL), 0)

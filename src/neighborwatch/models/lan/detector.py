@@ -87,6 +87,7 @@ class LAN(Detector):
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
         on_epoch: Any = None,
+        probe: Any = None,
     ) -> LAN:
         if train.vocab_size != self.config.vocab_size:
             raise ValueError(
@@ -94,7 +95,7 @@ class LAN(Detector):
             )
         torch.manual_seed(self.config.seed)  # refitting starts from the same initial weights
         self.model = LANModel(self.config).to(self.device)
-        result = fit_lan(self.model, train, train_labels, validation, validation_labels, self.device, on_epoch)
+        result = fit_lan(self.model, train, train_labels, validation, validation_labels, self.device, on_epoch, probe)
         self.pool, self.index = result.pool, result.index
         self.history, self.best_epoch = result.history, result.best_epoch
         self.n_train_samples = result.n_samples

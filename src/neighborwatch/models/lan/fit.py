@@ -278,7 +278,11 @@ def fit_lan(
     validation_labels: np.ndarray | None,
     device: torch.device,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    probe: Callable[[Callable[[SequenceSet], np.ndarray]], dict[str, Any]] | None = None,
 ) -> FitResult:
+    """`probe` (measurements only, e.g. benchmarks/epoch_selection.py): called after every epoch
+    with a function that gives the current model's real-time scores of any SequenceSet; what it
+    returns is kept in that epoch's history row under "probe". Selection never reads it."""
     cfg = model.cfg
     train_labels, validation_labels = _check_inputs(cfg, train, train_labels, validation, validation_labels)
     rng = seed_everything(cfg.seed)
@@ -361,6 +365,9 @@ def fit_lan(
             row["val_s"] = round(time.perf_counter() - t1, 3)
         else:
             metric = float(epoch)  # no validation period: keep the last epoch
+        if probe is not None:
+            vectors = torch.from_numpy(pool.vectors).to(device)
+            row["probe"] = probe(lambda seqs: score_positions(model, index, vectors, seqs, device))
         improved = stopper.update(epoch + 1, metric, {"model": model.state_dict(), "vectors": pool.vectors})
         row["best"] = improved
         result.history.append(row)
