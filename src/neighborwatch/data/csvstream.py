@@ -282,9 +282,11 @@ def stream_csv(
                     if line - offset not in guard.blanked:
                         quarantine.add(label, line, "empty line", "")
                 df, lines = df.filter(pl.Series(~blank)), lines[~blank]
-            if rescued_rows:
+            if rescued_rows:  # back in line order, so that row order never depends on where a batch ends
                 df = pl.concat([df, pl.DataFrame(rescued_rows, schema={c: pl.Utf8 for c in columns})])
                 lines = np.concatenate([lines, np.asarray(rescued_lines, dtype=np.int64)])
+                order = np.argsort(lines, kind="stable")
+                df, lines = df[order], lines[order]
             yield CsvBatch(df=df, lines=lines, nbytes_read=fh.tell(), rescued=len(rescued_rows))
         # rows the handler saw after the last batch (a file whose data rows are all invalid)
         for number, text, expected, actual in invalid:
