@@ -128,7 +128,7 @@ class EventStore:
         ) as writer:
             for i, group in enumerate(groups):
                 for frame in frames(i, group) if frames is not None else self._sorted_frames(group):
-                    table = frame.to_arrow()
+                    table = frame.rechunk().to_arrow()  # pages must not depend on how the frame was read
                     del frame
                     if table.schema != arrow_schema:
                         table = table.cast(arrow_schema)
