@@ -234,6 +234,10 @@ def test_unknown_engine_or_missing_ray_is_a_one_line_error(org, tmp_path, monkey
     r = CliRunner().invoke(app, ["score", str(org[1]), str(tmp_path), "--out", str(org[1])])
     assert r.exit_code == 2 and "holds no scores.json" in r.output  # never deletes a folder it did not write
     assert (org[1] / "events.parquet").exists()
+    r = CliRunner().invoke(
+        app, ["prepare", str(org[0]), "--out", str(tmp_path / "w0"), "--engine", "ray", "--chunk-mb", "0"]
+    )
+    assert r.exit_code == 2 and "--chunk-mb must be above 0" in r.output and not (tmp_path / "w0").exists()
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     for command in (args, ["prepare", str(org[0]), "--out", str(tmp_path / "w"), "--engine"]):
         r = CliRunner().invoke(app, [*command, "ray"])
