@@ -1,7 +1,13 @@
-"""Throughput of the Ray engines on this machine: prepare's sequences stage, batch scoring per
-actor, and live workers (Ray actors over Redis partitions), local engine alongside.
+"""Throughput of the Ray engines on this machine: prepare's reading + sorting and its sequences
+stage, batch scoring per actor, and live workers (Ray actors over Redis partitions), local engine
+alongside.
 
-    python benchmarks/scale.py [--users 40] [--days 90] [--workers 1,2] [--skip-live]
+    python benchmarks/scale.py [--users 40] [--days 90] [--workers 1,2] [--skip-live] [--chunk-mb 64]
+    python benchmarks/scale.py --src SRC [--workers 2] [--chunk-mb 64]   # prepare's reading only
+
+With --src, only prepare's reading (read, canonicalise, quarantine, sort into events.parquet) is
+timed on that CERT folder, local engine vs Ray engine (cold workers, then warm), and the two
+events.parquet files are compared byte for byte.
 
 Generates a synthetic r4.2 organisation, prepares it (ingest timed apart from the sequences
 stage, which runs local and on Ray), trains LAN's fast preset, then scores the test period with
@@ -41,18 +47,68 @@ def _redis() -> tuple[str, subprocess.Popen]:
     return f"redis://127.0.0.1:{port}/0", proc
 
 
+def _init_ray(ray, cpus: int) -> None:
+    env = {k: os.environ[k] for k in ("PYTHONPATH", "NEIGHBORWATCH_PROGRESS", "OMP_NUM_THREADS") if k in os.environ}
+    ray.init(
+        num_cpus=cpus,
+        include_dashboard=False,
+        address="local",
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        runtime_env={"env_vars": env},
+    )
+
+
+def compare_reading(ray, src: Path, root: Path, chunk_mb: float) -> None:
+    """prepare's reading (ingest: read, canonicalise, quarantine, sort) local vs on Ray."""
+    from neighborwatch.data.pieces import LogFile
+    from neighborwatch.data.prepare import ingest
+    from neighborwatch.scale.prepare import ray_reader
+
+    reader = ray_reader(ray, chunk_mb)
+    logs = [p for p in sorted(src.glob("*.csv")) if p.stem in ("logon", "device", "file", "email", "http")]
+    pieces = sum(len(p) for p in reader.pieces([LogFile(p, p.name) for p in logs]))
+    size = sum(p.stat().st_size for p in logs)
+    t = time.perf_counter()
+    n = ingest(src, root / "read-local")["events"]
+    local = time.perf_counter() - t
+    print(f"reading, local engine: {n:,} events ({size / 2**20:,.1f} MiB) in {local:.2f} s = {n / local:,.0f} events/s")
+    for run in ("cold", "warm"):
+        t = time.perf_counter()
+        ingest(src, root / "read-ray", reader=reader)
+        secs = time.perf_counter() - t
+        same = (root / "read-local" / "events.parquet").read_bytes() == (
+            root / "read-ray" / "events.parquet"
+        ).read_bytes()
+        print(
+            f"reading, ray engine ({pieces} pieces of <= {chunk_mb:g} MiB, {run} workers): {secs:.2f} s "
+            f"= {n / secs:,.0f} events/s; events.parquet identical to local: {same}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=40)
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--chunk-mb", type=float, default=64.0, help="MiB per reading task of the Ray engine")
+    ap.add_argument("--src", type=Path, help="time prepare's reading of this CERT folder only")
     args = ap.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
     from datetime import date, timedelta
 
     import ray
     import torch
+
+    if args.src is not None:
+        print("machine:", machine())
+        root = Path(tempfile.mkdtemp(prefix="nw-scale-"))
+        _init_ray(ray, max(workers))
+        compare_reading(ray, args.src, root, args.chunk_mb)
+        ray.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+        return
 
     torch.set_num_threads(1)
     from neighborwatch.data.prepare import ingest
@@ -69,22 +125,15 @@ def main() -> None:
     summary = ingest(root / "src", root / "work")
     n_events = summary["events"]
     print(
-        f"ingest (local, not parallel): {n_events:,} events in {time.perf_counter() - t:.1f} s "
+        f"ingest, local engine: {n_events:,} events in {time.perf_counter() - t:.1f} s "
         f"= {n_events / (time.perf_counter() - t):,.0f} events/s"
     )
     t = time.perf_counter()
     build_sequences(root / "work")
     local_seq = time.perf_counter() - t
     print(f"sequences stage, local engine: {local_seq:.2f} s = {n_events / local_seq:,.0f} events/s")
-    env = {k: os.environ[k] for k in ("PYTHONPATH", "NEIGHBORWATCH_PROGRESS", "OMP_NUM_THREADS") if k in os.environ}
-    ray.init(
-        num_cpus=max(workers),
-        include_dashboard=False,
-        address="local",
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-        runtime_env={"env_vars": env},
-    )
+    _init_ray(ray, max(workers))
+    compare_reading(ray, root / "src", root, args.chunk_mb)
     for _ in range(2):  # the first call pays for the workers' imports
         t = time.perf_counter()
         build_sequences(root / "work", stage=ray_stage(chunks=2 * max(workers)))

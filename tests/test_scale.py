@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -20,6 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from neighborwatch.cli import app
+from neighborwatch.data.chunks import cut_points
+from piece_faults import plant_at_cuts
 from streaming_fixtures import events_as_dicts, free_port, redis_url, tiny
 
 __all__ = ["redis_url", "tiny"]
@@ -78,11 +81,7 @@ def org(tmp_path_factory) -> tuple[Path, Path]:
     return root / "src", root / "work"
 
 
-def test_prepare_on_ray_equals_local(ray_local, org, tmp_path):
-    src, local = org
-    r = CliRunner().invoke(app, ["prepare", str(src), "--out", str(tmp_path / "work"), "--engine", "ray"])
-    assert r.exit_code == 0, r.output
-    ray_work = tmp_path / "work"
+def _same_prepared_work(local: Path, ray_work: Path) -> None:
     for name in ("events.parquet", "labels.parquet"):
         assert pl.read_parquet(ray_work / name).equals(pl.read_parquet(local / name)), name
     for kind in ("session", "day"):
@@ -94,6 +93,51 @@ def test_prepare_on_ray_equals_local(ray_local, org, tmp_path):
     assert json.loads((ray_work / "sequences" / "config.json").read_text()) == json.loads(
         (local / "sequences" / "config.json").read_text()
     )
+    qa, qb = (pl.read_csv(w / "quarantine.csv", infer_schema=False) for w in (local, ray_work))
+    assert qa.equals(qb)
+    ray_summary = (ray_work / "summary.json").read_text().replace(str(ray_work), str(local))  # paths in warnings
+    assert json.loads((local / "summary.json").read_text()) == json.loads(ray_summary)
+
+
+def test_prepare_on_ray_equals_local(ray_local, org, tmp_path):
+    src, local = org
+    r = CliRunner().invoke(app, ["prepare", str(src), "--out", str(tmp_path / "work"), "--engine", "ray"])
+    assert r.exit_code == 0, r.output
+    _same_prepared_work(local, tmp_path / "work")
+
+
+PIECE = 4096  # bytes: every log of the trimmed organisation below is cut into several pieces
+
+
+def test_prepare_on_ray_in_small_pieces_equals_local_with_bad_lines_at_the_cuts(ray_local, org, tmp_path):
+    """Reading, canonicalising and sorting in pieces on Ray: the same events (byte for byte),
+    labels, sequences, quarantine and summary as the local engine, with malformed lines (a
+    non-UTF-8 byte, a wrong column count, binary data, an open quote, a bad date, a blank line)
+    on the last line before a cut or the first line after it."""
+    src = tmp_path / "src"
+    shutil.copytree(org[0], src)
+    for name in ("http.csv", "email.csv"):  # fewer pieces for the same coverage
+        lines = (src / name).read_bytes().split(b"\n")
+        (src / name).write_bytes(b"\n".join(lines[:400]) + b"\n")
+    planted = {name: plant_at_cuts(src / name, PIECE) for name in ("logon.csv", "http.csv")}
+    cli = CliRunner()
+    r = cli.invoke(app, ["prepare", str(src), "--out", str(tmp_path / "local")])
+    assert r.exit_code == 0, r.output
+    r = cli.invoke(
+        app,
+        ["prepare", str(src), "--out", str(tmp_path / "ray"), "--engine", "ray", "--chunk-mb", str(PIECE / 2**20)],
+    )
+    assert r.exit_code == 0, r.output
+    for name in ("logon.csv", "device.csv", "file.csv", "email.csv", "http.csv"):
+        assert len(cut_points(src / name, PIECE)) >= 3, name
+    q = pl.read_csv(tmp_path / "ray" / "quarantine.csv", infer_schema=False)
+    for name, lines in planted.items():
+        got = dict(
+            zip(*q.filter(pl.col("file") == name).select(pl.col("line").cast(pl.Int64), "reason").to_dict().values())
+        )
+        assert set(got) == set(lines) and all(got[n].startswith(reason) for n, reason in lines.items()), got
+    _same_prepared_work(tmp_path / "local", tmp_path / "ray")
+    assert (tmp_path / "local" / "events.parquet").read_bytes() == (tmp_path / "ray" / "events.parquet").read_bytes()
 
 
 def test_ray_stage_equals_local_under_the_own_logs_session_rule(ray_local, org):
@@ -190,6 +234,10 @@ def test_unknown_engine_or_missing_ray_is_a_one_line_error(org, tmp_path, monkey
     r = CliRunner().invoke(app, ["score", str(org[1]), str(tmp_path), "--out", str(org[1])])
     assert r.exit_code == 2 and "holds no scores.json" in r.output  # never deletes a folder it did not write
     assert (org[1] / "events.parquet").exists()
+    r = CliRunner().invoke(
+        app, ["prepare", str(org[0]), "--out", str(tmp_path / "w0"), "--engine", "ray", "--chunk-mb", "0"]
+    )
+    assert r.exit_code == 2 and "--chunk-mb must be above 0" in r.output and not (tmp_path / "w0").exists()
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     for command in (args, ["prepare", str(org[0]), "--out", str(tmp_path / "w"), "--engine"]):
         r = CliRunner().invoke(app, [*command, "ray"])

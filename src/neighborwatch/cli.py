@@ -187,8 +187,15 @@ def prepare(
         help="auto (context for CERT releases, paper for own logs) | context (user-relative context; "
         "measured best on two CERT-format dev orgs) | paper (7 words x 24 hours; own logs: action x hour).",
     ),
-    engine: str = typer.Option("local", "--engine", help="local | ray (tokenize + sessionize by user on Ray)."),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local | ray (read + canonicalise by file piece, sort by week, sessionize by user on Ray).",
+    ),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
+    chunk_mb: float = typer.Option(
+        64.0, "--chunk-mb", help="--engine ray: MiB of a log file per reading task (cut on line boundaries)."
+    ),
 ) -> None:
     """Ingest raw logs into WORK (events, labels, organisation, sequences, summary)."""
     from neighborwatch.data.labels import LabelsError
@@ -200,19 +207,22 @@ def prepare(
         raise UserError(f"{src} does not exist", "give a CERT release folder, or a log file/folder with --format")
     if tokens not in TOKEN_CHOICES:
         raise typer.BadParameter(f"--tokens must be one of {', '.join(TOKEN_CHOICES)}, got {tokens!r}")
+    if not chunk_mb > 0:
+        raise typer.BadParameter(f"--chunk-mb must be above 0, got {chunk_mb}")
     from neighborwatch.scale.cluster import check_engine
 
-    stage = None
+    run: Any = prepare_work
     if check_engine(engine) == "ray":
-        from neighborwatch.scale.prepare import ray_stage
+        import functools
 
-        stage = ray_stage(address)
+        from neighborwatch.scale.prepare import prepare_on_ray
+
+        run = functools.partial(prepare_on_ray, address=address, chunk_mb=chunk_mb)
     with removed_on_failure(out):
         try:
-            prepare_work(
+            run(
                 src,
                 out,
-                stage=stage,
                 fmt=format,
                 mapping=map,
                 keep_content=keep_content,

@@ -29,12 +29,14 @@ def prepare_work(
     validation: str = "users",
     tokens: str = "auto",
     stage: Any = None,
+    reader: Any = None,
 ) -> dict[str, Any]:
     """`session_*`: comma-separated open/close actions, idle gap in minutes, maximum session
     length in hours (None = the default for the data: the paper's rule for CERT); `tokens`:
     'auto' (default: context for CERT releases, else paper), 'context' (sequences.context_tokens)
     or 'paper' (7 words × 24 hours; own logs: action × hour); `stage`: see
-    `sequences.build.build_sequences` (the Ray engine's per-user tokenize + sessionize)."""
+    `sequences.build.build_sequences` (the Ray engine's per-user tokenize + sessionize); `reader`: see
+    `data.prepare.ingest` (the Ray engine's reading and sorting)."""
     from neighborwatch.data.prepare import ingest
     from neighborwatch.sequences.build import build_sequences, is_cert
     from neighborwatch.sequences.sessionize import make_rule
@@ -42,7 +44,7 @@ def prepare_work(
     if tokens not in TOKEN_CHOICES:
         raise ValueError(f"--tokens must be one of {', '.join(TOKEN_CHOICES)}, got {tokens!r}")
     make_rule(False, session_open, session_close, session_idle, session_max)  # bad options fail before ingest
-    summary = ingest(src, out, fmt=fmt, mapping=mapping, keep_content=keep_content, labels=labels)
+    summary = ingest(src, out, fmt=fmt, mapping=mapping, keep_content=keep_content, labels=labels, reader=reader)
     rule = make_rule(is_cert(summary), session_open, session_close, session_idle, session_max)
     build_sequences(
         out,

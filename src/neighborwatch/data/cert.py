@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from neighborwatch.data.chunks import Chunk
 from neighborwatch.data.csvstream import CsvBatch, EmptyFileError, read_header, stream_csv
 from neighborwatch.data.quarantine import Quarantine, split_checked
 from neighborwatch.data.schema import DEFAULT_ACTION, DEVICE_ACTIONS, LOGON_ACTIONS, SOURCES
@@ -280,14 +281,17 @@ def read_log(
     quarantine: Quarantine,
     keep_content: bool = False,
     block_size: int | None = None,
+    chunk: Chunk | None = None,
 ) -> Iterator[tuple[pl.DataFrame, CsvBatch]]:
-    """Stream one CERT log as canonical event batches; bad rows go to the quarantine."""
+    """Stream one CERT log (or one `chunk` of it) as canonical event batches; bad rows go to the
+    quarantine."""
     path = info.path(source)
     header = info.headers[source]
     columns = columns_to_read(header, keep_content)
     label = path.name
     kwargs = {"block_size": block_size} if block_size else {}
-    for batch in stream_csv(path, columns, quarantine, label, rescue=content_rescuer(header, columns), **kwargs):
+    rescue = content_rescuer(header, columns)
+    for batch in stream_csv(path, columns, quarantine, label, rescue=rescue, chunk=chunk, **kwargs):
         events, bad = canonicalize(source, batch.df, batch.lines, keep_content)
         if bad.height:
             quarantine.add_many(label, bad["line"].to_list(), bad["reason"].to_list(), bad["raw"].to_list())

@@ -29,6 +29,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from neighborwatch.data.chunks import Chunk, open_chunk
 from neighborwatch.data.quarantine import Quarantine, escape_raw
 
 BLOCK_SIZE = 4 << 20  # bytes per parsed block; pyarrow reads ahead many blocks, so peak RSS ~ 60x this
@@ -55,16 +56,25 @@ class CsvBatch:
 
 class LineGuard(io.RawIOBase):
     """A binary file seen through a filter that blanks undecodable, binary, unterminated-quote
-    and oversized lines (quarantining each) but keeps every newline, so line numbers hold."""
+    and oversized lines (quarantining each) but keeps every newline, so line numbers hold.
+    `line_offset`: added to the line numbers it quarantines (a piece of a file: see `stream_csv`)."""
 
-    def __init__(self, fh: io.BufferedReader, quarantine: Quarantine, label: str, max_line_bytes: int) -> None:
+    def __init__(
+        self,
+        fh: io.RawIOBase | io.BufferedIOBase,
+        quarantine: Quarantine,
+        label: str,
+        max_line_bytes: int,
+        line_offset: int = 0,
+    ) -> None:
         self._fh, self._q, self._label, self._max = fh, quarantine, label, max_line_bytes
+        self._offset = line_offset
         self._out = memoryview(b"")  # cleaned bytes not yet handed to pyarrow
         self._pending = b""  # raw bytes after the last newline read so far
         self._line = 1  # physical line number of the first byte of `_pending`
         self._skipping = False  # inside an oversized line: drop bytes up to its newline
         self._eof = False
-        self.blanked: set[int] = set()  # lines quarantined here (pyarrow sees them empty)
+        self.blanked: set[int] = set()  # lines quarantined here (pyarrow sees them empty), unshifted
 
     def readable(self) -> bool:
         return True
@@ -168,7 +178,7 @@ class LineGuard(io.RawIOBase):
         self.blanked.add(line)
         if raw.endswith(b"\r"):
             raw = raw[:-1]
-        self._q.add(self._label, line, reason, escape_raw(raw))
+        self._q.add(self._label, line + self._offset, reason, escape_raw(raw))
 
 
 def read_header(path: Path) -> list[str]:
@@ -194,12 +204,15 @@ def stream_csv(
     rescue: Rescue | None = None,
     block_size: int = BLOCK_SIZE,
     max_line_bytes: int = MAX_LINE_BYTES,
+    chunk: Chunk | None = None,
 ) -> Iterator[CsvBatch]:
     """Yield batches of `columns` (strings) with line numbers; bad rows go to `quarantine`.
 
     `label` is the file name written into the quarantine. Rows with too many fields are offered
     to `rescue` (they come back appended to the batch); all other invalid rows are quarantined.
     Every data line ends up in exactly one place: a batch row or a quarantine row.
+    `chunk`: read only that piece of the file (parsed as the header line + its lines, every line
+    number shifted to the file's), so that the pieces of a file give what the whole file gives.
     """
     header = read_header(path)
     missing = [c for c in columns if c not in header]
@@ -215,8 +228,12 @@ def stream_csv(
     invalid_lines: list[int] = []
     valid_before: list[int] = []
     n_valid = 0
-    fh = path.open("rb")
-    guard = LineGuard(fh, quarantine, label, min(max_line_bytes, block_size // 2))
+    # pyarrow numbers the lines of what it reads (1 = the header); a later piece's first line is 2 there
+    offset = 0 if chunk is None or chunk.start == 0 else chunk.first_line - 2
+    fh: io.RawIOBase | io.BufferedIOBase = (
+        path.open("rb") if chunk is None else open_chunk(path, chunk, with_header=True)
+    )
+    guard = LineGuard(fh, quarantine, label, min(max_line_bytes, block_size // 2), line_offset=offset)
     try:
         reader = pacsv.open_csv(
             guard,
@@ -246,39 +263,41 @@ def stream_csv(
                     fixed = rescue(fields) if len(fields) > expected else None
                 if fixed is not None:
                     rescued_rows.append({c: fixed.get(c, "") for c in columns})
-                    rescued_lines.append(number)
+                    rescued_lines.append(number + offset)
                 elif number not in guard.blanked:
                     reason = (
                         "empty line"
                         if not text.strip()
                         else (f"wrong column count (expected {expected}, got {actual})")
                     )
-                    quarantine.add(label, number, reason, text)
+                    quarantine.add(label, number + offset, reason, text)
             invalid.clear()
             g = np.asarray(valid_before, dtype=np.int64)
-            lines = k + 2 + np.searchsorted(g, k, side="right")
+            lines = k + 2 + offset + np.searchsorted(g, k, side="right")
             df = df.select(columns)
             # a blank line comes back as a row of empty strings: quarantine it as what it is
             blank = df.select(pl.all_horizontal(pl.all().fill_null("") == "")).to_series().to_numpy()
             if blank.any():
                 for line in lines[blank].tolist():
-                    if line not in guard.blanked:
+                    if line - offset not in guard.blanked:
                         quarantine.add(label, line, "empty line", "")
                 df, lines = df.filter(pl.Series(~blank)), lines[~blank]
-            if rescued_rows:
+            if rescued_rows:  # back in line order, so that row order never depends on where a batch ends
                 df = pl.concat([df, pl.DataFrame(rescued_rows, schema={c: pl.Utf8 for c in columns})])
                 lines = np.concatenate([lines, np.asarray(rescued_lines, dtype=np.int64)])
+                order = np.argsort(lines, kind="stable")
+                df, lines = df[order], lines[order]
             yield CsvBatch(df=df, lines=lines, nbytes_read=fh.tell(), rescued=len(rescued_rows))
         # rows the handler saw after the last batch (a file whose data rows are all invalid)
         for number, text, expected, actual in invalid:
             if number in guard.blanked:
                 continue
             reason = "empty line" if not text.strip() else (f"wrong column count (expected {expected}, got {actual})")
-            quarantine.add(label, number, reason, text)
+            quarantine.add(label, number + offset, reason, text)
     except pa.ArrowInvalid as exc:
         # what the handler cannot catch (e.g. an unterminated quote at end of file)
         # the first line not yet accounted for (header + valid rows + invalid rows so far)
-        line = 2 + n_valid + len(invalid_lines)
+        line = 2 + n_valid + len(invalid_lines) + offset
         quarantine.add(label, line, f"unparseable rest of file from here ({exc})", "")
     finally:
         fh.close()

@@ -6,15 +6,21 @@ sorted by (time, event_id) and appended to the output. A single week over the bu
 day by day (predicate scans of its parts). Peak memory is one group (or one day), whatever the
 total size; input order does not matter (the r6.2
 samples are shuffled, own logs may be), and the result is the same for the same input.
+
+Parts may also be written elsewhere (one store per piece of a file, read by a Ray task) and
+handed over with `absorb` in reading order, and a group may be sorted elsewhere
+(`write_sorted`): `finish` then writes the same file, because ties in (time, event_id) keep the
+order the parts were absorbed in, and the frames (so the row groups) are the same.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 import pyarrow as pa
@@ -26,6 +32,7 @@ SORT_KEY = ["time", "event_id"]
 EPOCH = datetime(1970, 1, 1)  # week buckets are (days since this) // 7
 ROWS_PER_GROUP = 250_000
 ROW_GROUP_SIZE = 256 * 1024
+PART_COMPRESSION: Final = "lz4"  # parts are written once and read once: speed over size
 COMPRESSION = "zstd"  # lz4 measured only ~5% faster to write here, for 1.6x the file size
 DICTIONARY_COLUMNS = ("user", "host", "source", "action", "domain")
 STATISTICS_COLUMNS = ("time", "event_id", "user", "host", "source", "action")
@@ -39,16 +46,25 @@ class EventStore:
     """Collect canonical event batches; `finish` writes the sorted file and removes the parts."""
 
     def __init__(
-        self, parts_dir: Path, extra: dict[str, DType] | None = None, rows_per_group: int = ROWS_PER_GROUP
+        self,
+        parts_dir: Path,
+        extra: dict[str, DType] | None = None,
+        rows_per_group: int = ROWS_PER_GROUP,
+        prefix: str = "",
+        fresh: bool = True,
     ) -> None:
+        """`fresh`: start from an empty `parts_dir`; `prefix`: of this store's part names (a
+        store per piece shares the folder of the store that absorbs it)."""
         self.parts_dir = Path(parts_dir)
-        if self.parts_dir.exists():
+        if fresh and self.parts_dir.exists():
             shutil.rmtree(self.parts_dir)
-        self.parts_dir.mkdir(parents=True)
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
         self.schema = event_schema(extra)
         self.rows_per_group = rows_per_group
+        self.prefix = prefix
         self.bucket_rows: Counter[int] = Counter()
         self.bucket_files: dict[int, list[Path]] = defaultdict(list)
+        self.added: list[tuple[int, Path, int]] = []  # (week bucket, part, rows) in the order written
         self._n = 0
 
     def add(self, events: pl.DataFrame) -> None:
@@ -60,13 +76,24 @@ class EventStore:
         week = (pl.col("time").dt.epoch("d") // 7).alias("_week")
         for key, part in events.with_columns(week).partition_by("_week", as_dict=True).items():
             bucket = int(key[0])
-            path = self.parts_dir / f"w{bucket}-{self._n:07d}.parquet"
+            path = self.parts_dir / f"{self.prefix}w{bucket}-{self._n:07d}.parquet"
             self._n += 1
-            part.drop("_week").write_parquet(path, compression="lz4", statistics=False)
-            self.bucket_rows[bucket] += part.height
-            self.bucket_files[bucket].append(path)
+            part.drop("_week").write_parquet(path, compression=PART_COMPRESSION, statistics=False)
+            self._record(bucket, path, part.height)
 
-    def _groups(self) -> list[list[int]]:
+    def _record(self, bucket: int, path: Path, rows: int) -> None:
+        self.bucket_rows[bucket] += rows
+        self.bucket_files[bucket].append(path)
+        self.added.append((bucket, path, rows))
+
+    def absorb(self, parts: Iterable[tuple[int, Path, int]]) -> None:
+        """Take over parts another store wrote (its `added`), after this store's own."""
+        for bucket, path, rows in parts:
+            self._record(bucket, Path(path), rows)
+
+    def groups(self) -> list[list[int]]:
+        """Consecutive week buckets up to the row budget, sorted as one frame each (a single
+        week over the budget: one frame a day)."""
         groups: list[list[int]] = []
         current: list[int] = []
         rows = 0
@@ -81,21 +108,27 @@ class EventStore:
             groups.append(current)
         return groups
 
-    def finish(self, out: Path, on_group=None) -> int:
-        """Write `out` sorted by (time, event_id); returns the row count."""
+    def finish(
+        self,
+        out: Path,
+        on_group: Callable[[], None] | None = None,
+        frames: Callable[[int, list[int]], Iterable[pl.DataFrame]] | None = None,
+    ) -> int:
+        """Write `out` sorted by (time, event_id); returns the row count. `frames(i, group)`:
+        the i-th group's sorted frames, when they were sorted elsewhere (`write_sorted`)."""
         arrow_schema = pl.DataFrame(schema=self.schema).to_arrow().schema
         tmp = Path(str(out) + ".tmp")
         total = 0
-        groups = self._groups()
+        groups = self.groups()
         # dictionaries only where values repeat: on ids/urls they cost 3x the write time for nothing
         dict_cols = [c for c in DICTIONARY_COLUMNS if c in self.schema]
         stat_cols = [c for c in STATISTICS_COLUMNS if c in self.schema]
         with pq.ParquetWriter(
             tmp, arrow_schema, compression=COMPRESSION, use_dictionary=dict_cols, write_statistics=stat_cols
         ) as writer:
-            for group in groups:
-                for frame in self._sorted_frames(group):
-                    table = frame.to_arrow()
+            for i, group in enumerate(groups):
+                for frame in frames(i, group) if frames is not None else self._sorted_frames(group):
+                    table = frame.rechunk().to_arrow()  # pages must not depend on how the frame was read
                     del frame
                     if table.schema != arrow_schema:
                         table = table.cast(arrow_schema)
@@ -123,5 +156,18 @@ class EventStore:
             day = scan.filter((pl.col("time") >= lo) & (pl.col("time") < hi))
             yield day.collect().sort(SORT_KEY, maintain_order=True)
 
+    def write_sorted(self, i: int, group: list[int]) -> list[Path]:
+        """Sort the i-th group as `finish` would and write its frames as parts (its unsorted
+        parts removed): the unit of work of a parallel sort."""
+        paths = []
+        for k, frame in enumerate(self._sorted_frames(group)):
+            path = self.parts_dir / f"sorted-{i:06d}-{k}.parquet"
+            frame.write_parquet(path, compression=PART_COMPRESSION, statistics=False)
+            paths.append(path)
+        for b in group:
+            for f in self.bucket_files[b]:
+                f.unlink(missing_ok=True)
+        return paths
+
     def n_groups(self) -> int:
-        return len(self._groups())
+        return len(self.groups())

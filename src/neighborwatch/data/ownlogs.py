@@ -15,6 +15,7 @@ columns. Rows without a user, action or parseable time are quarantined with thei
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from neighborwatch.data.cert import ACTION_SOURCE
+from neighborwatch.data.chunks import Chunk, open_chunk
 from neighborwatch.data.csvstream import read_header, stream_csv
 from neighborwatch.data.presets import (
     CATEGORY_SOURCE,
@@ -138,9 +140,9 @@ def list_files(src: Path, fmt: str) -> list[Path]:
     return files
 
 
-def _read_csv(path: Path, mapping: Mapping, quarantine: Quarantine, label: str):
+def _read_csv(path: Path, mapping: Mapping, quarantine: Quarantine, label: str, chunk: Chunk | None = None):
     cols = _require_present(path, mapping, read_header(path))
-    for batch in stream_csv(path, cols, quarantine, label):
+    for batch in stream_csv(path, cols, quarantine, label, chunk=chunk):
         yield batch.df, batch.lines
 
 
@@ -182,13 +184,19 @@ def _text(v: Any) -> str | None:
     return str(v)
 
 
-def _read_jsonl(path: Path, mapping: Mapping, quarantine: Quarantine, label: str):
+def _read_jsonl(path: Path, mapping: Mapping, quarantine: Quarantine, label: str, chunk: Chunk | None = None):
     cols = _paths(mapping)
     schema = {c: pl.Utf8 for c in cols}
     rows: list[dict] = []
     lines: list[int] = []
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        for lineno, text in enumerate(fh, start=1):
+    # text mode (universal newlines) for a piece too: `chunks.count_breaks(universal=True)` numbers alike
+    fh = (
+        path.open("r", encoding="utf-8", errors="replace")
+        if chunk is None
+        else io.TextIOWrapper(io.BufferedReader(open_chunk(path, chunk, with_header=False)), "utf-8", "replace")
+    )
+    with fh:
+        for lineno, text in enumerate(fh, start=1 if chunk is None else chunk.first_line):
             if not text.strip():
                 continue  # blank line: not a record
             try:
@@ -226,7 +234,7 @@ def _struct_path(schema: dict[str, Any], path: str) -> pl.Expr | None:
     return None
 
 
-def _read_parquet(path: Path, mapping: Mapping, quarantine: Quarantine, label: str):
+def _read_parquet(path: Path, mapping: Mapping, quarantine: Quarantine, label: str, chunk: Chunk | None = None):
     pf = pq.ParquetFile(path)
     empty = pl.from_arrow(pf.schema_arrow.empty_table())
     assert isinstance(empty, pl.DataFrame)  # an arrow Table always converts to a DataFrame
@@ -234,8 +242,9 @@ def _read_parquet(path: Path, mapping: Mapping, quarantine: Quarantine, label: s
     exprs = {p: e for p in _paths(mapping) if (e := _struct_path(schema, p)) is not None}
     _require_present(path, mapping, list(exprs))
     top = sorted({c for c in schema if any(c == p or p.startswith(c + ".") for p in exprs)})
-    start = 1  # "line" of a Parquet row = its 1-based row number
-    for rb in pf.iter_batches(columns=top, batch_size=JSONL_BATCH):
+    start = 1 if chunk is None else chunk.first_line  # "line" of a Parquet row = its 1-based row number
+    groups = None if chunk is None or chunk.row_groups is None else list(chunk.row_groups)
+    for rb in pf.iter_batches(columns=top, batch_size=JSONL_BATCH, row_groups=groups):
         df = pl.from_arrow(rb)
         assert isinstance(df, pl.DataFrame)
         df = df.select(list(exprs.values()))
@@ -368,9 +377,11 @@ def read_own_logs(
     quarantine: Quarantine,
     label: str,
     keep_content: bool = False,
+    chunk: Chunk | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Stream one file of your logs as canonical event batches; bad rows go to the quarantine."""
-    for df, lines in _READERS[fmt](path, mapping, quarantine, label):
+    """Stream one file of your logs (or one `chunk` of it) as canonical event batches; bad rows go
+    to the quarantine."""
+    for df, lines in _READERS[fmt](path, mapping, quarantine, label, chunk):
         events, bad = canonicalize_own(df, lines, mapping, label, keep_content)
         if bad.height:
             quarantine.add_many(label, bad["line"].to_list(), bad["reason"].to_list(), bad["raw"].to_list())

@@ -3,35 +3,68 @@
 Order of work: stream every log into time-bucketed parts (bounded memory), write the one sorted
 events.parquet whose row index is the "event row" everywhere downstream, then read the small
 side tables (organisation, answers) and join the answers to the written events by id only.
+The first two steps go through a `Reader`: `LocalReader` here, or the Ray engine's
+(`scale.prepare.RayReader`: pieces of every file read and week groups sorted as Ray tasks), which
+writes the same WORK.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 from rich.table import Table
 
 from neighborwatch import progress as pg
 from neighborwatch.data import answers as ans
-from neighborwatch.data.cert import ReleaseInfo, answers_dataset_hint, detect_release, read_log
-from neighborwatch.data.csvstream import EmptyFileError
+from neighborwatch.data.cert import ReleaseInfo, answers_dataset_hint, detect_release
 from neighborwatch.data.eventstore import EventStore
 from neighborwatch.data.labels import incident_labels
 from neighborwatch.data.organisation import load_organisation
-from neighborwatch.data.ownlogs import (
-    MappingError,
-    list_files,
-    mapping_json,
-    parse_mapping,
-    read_own_logs,
-)
+from neighborwatch.data.ownlogs import MappingError, list_files, mapping_json, parse_mapping
+from neighborwatch.data.pieces import LogFile, PieceStats, read_piece
 from neighborwatch.data.quarantine import Quarantine
 from neighborwatch.data.schema import LABEL_SCHEMA, SOURCES
 from neighborwatch.workdir import WorkDir, write_json
 
 MISSING_LABELS_LISTED = 20  # in summary.json; the full list goes to labels_missing.csv
+
+
+class Reader(Protocol):
+    """How `ingest` reads its log files into the store and sorts them."""
+
+    def read(self, files: list[LogFile], store: EventStore, q: Quarantine) -> Iterator[PieceStats]:
+        """Read `files` into `store` and `q`; one PieceStats per file, in order (lazily: the
+        caller handles a file before the next one is merged)."""
+        ...
+
+    def sort(self, store: EventStore, out: Path, on_group: Any) -> None:
+        """`store.finish(out, on_group)`, or what gives the same file."""
+        ...
+
+
+class LocalReader:
+    """Every file read whole, one after another, in this process."""
+
+    def read(self, files: list[LogFile], store: EventStore, q: Quarantine) -> Iterator[PieceStats]:
+        with pg.progress() as bar:
+            task = bar.add_task("reading logs (bytes)", total=sum(f.path.stat().st_size for f in files))
+            for file in files:
+                done = 0
+
+                def advance(position: int) -> None:
+                    nonlocal done
+                    bar.advance(task, position - done)
+                    done = position
+
+                stats = read_piece(file, store, q, on_bytes=advance)
+                advance(file.path.stat().st_size)
+                yield stats
+
+    def sort(self, store: EventStore, out: Path, on_group: Any) -> None:
+        store.finish(out, on_group=on_group)
 
 
 def _warn(summary: dict, message: str) -> None:
@@ -46,9 +79,12 @@ def ingest(
     mapping: str | None = None,
     keep_content: bool = False,
     labels: Path | None = None,
+    reader: Reader | None = None,
 ) -> dict[str, Any]:
     """Ingest `src` into the WORK folder `out`; returns (and writes) the summary. `labels`: a
-    known-incidents CSV (`data.labels.incident_labels`) that becomes labels.parquet."""
+    known-incidents CSV (`data.labels.incident_labels`) that becomes labels.parquet; `reader`:
+    how the logs are read and sorted (default: `LocalReader`)."""
+    reader = reader or LocalReader()
     src, out = Path(src), Path(out)
     work = WorkDir(out)
     if mapping and not fmt:
@@ -61,9 +97,9 @@ def ingest(
     summary: dict[str, Any] = {"src": str(src)}
     with Quarantine(work.quarantine) as q:
         if fmt:
-            _ingest_own(src, work, fmt, mapping, keep_content, q, summary)
+            _ingest_own(src, work, fmt, mapping, keep_content, q, summary, reader)
         else:
-            _ingest_cert(src, work, keep_content, q, summary)
+            _ingest_cert(src, work, keep_content, q, summary, reader)
         summary["quarantined"] = q.summary()
     if labels is not None:
         _incidents(Path(labels), work, summary)
@@ -80,7 +116,7 @@ def missing_labels_path(work: WorkDir) -> Path:
 # --- CERT ---------------------------------------------------------------------------------
 
 
-def _ingest_cert(src: Path, work: WorkDir, keep_content: bool, q: Quarantine, summary: dict) -> None:
+def _ingest_cert(src: Path, work: WorkDir, keep_content: bool, q: Quarantine, summary: dict, reader: Reader) -> None:
     info = detect_release(src)
     summary["format"] = "cert"
     summary["release"] = info.release
@@ -95,31 +131,20 @@ def _ingest_cert(src: Path, work: WorkDir, keep_content: bool, q: Quarantine, su
     summary["missing_sources"] = info.missing
     summary["empty_sources"] = info.empty
     store = EventStore(work.root / "_parts", extra={"content": pl.Utf8} if keep_content else None)
+    files = [LogFile(info.path(s), f"{s}.csv", keep_content=keep_content, source=s, info=info) for s in info.headers]
     sources: dict[str, dict] = {}
-    total_bytes = sum(info.path(s).stat().st_size for s in info.headers)
-    with pg.progress() as bar:
-        task = bar.add_task("reading logs (bytes)", total=total_bytes)
-        for source in info.headers:
-            file = f"{source}.csv"
-            before = q.per_file[file]
-            rows = rescued = done = 0
-            for events, batch in read_log(info, source, q, keep_content):
-                store.add(events)
-                rows += events.height
-                rescued += batch.rescued
-                bar.advance(task, batch.nbytes_read - done)
-                done = batch.nbytes_read
-            bar.advance(task, info.path(source).stat().st_size - done)
-            if rows == 0:
-                _warn(summary, f"{info.path(source)} has no valid data rows")
-            sources[source] = {
-                "file": file,
-                "rows": rows,
-                "quarantined": q.per_file[file] - before,
-                "rescued_extra_fields": rescued,
-            }
+    for file, stats in zip(files, reader.read(files, store, q), strict=True):
+        assert file.source is not None
+        if stats.rows == 0:
+            _warn(summary, f"{file.path} has no valid data rows")
+        sources[file.source] = {
+            "file": file.label,
+            "rows": stats.rows,
+            "quarantined": q.per_file[file.label],  # the file's rows: nothing else quarantines under its name
+            "rescued_extra_fields": stats.rescued,
+        }
     summary["sources"] = sources
-    _finish_events(store, work)
+    _finish_events(store, work, reader)
     users = load_organisation(src, q)
     if users is not None:
         users.write_parquet(work.users)
@@ -137,10 +162,10 @@ def _ingest_cert(src: Path, work: WorkDir, keep_content: bool, q: Quarantine, su
         summary["labels"] = None
 
 
-def _finish_events(store: EventStore, work: WorkDir) -> None:
+def _finish_events(store: EventStore, work: WorkDir, reader: Reader) -> None:
     with pg.progress() as bar:
         task = bar.add_task("sorting events by time", total=store.n_groups())
-        store.finish(work.events, on_group=lambda: bar.advance(task))
+        reader.sort(store, work.events, on_group=lambda: bar.advance(task))
 
 
 def _ids_in_events(work: WorkDir, ids: list[str]) -> set[str]:
@@ -213,38 +238,51 @@ def _labels(info: ReleaseInfo, answers_dir: Path, work: WorkDir, q: Quarantine, 
 
 
 def _ingest_own(
-    src: Path, work: WorkDir, fmt: str, mapping: str | None, keep_content: bool, q: Quarantine, summary: dict
+    src: Path,
+    work: WorkDir,
+    fmt: str,
+    mapping: str | None,
+    keep_content: bool,
+    q: Quarantine,
+    summary: dict,
+    reader: Reader,
 ) -> None:
     cols = parse_mapping(mapping)
-    files = list_files(src, fmt)
+    paths = list_files(src, fmt)
     summary.update(format=fmt, release="own", dataset=None, mapping=mapping_json(cols), labels=None)
     store = EventStore(work.root / "_parts", extra={"content": pl.Utf8} if keep_content and "content" in cols else None)
+    files = [
+        LogFile(path, str(path.relative_to(src)) if src.is_dir() else path.name, keep_content, fmt=fmt, mapping=cols)
+        for path in paths
+    ]
+    results = reader.read([f for f in files if f.path.stat().st_size], store, q)
     per_file: dict[str, dict] = {}
-    for path in pg.track(files, "reading files"):
-        label = str(path.relative_to(src)) if src.is_dir() else path.name
+    for file in files:
+        label = file.label
         stats = {"rows": 0, "quarantined": 0}
         per_file[label] = stats
-        if path.stat().st_size == 0:
+        if file.path.stat().st_size == 0:
             q.add(label, 0, "empty file", "")
             stats["quarantined"] = 1
-            _warn(summary, f"{path} is empty")
+            _warn(summary, f"{file.path} is empty")
             continue
         before = q.per_file[label]
-        try:
-            for events in read_own_logs(path, fmt, cols, q, label, keep_content):
-                store.add(events)
-                stats["rows"] += events.height
-        except EmptyFileError:
+        read = next(results)
+        stats["rows"] = read.rows
+        kind, message = read.error or ("", "")
+        if kind == "empty":
             q.add(label, 0, "empty file (no header)", "")
-            _warn(summary, f"{path} is empty (no header)")
-        except MappingError:
-            raise  # the --map is wrong for this file: the user must fix it, not skip the file
-        except (OSError, ValueError) as exc:
-            q.add(label, 0, f"unreadable file ({exc})", "")
-            _warn(summary, f"{path} could not be read: {exc}")
+            _warn(summary, f"{file.path} is empty (no header)")
+        elif kind == "mapping":
+            raise MappingError(message)
+        elif kind == "unreadable":
+            q.add(label, 0, f"unreadable file ({message})", "")
+            _warn(summary, f"{file.path} could not be read: {message}")
         stats["quarantined"] = q.per_file[label] - before
+    for _ in results:  # runs the reader to its end (closes its progress display)
+        raise RuntimeError("the reader gave more results than files")
     summary["files"] = per_file
-    _finish_events(store, work)
+    _finish_events(store, work, reader)
 
 
 def _incidents(path: Path, work: WorkDir, summary: dict) -> None:

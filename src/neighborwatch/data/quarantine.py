@@ -2,7 +2,9 @@
 
 Every reader hands a bad row here with its file name and physical line number; the rows are
 streamed to `WORK/quarantine.csv` as they come (bounded memory however many there are) and
-counted per file and per reason for the summary.
+counted per file and per reason for the summary. On close the file is put in (file, line) order,
+files in the order they were first quarantined: the order rows arrive in depends on how far the
+CSV reader read ahead, and on which piece of a file a parallel reader finished first.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class Quarantine:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+            if self.total and self.path is not None:
+                _sort_by_file_and_line(self.path, list(self.per_file))
 
     def __enter__(self) -> Quarantine:
         return self
@@ -82,6 +86,38 @@ class Quarantine:
             "per_file": dict(sorted(self.per_file.items())),
             "per_reason": dict(sorted(self.per_reason.items())),
         }
+
+
+class CollectedQuarantine(Quarantine):
+    """Counts and keeps its rows (file, line, reason, raw) in memory: the quarantine of one piece
+    of a file read by another process, whose rows the driver then adds to the real one."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.rows: list[tuple[str, int, str, str]] = []
+
+    def add(self, file: str, line: int, reason: str, raw: str) -> None:
+        super().add(file, line, reason, raw)
+        self.rows.append((file, int(line), reason, raw))
+
+
+def _sort_by_file_and_line(path: Path, files: list[str]) -> None:
+    """Rewrite the quarantine CSV in (file, line) order, files in the order given; stable, so
+    rows of one line (line 0: whole-file problems) keep their order."""
+    rank = {f: i for i, f in enumerate(files)}
+    tmp = path.with_name(path.name + ".tmp")
+    (
+        pl.scan_csv(path, infer_schema=False)
+        .with_row_index("_seq")
+        .sort(
+            pl.col("file").replace_strict(rank, return_dtype=pl.Int64),
+            pl.col("line").cast(pl.Int64),
+            pl.col("_seq"),
+        )
+        .drop("_seq")
+        .sink_csv(tmp)
+    )
+    tmp.replace(path)
 
 
 def split_checked(staged: pl.DataFrame, columns: dict[str, pl.Expr], raw: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
