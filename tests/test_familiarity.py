@@ -27,7 +27,7 @@ from neighborwatch.sequences.tokenize import tokenizer_from_json
 from neighborwatch.streaming import snapshot
 from neighborwatch.streaming.alerts import Thresholds
 from neighborwatch.streaming.events import parse_event
-from streaming_fixtures import bigram_engine, small_work
+from streaming_fixtures import bigram_engine, events_as_dicts, small_work
 
 US = 1_000_000
 EVERY_ACTIVITY = Thresholds(activity=0.0, risk=float("inf"))  # every scored activity alerts
@@ -245,6 +245,20 @@ def test_live_counts_are_forgotten_with_an_idle_user(work_profile):
     back = live_events("U003", day0 + timedelta(days=10), 4, "C")
     again = alert_on(submit(engine, back[2:]), "C3")["reasons"]["familiarity"]
     assert again["first_time_for_user"]  # the live count went with the rest of the user's state
+
+
+def test_a_replay_of_the_training_period_is_not_counted_twice(work_profile):
+    work, prof = work_profile
+    engine = engine_with(work_profile)
+    trained = prof.users.filter(pl.col("days") > 0).sort("user")
+    user, last_us = trained["user"][0], trained["last_us"][0]
+    events = pl.read_parquet(work / "events.parquet").filter(pl.col("user") == user).head(20)
+    dicts = events_as_dicts(events)
+    assert dicts and all(parse_event(d).time_us <= last_us for d in dicts)
+    submit(engine, dicts)
+    assert user not in engine.live_seen.users  # already in the profile's training counts
+    submit(engine, live_events(user, datetime(2010, 3, 3), 5, "N")[:1])
+    assert sum(c[0] for c in engine.live_seen.users[user].values()) == 1
 
 
 def test_live_counts_json_round_trip():

@@ -82,7 +82,8 @@ def read_organisation(work: WorkDir | str | Path) -> pl.DataFrame | None:
 class FamiliarityProfile:
     """Per user and per peer group, how often and on how many days each token was seen in training.
 
-    users: user, group, days (training days with any activity; 0 for users known only from LDAP)
+    users: user, group, days (training days with any activity; 0 for users known only from LDAP),
+        last_us (time of the user's last training event; null without one)
     user_tokens: user, token, count, days
     peer_tokens: group, token, count, user_days (sum over users of their days), users (who did it)
     """
@@ -97,6 +98,7 @@ class FamiliarityProfile:
         self._user_idx = {u: i for i, u in enumerate(self.users["user"].to_list())}
         self._group_of = self.users["group"].to_list()
         self._train_days = self.users["days"].to_list()
+        self._train_end = self.users["last_us"].to_list()
         groups = sorted(set(self._group_of) | set(self.peer_tokens["group"].to_list()) | {ALL_USERS})
         self._group_idx = {g: i for i, g in enumerate(groups)}
         trained = self.users.filter(pl.col("days") > 0)
@@ -124,20 +126,22 @@ class FamiliarityProfile:
             {
                 "user": pl.Series(users, dtype=pl.Utf8),
                 "token": train.tokens[train.raw_positions()].astype(np.int32),
-                "day": train.raw_event_times() // DAY_US,
+                "time": train.raw_event_times(),
             }
-        )
+        ).with_columns(day=pl.col("time") // DAY_US)
         user_tokens = (
             events.group_by("user", "token")
             .agg(count=pl.len().cast(pl.Int64), days=pl.col("day").n_unique().cast(pl.Int32))
             .sort("user", "token")
         )
-        trained = events.group_by("user").agg(days=pl.col("day").n_unique().cast(pl.Int32))
+        trained = events.group_by("user").agg(
+            days=pl.col("day").n_unique().cast(pl.Int32), last_us=pl.col("time").max()
+        )
         groups = peer_groups(org)
         table = (
             trained.join(groups, on="user", how="full", coalesce=True)
             .with_columns(pl.col("group").fill_null(ALL_USERS), pl.col("days").fill_null(0))
-            .select("user", "group", "days")
+            .select("user", "group", "days", "last_us")
             .sort("user")
         )
         per_group = user_tokens.join(table.select("user", "group"), on="user", how="left")
@@ -180,6 +184,13 @@ class FamiliarityProfile:
         return cls(users, user_tokens, peer_tokens, json.loads((d / "familiarity.json").read_text()))
 
     # -- asking ------------------------------------------------------------------------------
+    def after_training(self, user: str, time_us: int) -> bool:
+        """Whether a live event is news to the profile: later than the user's last training event
+        (a replay of the training period is not counted twice)."""
+        u = self._user_idx.get(user)
+        end = self._train_end[u] if u is not None else None
+        return end is None or time_us > end
+
     def _find(self, keys: np.ndarray, key: int) -> int:
         i = int(np.searchsorted(keys, key))
         return i if i < len(keys) and keys[i] == key else -1

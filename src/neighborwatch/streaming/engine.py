@@ -419,7 +419,9 @@ class Engine:
                             )
                             alert["summary"] += f"; {what}{phrase(familiar)}"
                         out.alerts.append(alert)
-                if self.familiarity is not None and st != "rejected":  # counted after: "first" means before this one
+                # counted after the alerts: "first time" means before this one
+                fam = self.familiarity
+                if fam is not None and st != "rejected" and fam.after_training(ev.user, ev.time_us):
                     self.live_seen.add(ev.user, tok_l[i], ev.time_us)
                 records.append(rec)
                 acks.append(ev.ack)
