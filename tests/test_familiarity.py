@@ -215,7 +215,8 @@ def test_first_live_occurrence_is_first_time_the_second_is_not(work_profile):
     assert first == prof.describe("U001", token) and second == prof.describe("U001", token, live=(1, 1))
     # the Logon before was counted too, but as another token
     assert sum(c[0] for c in engine.live_seen.users["U001"].values()) == len(evs)
-    assert "first time for this user" in alert_on(alerts, "L1")["summary"]
+    assert alert_on(alerts, "L1")["summary"].startswith("Connect at 3h had probability ")
+    assert "; first time for this user; " in alert_on(alerts, "L1")["summary"]
     assert "this user: 1 time on 1 day" in alert_on(alerts, "L3")["summary"]
 
 

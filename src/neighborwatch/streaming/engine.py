@@ -84,6 +84,13 @@ class EngineOutput:
         self.dead += other.dead
 
 
+def _activity(alert_or_reasons: dict[str, Any]) -> str:
+    """The observed activity in words: 'Connect at 3h' (paper tokens), 'device/Connect/own @ outside'
+    (context tokens carry no clock hour)."""
+    obs = alert_or_reasons.get("reasons", alert_or_reasons)["observed"]
+    return f"{obs['activity']} at {obs['hour']}h" if obs["hour"] is not None else str(obs["activity"])
+
+
 def dead_letter(ev: LiveEvent | None, stage: str, error: BaseException | str, raw: Any = None) -> dict[str, Any]:
     """The dead-letter entry of an event that could not be processed: what, where, why."""
     reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
@@ -412,11 +419,7 @@ class Engine:
                                 alert["summary"] = self._risk_summary(after, thr, incident)
                         if familiar is not None:
                             alert["reasons"]["familiarity"] = familiar
-                            what = (
-                                f"the crossing activity {alert['reasons']['observed']['activity']}: "
-                                if kind == "risk"
-                                else ""
-                            )
+                            what = f"the crossing activity ({_activity(alert)}): " if kind == "risk" else ""
                             alert["summary"] += f"; {what}{phrase(familiar)}"
                         out.alerts.append(alert)
                 # counted after the alerts: "first time" means before this one
@@ -510,12 +513,9 @@ class Engine:
                 d["similarity"] = round(float(s), 4)
             reasons["neighbours"] = described
         summary = (
-            (
-                f"{reasons['observed']['activity']} at {reasons['observed']['hour']}h had probability "
-                f"{reasons['observed']['probability']:.4f}"
-            )
+            f"{_activity(reasons)} had probability {reasons['observed']['probability']:.4f}"
             if kind == "activity"
-            else (f"risk {risk:.3f} crossed {threshold:.3f}")
+            else f"risk {risk:.3f} crossed {threshold:.3f}"
         )
         return {
             "alert_id": f"{kind}:{ev.event_id}",
