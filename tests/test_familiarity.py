@@ -309,7 +309,7 @@ def test_a_model_without_a_profile_serves_without_the_block(trained, tmp_path):
     assert not engine.live_seen.users  # nothing counted without a profile to compare with
 
 
-def test_a_profile_of_other_tokens_is_not_used(trained, tmp_path):
+def test_a_profile_of_other_tokens_or_unreadable_is_not_used(trained, tmp_path):
     from neighborwatch.streaming.loader import build_engine
 
     work, model = trained
@@ -319,4 +319,6 @@ def test_a_profile_of_other_tokens_is_not_used(trained, tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["tokenizer"] = "0123456789abcdef"
     meta_path.write_text(json.dumps(meta))
+    assert build_engine(other, work, thresholds=EVERY_ACTIVITY).familiarity is None
+    (other / "familiarity" / "user_tokens.parquet").write_bytes(b"not parquet")  # unreadable: served without
     assert build_engine(other, work, thresholds=EVERY_ACTIVITY).familiarity is None

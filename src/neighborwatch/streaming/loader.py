@@ -76,7 +76,11 @@ def tokenizer_for(detector: Detector, work: str | Path | None) -> tuple[Tokenize
 
 def familiarity_for(model_dir: str | Path, tok: Tokenizer) -> FamiliarityProfile | None:
     """The model's familiarity profile if it was built with the tokens the engine computes."""
-    profile = FamiliarityProfile.load(model_dir)
+    try:
+        profile = FamiliarityProfile.load(model_dir)
+    except Exception as e:  # noqa: BLE001 — a reason must never keep the model from serving
+        log.warning("%s: familiarity profile unreadable (%s); alerts go without it", model_dir, e)
+        return None
     if profile is None:
         return None
     built, live = profile.meta.get("tokenizer"), tokenizer_fingerprint(tok.to_json())
