@@ -2,7 +2,8 @@
 downloaded), under a Content-Security-Policy that forbids inline script and style: incidents
 arrive live from a replay, the queue pages through all of them with true counts, filters by user
 and status, j/k/Enter open an incident whose timeline lists the raw log fields, confirm with a
-note, the user page shows the baselines and the risk curve."""
+note, the incident's alerts show their familiarity reasons, the user page shows the baselines and
+the risk curve."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 import uvicorn
 
 from neighborwatch.replay import replay
+from neighborwatch.sequences.familiarity import build_familiarity
 from neighborwatch.service.app import create_app
 from neighborwatch.streaming.alerts import Thresholds
 from neighborwatch.streaming.runtime import Runtime
@@ -41,6 +43,7 @@ PAGE = 4
 @pytest.fixture
 def server(tmp_path):
     engine, _ = bigram_engine(small_work(), thresholds=Thresholds(activity=0.93, risk=4.0), max_hold_s=0.1)
+    engine.familiarity = build_familiarity(small_work())  # what `train` saves beside a model
     rt = Runtime(engine, MemorySource(), [JsonlSink(tmp_path / "alerts.jsonl")], tmp_path / "state", poll_block_s=0.02)
     rt.restore()
     rt.start()
@@ -146,6 +149,23 @@ def test_dashboard_triage_flow(server, tmp_path):
             with rt.lock:
                 live = rt.engine.incidents.incidents[expected]
                 assert page.locator("#timeline-table tbody tr").count() == len(live.activities)
+            # its alerts, each with the familiarity reason of its activity
+            stored = [
+                a for a in rt.alerts.query(user=inc["user"], limit=500)[1] if a["incident"]["incident_id"] == expected
+            ]
+            stored.sort(key=lambda a: a["time_us"])
+            rows = page.locator("#alerts-table tbody tr")
+            assert rows.count() == len(stored) == inc["alerts"] >= 1
+            f = stored[0]["reasons"]["familiarity"]
+            own = rows.first.locator("td.familiar-user").text_content()
+            assert (
+                own.startswith("first time")
+                if f["first_time_for_user"]
+                else own == f"{f['user_count']} times on {f['user_days']} days"
+            )
+            peers = rows.first.locator("td.familiar-peers").text_content()
+            assert f"{f['peer_users_with_it']} of {f['peer_users']} peers" in peers or not f["peer_users"]
+            assert ("rare" in peers.split(") ever did it")[-1]) == bool(f["rare_among_peers"])
             shot = tmp_path / "incident.png"
             page.screenshot(path=str(shot), full_page=True)
             if os.environ.get("NW_SCREENSHOT"):

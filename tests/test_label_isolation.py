@@ -172,6 +172,38 @@ def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
     assert set(split.unique()) == {"train", "validation", "test"}
 
 
+def test_familiarity_profile_never_reads_labels(tmp_path, monkeypatch) -> None:
+    """The alerts' familiarity profile (an input-side artefact: training events + LDAP) is the same
+    whatever labels.parquet holds, and building it never opens that file."""
+    build = pytest.importorskip("neighborwatch.sequences.build")
+    from neighborwatch.sequences.familiarity import build_familiarity
+
+    events = _events()
+    org = pl.DataFrame({"user": ["U0", "U1", "U2"], "role": ["Clerk", "Clerk", None], "department": ["A", "A", "B"]})
+    profiles = {}
+    for name, labels in (("true", _labels(events, np.arange(0, events.height, 4), 1)), ("garbage", None)):
+        work = WorkDir(tmp_path / name)
+        work.root.mkdir()
+        events.write_parquet(work.events)
+        org.write_parquet(work.users)
+        write_json(work.summary, {"format": "cert", "release": "r4.2"})
+        if labels is not None:
+            labels.write_parquet(work.labels)
+        else:
+            work.labels.write_bytes(b"not parquet")
+        build.build_sequences(work.root, val_start="2010-01-25", test_start="2010-02-08", validation="period")
+        with monkeypatch.context() as m:
+            spy = ReadSpy(m, work.labels)
+            profiles[name] = build_familiarity(work.root)
+        assert any(Path(p).name == "users.parquet" for p in spy.paths)  # the spy saw the reads
+        cols = [c.lower() for t in ("users", "user_tokens", "peer_tokens") for c in getattr(profiles[name], t).columns]
+        assert not [c for c in cols if any(w in c for w in LABEL_WORDS)], cols
+    a, b = profiles["true"], profiles["garbage"]
+    for table in ("users", "user_tokens", "peer_tokens"):
+        assert getattr(a, table).equals(getattr(b, table)), table
+    assert a.meta == b.meta and a.meta["training_events"] > 0
+
+
 # -- 2. scoring in the protocol --------------------------------------------------------------
 class Recorder(TokenFrequency):
     """Records what it is given (TokenFrequency keeps every scored set in `seen`)."""

@@ -2,7 +2,8 @@
 
 Reads the sequences of WORK, the train and validation splits only (the test split is never
 loaded here), joins labels for those two splits (detectors that are unsupervised ignore them),
-fits the detector with model selection on the validation period and saves it. LAN is the
+fits the detector with model selection on the validation period and saves it, with the training
+period's familiarity profile (`sequences.familiarity`) for the live alerts' reasons. LAN is the
 default; its configuration has its own helper (`build_config`: paper defaults ← JSON file ←
 command-line options). It sits at the top of `models` because it drives any detector.
 """
@@ -59,6 +60,7 @@ def train_work(
     from neighborwatch.data.labels import row_labels
     from neighborwatch.sequences.base import activity_labels
     from neighborwatch.sequences.build import load_sequences
+    from neighborwatch.sequences.familiarity import build_familiarity
 
     wd = WorkDir(work).require()
     seqs = load_sequences(wd, kind)
@@ -85,6 +87,9 @@ def train_work(
     det.fit(train, y_train, validation if len(validation) else None, y_val, **hooks)
     seconds = time.perf_counter() - t0
     det.save(out)
+    # what each user and peer group did in training: the live alerts' "first time" / "rare among
+    # peers" reasons (label-blind, training split only)
+    familiarity = build_familiarity(wd, seqs).save(out)
     summary: dict[str, Any] = {
         "work": str(work),
         "kind": kind,
@@ -94,6 +99,7 @@ def train_work(
         "train_activities": int(train.n_activities),
         "validation_activities": int(validation.n_activities),
         "epochs": getattr(det, "history", []),
+        "familiarity": str(familiarity),
     }
     if isinstance(det, LAN):
         pool, _, index = det._require_fitted()  # saved above, so fitted

@@ -5,8 +5,10 @@ in `evaluation.alerting` and `evaluation.incidents`, shared with the offline eva
 
 Every alert carries the reasons an analyst checks it with: the observed activity and its
 probability vs the model's most expected next activities, the nearest pool sessions the model
-compared the session with, the user's risk trend, the raw events that triggered it, and its
-incident (every contributing activity, start, end, peak, the activities that drove it).
+compared the session with, the user's risk trend, the raw events that triggered it, its
+incident (every contributing activity, start, end, peak, the activities that drove it) and, when
+the model folder has a familiarity profile, whether the activity is a first for the user and how
+many of the user's peers ever did it (`sequences.familiarity`, docs/alerts.md).
 """
 
 from __future__ import annotations

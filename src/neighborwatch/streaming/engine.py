@@ -32,6 +32,7 @@ import polars as pl
 from neighborwatch.data.schema import EVENT_SCHEMA
 from neighborwatch.evaluation.incidents import IncidentTracker
 from neighborwatch.models.stream import StreamScorer
+from neighborwatch.sequences.familiarity import RARE_PEER_SHARE, FamiliarityProfile, LiveCounts, phrase
 from neighborwatch.sequences.sessionize import SessionRule
 from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
 from neighborwatch.streaming.events import OPTIONAL_FIELDS, LiveEvent, us_to_iso
@@ -58,6 +59,8 @@ class EngineConfig:
     max_open_sessions: int = 100_000
     session_rule: dict[str, Any] | None = None  # SessionRule JSON of the WORK (None = CERT's rule)
     top_expected: int = 5
+    # "rare among peers": at most this share of the user's peers did the activity in training
+    rare_peer_share: float = RARE_PEER_SHARE
     neighbours_shown: int = 5
     risk_trend_points: int = 20
 
@@ -79,6 +82,13 @@ class EngineOutput:
         self.acks += other.acks
         self.latencies += other.latencies
         self.dead += other.dead
+
+
+def _activity(alert_or_reasons: dict[str, Any]) -> str:
+    """The observed activity in words: 'Connect at 3h' (paper tokens), 'device/Connect/own @ outside'
+    (context tokens carry no clock hour)."""
+    obs = alert_or_reasons.get("reasons", alert_or_reasons)["observed"]
+    return f"{obs['activity']} at {obs['hour']}h" if obs["hour"] is not None else str(obs["activity"])
 
 
 def dead_letter(ev: LiveEvent | None, stage: str, error: BaseException | str, raw: Any = None) -> dict[str, Any]:
@@ -114,6 +124,7 @@ class Engine:
         decode: Callable[[int], tuple[str, int | None]],
         thresholds: Thresholds | None = None,
         config: EngineConfig | None = None,
+        familiarity: FamiliarityProfile | None = None,
     ) -> None:
         self.scorer = scorer
         self.tokenize = tokenize
@@ -125,6 +136,10 @@ class Engine:
         self.risk = RiskTracker(th.half_life_s, th.risk_baseline(), th.slack)
         self.incidents = IncidentTracker(th.activity, th.risk, th.incident_rules())
         self.seen: OrderedDict[str, None] = OrderedDict()  # processed or buffered event ids
+        # familiarity reasons (None: the model folder has no profile, alerts go without them);
+        # `live_seen` is per-user state like risk: what each user did since training
+        self.familiarity = familiarity
+        self.live_seen = LiveCounts()
         self._heap: list[tuple[int, str, int, LiveEvent]] = []
         self._tie = itertools.count()
         self.watermark_us = -(2**62)
@@ -392,6 +407,7 @@ class Engine:
                     kinds, incident = self.incidents.observe(
                         ev.user, ev.time_us, ev.event_id, sc, self.risk.z(ev.user, sc), before, after, ev.to_json
                     )
+                    familiar = self._familiarity(ev.user, tok_l[i]) if kinds else None
                     for kind in kinds:
                         value, thr = (sc, th.activity) if kind == "activity" else (after, th.risk)
                         p = probs[i] if probs is not None and pred_l[i] else None
@@ -401,7 +417,15 @@ class Engine:
                             alert["incident"] = incident.summary()
                             if kind == "risk":
                                 alert["summary"] = self._risk_summary(after, thr, incident)
+                        if familiar is not None:
+                            alert["reasons"]["familiarity"] = familiar
+                            what = f"the crossing activity ({_activity(alert)}): " if kind == "risk" else ""
+                            alert["summary"] += f"; {what}{phrase(familiar)}"
                         out.alerts.append(alert)
+                # counted after the alerts: "first time" means before this one
+                fam = self.familiarity
+                if fam is not None and st != "rejected" and fam.after_training(ev.user, ev.time_us):
+                    self.live_seen.add(ev.user, tok_l[i], ev.time_us)
                 records.append(rec)
                 acks.append(ev.ack)
                 latencies.append(now - ev.arrived if ev.arrived else 0.0)
@@ -436,7 +460,15 @@ class Engine:
         self._users_swept_us = self.released_us
         gone = self.risk.forget_idle(self.released_us - idle_us)
         self.incidents.forget(gone)
+        self.live_seen.forget_idle(self.released_us - idle_us)
         self.counters["users_forgotten"] += len(gone)
+
+    def _familiarity(self, user: str, token: int) -> dict[str, Any] | None:
+        """The familiarity reason of this activity, counting what was seen live before it."""
+        if self.familiarity is None:
+            return None
+        live = self.live_seen.get(user, token)
+        return self.familiarity.describe(user, token, live, self.config.rare_peer_share)
 
     def _evict_lru(self, opening: tuple[str, str], to_release: list[int]) -> None:
         """Make room for one more open session by closing the least recently active ones (their
@@ -481,12 +513,9 @@ class Engine:
                 d["similarity"] = round(float(s), 4)
             reasons["neighbours"] = described
         summary = (
-            (
-                f"{reasons['observed']['activity']} at {reasons['observed']['hour']}h had probability "
-                f"{reasons['observed']['probability']:.4f}"
-            )
+            f"{_activity(reasons)} had probability {reasons['observed']['probability']:.4f}"
             if kind == "activity"
-            else (f"risk {risk:.3f} crossed {threshold:.3f}")
+            else f"risk {risk:.3f} crossed {threshold:.3f}"
         )
         return {
             "alert_id": f"{kind}:{ev.event_id}",
@@ -529,6 +558,7 @@ class Engine:
             "sessions": self.sessions.to_json(),
             "risk": self.risk.to_json(),
             "incidents": self.incidents.to_json(),
+            "familiarity": self.live_seen.to_json(),
             "seen": list(self.seen.keys()),
             "buffer": [dict(ev.to_json(), **{"_ack": ev.ack}) for _, _, _, ev in sorted(self._heap)],
             "watermark_us": self.watermark_us,
@@ -545,6 +575,7 @@ class Engine:
         self.risk = RiskTracker.from_json(obj["risk"])
         if "incidents" in obj:
             self.incidents = IncidentTracker.from_json(obj["incidents"])
+        self.live_seen = LiveCounts.from_json(obj.get("familiarity"))
         self.seen = OrderedDict((k, None) for k in obj["seen"])
         self._heap = []
         now = time.monotonic()

@@ -3,7 +3,9 @@
 The WORK folder supplies what must match the batch inputs exactly — the tokenizer and the
 repeat-collapse switch (`sequences/config.json`) — and the validation period the alert
 thresholds are calibrated on. Without it the paper's word-hour tokenizer and collapse are used
-and thresholds must be given explicitly.
+and thresholds must be given explicitly. The model folder may hold the training period's familiarity
+profile (`sequences.familiarity`, saved by `train`); alerts then say whether the activity is a
+first for the user and how rare it is among the user's peers (older model folders: no such reason).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import polars as pl
 from neighborwatch.models.base import Detector
 from neighborwatch.models.registry import load_detector
 from neighborwatch.models.stream import StreamScorer
+from neighborwatch.sequences.familiarity import FamiliarityProfile, tokenizer_fingerprint
 from neighborwatch.sequences.tokenize import Tokenizer, WordHourTokenizer, bos_token, tokenizer_from_json
 from neighborwatch.streaming.alerts import Thresholds, calibrate
 from neighborwatch.streaming.engine import Engine, EngineConfig
@@ -69,6 +72,22 @@ def tokenizer_for(detector: Detector, work: str | Path | None) -> tuple[Tokenize
         return tokenizer_from_json(tok), True
     log.warning("no WORK folder: assuming the paper's word-hour tokenizer and repeat collapse")
     return WordHourTokenizer(), True
+
+
+def familiarity_for(model_dir: str | Path, tok: Tokenizer) -> FamiliarityProfile | None:
+    """The model's familiarity profile if it was built with the tokens the engine computes."""
+    try:
+        profile = FamiliarityProfile.load(model_dir)
+    except Exception as e:  # noqa: BLE001 — a reason must never keep the model from serving
+        log.warning("%s: familiarity profile unreadable (%s); alerts go without it", model_dir, e)
+        return None
+    if profile is None:
+        return None
+    built, live = profile.meta.get("tokenizer"), tokenizer_fingerprint(tok.to_json())
+    if built is not None and built != live:
+        log.warning("%s: familiarity profile built with another tokenizer; alerts go without it", model_dir)
+        return None
+    return profile
 
 
 def calibrate_on_validation(
@@ -123,7 +142,7 @@ def build_engine(
         log.warning("no WORK folder and no thresholds: alerts are off (scores are still produced)")
         th = Thresholds(half_life_s=half_life_s)
     decode = getattr(tok, "decode", None) or (lambda t: (f"token {t}", None))
-    return Engine(scorer, tok.transform, decode, th, cfg)
+    return Engine(scorer, tok.transform, decode, th, cfg, familiarity=familiarity_for(model_dir, tok))
 
 
 def describe(engine: Engine) -> dict[str, Any]:
@@ -131,4 +150,5 @@ def describe(engine: Engine) -> dict[str, Any]:
         "scorer": engine.scorer.config(),
         "thresholds": engine.thresholds.to_json(),
         "engine": engine.config.to_json(),
+        "familiarity": None if engine.familiarity is None else engine.familiarity.meta,
     }

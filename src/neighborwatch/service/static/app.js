@@ -1,6 +1,7 @@
 // neighborwatch dashboard: incident queue (filters, paging, true counts), incident page (timeline of
-// every contributing activity with its raw log fields), user page (baseline vs peers vs latest day),
-// confirm / dismiss with a note. Plain JS served as a file (no inline script); keyboard-driven.
+// every contributing activity with its raw log fields, its alerts with their reasons — first time for
+// the user? how many peers ever did it?), user page (baseline vs peers vs latest day), confirm /
+// dismiss with a note. Plain JS served as a file (no inline script); keyboard-driven.
 (function () {
   "use strict";
   const params = new URLSearchParams(location.search);
@@ -33,6 +34,17 @@
   const activityName = (raw) => (raw ? raw.source + " / " + raw.action : "?");
   const details = (raw) => Object.entries(raw || {}).filter(([k]) => !RAW_SKIP.has(k))
     .map(([k, v]) => k + ": " + v).join(" · ");
+  // familiarity reasons of an alert (absent for models trained before they existed)
+  const userHistory = (f) => !f ? "–" : f.first_time_for_user
+    ? el("span", { class: "badge first" }, "first time" + (f.user_training_days ? "" : " (no training history)"))
+    : f.user_count + " times on " + f.user_days + " days";
+  const peerHistory = (f) => {
+    if (!f) return "–";
+    const group = String(f.peer_group).replace("=", " ");
+    if (!f.peer_users) return "no peers (" + group + ")";
+    return el("span", {}, f.peer_users_with_it + " of " + f.peer_users + " peers (" + group + ") ever did it ",
+      f.rare_among_peers ? el("span", { class: "badge rare" }, "rare") : null);
+  };
   const drivers = (inc) => (inc.drivers || []).slice(0, 2).map((a) => activityName(a.raw)).join(", ");
 
   // -- header counts (from the store: true totals, not the page) ---------------------------------
@@ -117,6 +129,9 @@
   // -- incident ---------------------------------------------------------------------------------
   async function incidentView(id) {
     const inc = await api("/incidents/" + encodeURIComponent(id));
+    const mine = await api("/alerts?" + new URLSearchParams({ user: inc.user, limit: 500 }).toString());
+    const alerts = mine.alerts.filter((a) => a.incident && a.incident.incident_id === id)
+      .sort((a, b) => a.time_us - b.time_us);
     state.current = inc;
     const top = new Set((inc.drivers || []).map((a) => a.event_id));
     const acts = (inc.activities || []).slice().sort((a, b) => a.time_us - b.time_us);
@@ -151,7 +166,14 @@
           el("td", {}, fmtTime((a.raw || {}).time)), el("td", {}, (a.raw || {}).host || ""),
           el("td", {}, activityName(a.raw)), el("td", { class: "detail" }, details(a.raw)),
           el("td", { class: "n" }, num(a.score, 4)), el("td", { class: "n" }, (a.z >= 0 ? "+" : "") + num(a.z, 1) + "σ"),
-          el("td", { class: "n" }, num(a.risk, 2)), el("td", { class: "n" }, num(a.contribution, 2)))))));
+          el("td", { class: "n" }, num(a.risk, 2)), el("td", { class: "n" }, num(a.contribution, 2)))))),
+      el("h3", {}, "Alerts and why"),
+      el("table", { id: "alerts-table", class: "grid" },
+        el("thead", {}, el("tr", {}, ["time", "kind", "why", "this user before", "peers in training"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, alerts.map((a) => { const f = (a.reasons || {}).familiarity;
+          return el("tr", { "data-alert-id": a.alert_id },
+            el("td", {}, fmtTime(a.time)), el("td", {}, a.kind), el("td", { class: "detail" }, a.summary),
+            el("td", { class: "familiar-user" }, userHistory(f)), el("td", { class: "familiar-peers" }, peerHistory(f))); }))));
     $("view").focus();
   }
 
