@@ -31,6 +31,7 @@ the target itself: a leak that exists only in training). Modes (config.mode):
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -367,7 +368,7 @@ def fit_lan(
             metric = float(epoch)  # no validation period: keep the last epoch
         if probe is not None:
             vectors = torch.from_numpy(pool.vectors).to(device)
-            row["probe"] = probe(lambda seqs: score_positions(model, index, vectors, seqs, device))
+            row["probe"] = probe(functools.partial(score_positions, model, index, vectors, device=device))
         improved = stopper.update(epoch + 1, metric, {"model": model.state_dict(), "vectors": pool.vectors})
         row["best"] = improved
         result.history.append(row)
