@@ -338,3 +338,13 @@ def test_resume_after_a_kill_gives_the_same_tables_and_skips_finished_jobs(tmp_p
 
     other = CliRunner().invoke(app, [a for a in args if a != "--fast"] + ["--resume"])  # another preset
     assert other.exit_code == 2 and "cannot resume" in other.output
+
+    # fewer levels: every finished job that evaluated them is kept, nothing is fitted again
+    fewer = CliRunner().invoke(app, [*args, "--resume", "--levels", "realtime,session"])
+    assert fewer.exit_code == 0, fewer.output + repr(fewer.exception)
+    assert "4 finished job(s) kept" in " ".join(fewer.output.split())  # 2 session fits x 2 seeds
+    assert "day" not in json.loads((out / "results.json").read_text())["levels"]
+    # all levels again: the session jobs kept (they evaluated realtime + session), the day jobs rerun
+    more = CliRunner().invoke(app, [*args, "--resume"])
+    assert more.exit_code == 0 and "4 finished job(s) kept" in " ".join(more.output.split())
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 8

@@ -174,6 +174,13 @@ def test_alerting_evaluation_counts_only_incidents_on_malicious_activity() -> No
     assert sum(block["daily"]["incidents"]) == block["incidents"]
 
 
+def test_the_scalar_surprisal_equals_the_array_one() -> None:
+    from neighborwatch.evaluation.riskmodel import surprisal_one
+
+    scores = [0.0, 0.5, 0.9, 0.999999, 1.0, 1.5, -0.5, float("nan")]
+    np.testing.assert_allclose([surprisal_one(s) for s in scores], surprisal(np.array(scores)), equal_nan=True)
+
+
 def test_malicious_episodes_split_at_the_incident_gap() -> None:
     hour = 3600 * 1_000_000
     who = np.array(["a", "a", "a", "a", "b"], dtype=object)

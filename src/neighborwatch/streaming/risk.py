@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from neighborwatch.evaluation.riskmodel import Baseline, risk_series, step, surprisal
+from neighborwatch.evaluation.riskmodel import Baseline, risk_series, step, surprisal, surprisal_one
 
 __all__ = ["Baseline", "RiskTracker", "UserRisk", "risk_series", "surprisal"]
 
@@ -52,7 +52,7 @@ class RiskTracker:
 
     def z(self, user: str, score: float) -> float:
         mean, std = self.baseline.of(user)
-        return (float(surprisal(score)) - mean) / std
+        return (surprisal_one(float(score)) - mean) / std
 
     def update(self, user: str, time_us: int, score: float) -> tuple[float, float]:
         """Add one activity score; returns (risk before, risk after)."""
@@ -69,7 +69,7 @@ class RiskTracker:
             if day != u.day:
                 u.day, u.day_n, u.day_surprisal = day, 0, 0.0
             u.day_n += 1
-            u.day_surprisal += float(surprisal(score))
+            u.day_surprisal += surprisal_one(score)
         return before, after
 
     def forget_idle(self, before_us: int) -> list[str]:
