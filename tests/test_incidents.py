@@ -126,6 +126,29 @@ def test_calibration_holds_the_budget_on_a_later_period() -> None:
         calibrate(scores, times, users, budget_per_day=0)
 
 
+def test_held_out_users_budget_holds_for_the_other_users_later() -> None:
+    """Validation = a share of the users over a long period (held-out users), test = the other
+    users later: the budget is per 100 validation users per day of their activity, so it holds."""
+    rng = np.random.default_rng(4)
+    users, times, scores = org(rng, 40, 90)
+    held = np.isin(users, [f"u{u:03d}" for u in range(10)])
+    val, test = held & (times < 60 * DAY), ~held & (times >= 60 * DAY)
+    block = evaluate_alerting(
+        {"scores": scores[val], "users": users[val], "times": times[val]},
+        {
+            "scores": scores[test],
+            "users": users[test],
+            "times": times[test],
+            "labels": np.zeros(test.sum(), dtype=bool),
+            "insiders": np.full(test.sum(), "", dtype=object),
+            "scenarios": np.zeros(test.sum(), dtype=np.int64),
+        },
+        budget_per_day=5.0,
+    )
+    assert block["thresholds"]["validation_days"] == pytest.approx(60, abs=1)
+    assert 2.5 <= block["incidents_per_day"] <= 7.5, block["incidents_per_day"]
+
+
 def test_alerting_evaluation_counts_only_incidents_on_malicious_activity() -> None:
     rng = np.random.default_rng(3)
     users, times, scores = org(rng, 30, 40)
@@ -152,7 +175,6 @@ def test_alerting_evaluation_counts_only_incidents_on_malicious_activity() -> No
             "scenarios": scen[test],
         },
         budget_per_day=5.0,
-        validation_days=20,
     )
     rows = {r["insider"]: r for r in block["per_insider"]}
     assert rows["u001"]["caught"] and not rows["u002"]["caught"]

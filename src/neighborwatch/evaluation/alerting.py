@@ -206,8 +206,6 @@ def evaluate_alerting(
     test: dict[str, np.ndarray],
     budget_per_day: float = DEFAULT_BUDGET,
     half_life_s: float = 24 * 3600.0,
-    validation_days: float | None = None,
-    test_days: float | None = None,
 ) -> dict[str, Any]:
     """The `alerts` block of `evaluate --json`.
 
@@ -220,7 +218,6 @@ def evaluate_alerting(
         validation["users"],
         budget_per_day,
         half_life_s,
-        days=validation_days,
         source="validation period",
     )
     scores = np.asarray(test["scores"], dtype=np.float64)
@@ -232,8 +229,7 @@ def evaluate_alerting(
         users, times, scores, z, before, after, th.activity, th.risk, replace(th.incident_rules(), max_activities=None)
     )
     n_users = max(1, len(np.unique(users)))
-    if test_days is None:
-        test_days = max(1.0, (times.max() - times.min()) / DAY_US) if times.size else 1.0
+    test_days = max(1.0, (times.max() - times.min()) / DAY_US) if times.size else 1.0
     per_100 = 100.0 / n_users / test_days
 
     # ground truth from here on

@@ -78,7 +78,6 @@ ROC_POINTS = 400  # points kept per ROC curve (plots only)
 class BenchmarkData:
     eval: EvalData
     train: dict[str, tuple[SequenceSet, np.ndarray]] = field(default_factory=dict)  # kind -> (seqs, labels)
-    work: Path | None = None  # the WORK folder (its split dates give the alert budget's days)
 
 
 def load_benchmark_data(work: str | Path) -> BenchmarkData:
@@ -98,7 +97,7 @@ def load_benchmark_data(work: str | Path) -> BenchmarkData:
         train[kind] = (part, activity_labels(part, malicious))
     if "session" not in train:
         raise FileNotFoundError(f"{wd.root} has no session sequences; run `neighborwatch prepare` first")
-    return BenchmarkData(ev, train, wd.root)
+    return BenchmarkData(ev, train)
 
 
 def _validation(data: BenchmarkData, kind: str) -> tuple[SequenceSet | None, np.ndarray | None]:
@@ -189,10 +188,8 @@ def _fit_and_evaluate(
         record["levels"][level] = res
     if result.get("time_to_detect"):
         record["time_to_detect"] = result["time_to_detect"]
-    if REALTIME in record["levels"] and data.work is not None:
-        record["levels"][REALTIME]["incidents"] = incident_summary(
-            alerting_block({"arrays": arrays}, data.work, DEFAULT_BUDGET)
-        )
+    if REALTIME in record["levels"]:
+        record["levels"][REALTIME]["incidents"] = incident_summary(alerting_block({"arrays": arrays}, DEFAULT_BUDGET))
 
 
 #: the `alerts` block's figures an analyst's budget is judged by (evaluate --json has them all)

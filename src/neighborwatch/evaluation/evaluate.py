@@ -81,21 +81,13 @@ def print_result(result: dict[str, Any], console: Console | None = None) -> None
         console.print(t)
 
 
-def alerting_block(result: dict[str, Any], work: str | Path, budget_per_day: float) -> dict[str, Any]:
+def alerting_block(result: dict[str, Any], budget_per_day: float) -> dict[str, Any]:
     """Incidents at the validation-calibrated budget on the test period (see evaluation.alerting)."""
     from neighborwatch.evaluation.alerting import evaluate_alerting
 
     arrays = result.get("arrays", {})
     if "realtime" not in arrays or "realtime_validation" not in arrays:
         return {"status": "skipped", "reason": "no real-time scores"}
-    days: dict[str, float | None] = {"validation_days": None, "test_days": None}
-    try:
-        from neighborwatch.sequences.build import load_split_dates
-
-        d = load_split_dates(work)
-        days["validation_days"] = max(1.0, (d.test_start - d.val_start).total_seconds() / 86400.0)
-    except (FileNotFoundError, KeyError, AttributeError):
-        pass
     try:
         return {
             "status": "ok",
@@ -103,8 +95,6 @@ def alerting_block(result: dict[str, Any], work: str | Path, budget_per_day: flo
                 arrays["realtime_validation"],
                 arrays["realtime"],
                 budget_per_day,
-                validation_days=days["validation_days"],
-                test_days=days["test_days"],
             ),
         }
     except ValueError as e:  # e.g. nothing scored on validation
@@ -142,7 +132,7 @@ def run_evaluate(
     console = console or Console()
     detector = load_detector(model)
     result = evaluate_detector(detector, work, model_dir=model, keep_scores=True)
-    result["alerts"] = alerting_block(result, work, budget_per_day)
+    result["alerts"] = alerting_block(result, budget_per_day)
     print_result(result, console)
     print_alerts(result["alerts"], console)
     if json_path is not None:

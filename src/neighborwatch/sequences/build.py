@@ -367,19 +367,5 @@ def load_bos(work: WorkDir | str | Path) -> int:
     return int(load_config(work).get("bos") or 0)
 
 
-def load_validation_days(work: WorkDir | str | Path) -> float:
-    """How many whole-organisation days the validation set amounts to, for per-day alert budgets:
-    the validation period's days, or — for held-out users — the days before the test cut times the
-    held-out share of the users active then."""
-    cfg = load_config(work)
-    dates = SplitDates.from_json(cfg["split"])
-    val = cfg.get("validation") or {"rule": "period"}
-    if val.get("rule") != "users":
-        return max(1.0, (dates.test_start - dates.val_start).total_seconds() / 86400.0)
-    start = datetime.fromisoformat(cfg["span"]["start"])
-    days = max(1.0, (dates.test_start - start).total_seconds() / 86400.0)
-    return days * len(val["users"]) / max(1, int(val.get("users_before_test") or len(val["users"])))
-
-
 def load_split_dates(work: WorkDir | str | Path) -> SplitDates:
     return SplitDates.from_json(load_config(work)["split"])

@@ -94,20 +94,16 @@ def calibrate_on_validation(
     detector: Detector, work: str | Path, budget_per_day: float, half_life_s: float
 ) -> Thresholds:
     """Score the validation period in batch (= what live scoring gives) and fit the thresholds."""
-    from neighborwatch.sequences.build import load_sequences, load_validation_days
+    from neighborwatch.sequences.build import load_sequences
 
     seqs = load_sequences(work, "session").split("validation")
     if seqs.n_activities == 0:
         raise ValueError(f"{work} has no validation sessions to calibrate alert thresholds on")
     scores = detector.score_activities(seqs)
     users = np.repeat(seqs.meta["user"].to_numpy(), seqs.lengths)
-    try:
-        days = load_validation_days(work)  # whole-organisation days (held-out users: a share of them)
-    except (FileNotFoundError, KeyError):
-        days = None
-    return calibrate(
-        scores, seqs.times, users, budget_per_day, half_life_s, days=days, source=f"validation period of {work}"
-    )
+    # the budget is per 100 of the validation users per day of their activity (calibrate's span):
+    # held-out users span the whole pre-test period, the month rule that month
+    return calibrate(scores, seqs.times, users, budget_per_day, half_life_s, source=f"validation period of {work}")
 
 
 def build_engine(
