@@ -30,7 +30,7 @@ import torch
 from _machine import machine  # noqa: E402  (benchmarks/ sibling)
 
 
-def synthetic_lan(pool: int, seed: int):
+def synthetic_lan(pool: int, seed: int, neighbours: str = "retrieved"):
     """Paper-shaped LAN, untrained, whose pool holds the model's own pooled vectors of `pool`
     distinct prefixes of structured toy sessions (random vectors would be the worst case for
     HNSW, which real, clustered prefix vectors are not)."""
@@ -39,7 +39,7 @@ def synthetic_lan(pool: int, seed: int):
     from neighborwatch.models.lan.scoring import prefix_vectors
     from neighborwatch.sequences.toy import toy_split
 
-    det = LAN(device="cpu", seed=seed)
+    det = LAN(device="cpu", seed=seed, neighbours=neighbours, **({"k": 1} if neighbours == "none" else {}))
     det.model.eval()
     rng = np.random.default_rng(seed)
     seqs, _ = toy_split(max(100, pool // 3), 0.0, rng, "train", 0)
@@ -193,6 +193,9 @@ def main() -> None:
     ap.add_argument("--loads", default="1000,5000,20000,max", help="offered events/s, comma-separated")
     ap.add_argument("--authors-events", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--neighbours", default="retrieved", help="synthetic model: retrieved | random | none (the ablation switch)"
+    )
     args = ap.parse_args()
     os.environ.setdefault("NEIGHBORWATCH_PROGRESS", "0")
     torch.set_num_threads(args.threads)
@@ -204,11 +207,12 @@ def main() -> None:
 
         det = load_detector(args.model)
     else:
-        det = synthetic_lan(args.pool, args.seed)
+        det = synthetic_lan(args.pool, args.seed, args.neighbours)
     print(f"machine: {machine()}")
     c = det.config
     print(
-        f"model: {c.encoder} {c.layers}x{c.hidden}, pooling {c.pooling} window {c.attention_window}, k={c.k}, "
+        f"model: {c.encoder} {c.layers}x{c.hidden}, pooling {c.pooling} window {c.attention_window}, k={c.k} "
+        f"({c.neighbours}), "
         f"pool {len(det.pool)} ({'exact' if det.index.exact else 'HNSW'}), vocab {c.vocab_size}"
     )
     events = synthetic_events(args.events, args.sessions, args.seed)

@@ -65,6 +65,19 @@ def test_streaming_scores_equal_batch_scores(tiny):
     assert firsts.height > 500
 
 
+def test_random_neighbours_stream_as_batch_and_are_not_cited_as_evidence(tiny):
+    work, model = tiny
+    det = load_detector(model)
+    det.config.neighbours = "random"  # the default preset's choice: random pool prefixes, no search
+    seqs = load_sequences(work)
+    events = pl.read_parquet(work / "events.parquet")
+    engine = build_engine(model, work, detector=det, budget_per_day=20.0)
+    recs, alerts = replay(engine, events_as_dicts(events))
+    worst, n = max_diff(work, seqs, det.score_activities(seqs), recs)
+    assert n > 1000 and worst <= 1e-4, worst
+    assert alerts and all(a["reasons"]["neighbours"] == [] for a in alerts)
+
+
 def test_windowed_attention_streams_with_a_ring_buffer(tiny):
     work, model = tiny
     det = load_detector(model)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from neighborwatch.models.lan.retrieval import EMPTY_HASH, hash_step
-from neighborwatch.models.lan.scoring import head_probabilities, neighbour_ids
+from neighborwatch.models.lan.scoring import head_probabilities, needs_hashes, neighbour_ids
 from neighborwatch.models.stream import EventDetails, Prediction, StreamScorer
 
 if TYPE_CHECKING:  # the detector imports this module to offer `stream_scorer()`
@@ -146,29 +146,30 @@ class LANStreamScorer(StreamScorer):
         if first_of:
             miss = list(first_of.values())
             fresh = self._predict(slots[miss])
-            assert fresh.neighbours is not None and fresh.similarities is not None  # LAN always retrieves
+            nb, sims = fresh.neighbours, fresh.similarities
             for j, i in enumerate(miss):  # own copies: a view would pin the whole batch array
                 cache[keys[i]] = (
                     fresh.probs[j].copy(),
-                    fresh.neighbours[j].copy(),
-                    fresh.similarities[j].copy(),
+                    None if nb is None else nb[j].copy(),
+                    None if sims is None else sims[j].copy(),
                 )
         rows = [cache[k] for k in keys]
         for k in keys:
             cache.move_to_end(k)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
+        cited = rows[0][1] is not None
         return Prediction(
             probs=np.stack([r[0] for r in rows]),
-            neighbours=np.stack([r[1] for r in rows]),
-            similarities=np.stack([r[2] for r in rows]),
+            neighbours=np.stack([r[1] for r in rows]) if cited else None,
+            similarities=np.stack([r[2] for r in rows]) if cited else None,
         )
 
     def _predict(self, slots: np.ndarray) -> Prediction:
         t0 = time.perf_counter()
         q = np.ascontiguousarray(self.query_vectors(slots), dtype=np.float32)
         t1 = time.perf_counter()
-        hashes = self.state["hash"][slots] if self.cfg.exclude_identical else None
+        hashes = self.state["hash"][slots] if needs_hashes(self.cfg) else None
         _, vectors, index = self.det._require_fitted()
         nbrs = neighbour_ids(index, q, hashes, self.cfg)
         t2 = time.perf_counter()
@@ -178,6 +179,8 @@ class LANStreamScorer(StreamScorer):
         sec["pool"] += t1 - t0
         sec["search"] += t2 - t1
         sec["head"] += t3 - t2
+        if self.cfg.neighbours != "retrieved":  # random / no neighbours are no evidence to cite in an alert
+            return Prediction(probs=probs, neighbours=None, similarities=None)
         pool = vectors[nbrs] if nbrs.size else np.zeros((len(q), 0, q.shape[1]), np.float32)
         qn = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
         pn = pool / np.maximum(np.linalg.norm(pool, axis=2, keepdims=True), 1e-12)
