@@ -30,6 +30,7 @@ ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("full LAN", {}),
     ("w/o graph (k = 1, no neighbours)", {"k": 1, "neighbours": "none"}),
     ("random neighbours", {"neighbours": "random"}),
+    ("retrieved neighbours (the paper)", {"neighbours": "retrieved"}),
     ("w/o hybrid loss (normal-only next-activity loss)", {"loss": "normal_only"}),
     ("w/o graph and w/o hybrid loss", {"k": 1, "neighbours": "none", "loss": "normal_only"}),
     ("w/o retrieval at inference", {"inference_retrieval": False}),
