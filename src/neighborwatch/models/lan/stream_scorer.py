@@ -56,9 +56,10 @@ class LANStreamScorer(StreamScorer):
         self.event_details = event_details
         # prefix hash → (probs, neighbours, similarities): the prediction is a pure function of
         # the prefix's tokens, and common prefixes (a logon, then the usual first activities)
-        # recur all day long, so their retrieval + graph head run once
+        # recur all day long, so their retrieval + graph head run once (neighbours / similarities
+        # None where they are not retrieved, so not cited)
         self.cache_size = int(cache_size)
-        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = OrderedDict()
         self.cache_hits = 0
         self.cache_misses = 0
         # cumulative wall seconds per stage (a handful of clock reads per batched call), so that
@@ -158,11 +159,13 @@ class LANStreamScorer(StreamScorer):
             cache.move_to_end(k)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
-        cited = rows[0][1] is not None
+        row_nbrs = [r[1] for r in rows if r[1] is not None]
+        row_sims = [r[2] for r in rows if r[2] is not None]
+        cited = len(row_nbrs) == len(row_sims) == len(rows)  # all or none: one config for every prefix
         return Prediction(
             probs=np.stack([r[0] for r in rows]),
-            neighbours=np.stack([r[1] for r in rows]) if cited else None,
-            similarities=np.stack([r[2] for r in rows]) if cited else None,
+            neighbours=np.stack(row_nbrs) if cited else None,
+            similarities=np.stack(row_sims) if cited else None,
         )
 
     def _predict(self, slots: np.ndarray) -> Prediction:
