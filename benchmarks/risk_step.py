@@ -41,8 +41,8 @@ def run_once(who: list[str], times: list[int], scores: list[float], baseline: Ba
     alerts = 0
     t0 = time.perf_counter()
     for i, (u, t, s) in enumerate(zip(who, times, scores)):
-        before, after = risk.update(u, t, s)
-        kinds, _ = incidents.observe(u, t, str(i), s, risk.z(u, s), before, after)
+        before, after, z = risk.update(u, t, s)
+        kinds, _ = incidents.observe(u, t, str(i), s, z, before, after)
         alerts += len(kinds)
     return time.perf_counter() - t0, alerts, len(incidents.incidents)
 

@@ -69,8 +69,9 @@ def test_a_surprising_run_opens_one_incident_naming_its_drivers() -> None:
     odd = 1 - np.exp(-3.0)  # z = 4
     for i, sc in enumerate([normal] * 20 + [odd] * 6 + [normal] * 3 + [odd] * 6 + [normal] * 20):
         t += 60 * 1_000_000
-        b, a = rt.update("u", t, sc)
-        kinds, inc = tr.observe("u", t, f"e{i}", sc, rt.z("u", sc), b, a)
+        b, a, z = rt.update("u", t, sc)
+        assert z == rt.z("u", sc)
+        kinds, inc = tr.observe("u", t, f"e{i}", sc, z, b, a)
         alerts += [(k, inc.incident_id) for k in kinds]
     assert [k for k, _ in alerts] == ["risk"]  # hysteresis: the second run does not re-fire
     inc = tr.incidents[alerts[0][1]]

@@ -169,7 +169,7 @@ def test_risk_tracker_matches_batch_series():
     before, after = risk_series(users, times, scores, 3600.0)
     rt = RiskTracker(3600.0)
     for i in range(200):
-        b, a = rt.update(str(users[i]), int(times[i]), float(scores[i]))
+        b, a, _ = rt.update(str(users[i]), int(times[i]), float(scores[i]))
         assert b == pytest.approx(before[i]) and a == pytest.approx(after[i])
 
 

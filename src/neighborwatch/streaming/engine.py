@@ -402,10 +402,10 @@ class Engine:
                     rec["late"] = True
                 counters[st] = counters.get(st, 0) + 1
                 if finite and st != "repeat":  # a repeat's alert and risk were raised by what it repeats
-                    before, after = self.risk.update(ev.user, ev.time_us, sc)
+                    before, after, z = self.risk.update(ev.user, ev.time_us, sc)
                     rec["risk"] = round(after, 6)
                     kinds, incident = self.incidents.observe(
-                        ev.user, ev.time_us, ev.event_id, sc, self.risk.z(ev.user, sc), before, after, ev.to_json
+                        ev.user, ev.time_us, ev.event_id, sc, z, before, after, ev.to_json
                     )
                     familiar = self._familiarity(ev.user, tok_l[i]) if kinds else None
                     for kind in kinds:

@@ -51,16 +51,22 @@ class RiskTracker:
         return u.risk * 0.5 ** (dt / self.half_life_s)
 
     def z(self, user: str, score: float) -> float:
-        mean, std = self.baseline.of(user)
-        return (surprisal_one(float(score)) - mean) / std
+        return self._z(user, surprisal_one(float(score)))
 
-    def update(self, user: str, time_us: int, score: float) -> tuple[float, float]:
-        """Add one activity score; returns (risk before, risk after)."""
+    def _z(self, user: str, surprisal: float) -> float:
+        mean, std = self.baseline.of(user)
+        return (surprisal - mean) / std
+
+    def update(self, user: str, time_us: int, score: float) -> tuple[float, float, float]:
+        """Add one activity score; returns (risk before, risk after, the activity's z against the
+        user's baseline — NaN when unscored), so that callers need not compute z again."""
         before = self.decayed(user, time_us)
         u = self.users.setdefault(user, UserRisk())
         score = float(score)
         finite = math.isfinite(score)
-        after = step(before, 0, self.z(user, score), self.half_life_s, self.slack) if finite else before
+        s = surprisal_one(score) if finite else math.nan
+        z = self._z(user, s)
+        after = step(before, 0, z, self.half_life_s, self.slack)  # NaN z: risk only decays
         u.risk, u.last_us = after, max(u.last_us, time_us)
         u.events += 1
         u.timeline.append((int(time_us), score if finite else None, after))
@@ -69,8 +75,8 @@ class RiskTracker:
             if day != u.day:
                 u.day, u.day_n, u.day_surprisal = day, 0, 0.0
             u.day_n += 1
-            u.day_surprisal += surprisal_one(score)
-        return before, after
+            u.day_surprisal += s
+        return before, after, z
 
     def forget_idle(self, before_us: int) -> list[str]:
         """Remove users whose last activity is older than `before_us`; returns their names."""
