@@ -223,7 +223,7 @@ Runner = Callable[
 
 def only_levels(plan: Sequence[Job], levels: Sequence[str]) -> list[Job]:
     """The jobs restricted to `levels` (jobs left without a level are dropped)."""
-    unknown = sorted(set(levels) - {lv for lvs in TABLE_LEVELS.values() for lv in lvs})
+    unknown = sorted(set(levels) - set(P_LEVELS))
     if unknown:
         raise ValueError(f"unknown level(s) {', '.join(unknown)}; known: {', '.join(P_LEVELS)}")
     kept = [replace(j, levels=tuple(lv for lv in j.levels if lv in levels)) for j in plan]
@@ -511,16 +511,17 @@ def finished_records(out: Path, config: Mapping[str, Any]) -> list[dict[str, Any
     wanted = {(j["method"], j["fit_on"]): j["levels"] for j in config["jobs"]}
     records = []
     for run in old.get("runs", []):
+        asked = wanted.get((run["method"], run["fit_on"]))
         if (
-            (run["method"], run["fit_on"]) not in wanted
+            asked is None
             or run["seed"] not in config["seeds"]
             or run.get("status") != "ok"
             or not run.get("job_levels")
-            or not set(wanted[(run["method"], run["fit_on"])]) <= set(run["job_levels"])  # fewer levels: rerun
+            or not set(asked) <= set(run["job_levels"])  # it evaluated fewer levels: rerun it
         ):
             continue
         # a job that evaluated more levels than this run asks for (--levels) keeps the asked ones
-        job_levels = [lv for lv in run["job_levels"] if lv in wanted[(run["method"], run["fit_on"])]]
+        job_levels = [lv for lv in run["job_levels"] if lv in asked]
         rec = {**run, "levels": {}, "job_levels": job_levels}
         for level in job_levels:
             per_seed = old.get("levels", {}).get(level, {}).get(run["method"], [])
