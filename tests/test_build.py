@@ -14,6 +14,7 @@ from neighborwatch.data.labels import row_labels
 from neighborwatch.data.schema import LABEL_SCHEMA, conform_events
 from neighborwatch.sequences.base import activity_labels, sequence_labels
 from neighborwatch.sequences.build import build_sequences, load_config, load_sequences, load_tokenizer
+from neighborwatch.sequences.splits import SPLITS
 from neighborwatch.sequences.stats import dataset_stats, print_stats
 from neighborwatch.sequences.tokenize import ActionHourTokenizer, WordHourTokenizer
 from neighborwatch.workdir import WorkDir, write_json
@@ -213,7 +214,7 @@ def test_stats_counts(cert_work, capsys) -> None:
     assert a["sessions"] == len(sess) and a["malicious_sessions"] == int(bad.sum()) == 1
     assert a["malicious_activities"] == int(act.sum()) == 5  # 6 night events, one File Write collapsed
     assert stats["malicious_events"] == 6
-    parts = [stats["splits"][s] for s in ("train", "validation", "test")]
+    parts = [stats["splits"][s] for s in SPLITS]
     assert sum(p["sessions"] for p in parts) == a["sessions"]
     assert sum(p["activities"] for p in parts) == a["activities"]
     # the night session is on day 40 = 2010-12-11: validation
@@ -278,12 +279,16 @@ def test_held_out_users_are_validation_over_the_whole_training_period(tmp_path: 
     val = config["validation"]
     assert val["rule"] == "users" and len(val["users"]) == 2 and val["users_before_test"] == 10
     test_start = datetime.fromisoformat(config["split"]["test_start"])
+    val_start = datetime.fromisoformat(config["split"]["val_start"])
     for kind in ("session", "day"):
         meta = load_sequences(work, kind).meta
         before = meta.filter(pl.col("start") < test_start)
         held = before["user"].is_in(val["users"])
+        late = before["start"] >= val_start
         assert (before.filter(held)["split"] == "validation").all()
-        assert (before.filter(~held)["split"] == "train").all()
+        # the others: trained on before val_start; calibration (alert thresholds only) after it
+        assert (before.filter(~held & ~late)["split"] == "train").all()
+        assert (before.filter(~held & late)["split"] == "calibration").all() and (~held & late).any()
         assert (meta.filter(pl.col("start") >= test_start)["split"] == "test").all()
         # validation spans the training period, not one month
         assert before.filter(held)["start"].min() < test_start - timedelta(days=20)

@@ -291,8 +291,10 @@ def test_session_scores_reuse_realtime_scores_when_posthoc_is_the_default(toy_wo
     work, data = toy_work
     det = TokenFrequency().fit(data["train"][0])
     res = P.evaluate_detector(det, work.root, keep_scores=True)
-    # sessions are scored once per split (validation, test); user-days once per split too
+    # sessions are scored once per split (validation, test); user-days once per split too; the
+    # calibration window (here: the validation sessions, all in the days before the test cut) once
     assert [(s.kind, s.meta["split"][0]) for s in det.seen] == [
+        ("session", "validation"),
         ("session", "validation"),
         ("day", "validation"),
         ("session", "test"),
@@ -315,3 +317,38 @@ def test_per_scenario_counts_unscored_malicious_items() -> None:
     assert (rows[1]["positives"], rows[1]["unscored"], rows[1]["detected_at_threshold"]) == (2, 1, 1.0)
     assert (rows[2]["positives"], rows[2]["unscored"], rows[2]["detected_at_threshold"]) == (1, 0, 0.0)
     assert out["counts"] == {"items": 4, "positives": 2, "unscored": 2}
+
+
+def test_alert_thresholds_are_calibrated_on_the_days_before_the_test_cut(tmp_path) -> None:
+    """The test period scores the users the model knows on days it has not seen, next to the
+    held-out users it never saw. The alert budget is calibrated on the same mix: every user's
+    sequences of the days before the test cut that are not trained on (the calibration split and
+    the held-out users' validation sequences of those days), scored before any test split and
+    read without labels."""
+    from neighborwatch.evaluation.evaluate import alerting_block
+    from neighborwatch.sequences.build import load_config, load_sequences
+    from streaming_fixtures import make_work
+
+    work = make_work(tmp_path, seed=5, users=10, days=40)
+    config = load_config(work)
+    sessions = load_sequences(work, "session")
+    train = sessions.split("train")
+    det = TokenFrequency().fit(train)
+    res = P.evaluate_detector(det, work, keep_scores=True, levels=("realtime",))
+    assert [set(s.meta["split"]) for s in det.seen] == [{"validation"}, {"calibration", "validation"}, {"test"}]
+    cal = res["arrays"]["realtime_calibration"]
+    held = set(config["validation"]["users"])
+    us = lambda d: np.datetime64(d, "us").astype(np.int64)  # noqa: E731
+    val_start, test_start = us(config["split"]["val_start"]), us(config["split"]["test_start"])
+    start = sessions.meta["start"].cast(pl.Int64).to_numpy()
+    split = sessions.meta["split"].to_numpy()
+    window = (start >= val_start) & (start < test_start)
+    assert (split[window] != "train").all() and (split[~window & (start < test_start)] != "calibration").all()
+    assert cal["scores"].size == sessions.subset(np.flatnonzero(window)).n_activities > 0
+    users = set(cal["users"].tolist())
+    assert held & users and users - held  # held-out users and the users the model trains on ...
+    assert val_start <= cal["times"].min() and train.meta["start"].cast(pl.Int64).max() < val_start
+    assert set(cal) == {"scores", "users", "times"}  # ... on days it does not: no labels
+    block = alerting_block(res, budget_per_day=5.0)
+    assert block["status"] == "ok" and block["calibrated_on"] == "calibration"
+    assert block["thresholds"]["calibration"]["users"] == len(users)

@@ -1,9 +1,11 @@
 """Alert thresholds calibrated to an analyst's budget, and what an analyst would have worked.
 
 The budget is what a team can work: `budget_per_day` incidents per 100 users per day (default
-5). The VALIDATION period fixes everything, the test period never informs it: its first half
-gives each user's baseline (`riskmodel.Baseline`), its second half the thresholds — so they are
-set, as live, on activity the baseline has not seen. Half the budget goes to activity alerts,
+5). The CALIBRATION split (`sequences.splits`: the users the model trains on, in the days before
+the test cut it does not train on — what the test period is: seen users, unseen days; the
+validation split where a WORK has none) fixes everything, the test period never informs it. No
+label is read. Its first half gives each user's baseline (`riskmodel.Baseline`), its second half
+the thresholds — so they are set, as live, on activity the baseline has not seen. Half the budget goes to activity alerts,
 the rest to risk alerts (rules in `incidents`). `serve` uses `calibrate`; `evaluate` runs the
 same rules offline on the test period (`evaluate_alerting`), so its numbers are the ones `serve`
 gives on the same period.
@@ -202,23 +204,25 @@ def _median(values: list[float]) -> float | None:
 
 
 def evaluate_alerting(
-    validation: dict[str, np.ndarray],
+    calibration: dict[str, np.ndarray],
     test: dict[str, np.ndarray],
     budget_per_day: float = DEFAULT_BUDGET,
     half_life_s: float = 24 * 3600.0,
+    source: str = "calibration",
 ) -> dict[str, Any]:
     """The `alerts` block of `evaluate --json`.
 
-    `validation`: scores, users, times (per activity); `test`: the same plus labels, insiders and
-    scenarios. Ground truth is read only after every incident is formed.
+    `calibration`: scores, users, times (per activity) of the split named `source`; `test`: the
+    same plus labels, insiders and scenarios. Ground truth is read only after every incident is
+    formed.
     """
     th = calibrate(
-        validation["scores"],
-        validation["times"],
-        validation["users"],
+        calibration["scores"],
+        calibration["times"],
+        calibration["users"],
         budget_per_day,
         half_life_s,
-        source="validation period",
+        source=source,
     )
     scores = np.asarray(test["scores"], dtype=np.float64)
     times = np.asarray(test["times"], dtype=np.int64)
@@ -286,6 +290,7 @@ def evaluate_alerting(
     return {
         "budget_per_day": float(budget_per_day),
         "unit": "per 100 users per day",
+        "calibrated_on": source,
         "users": n_users,
         "test_days": round(float(test_days), 3),
         "incidents": len(incidents),

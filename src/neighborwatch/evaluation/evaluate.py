@@ -88,14 +88,12 @@ def alerting_block(result: dict[str, Any], budget_per_day: float) -> dict[str, A
     arrays = result.get("arrays", {})
     if "realtime" not in arrays or "realtime_validation" not in arrays:
         return {"status": "skipped", "reason": "no real-time scores"}
+    # the calibration split (seen users, unseen days, as the test period) where the WORK has one
+    source = "calibration" if "realtime_calibration" in arrays else "validation"
     try:
         return {
             "status": "ok",
-            **evaluate_alerting(
-                arrays["realtime_validation"],
-                arrays["realtime"],
-                budget_per_day,
-            ),
+            **evaluate_alerting(arrays[f"realtime_{source}"], arrays["realtime"], budget_per_day, source=source),
         }
     except ValueError as e:  # e.g. nothing scored on validation
         return {"status": "skipped", "reason": str(e)}
@@ -110,7 +108,7 @@ def print_alerts(block: dict[str, Any], console: Console) -> None:
 
     console.print(
         f"[bold]Alerts at the budget[/bold] ({block['budget_per_day']:g} incidents per 100 users per day, "
-        f"calibrated on validation): {block['incidents']} incidents in {block['test_days']:g} test days = "
+        f"calibrated on {block['calibrated_on']}): {block['incidents']} incidents in {block['test_days']:g} test days = "
         f"{block['incidents_per_day']:.2f} per 100 users per day; {pct(block['incident_precision'])} on "
         f"insiders' malicious activity; insiders caught {pct(block['insiders_caught'])} "
         f"({sum(r['caught'] for r in block['per_insider'])}/{block['insiders']}); median time to detect "

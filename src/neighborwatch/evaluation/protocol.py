@@ -124,7 +124,7 @@ class Split:
 class EvalData:
     """Validation and test splits for sessions (and user-days when available)."""
 
-    sessions: dict[str, Split]  # keys 'validation', 'test'
+    sessions: dict[str, Split]  # keys 'validation', 'test' (and 'calibration' when the WORK has it)
     days: dict[str, Split] | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -328,8 +328,10 @@ def evaluate_on(
             val = splits["validation"]
             thresholds[level] = choose_threshold(_items(level, val)[0], item_scores(level, val, val_scores))
             if keep_scores and level == REALTIME:  # the alerting evaluation calibrates on these
-                v = splits["validation"]
-                arrays["realtime_validation"] = {"scores": val_scores, "users": v.users(), "times": v.seqs.times}
+                arrays["realtime_validation"] = _alerting_arrays(splits["validation"], val_scores)
+                cal = splits.get("calibration")
+                if cal is not None and cal.seqs.n_activities:  # seen users, unseen days: as the test period
+                    arrays["realtime_calibration"] = _alerting_arrays(cal, score(level, "calibration", cal.seqs))
         # phase 2: each test split scored once, thresholds already fixed
         for level in levels:
             bar.update(task, advance=1, description=f"evaluate {detector.name}: test {level}")
@@ -383,6 +385,11 @@ def evaluate_on(
     return out
 
 
+def _alerting_arrays(split: Split, scores: np.ndarray) -> dict[str, np.ndarray]:
+    """What alert calibration reads of a split: scores, users and times only (no labels)."""
+    return {"scores": scores, "users": split.users(), "times": split.seqs.times}
+
+
 def _level_arrays(level: str, test: Split, scores: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     if level == REALTIME:
         _, scenarios, insiders = test.raw_truth()
@@ -425,10 +432,9 @@ def row_insiders(work: WorkDir, rows: np.ndarray) -> dict[int, str]:
     return dict(zip(joined["row"].to_list(), joined["insider"].to_list()))
 
 
-def _split(seqs: SequenceSet, name: str, malicious: np.ndarray, scenario: np.ndarray, work: WorkDir) -> Split:
+def _split(part: SequenceSet, malicious: np.ndarray, scenario: np.ndarray, work: WorkDir) -> Split:
     """One split with labels, scenarios and insiders from the raw events (insider falls back to
     the account)."""
-    part = seqs.split(name)
     raw_y = raw_labels(part, malicious)
     raw_sc = np.where(raw_y, part.raw_values(scenario, 0).astype(np.int64), 0)
     pos = part.raw_positions()
@@ -460,7 +466,10 @@ def sequence_provenance(work: WorkDir) -> dict[str, Any]:
 
 
 def load_eval_data(work: str | Path | WorkDir) -> EvalData:
-    """Validation and test splits of a prepared WORK folder with their ground truth."""
+    """Validation and test splits of a prepared WORK folder with their ground truth (and the
+    calibration window the alert thresholds are set on)."""
+    from neighborwatch.sequences.build import calibration_window, load_split_dates
+
     work = WorkDir(work) if not isinstance(work, WorkDir) else work
     work.require()
     sessions = _load_sequences(work, "session")
@@ -469,9 +478,16 @@ def load_eval_data(work: str | Path | WorkDir) -> EvalData:
     days = _load_sequences(work, "day")
     malicious, scenario = row_labels(work)
     config = {"work": str(work.root.resolve()), **sequence_provenance(work)}
+    parts = {n: sessions.split(n) for n in ("validation", "test")}
+    if config["split_dates"]:  # the alert thresholds' window (evaluation.alerting)
+        window = calibration_window(sessions, load_split_dates(work))
+        if window.n_activities:
+            parts["calibration"] = window
     return EvalData(
-        sessions={n: _split(sessions, n, malicious, scenario, work) for n in ("validation", "test")},
-        days=None if days is None else {n: _split(days, n, malicious, scenario, work) for n in ("validation", "test")},
+        sessions={n: _split(p, malicious, scenario, work) for n, p in parts.items()},
+        days=None
+        if days is None
+        else {n: _split(days.split(n), malicious, scenario, work) for n in ("validation", "test")},
         config=config,
     )
 

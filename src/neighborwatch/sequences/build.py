@@ -40,14 +40,17 @@ from neighborwatch.sequences.sessionize import (
 )
 from neighborwatch.sequences.splits import (
     DEFAULT_SPLIT_SEED,
+    SPLITS,
     VALIDATION_RULES,
     VALIDATION_USER_SHARE,
     SplitDates,
     assign_splits,
+    calibration_ids,
     check_splits,
     split_dates,
     to_epoch_us,
     validation_users,
+    with_calibration_floor,
 )
 from neighborwatch.sequences.tokenize import (
     ActionHourTokenizer,
@@ -119,9 +122,9 @@ def _resolve_tokenizer(
             return tok  # a ready-made tokenizer is used as given
     if held_out is None:  # validation = a period: training is what precedes it
         train = events.filter(pl.col("time") < dates.val_start)
-    else:  # validation = held-out users: training is everyone else before the test cut
+    else:  # validation = held-out users: training is everyone else before the calibration days
         train = events.filter(
-            (pl.col("time") < dates.test_start) & ~pl.col("user").cast(pl.Utf8).is_in(sorted(held_out))
+            (pl.col("time") < dates.val_start) & ~pl.col("user").cast(pl.Utf8).is_in(sorted(held_out))
         )
     return tok.fit(train if train.height else events)
 
@@ -259,6 +262,8 @@ def build_sequences(
             held_out = validation_users(before, _validation_strata(work, dates), validation_share, split_seed)
             if not held_out or len(held_out) == len(before):  # too few users to hold any out
                 validation, held_out = "period", None
+            else:
+                dates = with_calibration_floor(dates, span_start)
         tok = _resolve_tokenizer(tokenizer, summary, events, dates, held_out)
         bos = bos_token(tok.vocab_size) if start_token else 0
         vocab_size = tok.vocab_size + (1 if bos else 0)
@@ -333,7 +338,7 @@ def _counts(seqs: SequenceSet) -> dict[str, Any]:
         "scored_raw_events": int(seqs.raw_counts().sum()),
     }
     lengths = seqs.lengths
-    for name in ("train", "validation", "test"):
+    for name in SPLITS:
         m = (split == name).to_numpy()
         out[name] = {"sequences": int(m.sum()), "activities": int(lengths[m].sum())}
     return out
@@ -369,3 +374,9 @@ def load_bos(work: WorkDir | str | Path) -> int:
 
 def load_split_dates(work: WorkDir | str | Path) -> SplitDates:
     return SplitDates.from_json(load_config(work)["split"])
+
+
+def calibration_window(seqs: SequenceSet, dates: SplitDates) -> SequenceSet:
+    """The sequences the alert thresholds are calibrated on (`splits.calibration_ids`)."""
+    start = seqs.meta["start"].cast(pl.Datetime("us")).cast(pl.Int64).to_numpy()
+    return seqs.subset(calibration_ids(seqs.meta["split"].to_numpy(), start, dates))

@@ -90,20 +90,18 @@ def familiarity_for(model_dir: str | Path, tok: Tokenizer) -> FamiliarityProfile
     return profile
 
 
-def calibrate_on_validation(
-    detector: Detector, work: str | Path, budget_per_day: float, half_life_s: float
-) -> Thresholds:
-    """Score the validation period in batch (= what live scoring gives) and fit the thresholds."""
-    from neighborwatch.sequences.build import load_sequences
+def calibrate_for_work(detector: Detector, work: str | Path, budget_per_day: float, half_life_s: float) -> Thresholds:
+    """Score the calibration window (`sequences.splits`) in batch (= what live scoring gives) and
+    fit the thresholds (see `evaluation.alerting`)."""
+    from neighborwatch.sequences.build import calibration_window, load_sequences, load_split_dates
 
-    seqs = load_sequences(work, "session").split("validation")
+    seqs = calibration_window(load_sequences(work, "session"), load_split_dates(work))
     if seqs.n_activities == 0:
-        raise ValueError(f"{work} has no validation sessions to calibrate alert thresholds on")
+        raise ValueError(f"{work} has no sessions in the calibration window to calibrate alert thresholds on")
     scores = detector.score_activities(seqs)
     users = np.repeat(seqs.meta["user"].to_numpy(), seqs.lengths)
-    # the budget is per 100 of the validation users per day of their activity (calibrate's span):
-    # held-out users span the whole pre-test period, the month rule that month
-    return calibrate(scores, seqs.times, users, budget_per_day, half_life_s, source=f"validation period of {work}")
+    # the budget is per 100 of these users per day of their activity (calibrate's span)
+    return calibrate(scores, seqs.times, users, budget_per_day, half_life_s, source=f"calibration window of {work}")
 
 
 def build_engine(
@@ -133,7 +131,7 @@ def build_engine(
     elif thresholds is not None:
         th = thresholds
     elif work is not None:
-        th = calibrate_on_validation(det, work, budget_per_day, half_life_s)
+        th = calibrate_for_work(det, work, budget_per_day, half_life_s)
     else:
         log.warning("no WORK folder and no thresholds: alerts are off (scores are still produced)")
         th = Thresholds(half_life_s=half_life_s)
