@@ -350,5 +350,5 @@ def test_alert_thresholds_are_calibrated_on_the_days_before_the_test_cut(tmp_pat
     assert val_start <= cal["times"].min() and train.meta["start"].cast(pl.Int64).max() < val_start
     assert set(cal) == {"scores", "users", "times"}  # ... on days it does not: no labels
     block = alerting_block(res, budget_per_day=5.0)
-    assert block["status"] == "ok" and block["calibrated_on"] == "calibration"
+    assert block["status"] == "ok" and block["calibrated_on"] == "calibration window"
     assert block["thresholds"]["calibration"]["users"] == len(users)

@@ -90,10 +90,11 @@ def alerting_block(result: dict[str, Any], budget_per_day: float) -> dict[str, A
         return {"status": "skipped", "reason": "no real-time scores"}
     # the calibration split (seen users, unseen days, as the test period) where the WORK has one
     source = "calibration" if "realtime_calibration" in arrays else "validation"
+    label = {"calibration": "calibration window", "validation": "validation users"}[source]
     try:
         return {
             "status": "ok",
-            **evaluate_alerting(arrays[f"realtime_{source}"], arrays["realtime"], budget_per_day, source=source),
+            **evaluate_alerting(arrays[f"realtime_{source}"], arrays["realtime"], budget_per_day, source=label),
         }
     except ValueError as e:  # e.g. nothing scored on validation
         return {"status": "skipped", "reason": str(e)}

@@ -193,7 +193,8 @@ def tables(stats: dict[str, Any]) -> list[Table]:
     d = stats["split_dates"]
     held = (stats.get("validation") or {}).get("rule") == "users"
     val = (
-        f"validation = {stats['validation']['share']:.0%} of the users held out before the test cut"
+        f"validation = {stats['validation']['share']:.0%} of the users held out before the test cut, "
+        f"calibration = the others from {d['val_start'][:10]}"
         if held
         else f"validation from {d['val_start'][:10]}"
     )
