@@ -82,12 +82,13 @@ def ablation_variants(
     """
     method = featured_method()
     base = preset(method, fast, overrides)
+    resolve = available()[method].effective_params  # the defaults a row restates count as equal
     rows: list[Variant] = []
     seen: dict[str, str] = {}  # effective options -> row name
     same: dict[str, str] = {}
     for what, changes in ABLATIONS:
         name = variant_name(method, changes)
-        effective = repr(sorted({**base, **changes}.items()))
+        effective = repr(sorted(resolve({**base, **changes}).items()))
         if effective in seen:
             same[f"{name} ({what})"] = seen[effective]
             continue

@@ -58,6 +58,12 @@ class Detector(ABC):
         factory: Callable[..., Detector] = cls  # every concrete detector takes its parameters and a seed
         return factory(**dict(params or {}), seed=seed)
 
+    @classmethod
+    def effective_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`params` with every default the detector would fill in, so that two parameter sets can
+        be compared (the ablation's "same row" check). Without known defaults: `params` as given."""
+        return dict(params)
+
     @abstractmethod
     def fit(
         self,

@@ -16,6 +16,7 @@ A saved model directory holds:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,10 @@ class LAN(Detector):
     def create(cls, params: Any = None, *, seed: int = 42, vocab_size: int | None = None) -> LAN:
         vocab = {} if vocab_size is None else {"vocab_size": vocab_size}
         return cls(**{**dict(params or {}), "seed": seed, **vocab})
+
+    @classmethod
+    def effective_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        return LANConfig().replace(**params).to_dict()
 
     def __init__(self, config: LANConfig | None = None, **overrides: Any) -> None:
         self.config = (config or LANConfig()).replace(**overrides)
