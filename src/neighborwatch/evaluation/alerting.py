@@ -108,7 +108,9 @@ def _activity_threshold(users, times, scores, z, zeros, target: float, rules: In
             lo = mid
         else:
             hi = mid - 1
-    return float(v[lo])
+    # halfway to the next lower score: the same alerts here, and a score that equals v[lo] up to
+    # float noise (live vs batch, a restored scorer) is not flipped across the threshold
+    return float((v[lo] + v[lo + 1]) / 2) if lo + 1 < v.size else float(v[lo])
 
 
 def calibrate(
