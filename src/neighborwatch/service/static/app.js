@@ -91,12 +91,14 @@
         el("button", { id: "next", onclick: () => { state.offset += PAGE; loadQueue(); } }, "next ›")));
     loadQueue();
   }
+  let queueRequests = 0;  // a response that arrives after a newer request's is dropped
   async function loadQueue() {
     const f = state.filters;
     const q = new URLSearchParams({ offset: state.offset, limit: PAGE, order: f.order });
     for (const k of ["status", "user", "kind", "since", "until"]) if (f[k]) q.set(k, f[k]);
+    const mine = ++queueRequests;
     const body = await api("/incidents?" + q.toString());
-    if (!$("incidents")) return;
+    if (mine !== queueRequests || !$("incidents")) return;
     state.total = body.total; state.rows = body.incidents;
     state.selected = Math.min(state.selected, Math.max(0, state.rows.length - 1));
     const tbody = $("incidents").tBodies[0];
