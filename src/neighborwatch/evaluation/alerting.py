@@ -1,11 +1,12 @@
 """Alert thresholds calibrated to an analyst's budget, and what an analyst would have worked.
 
 The budget is what a team can work: `budget_per_day` incidents per 100 users per day (default
-5). The CALIBRATION split (`sequences.splits`: the users the model trains on, in the days before
-the test cut it does not train on — what the test period is: seen users, unseen days; the
-validation split where a WORK has none) fixes everything, the test period never informs it. No
-label is read. Its first half gives each user's baseline (`riskmodel.Baseline`), its second half
-the thresholds — so they are set, as live, on activity the baseline has not seen. Half the budget goes to activity alerts,
+5). The CALIBRATION WINDOW (`sequences.splits`: every user's activity of the days before the
+test cut that the model does not train on — the test period's mix of users the model knows and
+held-out users it never saw; the validation split where a WORK has none) fixes everything, the
+test period never informs it. No label is read. Its first half gives each user's baseline
+(`riskmodel.Baseline`), its second half the thresholds — so they are set, as live, on activity
+the baseline has not seen. Half the budget goes to activity alerts,
 the rest to risk alerts (rules in `incidents`). `serve` uses `calibrate`; `evaluate` runs the
 same rules offline on the test period (`evaluate_alerting`), so its numbers are the ones `serve`
 gives on the same period.
@@ -214,8 +215,8 @@ def evaluate_alerting(
 ) -> dict[str, Any]:
     """The `alerts` block of `evaluate --json`.
 
-    `calibration`: scores, users, times (per activity) of the split named `source`; `test`: the
-    same plus labels, insiders and scenarios. Ground truth is read only after every incident is
+    `calibration`: scores, users, times (per activity) of the activities `source` names (the
+    calibration window); `test`: the same plus labels, insiders and scenarios. Ground truth is read only after every incident is
     formed.
     """
     th = calibrate(

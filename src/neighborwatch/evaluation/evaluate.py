@@ -88,14 +88,14 @@ def alerting_block(result: dict[str, Any], budget_per_day: float) -> dict[str, A
     arrays = result.get("arrays", {})
     if "realtime" not in arrays or "realtime_validation" not in arrays:
         return {"status": "skipped", "reason": "no real-time scores"}
-    # the calibration split (seen users, unseen days, as the test period) where the WORK has one
-    source = "calibration" if "realtime_calibration" in arrays else "validation"
-    label = {"calibration": "calibration window", "validation": "validation users"}[source]
+    # the calibration window (the test period's users, on days not trained on) where the WORK has one
+    key, label = (
+        ("realtime_calibration", "calibration window")
+        if "realtime_calibration" in arrays
+        else ("realtime_validation", "validation users")
+    )
     try:
-        return {
-            "status": "ok",
-            **evaluate_alerting(arrays[f"realtime_{source}"], arrays["realtime"], budget_per_day, source=label),
-        }
+        return {"status": "ok", **evaluate_alerting(arrays[key], arrays["realtime"], budget_per_day, source=label)}
     except ValueError as e:  # e.g. nothing scored on validation
         return {"status": "skipped", "reason": str(e)}
 

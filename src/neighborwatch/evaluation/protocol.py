@@ -330,7 +330,7 @@ def evaluate_on(
             if keep_scores and level == REALTIME:  # the alerting evaluation calibrates on these
                 arrays["realtime_validation"] = _alerting_arrays(splits["validation"], val_scores)
                 cal = splits.get("calibration")
-                if cal is not None and cal.seqs.n_activities:  # seen users, unseen days: as the test period
+                if cal is not None and cal.seqs.n_activities:  # the calibration window: as the test period
                     arrays["realtime_calibration"] = _alerting_arrays(cal, score(level, "calibration", cal.seqs))
         # phase 2: each test split scored once, thresholds already fixed
         for level in levels:
@@ -468,7 +468,8 @@ def sequence_provenance(work: WorkDir) -> dict[str, Any]:
 def load_eval_data(work: str | Path | WorkDir) -> EvalData:
     """Validation and test splits of a prepared WORK folder with their ground truth (and the
     calibration window the alert thresholds are set on)."""
-    from neighborwatch.sequences.build import calibration_window, load_split_dates
+    from neighborwatch.sequences.build import calibration_window
+    from neighborwatch.sequences.splits import SplitDates
 
     work = WorkDir(work) if not isinstance(work, WorkDir) else work
     work.require()
@@ -480,7 +481,7 @@ def load_eval_data(work: str | Path | WorkDir) -> EvalData:
     config = {"work": str(work.root.resolve()), **sequence_provenance(work)}
     parts = {n: sessions.split(n) for n in ("validation", "test")}
     if config["split_dates"]:  # the alert thresholds' window (evaluation.alerting)
-        window = calibration_window(sessions, load_split_dates(work))
+        window = calibration_window(sessions, SplitDates.from_json(config["split_dates"]))
         if window.n_activities:
             parts["calibration"] = window
     return EvalData(

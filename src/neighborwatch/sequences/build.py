@@ -120,12 +120,10 @@ def _resolve_tokenizer(
         tok = tokenizer
         if getattr(tok, "fitted", True):
             return tok  # a ready-made tokenizer is used as given
-    if held_out is None:  # validation = a period: training is what precedes it
-        train = events.filter(pl.col("time") < dates.val_start)
-    else:  # validation = held-out users: training is everyone else before the calibration days
-        train = events.filter(
-            (pl.col("time") < dates.val_start) & ~pl.col("user").cast(pl.Utf8).is_in(sorted(held_out))
-        )
+    # what the model trains on: before the validation / calibration days, without held-out users
+    train = events.filter(pl.col("time") < dates.val_start)
+    if held_out is not None:
+        train = train.filter(~pl.col("user").cast(pl.Utf8).is_in(sorted(held_out)))
     return tok.fit(train if train.height else events)
 
 

@@ -216,7 +216,7 @@ def validation_users(
 def assign_splits(
     start_us: np.ndarray, dates: SplitDates, users: np.ndarray | None = None, held_out: set[str] | None = None
 ) -> np.ndarray:
-    """'train' | 'validation' | 'test' per sequence from its first event time (epoch µs).
+    """'train' | 'calibration' | 'validation' | 'test' per sequence from its first event time (µs).
 
     With `held_out` users (rule ``users``): before the test cut their sequences are validation,
     everyone else's are calibration in [val_start, test_start) and train before; without, the
