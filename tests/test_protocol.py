@@ -352,3 +352,41 @@ def test_alert_thresholds_are_calibrated_on_the_days_before_the_test_cut(tmp_pat
     block = alerting_block(res, budget_per_day=5.0)
     assert block["status"] == "ok" and block["calibrated_on"] == "calibration window"
     assert block["thresholds"]["calibration"]["users"] == len(users)
+
+
+def test_the_alert_block_counts_what_the_live_engine_raises_on_the_test_period(tmp_path) -> None:
+    """`evaluate`'s alerts block is the figure `serve` would give on the test period: the test
+    sessions' events replayed through the live engine with the block's thresholds raise the same
+    alerts and incidents. Live, a collapsed repeat raises no alert and moves no risk (the activity
+    it repeats did), so the offline rules must run on the same activities, not on raw events."""
+    from neighborwatch.evaluation.alerting import calibrate
+    from neighborwatch.evaluation.evaluate import alerting_block
+    from neighborwatch.models.registry import available
+    from neighborwatch.sequences.build import load_sequences
+    from neighborwatch.streaming.events import parse_event
+    from neighborwatch.streaming.loader import build_engine
+    from streaming_fixtures import events_as_dicts, small_work
+
+    work = small_work()
+    sessions = load_sequences(work, "session")
+    det = available()["markov"].create(seed=0).fit(sessions.split("train"))
+    res = P.evaluate_detector(det, work, keep_scores=True, levels=("realtime",))
+    budget = 40.0  # incidents per 100 users per day: enough of them on this 8-user org
+    block = alerting_block(res, budget_per_day=budget)
+    assert block["status"] == "ok" and block["incidents"] >= 3
+    cal = res["arrays"]["realtime_calibration"]
+    th = calibrate(cal["scores"], cal["times"], cal["users"], budget, source="calibration window")
+    assert (th.activity, th.risk) == (block["thresholds"]["activity"], block["thresholds"]["risk"])
+
+    test = sessions.split("test")
+    assert test.raw_counts().sum() > test.n_activities  # the test period has collapsed repeats
+    events = pl.read_parquet(work / "events.parquet")[np.sort(test.raw_event_rows())]
+    engine = build_engine(tmp_path, work, detector=det, thresholds=th)
+    alerts = []
+    dicts = events_as_dicts(events.sort("time"))
+    for i in range(0, len(dicts), 64):
+        alerts += engine.submit([parse_event(d) for d in dicts[i : i + 64]]).alerts
+    alerts += engine.flush().alerts
+    kinds = {k: sum(a["kind"] == k for a in alerts) for k in ("activity", "risk")}
+    assert {k: block["alerts_by_kind"].get(k, 0) for k in kinds} == kinds
+    assert len(engine.incidents.incidents) == block["incidents"]

@@ -9,7 +9,9 @@ test period never informs it. No label is read. Its first half gives each user's
 the baseline has not seen. Half the budget goes to activity alerts,
 the rest to risk alerts (rules in `incidents`). `serve` uses `calibrate`; `evaluate` runs the
 same rules offline on the test period (`evaluate_alerting`), so its numbers are the ones `serve`
-gives on the same period.
+gives on the same period. Both sides are the sequences' activities, not raw events: live, a
+collapsed repeat raises no alert and moves no risk (the activity it repeats did), and an activity
+is malicious when one of its raw events is.
 
 Definitions (also in docs/alerts.md):
 * an incident is **on an insider** (counts for `incident_precision`) when its activities include
@@ -216,8 +218,8 @@ def evaluate_alerting(
     """The `alerts` block of `evaluate --json`.
 
     `calibration`: scores, users, times (per activity) of the activities `source` names (the
-    calibration window); `test`: the same plus labels, insiders and scenarios. Ground truth is read only after every incident is
-    formed.
+    calibration window); `test`: the same for the test period's activities plus labels, insiders
+    and scenarios. Ground truth is read only after every incident is formed.
     """
     th = calibrate(
         calibration["scores"],

@@ -86,7 +86,7 @@ def alerting_block(result: dict[str, Any], budget_per_day: float) -> dict[str, A
     from neighborwatch.evaluation.alerting import evaluate_alerting
 
     arrays = result.get("arrays", {})
-    if "realtime" not in arrays or "realtime_validation" not in arrays:
+    if "realtime_activities" not in arrays or "realtime_validation" not in arrays:
         return {"status": "skipped", "reason": "no real-time scores"}
     # the calibration window (the test period's users, on days not trained on) where the WORK has one
     key, label = (
@@ -95,7 +95,8 @@ def alerting_block(result: dict[str, Any], budget_per_day: float) -> dict[str, A
         else ("realtime_validation", "validation users")
     )
     try:
-        return {"status": "ok", **evaluate_alerting(arrays[key], arrays["realtime"], budget_per_day, source=label)}
+        test = arrays["realtime_activities"]  # per activity, as live: a collapsed repeat raises no alert
+        return {"status": "ok", **evaluate_alerting(arrays[key], test, budget_per_day, source=label)}
     except ValueError as e:  # e.g. nothing scored on validation
         return {"status": "skipped", "reason": str(e)}
 

@@ -300,7 +300,8 @@ def evaluate_on(
 
     Returns {"detector", "levels": {level: metrics | skipped}, "time_to_detect": [...],
     "protocol": {...}} and, with `keep_scores`, "arrays" (test scores and ground truth per level,
-    for plots; not JSON).
+    for plots; and per activity for the alerting evaluation: `realtime_validation` and
+    `realtime_calibration` without labels, `realtime_activities` of the test period; not JSON).
     """
     for level in levels:
         if level not in LEVELS:
@@ -339,7 +340,8 @@ def evaluate_on(
                 continue
             thr = thresholds[level]
             test = data.level_inputs(level)["test"]  # type: ignore[index]
-            scores = item_scores(level, test, score(level, "test", test.seqs))
+            position_scores = score(level, "test", test.seqs)
+            scores = item_scores(level, test, position_scores)
             y, sc = _items(level, test)
             results[level] = evaluate_scores(y, scores, thr, sc, budgets)
             results[level]["ground_truth"] = ground_truth_counts(level, test, scores)
@@ -354,6 +356,13 @@ def evaluate_on(
                 )
             if keep_scores:
                 arrays[level] = {**_level_arrays(level, test, scores, y), "groups": item_groups(level, test)}
+                if level == REALTIME:  # what alerting sees of the test period, as of the calibration
+                    arrays["realtime_activities"] = {
+                        **_alerting_arrays(test, position_scores),
+                        "labels": test.labels,
+                        "insiders": test.insiders,
+                        "scenarios": test.scenarios,
+                    }
     out: dict[str, Any] = {
         "detector": detector.name,
         "levels": {lv: results[lv] for lv in levels},
@@ -386,7 +395,9 @@ def evaluate_on(
 
 
 def _alerting_arrays(split: Split, scores: np.ndarray) -> dict[str, np.ndarray]:
-    """What alert calibration reads of a split: scores, users and times only (no labels)."""
+    """What alert calibration reads of a split: scores, users and times only (no labels), per
+    activity of the sequences — as live, where a collapsed repeat raises no alert and moves no
+    risk (its activity's did), so alerting is calibrated and evaluated on these, not raw events."""
     return {"scores": scores, "users": split.users(), "times": split.seqs.times}
 
 
