@@ -360,8 +360,8 @@ def evaluate_on(
                     arrays["realtime_activities"] = {
                         **_alerting_arrays(test, position_scores),
                         "labels": test.labels,
-                        "insiders": test.insiders,
-                        "scenarios": test.scenarios,
+                        "insiders": np.asarray(test.insiders, dtype=object),
+                        "scenarios": np.asarray(test.scenarios, dtype=np.int64),
                     }
     out: dict[str, Any] = {
         "detector": detector.name,
