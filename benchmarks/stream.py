@@ -1,6 +1,6 @@
 """Live-scoring throughput and latency of the streaming engine, vs re-encoding every prefix.
 
-    python benchmarks/stream.py [--model DIR] [--events 40000] [--sessions 2000] [--threads 2]
+    python benchmarks/stream.py [--model DIR] [--events 40000] [--sessions 2000] [--threads 1] [--workers 2]
 
 Without --model, a LAN with the paper's shape (embedding 128, 2-layer LSTM 128, 8-head
 last-position attention, k = 15, 4 perspectives, 2 GCN layers, 169 classes) is built with
@@ -12,6 +12,12 @@ Open-loop load: events get arrival times at the offered rate; the engine takes w
 arrived (up to --batch) as one micro-batch; latency = scored time − arrival time. "max" offers
 everything at once (throughput ceiling). The ordering window is 0 here (it adds a deliberate
 wait, set by the operator).
+
+Scale-out: the events are partitioned by user (as the Redis stream is) over `--workers` worker
+processes, each with its own engine and model, started together; the ceiling is all events over
+the slowest worker's wall time (the last line). With retrieved neighbours, recall@(k−1) of the
+model's index (HNSW above 20 000 prefixes) against exact search is measured on prefixes the pool
+does not hold.
 
 The authors' approach, on the same events: for every event, encode its whole prefix and its
 k−1 neighbours' prefixes from tokens (15 sequences), pool, graph head — event by event, as a
@@ -129,6 +135,64 @@ def run_load(det, events, rate: float | None, batch: int, cache: int = 50_000) -
     }
 
 
+def _partition_worker(part: int, parts: int, args: argparse.Namespace, barrier, results) -> None:
+    """One worker process of a partitioned deployment: its own engine over the events of the users
+    that hash to its partition (as a Redis stream partitioned by user), started with the others."""
+    torch.set_num_threads(1)
+    os.environ["NEIGHBORWATCH_PROGRESS"] = "0"
+    det = build_model(args)
+    events = [e for e in synthetic_events(args.events, args.sessions, args.seed) if int(e.user[1:]) % parts == part]
+    run_load(det, events[:2000], None, args.batch)  # warm-up
+    barrier.wait()
+    r = run_load(det, events, None, args.batch)
+    results.put({"part": part, "events": len(events), "wall_s": len(events) / r["events_per_s"], **r})
+
+
+def partitioned_ceiling(args: argparse.Namespace, parts: int) -> dict:
+    """Throughput ceiling of `parts` worker processes run side by side: all events / slowest wall."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(parts), ctx.Queue()
+    procs = [ctx.Process(target=_partition_worker, args=(i, parts, args, barrier, results)) for i in range(parts)]
+    for pr in procs:
+        pr.start()
+    rows = [results.get(timeout=1800) for _ in procs]
+    for pr in procs:
+        pr.join()
+    total = sum(r["events"] for r in rows)
+    return {"workers": parts, "events_per_s": total / max(r["wall_s"] for r in rows), "rows": rows}
+
+
+def recall_at_k(det, n: int, queries: int, seed: int) -> float | None:
+    """Recall@n of the model's neighbour index against exact inner-product search, on the pooled
+    vectors of prefixes the pool does not hold (None: the index is exact already)."""
+    import faiss
+
+    from neighborwatch.models.lan.retrieval import _normalise
+    from neighborwatch.models.lan.scoring import prefix_vectors
+    from neighborwatch.sequences.toy import toy_split
+
+    if det.index.exact:
+        return None
+    seqs, _ = toy_split(max(50, queries // 10), 0.0, np.random.default_rng(seed + 1), "train", 0)
+    ends = np.random.default_rng(seed).choice(np.arange(1, seqs.n_activities + 1), queries, replace=False)
+    q = _normalise(prefix_vectors(det.model, seqs, ends, det.device))
+    exact = faiss.IndexFlatIP(q.shape[1])
+    exact.add(_normalise(det.pool.vectors))
+    _, want = exact.search(q, n)
+    _, got = det.index.index.search(q, n)
+    return float(np.mean([len(set(a) & set(b)) / n for a, b in zip(want, got)]))
+
+
+def build_model(args: argparse.Namespace):
+    if args.model:
+        from neighborwatch.models.registry import load_detector
+
+        return load_detector(args.model)
+    return synthetic_lan(args.pool, args.seed, args.neighbours)
+
+
 @torch.inference_mode()
 def authors_approach(det, events, limit: int) -> dict:
     """Re-encode the prefix and the k−1 neighbours' prefixes from tokens for every event."""
@@ -193,6 +257,8 @@ def main() -> None:
     ap.add_argument("--loads", default="1000,5000,20000,max", help="offered events/s, comma-separated")
     ap.add_argument("--authors-events", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the partitioned ceiling")
+    ap.add_argument("--recall-queries", type=int, default=2000, help="queries of the recall@k check")
     ap.add_argument(
         "--neighbours", default="retrieved", help="synthetic model: retrieved | random | none (the ablation switch)"
     )
@@ -202,12 +268,7 @@ def main() -> None:
     import faiss
 
     faiss.omp_set_num_threads(args.threads)
-    if args.model:
-        from neighborwatch.models.registry import load_detector
-
-        det = load_detector(args.model)
-    else:
-        det = synthetic_lan(args.pool, args.seed, args.neighbours)
+    det = build_model(args)
     print(f"machine: {machine()}")
     c = det.config
     print(
@@ -251,6 +312,30 @@ def main() -> None:
         f"speed-up at the throughput ceiling: {best / a['events_per_s']:,.0f}x "
         f"(incremental, batch=1: {one['events_per_s'] / a['events_per_s']:,.1f}x)"
     )
+    recall = recall_at_k(det, c.k - 1, args.recall_queries, args.seed) if c.neighbours == "retrieved" else None
+    print(
+        f"recall@{c.k - 1} of the index vs exact search: "
+        + (
+            "exact index (1.0)"
+            if recall is None and c.neighbours == "retrieved"
+            else "no search"
+            if recall is None
+            else f"{recall:.3f}"
+        )
+        + (
+            f" (HNSW M={c.hnsw_m}, efSearch={c.hnsw_ef_search}, {args.recall_queries} queries)"
+            if recall is not None
+            else ""
+        )
+    )
+    ceilings = {}
+    for parts in sorted({1, args.workers}):
+        ceilings[parts] = partitioned_ceiling(args, parts)
+        per = ", ".join(f"{r['events']} events at {r['events_per_s']:,.0f}/s" for r in ceilings[parts]["rows"])
+        print(
+            f"{parts} worker process(es), events partitioned by user: {ceilings[parts]['events_per_s']:,.0f} events/s ({per})"
+        )
+    print(f"ceiling events/s with {args.workers} workers: {ceilings[args.workers]['events_per_s']:.0f}")
 
 
 if __name__ == "__main__":

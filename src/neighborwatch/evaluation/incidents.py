@@ -85,10 +85,19 @@ class Incident:
         return cls(**obj)
 
 
+Contributor = dict[str, Any] | Callable[[], dict[str, Any]]  # an activity's record, or how to make it
+
+
+def _record(c: Contributor) -> dict[str, Any]:
+    return c if isinstance(c, dict) else c()
+
+
 @dataclass
 class _UserState:
     armed: bool = True
-    run: deque = field(default_factory=lambda: deque(maxlen=RUN_KEPT))
+    # the activities that raised risk since it was last 0; kept as closures, so that an activity's
+    # record (with its raw log fields) is built only when an incident or a snapshot needs it
+    run: deque[Contributor] = field(default_factory=lambda: deque(maxlen=RUN_KEPT))
     incident: Incident | None = None
 
 
@@ -141,7 +150,7 @@ class IncidentTracker:
         if after <= 0.0:
             st.run.clear()
         elif contribution > 0:
-            st.run.append(activity())
+            st.run.append(activity)
         if not st.armed and after < rules.rearm * self.risk:
             st.armed = True
         inc = st.incident
@@ -161,8 +170,9 @@ class IncidentTracker:
                     f"{user}:{event_id}", user, int(time_us), int(time_us), int(time_us), int(time_us)
                 )
                 for prior in st.run:
-                    if prior is not this:
-                        inc.add(prior, rules.max_activities)
+                    rec = _record(prior)
+                    if rec is not this:
+                        inc.add(rec, rules.max_activities)
                 self.incidents[inc.incident_id] = inc
                 while len(self.incidents) > rules.kept:
                     self.incidents.popitem(last=False)
@@ -190,7 +200,11 @@ class IncidentTracker:
             "rules": self.rules.to_json(),
             "incidents": [i.to_json() for i in self.incidents.values()],
             "users": {
-                u: {"armed": s.armed, "run": list(s.run), "incident": s.incident.incident_id if s.incident else None}
+                u: {
+                    "armed": s.armed,
+                    "run": [_record(c) for c in s.run],
+                    "incident": s.incident.incident_id if s.incident else None,
+                }
                 for u, s in self.users.items()
             },
         }

@@ -56,6 +56,7 @@ class Baseline:
     users: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # mean, std, n
     prior: float = 50.0  # pseudo-activities of the peers' baseline mixed into each user's
     min_std: float = 0.05
+    _of: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False, compare=False)  # memo of `of`
 
     @classmethod
     def fit(cls, users: np.ndarray, scores: np.ndarray, prior: float = 50.0) -> Baseline:
@@ -73,7 +74,12 @@ class Baseline:
         return out
 
     def of(self, user: str) -> tuple[float, float]:
-        """(μ, σ) for `user`: their own, shrunk towards the peers' by `prior` pseudo-activities."""
+        """(μ, σ) for `user`: their own, shrunk towards the peers' by `prior` pseudo-activities.
+        A fitted baseline does not change, so each user's pair is computed once (the live path
+        asks for it on every activity)."""
+        hit = self._of.get(user)
+        if hit is not None:
+            return hit
         own = self.users.get(user)
         if own is None:
             return self.peer_mean, self.peer_std
@@ -81,7 +87,8 @@ class Baseline:
         w = n / (n + self.prior)
         mean = w * m + (1 - w) * self.peer_mean
         var = w * (sd**2 + (m - mean) ** 2) + (1 - w) * (self.peer_std**2 + (self.peer_mean - mean) ** 2)
-        return mean, max(math.sqrt(var), self.min_std)
+        out = self._of[user] = (mean, max(math.sqrt(var), self.min_std))
+        return out
 
     def z(self, users: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Standardised surprisal per activity (NaN where unscored)."""
