@@ -129,6 +129,45 @@ def test_peer_share_on_a_hand_built_organisation(profile):
     assert (live["user_count"], live["user_days"], live["live_count"], live["first_time_for_user"]) == (2, 1, 2, False)
 
 
+def _two_kinds_of_users(clerks: int, admins: int) -> SequenceSet:
+    """Clerks do tokens 1-3 and admins 7-9 (volumes differ within each kind); one admin, A00, once
+    did a clerk's token 2."""
+    users = [(f"C{i:02d}", [(1 + j % 3, j % 5) for j in range(8 + i)]) for i in range(clerks)]
+    users += [
+        (f"A{i:02d}", [(7 + j % 3, j % 5) for j in range(8 + 3 * i)] + [(2, 6)] * (i == 0)) for i in range(admins)
+    ]
+    return hand_built({"train": users})
+
+
+def test_without_an_organisation_table_peers_are_users_who_do_the_same_things():
+    """No LDAP: peer groups come from what users do, so a clerk's routine activity is rare among
+    the admins, which it would not be among 'all users'."""
+    prof = FamiliarityProfile.build(_two_kinds_of_users(25, 25))
+    groups = dict(prof.users.select("user", "group").iter_rows())
+    assert {groups[f"A{i:02d}"] for i in range(25)} == {"activity profile=1"}  # A00 is the first name
+    assert {groups[f"C{i:02d}"] for i in range(25)} == {"activity profile=2"}
+    r = prof.describe("A05", 2)
+    assert (r["peer_group"], r["peer_users"], r["peer_users_with_it"]) == ("activity profile=1", 24, 1)
+    assert r["rare_among_peers"] and "1 of 24 peers (activity profile 1)" in phrase(r)
+    clerk = prof.describe("C05", 2)
+    assert clerk["peer_users_with_it"] == 24 and not clerk["rare_among_peers"]
+    assert prof.meta["peer_rule"].startswith("activity profile clusters")
+    # the same profile again (seeded), and one group for an organisation too small to split
+    assert FamiliarityProfile.build(_two_kinds_of_users(25, 25)).users.equals(prof.users)
+    small = FamiliarityProfile.build(_two_kinds_of_users(15, 15))
+    assert set(small.users["group"].to_list()) == {ALL_USERS}
+    assert small.describe("A05", 2)["peer_users_with_it"] == 16 and not small.describe("A05", 2)["rare_among_peers"]
+
+
+def test_an_organisation_table_names_the_peers_even_when_activity_differs():
+    org = pl.DataFrame(
+        {"user": [f"A{i:02d}" for i in range(25)] + [f"C{i:02d}" for i in range(25)], "role": ["IT"] * 50}
+    )
+    prof = FamiliarityProfile.build(_two_kinds_of_users(25, 25), org)
+    assert set(prof.users["group"].to_list()) == {"role=IT"}
+    assert prof.describe("A05", 2)["peer_users"] == 49
+
+
 def test_profile_save_load_round_trip(profile, tmp_path):
     profile.save(tmp_path)
     back = FamiliarityProfile.load(tmp_path)

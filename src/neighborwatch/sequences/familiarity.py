@@ -11,10 +11,11 @@ profile answers both, with the numbers, and the live engine adds what it has see
   i.e. the token the live engine computes for the same event (stream = batch). BOS positions are
   no activity and are left out; a collapsed repeat counts, so counts are raw events.
 * Days are calendar days of event time (UTC microseconds // 86 400 s).
-* Peer group: the user's LDAP `role`, else `department`, else `team`; users outside the table (or
-  every user, where the source has no LDAP) form one group, "all users" (the whole organisation's
-  training users). Peers of a user are the OTHER training users of the group. Clustering users by
-  activity profile, where no LDAP exists, is not done here.
+* Peer group: the user's LDAP `role`, else `department`, else `team`; users outside the table
+  form one group, "all users" (the whole organisation's training users). Where the source has no
+  LDAP at all, peers are users who do the same things: k-means over each user's training
+  activity mix (`activity_clusters`, about `USERS_PER_CLUSTER` users a group; one group below
+  twice that). Peers of a user are the OTHER training users of the group.
 * Under held-out-user validation the held-out users' pre-test days are validation data, so they
   have no training history here (`user_training_days` 0): their "first time" only knows what the
   engine saw live.
@@ -44,6 +45,8 @@ ALL_USERS = "all users"
 PEER_ATTRIBUTES = ("role", "department", "team")  # the first one the user has names the group
 RARE_PEER_SHARE = 0.05  # default: "rare among peers" when at most 5 % of the peers ever did it
 FOLDER = "familiarity"
+USERS_PER_CLUSTER = 20  # activity-profile peer groups (no LDAP): about this many users each
+CLUSTER = "activity profile"  # their group names: 'activity profile=1', ...
 TABLES = ("users", "user_tokens", "peer_tokens")
 
 
@@ -67,6 +70,34 @@ def peer_groups(org: pl.DataFrame | None) -> pl.DataFrame:
     return org.select(pl.col("user").cast(pl.Utf8), pl.coalesce([*keys, pl.lit(ALL_USERS)]).alias("group")).unique(
         "user", keep="first"
     )
+
+
+def activity_clusters(user_tokens: pl.DataFrame, seed: int = 0) -> pl.DataFrame:
+    """(user, group) from what users do, where no organisation table names peers.
+
+    Each user's training events become their share per token; the square roots of the shares are
+    clustered by k-means (Euclidean distance between them is the Hellinger distance of the two
+    activity mixes, so a busy user and a quiet one who do the same things are peers). k = users /
+    `USERS_PER_CLUSTER`; with fewer than two groups' worth of users every user stays in 'all users'.
+    Groups are numbered in the order of their first user's name, so the names do not depend on
+    k-means' label order.
+    """
+    users = user_tokens["user"].unique().sort().to_list()
+    k = len(users) // USERS_PER_CLUSTER
+    if k < 2:
+        return pl.DataFrame(schema={"user": pl.Utf8, "group": pl.Utf8})
+    from sklearn.cluster import KMeans
+
+    row = {u: i for i, u in enumerate(users)}
+    tokens = user_tokens["token"].to_numpy()
+    x = np.zeros((len(users), int(tokens.max()) + 1))
+    x[[row[u] for u in user_tokens["user"].to_list()], tokens] = user_tokens["count"].to_numpy()
+    x = np.sqrt(x / x.sum(axis=1, keepdims=True))
+    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+    first: dict[int, int] = {}
+    for label in labels.tolist():  # users are sorted: the first seen is the first name
+        first.setdefault(label, len(first) + 1)
+    return pl.DataFrame({"user": users, "group": [f"{CLUSTER}={first[lab]}" for lab in labels.tolist()]})
 
 
 def read_organisation(work: WorkDir | str | Path) -> pl.DataFrame | None:
@@ -118,8 +149,9 @@ class FamiliarityProfile:
 
     # -- building ----------------------------------------------------------------------------
     @classmethod
-    def build(cls, seqs: SequenceSet, org: pl.DataFrame | None = None) -> FamiliarityProfile:
-        """The profile of the TRAINING split of `seqs` (whatever other splits it holds are ignored)."""
+    def build(cls, seqs: SequenceSet, org: pl.DataFrame | None = None, seed: int = 0) -> FamiliarityProfile:
+        """The profile of the TRAINING split of `seqs` (whatever other splits it holds are ignored);
+        `seed` fixes the activity-profile clusters (used only without an organisation table)."""
         train = seqs.split("train") if "split" in seqs.meta.columns else seqs
         users = train.meta["user"].cast(pl.Utf8).to_numpy()[train.raw_seq_index()]
         events = pl.DataFrame(
@@ -138,6 +170,9 @@ class FamiliarityProfile:
             days=pl.col("day").n_unique().cast(pl.Int32), last_us=pl.col("time").max()
         )
         groups = peer_groups(org)
+        clustered = groups.height == 0  # no organisation table: peers by activity profile
+        if clustered:
+            groups = activity_clusters(user_tokens, seed)
         table = (
             trained.join(groups, on="user", how="full", coalesce=True)
             .with_columns(pl.col("group").fill_null(ALL_USERS), pl.col("days").fill_null(0))
@@ -158,8 +193,13 @@ class FamiliarityProfile:
             "built_from": f"{seqs.kind} sequences, training split only",
             "training_events": events.height,
             "training_users": trained.height,
-            "peer_rule": " > ".join(PEER_ATTRIBUTES) + f" > {ALL_USERS!r}",
-            "organisation_users": groups.height,
+            "peer_rule": (
+                f"{CLUSTER} clusters (k-means, {USERS_PER_CLUSTER} users a group)"
+                if clustered
+                else " > ".join(PEER_ATTRIBUTES)
+            )
+            + f" > {ALL_USERS!r}",
+            "organisation_users": 0 if clustered else groups.height,
             "tokenizer": tokenizer_fingerprint(tok_json),
             "vocab_size": int(seqs.vocab_size),
         }
