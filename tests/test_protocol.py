@@ -292,9 +292,9 @@ def test_session_scores_reuse_realtime_scores_when_posthoc_is_the_default(toy_wo
     det = TokenFrequency().fit(data["train"][0])
     res = P.evaluate_detector(det, work.root, keep_scores=True)
     # sessions are scored once per split (validation, test); user-days once per split too; the
-    # calibration window (here: the validation sessions, all in the days before the test cut) once
+    # calibration window (here: validation sessions, all in the days before the test cut) reuses
+    # their validation scores
     assert [(s.kind, s.meta["split"][0]) for s in det.seen] == [
-        ("session", "validation"),
         ("session", "validation"),
         ("day", "validation"),
         ("session", "test"),
@@ -335,7 +335,8 @@ def test_alert_thresholds_are_calibrated_on_the_days_before_the_test_cut(tmp_pat
     train = sessions.split("train")
     det = TokenFrequency().fit(train)
     res = P.evaluate_detector(det, work, keep_scores=True, levels=("realtime",))
-    assert [set(s.meta["split"]) for s in det.seen] == [{"validation"}, {"calibration", "validation"}, {"test"}]
+    # the held-out users' window sequences are validation sequences: scored once, their scores reused
+    assert [set(s.meta["split"]) for s in det.seen] == [{"validation"}, {"calibration"}, {"test"}]
     cal = res["arrays"]["realtime_calibration"]
     held = set(config["validation"]["users"])
     us = lambda d: np.datetime64(d, "us").astype(np.int64)  # noqa: E731
@@ -345,6 +346,8 @@ def test_alert_thresholds_are_calibrated_on_the_days_before_the_test_cut(tmp_pat
     window = (start >= val_start) & (start < test_start)
     assert (split[window] != "train").all() and (split[~window & (start < test_start)] != "calibration").all()
     assert cal["scores"].size == sessions.subset(np.flatnonzero(window)).n_activities > 0
+    whole = TokenFrequency().fit(train).score_activities(sessions.subset(np.flatnonzero(window)))
+    np.testing.assert_array_equal(cal["scores"], whole)  # the window as if scored in one piece
     users = set(cal["users"].tolist())
     assert held & users and users - held  # held-out users and the users the model trains on ...
     assert val_start <= cal["times"].min() and train.meta["start"].cast(pl.Int64).max() < val_start

@@ -332,7 +332,7 @@ def evaluate_on(
                 arrays["realtime_validation"] = _alerting_arrays(splits["validation"], val_scores)
                 cal = splits.get("calibration")
                 if cal is not None and cal.seqs.n_activities:  # the calibration window: as the test period
-                    arrays["realtime_calibration"] = _alerting_arrays(cal, score(level, "calibration", cal.seqs))
+                    arrays["realtime_calibration"] = _alerting_arrays(cal, _window_scores(score, cal, val, val_scores))
         # phase 2: each test split scored once, thresholds already fixed
         for level in levels:
             bar.update(task, advance=1, description=f"evaluate {detector.name}: test {level}")
@@ -391,6 +391,31 @@ def evaluate_on(
     }
     if keep_scores:
         out["arrays"] = arrays
+    return out
+
+
+def _flat_positions(offsets: np.ndarray, seq_ids: np.ndarray) -> np.ndarray:
+    """The flat positions of the sequences `seq_ids`, in that order."""
+    lengths = offsets[seq_ids + 1] - offsets[seq_ids]
+    cum = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return (np.repeat(offsets[seq_ids] - cum[:-1], lengths) + np.arange(cum[-1])).astype(np.int64)
+
+
+def _window_scores(score: _Scorer, window: Split, val: Split, val_scores: np.ndarray) -> np.ndarray:
+    """Activity scores of the calibration window. Its held-out users' sequences are validation
+    sequences, scored already: their scores are reused (a sequence is known by the events.parquet
+    row of its last activity), the rest of the window is scored now."""
+    w, v = window.seqs, val.seqs
+    v_row = {int(r): j for j, r in enumerate(v.event_rows[v.offsets[1:] - 1].tolist()) if r >= 0}
+    partner = np.array([v_row.get(int(r), -1) for r in w.event_rows[w.offsets[1:] - 1].tolist()], dtype=np.int64)
+    same = np.flatnonzero(partner >= 0)
+    if same.size == 0 or (w.lengths[same] != v.lengths[partner[same]]).any():
+        return score(REALTIME, "calibration", w)
+    out = np.empty(w.n_activities, dtype=np.float64)
+    out[_flat_positions(w.offsets, same)] = val_scores[_flat_positions(v.offsets, partner[same])]
+    rest = np.flatnonzero(partner < 0)
+    if rest.size:
+        out[_flat_positions(w.offsets, rest)] = score(REALTIME, "calibration", w.subset(rest))
     return out
 
 
