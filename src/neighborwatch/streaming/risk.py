@@ -61,7 +61,9 @@ class RiskTracker:
         """Add one activity score; returns (risk before, risk after, the activity's z against the
         user's baseline — NaN when unscored), so that callers need not compute z again."""
         before = self.decayed(user, time_us)
-        u = self.users.setdefault(user, UserRisk())
+        u = self.users.get(user)
+        if u is None:  # not setdefault: that would build a UserRisk (and its deque) for every activity
+            u = self.users[user] = UserRisk()
         score = float(score)
         finite = math.isfinite(score)
         s = surprisal_one(score) if finite else math.nan
