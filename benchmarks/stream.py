@@ -36,7 +36,7 @@ import torch
 from _machine import machine  # noqa: E402  (benchmarks/ sibling)
 
 
-def synthetic_lan(pool: int, seed: int, neighbours: str = "retrieved"):
+def synthetic_lan(pool: int, seed: int, neighbours: str = "retrieved", k: int = 15):
     """Paper-shaped LAN, untrained, whose pool holds the model's own pooled vectors of `pool`
     distinct prefixes of structured toy sessions (random vectors would be the worst case for
     HNSW, which real, clustered prefix vectors are not)."""
@@ -45,7 +45,7 @@ def synthetic_lan(pool: int, seed: int, neighbours: str = "retrieved"):
     from neighborwatch.models.lan.scoring import prefix_vectors
     from neighborwatch.sequences.toy import toy_split
 
-    det = LAN(device="cpu", seed=seed, neighbours=neighbours, **({"k": 1} if neighbours == "none" else {}))
+    det = LAN(device="cpu", seed=seed, neighbours=neighbours, k=1 if neighbours == "none" else k)
     det.model.eval()
     rng = np.random.default_rng(seed)
     seqs, _ = toy_split(max(100, pool // 3), 0.0, rng, "train", 0)
@@ -190,7 +190,7 @@ def build_model(args: argparse.Namespace):
         from neighborwatch.models.registry import load_detector
 
         return load_detector(args.model)
-    return synthetic_lan(args.pool, args.seed, args.neighbours)
+    return synthetic_lan(args.pool, args.seed, args.neighbours, args.k)
 
 
 @torch.inference_mode()
@@ -258,6 +258,7 @@ def main() -> None:
     ap.add_argument("--authors-events", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="worker processes of the partitioned ceiling")
+    ap.add_argument("--k", type=int, default=15, help="synthetic model: graph nodes (query + k-1 neighbours)")
     ap.add_argument("--recall-queries", type=int, default=2000, help="queries of the recall@k check")
     ap.add_argument(
         "--neighbours", default="retrieved", help="synthetic model: retrieved | random | none (the ablation switch)"
