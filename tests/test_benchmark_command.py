@@ -351,15 +351,16 @@ def test_resume_after_a_kill_gives_the_same_tables_and_skips_finished_jobs(tmp_p
 
 
 def test_ablation_rows_that_restate_a_default_are_not_fitted_twice() -> None:
-    """`encoder LSTM` and `k = 15` restate LAN's config defaults (not spelled in the standard
-    preset): they are the full LAN's configuration and are listed as such, not fitted again."""
+    """`encoder LSTM` restates LAN's config default (not spelled in the standard preset) and
+    `k = 5` the standard preset's k: both are the full LAN's configuration and are listed as such,
+    not fitted again."""
     from neighborwatch.evaluation.benchmark_plan import ablation_variants
 
     rows, same = ablation_variants(fast=False)
     names = [r.name for r in rows]
-    assert names[0] == "lan" and "lan[encoder=gru]" in names and "lan[k=40]" in names
-    assert same["lan[encoder=lstm] (encoder LSTM)"] == "lan" and same["lan[k=15] (k = 15)"] == "lan"
-    assert "lan[encoder=lstm]" not in names and "lan[k=15]" not in names
+    assert names[0] == "lan" and "lan[encoder=gru]" in names and "lan[k=40]" in names and "lan[k=15]" in names
+    assert same["lan[encoder=lstm] (encoder LSTM)"] == "lan" and same["lan[k=5] (k = 5)"] == "lan"
+    assert "lan[encoder=lstm]" not in names and "lan[k=5]" not in names
     # a preset that changes a default keeps the row that restores it
     rows, same = ablation_variants(fast=False, overrides={"lan": {"k": 10}})
     assert "lan[k=15]" in [r.name for r in rows] and same["lan[k=10] (k = 10)"] == "lan"
