@@ -207,7 +207,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 0.908 vs 0.908 and 0.933 vs 0.943; sessions 0.886 vs 0.913 and 0.823 vs 0.871) while the
     # search cost ~2x the scoring time; the graph itself helped on one org (k = 1: 0.886). k = 5
     # graph nodes, not 15: in the same kind of ablation (calibration-split dev orgs, 3 seeds,
-    # 1,000 steps) k = 5 / 15 / 40 scored 0.903 / 0.888 / 0.906 (r4.2) and 0.942 / 0.941 / 0.946
+    # 1,000 steps) k = 5 / 15 / 40 scored 0.903 / 0.888 / 0.906 (r4.2) and 0.942 / 0.941 / 0.943
     # (r5.2) real-time AUC, all CIs overlapping, while k = 5 fits ~1.3x and scores ~2x faster
     "quick": dict(
         mode="fast",
