@@ -5,10 +5,11 @@ into one folder and prints the equivalent command, so a user can rerun any stage
 `demo --live` on a folder that already holds a trained demo (same users and seed) goes straight
 to the live step: minutes of retraining buy nothing when only the live service is wanted.
 
-The demo trains with a CPU-sized preset (DEMO_TRAINING): the paper's architecture (LSTM 128,
-attention pooling, k = 15, weighted-cosine graph, 2-layer GCN, hybrid loss) in the fast training
-mode with a larger learning rate and a sample cap, because the paper's lr 1e-5 under-trains in
-a few epochs on a small organisation (see the closing notes of the LAN issue for measurements).
+The demo trains the default preset (`quick`: the paper's LSTM 128, attention pooling,
+weighted-cosine graph, 2-layer GCN and hybrid loss, with random neighbours and k = 5) cut to a
+CPU-sized budget (DEMO_TRAINING: 3 epochs, a sample cap), because the paper's lr 1e-5
+under-trains in a few epochs on a small organisation (see the closing notes of the LAN issue for
+measurements).
 """
 
 from __future__ import annotations

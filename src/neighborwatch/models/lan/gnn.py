@@ -1,4 +1,4 @@
-"""Dense batched GNNs over B small graphs (k = 15 nodes): GCN (paper default) or GAT.
+"""Dense batched GNNs over B small graphs (k nodes: 15 in the paper, 5 in the default preset): GCN (paper default) or GAT.
 
 At this size a dense [B, k, k] matrix product beats any sparse graph library.
 """
