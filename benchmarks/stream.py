@@ -204,6 +204,7 @@ def authors_approach(det, events, limit: int) -> dict:
 
     tok = WordHourTokenizer()
     model, cfg = det.model, det.config
+    search_cfg = cfg.replace(neighbours="retrieved")  # the authors retrieve (random ones need no search)
     rng = np.random.default_rng(0)
     pool_tokens = [rng.integers(1, cfg.vocab_size, int(l)) for l in det.pool.lengths]  # stand-in prefixes
     df = pl.DataFrame(
@@ -219,7 +220,7 @@ def authors_approach(det, events, limit: int) -> dict:
         if prefix:
             x = torch.tensor([prefix])
             q = model.encode_prefixes(x, torch.tensor([len(prefix)])).numpy()
-            ids = neighbour_ids(det.index, q, None, cfg)[0]
+            ids = neighbour_ids(det.index, q, None, search_cfg)[0]
             seqs = [pool_tokens[i] for i in ids]
             t = max(len(p) for p in seqs)
             pad = np.zeros((len(seqs), t), np.int64)
