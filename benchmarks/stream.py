@@ -16,8 +16,8 @@ wait, set by the operator).
 Scale-out: the events are partitioned by user (as the Redis stream is) over `--workers` worker
 processes, each with its own engine and model, started together; the ceiling is all events over
 the slowest worker's wall time (the last line). With retrieved neighbours, recall@(k−1) of the
-model's index (HNSW above 20 000 prefixes) against exact search is measured on prefixes the pool
-does not hold.
+model's index (HNSW above 20 000 prefixes) against exact search is measured on the prefixes of another toy set
+than the pool's.
 
 The authors' approach, on the same events: for every event, encode its whole prefix and its
 k−1 neighbours' prefixes from tokens (15 sequences), pool, graph head — event by event, as a
@@ -166,7 +166,7 @@ def partitioned_ceiling(args: argparse.Namespace, parts: int) -> dict:
 
 def recall_at_k(det, n: int, queries: int, seed: int) -> float | None:
     """Recall@n of the model's neighbour index against exact inner-product search, on the pooled
-    vectors of prefixes the pool does not hold (None: the index is exact already)."""
+    vectors of prefixes of another toy set than the pool's (None: the index is exact already)."""
     import faiss
 
     from neighborwatch.models.lan.retrieval import _normalise
@@ -175,8 +175,9 @@ def recall_at_k(det, n: int, queries: int, seed: int) -> float | None:
 
     if det.index.exact:
         return None
-    seqs, _ = toy_split(max(50, queries // 10), 0.0, np.random.default_rng(seed + 1), "train", 0)
-    ends = np.random.default_rng(seed).choice(np.arange(1, seqs.n_activities + 1), queries, replace=False)
+    seqs, _ = toy_split(max(100, queries // 3), 0.0, np.random.default_rng(seed + 1), "train", 0)
+    n = min(queries, seqs.n_activities)  # ends: flat positions of the prefixes' last activities
+    ends = np.sort(np.random.default_rng(seed).choice(seqs.n_activities, n, replace=False))
     q = _normalise(prefix_vectors(det.model, seqs, ends, det.device))
     exact = faiss.IndexFlatIP(q.shape[1])
     exact.add(_normalise(det.pool.vectors))
