@@ -16,8 +16,8 @@ wait, set by the operator).
 Scale-out: the events are partitioned by user (as the Redis stream is) over `--workers` worker
 processes, each with its own engine and model, started together; the ceiling is all events over
 the slowest worker's wall time (the last line). With retrieved neighbours, recall@(k−1) of the
-model's index (HNSW above 20 000 prefixes) against exact search is measured on the prefixes of another toy set
-than the pool's.
+model's index (HNSW above 20 000 prefixes) against exact search is measured on the prefixes of
+another toy set than the pool's.
 
 The authors' approach, on the same events: for every event, encode its whole prefix and its
 k−1 neighbours' prefixes from tokens (15 sequences), pool, graph head — event by event, as a
