@@ -138,8 +138,7 @@ def run_load(det, events, rate: float | None, batch: int, cache: int = 50_000) -
 def _partition_worker(part: int, parts: int, args: argparse.Namespace, barrier, results) -> None:
     """One worker process of a partitioned deployment: its own engine over the events of the users
     that hash to its partition (as a Redis stream partitioned by user), started with the others."""
-    torch.set_num_threads(1)
-    os.environ["NEIGHBORWATCH_PROGRESS"] = "0"
+    torch.set_num_threads(1)  # (NEIGHBORWATCH_PROGRESS=0 is inherited from main's environment)
     det = build_model(args)
     events = [e for e in synthetic_events(args.events, args.sessions, args.seed) if int(e.user[1:]) % parts == part]
     run_load(det, events[:2000], None, args.batch)  # warm-up
@@ -315,22 +314,13 @@ def main() -> None:
         f"speed-up at the throughput ceiling: {best / a['events_per_s']:,.0f}x "
         f"(incremental, batch=1: {one['events_per_s'] / a['events_per_s']:,.1f}x)"
     )
-    recall = recall_at_k(det, c.k - 1, args.recall_queries, args.seed) if c.neighbours == "retrieved" else None
-    print(
-        f"recall@{c.k - 1} of the index vs exact search: "
-        + (
-            "exact index (1.0)"
-            if recall is None and c.neighbours == "retrieved"
-            else "no search"
-            if recall is None
-            else f"{recall:.3f}"
-        )
-        + (
-            f" (HNSW M={c.hnsw_m}, efSearch={c.hnsw_ef_search}, {args.recall_queries} queries)"
-            if recall is not None
-            else ""
-        )
-    )
+    if c.neighbours != "retrieved":
+        recall = "no search"
+    elif (r := recall_at_k(det, c.k - 1, args.recall_queries, args.seed)) is None:
+        recall = "exact index (1.0)"
+    else:
+        recall = f"{r:.3f} (HNSW M={c.hnsw_m}, efSearch={c.hnsw_ef_search}, {args.recall_queries} queries)"
+    print(f"recall@{c.k - 1} of the index vs exact search: {recall}")
     ceilings = {}
     for parts in sorted({1, args.workers}):
         ceilings[parts] = partitioned_ceiling(args, parts)

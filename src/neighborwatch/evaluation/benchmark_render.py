@@ -230,9 +230,9 @@ def write_tables(
             "(highest scores), of all insiders; TTD = median over caught insiders of malicious "
             "activities before / minutes to the first alert. Incidents: the `evaluate` alert rules "
             "(evaluation.alerting) with thresholds calibrated on the calibration window (the days "
-            "before the test cut not trained on) to 5 incidents per 100 users per day; precision = share of incidents holding a malicious activity, its "
-            "ceiling = malicious episodes / incidents (a perfect detector's precision at that "
-            "budget); caught by incidents = share of insiders with such an incident; incident TTD "
+            "before the test cut not trained on) to 5 incidents per 100 users per day; precision = "
+            "share of incidents holding a malicious activity, its ceiling = malicious episodes / "
+            "incidents (a perfect detector's precision at that budget); caught by incidents = share of insiders with such an incident; incident TTD "
             "= median hours to it. fit s / score s: seconds to fit and "
             f"to score the validation and test splits (the machine: {config.get('versions', {}).get('cpus', '?')} "
             "CPUs, possibly shared).\n",

@@ -43,7 +43,7 @@ from neighborwatch.data.labels import row_labels
 from neighborwatch.evaluation import metrics as M
 from neighborwatch.models.base import Detector, aggregate_activity_scores
 from neighborwatch.progress import progress
-from neighborwatch.sequences.base import SequenceSet, activity_labels, raw_labels
+from neighborwatch.sequences.base import SequenceSet, activity_labels, raw_labels, segment_positions
 from neighborwatch.workdir import WorkDir
 
 REALTIME, SESSION, DAY = "realtime", "session", "day"
@@ -356,7 +356,7 @@ def evaluate_on(
                 )
             if keep_scores:
                 arrays[level] = {**_level_arrays(level, test, scores, y), "groups": item_groups(level, test)}
-                if level == REALTIME:  # what alerting sees of the test period, as of the calibration
+                if level == REALTIME:  # the test period as alerting sees it: per activity, as the window
                     arrays["realtime_activities"] = {
                         **_alerting_arrays(test, position_scores),
                         "labels": test.labels,
@@ -394,13 +394,6 @@ def evaluate_on(
     return out
 
 
-def _flat_positions(offsets: np.ndarray, seq_ids: np.ndarray) -> np.ndarray:
-    """The flat positions of the sequences `seq_ids`, in that order."""
-    lengths = offsets[seq_ids + 1] - offsets[seq_ids]
-    cum = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    return (np.repeat(offsets[seq_ids] - cum[:-1], lengths) + np.arange(cum[-1])).astype(np.int64)
-
-
 def _window_scores(score: _Scorer, window: Split, val: Split, val_scores: np.ndarray) -> np.ndarray:
     """Activity scores of the calibration window. Its held-out users' sequences are validation
     sequences, scored already: their scores are reused (a sequence is known by the events.parquet
@@ -412,10 +405,10 @@ def _window_scores(score: _Scorer, window: Split, val: Split, val_scores: np.nda
     if same.size == 0 or (w.lengths[same] != v.lengths[partner[same]]).any():
         return score(REALTIME, "calibration", w)
     out = np.empty(w.n_activities, dtype=np.float64)
-    out[_flat_positions(w.offsets, same)] = val_scores[_flat_positions(v.offsets, partner[same])]
+    out[segment_positions(w.offsets, same)] = val_scores[segment_positions(v.offsets, partner[same])]
     rest = np.flatnonzero(partner < 0)
     if rest.size:
-        out[_flat_positions(w.offsets, rest)] = score(REALTIME, "calibration", w.subset(rest))
+        out[segment_positions(w.offsets, rest)] = score(REALTIME, "calibration", w.subset(rest))
     return out
 
 

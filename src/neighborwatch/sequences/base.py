@@ -35,6 +35,14 @@ META_SCHEMA: dict[str, DType] = {
 }
 
 
+def segment_positions(offsets: np.ndarray, seq_ids: np.ndarray) -> np.ndarray:
+    """The flat positions of segments `seq_ids` (segment s = `offsets[s]:offsets[s+1]`), in that order."""
+    seq_ids = np.asarray(seq_ids, dtype=np.int64)
+    lengths = offsets[seq_ids + 1] - offsets[seq_ids]
+    cum = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return (np.repeat(offsets[seq_ids] - cum[:-1], lengths) + np.arange(cum[-1])).astype(np.int64)
+
+
 @dataclass
 class SequenceSet:
     tokens: np.ndarray  # int32 [N] flat tokens, 0 is padding and never appears here
@@ -144,19 +152,14 @@ class SequenceSet:
     def subset(self, seq_ids: np.ndarray) -> SequenceSet:
         """The sequences at `seq_ids` (in that order), renumbered 0..k-1."""
         seq_ids = np.asarray(seq_ids, dtype=np.int64)
-        lengths = self.lengths[seq_ids]
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        starts = self.offsets[seq_ids]
-        idx = (np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(self.lengths[seq_ids])]).astype(np.int64)
+        idx = segment_positions(self.offsets, seq_ids)
         meta = self.meta[seq_ids.tolist()] if len(seq_ids) else self.meta.clear()
         meta = meta.with_columns(pl.arange(0, len(seq_ids), dtype=pl.Int64).alias("seq_id"))
         raw: dict[str, np.ndarray | None] = {"repeats": None, "raw_rows": None, "raw_times": None}
         if self.repeats is not None:
             assert self.raw_rows is not None and self.raw_times is not None  # stored with `repeats`
-            ro = self.raw_offsets()
-            rlen = ro[seq_ids + 1] - ro[seq_ids]
-            rstart = np.concatenate([[0], np.cumsum(rlen)]).astype(np.int64)
-            ridx = (np.repeat(ro[seq_ids] - rstart[:-1], rlen) + np.arange(rstart[-1])).astype(np.int64)
+            ridx = segment_positions(self.raw_offsets(), seq_ids)
             raw = {
                 "repeats": self.repeats[idx],
                 "raw_rows": self.raw_rows[ridx],
