@@ -11,6 +11,7 @@ from pathlib import Path
 
 import neighborwatch.models.baselines  # noqa: F401  (importing a family registers its detectors)
 import neighborwatch.models.lan.detector  # noqa: F401
+import neighborwatch.models.lan.posthoc  # noqa: F401
 from neighborwatch.models.base import Detector
 from neighborwatch.models.manifest import REGISTERED, read_manifest, register, write_manifest
 

@@ -31,6 +31,19 @@ class GBTConfig(FeatureConfig):
     l2_regularization: float = 1.0
 
 
+def boosted_classifier(c: GBTConfig) -> HistGradientBoostingClassifier:
+    """The seeded, class-balanced estimator of this row (post-hoc LAN's head uses the same one)."""
+    return HistGradientBoostingClassifier(
+        max_iter=c.max_iter,
+        learning_rate=c.learning_rate,
+        max_leaf_nodes=c.max_leaf_nodes,
+        l2_regularization=c.l2_regularization,
+        class_weight="balanced",
+        early_stopping=False,
+        random_state=c.seed,
+    )
+
+
 @register
 class GBT(FeatureDetector):
     name = "gbt"
@@ -40,16 +53,7 @@ class GBT(FeatureDetector):
     supervised = True
 
     def _make(self) -> Any:
-        c = self.config
-        return HistGradientBoostingClassifier(
-            max_iter=c.max_iter,
-            learning_rate=c.learning_rate,
-            max_leaf_nodes=c.max_leaf_nodes,
-            l2_regularization=c.l2_regularization,
-            class_weight="balanced",
-            early_stopping=False,
-            random_state=c.seed,
-        )
+        return boosted_classifier(self.config)
 
     def _decision(self, x: np.ndarray) -> np.ndarray:
         return self.estimator.predict_proba(x)[:, 1]

@@ -1,0 +1,126 @@
+"""Post-hoc LAN (`models/lan/posthoc.py`): its evidence summary, and that the head learns from it.
+
+The contract tests (fit, score, save → load, seeds, options) run for `lan_posthoc` with every
+other detector in `tests/test_contract.py`; here: what only this detector does.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
+
+from neighborwatch.models.baselines.posthoc.gbt import GBT
+from neighborwatch.models.lan.posthoc import RARE_QUANTILES, TOPS, LANPosthoc, activity_evidence
+from neighborwatch.sequences.base import META_SCHEMA, SequenceSet
+
+
+def sequence_set(seqs: list[list[int]]) -> SequenceSet:
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    tokens = np.concatenate([np.array(s, dtype=np.int32) for s in seqs]) if seqs else np.zeros(0, np.int32)
+    n = len(seqs)
+    base = np.datetime64("2010-01-04", "us").astype(np.int64)
+    seq_of = np.repeat(np.arange(n), lengths)
+    times = base + seq_of * 86_400_000_000 + (np.arange(tokens.size) - np.repeat(offsets[:-1], lengths)) * 60_000_000
+    meta = pl.DataFrame(
+        {
+            "seq_id": np.arange(n),
+            "user": [f"U{i % 5}" for i in range(n)],
+            "host": ["PC-1"] * n,
+            "start": times[offsets[:-1]].astype("datetime64[us]") if n else np.zeros(0, "datetime64[us]"),
+            "end": times[offsets[1:] - 1].astype("datetime64[us]") if n else np.zeros(0, "datetime64[us]"),
+            "length": lengths.astype(np.int32),
+            "split": ["train"] * n,
+        },
+        schema=META_SCHEMA,
+    )
+    return SequenceSet(tokens=tokens, offsets=offsets, event_rows=np.arange(tokens.size), times=times, meta=meta)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.none(), st.floats(0.0, 30.0, allow_nan=False)), min_size=1, max_size=9),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_the_evidence_summary_is_the_per_sequence_top_means_mean_and_counts(rows: list[list[Any]]) -> None:
+    seqs = sequence_set([[1] * len(r) for r in rows])
+    surprise = np.array([np.nan if v is None else v for r in rows for v in r])
+    levels = np.array([5.0, 20.0])
+    got = activity_evidence(seqs, surprise, levels)
+    assert got.shape == (len(rows), len(TOPS) + 1 + len(levels))
+    for i, r in enumerate(rows):
+        v = np.sort([x for x in r if x is not None])[::-1]
+        want = [v[:t].mean() if v.size else 0.0 for t in TOPS] + [v.mean() if v.size else 0.0]
+        want += [float((v > lv).sum()) for lv in levels]
+        np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-12)
+
+
+class OrderModel:
+    """A stand-in activity model: an activity whose token is below its predecessor's gets
+    probability 0.001, any other 0.9 (the first of a sequence is unscored), as a model that has
+    learnt the order of a session would."""
+
+    config = SimpleNamespace(seed=0)
+
+    def fit(self, *args: Any) -> OrderModel:
+        return self
+
+    def score_activities(self, seqs: SequenceSet) -> np.ndarray:
+        prev = np.concatenate([[0], seqs.tokens[:-1]])
+        scores = np.where(seqs.tokens < prev, 0.999, 0.1)
+        scores[seqs.offsets[:-1][seqs.lengths > 0]] = np.nan
+        return scores
+
+
+def order_data(n: int, rng: np.random.Generator) -> tuple[SequenceSet, np.ndarray]:
+    """Sessions of the same tokens in the same hours; malicious ones have two middle activities
+    swapped, so that counts, shares, hours and duration cannot tell them apart, only the order."""
+    seqs, labels = [], []
+    for _ in range(n):
+        s = sorted(int(t) for t in rng.choice(np.arange(2, 40), 6, replace=False))
+        bad = rng.random() < 0.2
+        if bad:
+            s[2], s[3] = s[3], s[2]
+        seqs.append(s)
+        labels.append([False, False, bad, bad, False, False])
+    return sequence_set(seqs), np.array(labels).ravel()
+
+
+def test_the_head_learns_what_only_the_activity_evidence_shows() -> None:
+    rng = np.random.default_rng(3)
+    train, train_labels = order_data(400, rng)
+    test, test_labels = order_data(200, rng)
+    y = np.add.reduceat(test_labels, test.offsets[:-1]) > 0
+
+    counts_only = GBT(seed=0).fit(train, train_labels).score_sequences(test)
+    assert roc_auc_score(y, counts_only) < 0.75  # the control: count features alone cannot see it
+
+    det = LANPosthoc(OrderModel())  # type: ignore[arg-type]  (a stand-in for the fitted LAN)
+    det.fit(train, train_labels)
+    assert roc_auc_score(y, det.score_sequences(test)) > 0.95
+    assert det.rare_levels.shape == (len(RARE_QUANTILES),)
+
+
+def test_the_activity_model_is_trained_without_labels_unless_asked() -> None:
+    assert LANPosthoc.create({}, seed=0, vocab_size=169).lan.config.loss == "normal_only"
+    assert LANPosthoc.create({"loss": "hybrid", "k": 3}, seed=0, vocab_size=169).lan.config.loss == "hybrid"
+    assert all(p["loss"] == "normal_only" for p in LANPosthoc.presets.values())
+
+
+def test_fit_needs_training_labels_of_both_classes() -> None:
+    train, labels = order_data(40, np.random.default_rng(0))
+    det = LANPosthoc(OrderModel())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="training labels"):
+        det.fit(train)
+    with pytest.raises(ValueError, match="both normal and malicious"):
+        det.fit(train, labels & False)
