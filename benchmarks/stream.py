@@ -14,8 +14,9 @@ everything at once (throughput ceiling). The ordering window is 0 here (it adds 
 wait, set by the operator).
 
 Scale-out: the events are partitioned by user (as the Redis stream is) over `--workers` worker
-processes, each with its own engine and model, started together; the ceiling is all events over
-the slowest worker's wall time (the last line). With retrieved neighbours, recall@(k−1) of the
+processes, each with its own engine and model, started together: latency at each offered load
+(each worker offered its share), and the ceiling, all events over the slowest worker's wall time
+(the last line). With retrieved neighbours, recall@(k−1) of the
 model's index (HNSW above 20 000 prefixes) against exact search is measured on the prefixes of
 another toy set than the pool's.
 
@@ -132,35 +133,46 @@ def run_load(det, events, rate: float | None, batch: int, cache: int = 50_000) -
         "stages": {k: v / wall for k, v in stages.items()},
         "p50_ms": 1e3 * float(np.percentile(lat, 50)),
         "p99_ms": 1e3 * float(np.percentile(lat, 99)),
+        "latencies_s": lat,
     }
 
 
-def _partition_worker(part: int, parts: int, args: argparse.Namespace, barrier, results) -> None:
+def _partition_worker(part: int, parts: int, args: argparse.Namespace, rate: float | None, barrier, results) -> None:
     """One worker process of a partitioned deployment: its own engine over the events of the users
-    that hash to its partition (as a Redis stream partitioned by user), started with the others."""
+    that hash to its partition (as a Redis stream partitioned by user), started with the others,
+    offered its share of `rate` (None: everything at once, the ceiling)."""
     torch.set_num_threads(1)  # (NEIGHBORWATCH_PROGRESS=0 is inherited from main's environment)
     det = build_model(args)
-    events = [e for e in synthetic_events(args.events, args.sessions, args.seed) if int(e.user[1:]) % parts == part]
-    run_load(det, events[:2000], None, args.batch)  # warm-up
+    events = synthetic_events(args.events, args.sessions, args.seed)
+    mine = [e for e in events if int(e.user[1:]) % parts == part]
+    run_load(det, mine[:2000], None, args.batch)  # warm-up
     barrier.wait()
-    r = run_load(det, events, None, args.batch)
-    results.put({"part": part, "events": len(events), "wall_s": len(events) / r["events_per_s"], **r})
+    r = run_load(det, mine, None if rate is None else rate * len(mine) / len(events), args.batch)
+    results.put({"part": part, "events": len(mine), "wall_s": len(mine) / r["events_per_s"], **r})
 
 
-def partitioned_ceiling(args: argparse.Namespace, parts: int) -> dict:
-    """Throughput ceiling of `parts` worker processes run side by side: all events / slowest wall."""
+def partitioned(args: argparse.Namespace, parts: int, rate: float | None = None) -> dict:
+    """`parts` worker processes run side by side, offered `rate` events/s in all (None: the
+    ceiling, all events / slowest wall); latency percentiles over every worker's events."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(parts), ctx.Queue()
-    procs = [ctx.Process(target=_partition_worker, args=(i, parts, args, barrier, results)) for i in range(parts)]
+    procs = [ctx.Process(target=_partition_worker, args=(i, parts, args, rate, barrier, results)) for i in range(parts)]
     for pr in procs:
         pr.start()
     rows = [results.get(timeout=1800) for _ in procs]
     for pr in procs:
         pr.join()
     total = sum(r["events"] for r in rows)
-    return {"workers": parts, "events_per_s": total / max(r["wall_s"] for r in rows), "rows": rows}
+    lat = np.concatenate([r.pop("latencies_s") for r in rows])
+    return {
+        "workers": parts,
+        "events_per_s": total / max(r["wall_s"] for r in rows),
+        "p50_ms": 1e3 * float(np.percentile(lat, 50)),
+        "p99_ms": 1e3 * float(np.percentile(lat, 99)),
+        "rows": rows,
+    }
 
 
 def recall_at_k(det, n: int, queries: int, seed: int) -> float | None:
@@ -321,9 +333,15 @@ def main() -> None:
     else:
         recall = f"{r:.3f} (HNSW M={c.hnsw_m}, efSearch={c.hnsw_ef_search}, {args.recall_queries} queries)"
     print(f"recall@{c.k - 1} of the index vs exact search: {recall}")
+    if args.workers > 1:
+        print(f"{'offered ev/s':>12} {'achieved ev/s':>14} {'p50 ms':>9} {'p99 ms':>9}   ({args.workers} workers)")
+        for load in args.loads.split(","):
+            if load.strip() != "max":
+                r = partitioned(args, args.workers, float(load))
+                print(f"{int(float(load)):>12} {r['events_per_s']:>14,.0f} {r['p50_ms']:>9.2f} {r['p99_ms']:>9.2f}")
     ceilings = {}
     for parts in sorted({1, args.workers}):
-        ceilings[parts] = partitioned_ceiling(args, parts)
+        ceilings[parts] = partitioned(args, parts)
         per = ", ".join(f"{r['events']} events at {r['events_per_s']:,.0f}/s" for r in ceilings[parts]["rows"])
         print(
             f"{parts} worker process(es), events partitioned by user: {ceilings[parts]['events_per_s']:,.0f} events/s ({per})"
