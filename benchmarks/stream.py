@@ -92,8 +92,10 @@ def engine_for(det, cache: int = 50_000):
     from neighborwatch.models.lan.stream_scorer import LANStreamScorer
     from neighborwatch.sequences.tokenize import WordHourTokenizer
     from neighborwatch.streaming.alerts import Thresholds
+    from neighborwatch.streaming.collector import settle_for_streaming
     from neighborwatch.streaming.engine import Engine, EngineConfig
 
+    settle_for_streaming()  # as `serve` does once its worker is built
     tok = WordHourTokenizer()
     cfg = EngineConfig(window_s=0.0, max_hold_s=0.0, collapse=False)
     return Engine(LANStreamScorer(det, capacity=4096, cache_size=cache), tok.transform, tok.decode, Thresholds(), cfg)

@@ -58,6 +58,7 @@ def build_runtime(opts: ServeOptions):
     import torch
 
     from neighborwatch.streaming.alerts import Thresholds
+    from neighborwatch.streaming.collector import settle_for_streaming
     from neighborwatch.streaming.engine import EngineConfig
     from neighborwatch.streaming.events import TimeRange
     from neighborwatch.streaming.loader import build_engine
@@ -104,6 +105,7 @@ def build_runtime(opts: ServeOptions):
     sinks = [parse_sink(s) for s in opts.sinks] or [JsonlSink(state / "alerts.jsonl", "alerts")]
     runtime = Runtime(engine, source, sinks, state, snapshot_every_s=opts.snapshot_every_s, batch=opts.batch)
     runtime.restore()
+    settle_for_streaming()  # the model and the restored state live as long as the worker
     return runtime, publisher
 
 
