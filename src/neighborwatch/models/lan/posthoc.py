@@ -34,11 +34,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError
+from neighborwatch.models.baselines.posthoc._featurebase import training_sequence_labels
 from neighborwatch.models.baselines.posthoc.features import sequence_features
 from neighborwatch.models.baselines.posthoc.gbt import GBTConfig, boosted_classifier
 from neighborwatch.models.lan.detector import LAN
 from neighborwatch.models.manifest import read_manifest, register, write_manifest
-from neighborwatch.sequences.base import SequenceSet, sequence_labels
+from neighborwatch.sequences.base import SequenceSet
 
 ACTIVITY_MODEL = "activity_model"
 HEAD_ARRAYS = "head.npz"
@@ -107,13 +108,7 @@ class LANPosthoc(Detector):
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
     ) -> LANPosthoc:
-        if train_labels is None:
-            raise ValueError(f"{self.name} trains its sequence head on labels: fit needs the training labels")
-        y = sequence_labels(train, np.asarray(train_labels, dtype=bool))
-        if y.all() or not y.any():
-            raise ValueError(
-                f"{self.name} needs both normal and malicious training sequences; got {int(y.sum())} malicious of {len(y)}"
-            )
+        y = training_sequence_labels(self.name, train, train_labels)
         self.lan.fit(train, train_labels, validation, validation_labels)
         surprise = surprisal(self.lan.score_activities(train))
         scored = surprise[~np.isnan(surprise)]

@@ -31,6 +31,20 @@ from neighborwatch.sequences.base import SequenceSet, sequence_labels
 TRAIN_ARRAYS = "train.npz"
 
 
+def training_sequence_labels(owner: str, train: SequenceSet, train_labels: np.ndarray | None) -> np.ndarray:
+    """Per training sequence: malicious or not, for a detector that learns from sequence labels
+    (a clear error without labels, or when one class is missing)."""
+    if train_labels is None:
+        raise ValueError(f"{owner} is supervised: fit needs the training labels")
+    y = sequence_labels(train, np.asarray(train_labels, dtype=bool))
+    if y.all() or not y.any():
+        raise ValueError(
+            f"{owner} is supervised and needs both normal and malicious training "
+            f"sequences; got {int(y.sum())} malicious of {len(y)}"
+        )
+    return y
+
+
 @dataclass(frozen=True)
 class FeatureConfig(DetectorConfig):
     seed: int = 0
@@ -70,16 +84,7 @@ class FeatureDetector(Detector):
         if len(train) == 0:
             raise ValueError(f"{self.name}: the training set has no sequences")
         x = sequence_features(train)
-        y = None
-        if self.supervised:
-            if train_labels is None:
-                raise ValueError(f"{self.name} is supervised: fit needs the training labels")
-            y = sequence_labels(train, np.asarray(train_labels, dtype=bool))
-            if y.all() or not y.any():
-                raise ValueError(
-                    f"{self.name} is supervised and needs both normal and malicious training "
-                    f"sequences; got {int(y.sum())} malicious of {len(y)}"
-                )
+        y = training_sequence_labels(self.name, train, train_labels) if self.supervised else None
         cap = self.config.max_train
         if cap and len(x) > cap:
             rng = np.random.default_rng(self.config.seed)
