@@ -82,18 +82,24 @@ class OrderModel:
         return scores
 
 
-def order_data(n: int, rng: np.random.Generator) -> tuple[SequenceSet, np.ndarray]:
-    """Sessions of the same tokens in the same hours; malicious ones have two middle activities
-    swapped, so that counts, shares, hours and duration cannot tell them apart, only the order."""
+def order_data(n: int, rng: np.random.Generator, kinds: tuple[str, ...] = ("swap",)) -> tuple[SequenceSet, np.ndarray]:
+    """Sessions of ascending tokens. Malicious ones either have two middle activities swapped
+    ("swap": counts, shares, hours and duration cannot tell them apart, only the order), or end
+    with token 50 ("extra": a count shows it, and the order stays ascending)."""
     seqs, labels = [], []
-    for _ in range(n):
+    for i in range(n):
         s = sorted(int(t) for t in rng.choice(np.arange(2, 40), 6, replace=False))
-        bad = rng.random() < 0.2
-        if bad:
+        kind = kinds[i % len(kinds)] if rng.random() < 0.2 else ""
+        if kind == "swap":
             s[2], s[3] = s[3], s[2]
+            labels.append([False, False, True, True, False, False])
+        elif kind == "extra":
+            s.append(50)
+            labels.append([False] * 6 + [True])
+        else:
+            labels.append([False] * 6)
         seqs.append(s)
-        labels.append([False, False, bad, bad, False, False])
-    return sequence_set(seqs), np.array(labels).ravel()
+    return sequence_set(seqs), np.concatenate([np.array(lab, dtype=bool) for lab in labels])
 
 
 def test_the_head_learns_what_only_the_activity_evidence_shows() -> None:
@@ -109,6 +115,25 @@ def test_the_head_learns_what_only_the_activity_evidence_shows() -> None:
     det.fit(train, train_labels)
     assert roc_auc_score(y, det.score_sequences(test)) > 0.95
     assert det.rare_levels.shape == (len(RARE_QUANTILES),)
+
+
+def test_validation_picks_the_rule_that_also_finds_what_the_training_period_never_showed() -> None:
+    rng = np.random.default_rng(5)
+    train, train_labels = order_data(400, rng, ("extra",))  # the head learns token 50 only
+    validation, validation_labels = order_data(300, rng, ("extra", "swap"))
+    test, test_labels = order_data(300, rng, ("extra", "swap"))
+    y = np.add.reduceat(test_labels, test.offsets[:-1]) > 0
+
+    det = LANPosthoc(OrderModel())  # type: ignore[arg-type]
+    det.fit(train, train_labels, validation, validation_labels)
+    assert det.rule in ("evidence", "either")
+    assert det.validation_auc[det.rule] > det.validation_auc["head"]
+    head_only = det._combine(*det._parts(det._features(test)), "head")
+    assert roc_auc_score(y, det.score_sequences(test)) > roc_auc_score(y, head_only) + 0.1
+    assert det.fit_summary()["rule"] == det.rule
+
+    det.fit(train, train_labels)  # no validation: the head alone
+    assert det.rule == "head" and det.validation_auc == {}
 
 
 def test_the_activity_model_is_trained_without_labels_unless_asked() -> None:

@@ -173,6 +173,8 @@ def _fit_and_evaluate(
     record["params"] = kw
     det.fit(train, labels, val, val_labels)
     record["fit_s"] = time.perf_counter() - t0
+    if summary := det.fit_summary():
+        record["fit_summary"] = summary
     t1 = time.perf_counter()
     result = evaluate_on(det, data.eval, levels=job.levels, keep_scores=True, seed=seed)
     # scoring alone (validation + test splits), without the metrics' bootstrap replicates

@@ -74,6 +74,11 @@ class Detector(ABC):
     ) -> Detector:
         """Learn from the training period; `validation` serves model selection only."""
 
+    def fit_summary(self) -> dict[str, Any]:
+        """What the last `fit` chose that a results table should record (e.g. a rule picked on
+        validation); empty when nothing."""
+        return {}
+
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
         raise NotImplementedError(f"{self.name} does not score single activities")
 

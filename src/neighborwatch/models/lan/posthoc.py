@@ -15,6 +15,12 @@ these summaries next to the count features the GBT row sees (`posthoc.features`)
 hyper-parameters are the GBT row's (`gbt.boosted_classifier`), so the difference between the
 two rows is LAN's evidence.
 
+Which score: the head learns the scenarios the training period shows, and nothing else (r4.2 dev
+org: it found the scenario-2 sessions and none of the scenario-1 ones, which LAN's unsupervised
+top-3 mean found all of). So three rules are scored on the validation sequences, whose held-out
+insiders span several scenarios (`sequences.splits`), and the best by validation AUC is kept
+(`RULES`); the test period plays no part in the choice. Ties go to the earlier rule.
+
 Why LAN is trained normal-only here: the head learns from the training sequences' evidence,
 which LAN was fitted on. With the hybrid loss the training period's malicious activities are
 pushed to near-zero probability, so their in-sample surprisal overstates what an unseen insider
@@ -32,6 +38,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError
 from neighborwatch.models.baselines.posthoc._featurebase import training_sequence_labels
@@ -39,13 +46,16 @@ from neighborwatch.models.baselines.posthoc.features import sequence_features
 from neighborwatch.models.baselines.posthoc.gbt import GBTConfig, boosted_classifier
 from neighborwatch.models.lan.detector import LAN
 from neighborwatch.models.manifest import read_manifest, register, write_manifest
-from neighborwatch.sequences.base import SequenceSet
+from neighborwatch.sequences.base import SequenceSet, sequence_labels
 
 ACTIVITY_MODEL = "activity_model"
 HEAD_ARRAYS = "head.npz"
 TOPS = (1, 3, 5)
 #: surprisal quantiles of the training activities; the head counts activities above each
 RARE_QUANTILES = (0.99, 0.999)
+#: head: the boosted head's probability; evidence: LAN's top-3 mean surprisal (unsupervised);
+#: either: the higher of the two's ranks among the validation sequences (both kinds of evidence)
+RULES = ("head", "evidence", "either")
 #: what post-hoc LAN changes in LAN's presets (module docstring)
 PRESET_CHANGES = {"loss": "normal_only"}
 
@@ -94,12 +104,50 @@ class LANPosthoc(Detector):
         self.head_config = GBTConfig(seed=self.lan.config.seed)
         self.head: Any = None
         self.rare_levels = np.zeros(len(RARE_QUANTILES))
+        self.rule = RULES[0]
+        self.validation_auc: dict[str, float] = {}
+        #: sorted validation scores of the head and of the evidence (ranks of the `either` rule)
+        self.references = (np.zeros(0), np.zeros(0))
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
 
-    def _features(self, seqs: SequenceSet, surprise: np.ndarray) -> np.ndarray:
+    def _features(self, seqs: SequenceSet, surprise: np.ndarray | None = None) -> np.ndarray:
         """The head's input: the GBT row's count features next to LAN's evidence."""
+        if surprise is None:
+            surprise = surprisal(self.lan.score_activities(seqs))
         return np.hstack([sequence_features(seqs), activity_evidence(seqs, surprise, self.rare_levels)])
+
+    def _parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(head probability, top-3 mean surprisal) of each row of `x`."""
+        evidence = x[:, -(len(TOPS) + 1 + len(RARE_QUANTILES)) + TOPS.index(3)]
+        return np.asarray(self.head.predict_proba(x)[:, 1], dtype=np.float64), evidence.astype(np.float64)
+
+    def _combine(self, head: np.ndarray, evidence: np.ndarray, rule: str) -> np.ndarray:
+        if rule == "head":
+            return head
+        if rule == "evidence":
+            return evidence
+        ranks = [
+            np.searchsorted(ref, v, side="right") / max(ref.size, 1)
+            for ref, v in zip(self.references, (head, evidence))
+        ]
+        return np.maximum(*ranks) + 1e-6 * (ranks[0] + ranks[1])  # the sum orders ties of the max
+
+    def _select_rule(self, validation: SequenceSet | None, validation_labels: np.ndarray | None) -> None:
+        """Keep the rule with the highest validation AUC (the head alone without usable validation)."""
+        self.rule, self.validation_auc = RULES[0], {}
+        if validation is None or validation_labels is None or not len(validation):
+            return
+        y = sequence_labels(validation, np.asarray(validation_labels, dtype=bool))
+        if y.all() or not y.any():
+            return
+        head, evidence = self._parts(self._features(validation))
+        self.references = (np.sort(head), np.sort(evidence))
+        self.validation_auc = {r: float(roc_auc_score(y, self._combine(head, evidence, r))) for r in RULES}
+        self.rule = max(RULES, key=lambda r: (self.validation_auc[r], -RULES.index(r)))
+
+    def fit_summary(self) -> dict[str, Any]:
+        return {"rule": self.rule, "validation_auc": self.validation_auc}
 
     def fit(
         self,
@@ -114,6 +162,7 @@ class LANPosthoc(Detector):
         scored = surprise[~np.isnan(surprise)]
         self.rare_levels = np.quantile(scored, RARE_QUANTILES) if scored.size else np.zeros(len(RARE_QUANTILES))
         self._refit(self._features(train, surprise), y)
+        self._select_rule(validation, validation_labels)
         return self
 
     def _refit(self, x: np.ndarray, y: np.ndarray) -> None:
@@ -125,23 +174,36 @@ class LANPosthoc(Detector):
             raise NotFittedError(self.name)
         if len(seqs) == 0:
             return np.zeros(0, dtype=np.float64)
-        x = self._features(seqs, surprisal(self.lan.score_activities(seqs)))
-        return np.asarray(self.head.predict_proba(x)[:, 1], dtype=np.float64)
+        return self._combine(*self._parts(self._features(seqs)), self.rule)
 
     def save(self, path: str | Path) -> None:
         if self._x is None or self._y is None:
             raise NotFittedError(self.name, "save")
         path = Path(path)
         self.lan.save(path / ACTIVITY_MODEL)
-        write_manifest(path, self.name, {"head": self.head_config.to_dict(), "rare_quantiles": list(RARE_QUANTILES)})
-        np.savez_compressed(path / HEAD_ARRAYS, x=self._x, y=self._y, rare_levels=self.rare_levels)
+        write_manifest(
+            path,
+            self.name,
+            {"head": self.head_config.to_dict(), "rare_quantiles": list(RARE_QUANTILES), **self.fit_summary()},
+        )
+        head_ref, evidence_ref = self.references
+        np.savez_compressed(
+            path / HEAD_ARRAYS,
+            x=self._x,
+            y=self._y,
+            rare_levels=self.rare_levels,
+            head_reference=head_ref,
+            evidence_reference=evidence_ref,
+        )
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> LANPosthoc:
         path = Path(path)
-        read_manifest(path, expect=cls.name)
+        config = read_manifest(path, expect=cls.name)["config"]
         det = cls(LAN.load(path / ACTIVITY_MODEL, device=device))
+        det.rule, det.validation_auc = config["rule"], config["validation_auc"]
         with np.load(path / HEAD_ARRAYS, allow_pickle=False) as z:
             det.rare_levels = z["rare_levels"]
+            det.references = (z["head_reference"], z["evidence_reference"])
             det._refit(z["x"], z["y"])
         return det
