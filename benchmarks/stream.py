@@ -293,7 +293,11 @@ def main() -> None:
         f"pool {len(det.pool)} ({'exact' if det.index.exact else 'HNSW'}), vocab {c.vocab_size}"
     )
     events = synthetic_events(args.events, args.sessions, args.seed)
-    print(f"events: {len(events)} over {args.sessions} concurrent sessions; micro-batch ≤ {args.batch}")
+    print(
+        f"events: {len(events)} over {args.sessions} concurrent sessions ({len(events) / args.sessions:.0f} per "
+        f"session: with attention_window {c.attention_window or 'whole prefix'}, longer sessions cost more per "
+        f"event); micro-batch ≤ {args.batch}"
+    )
     run_load(det, events[:2000], None, args.batch)  # warm-up
     print(f"{'offered ev/s':>12} {'achieved ev/s':>14} {'p50 ms':>9} {'p99 ms':>9} {'cache hits':>10}")
     results = []
