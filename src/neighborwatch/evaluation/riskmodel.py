@@ -26,19 +26,15 @@ from typing import Any
 
 import numpy as np
 
+from neighborwatch.models.base import MIN_P, surprisal
+
 US = 1_000_000
-MIN_P = 1e-9  # surprisal is capped at −log(MIN_P) ≈ 20.7 nats
 
 
 def step(risk: float, dt_us: int, z: float, half_life_s: float, slack: float) -> float:
     """One activity's update of a user's risk (`z` NaN: unscored, risk only decays)."""
     risk *= 0.5 ** (max(0, dt_us) / US / half_life_s)
     return risk if z != z else max(0.0, risk + z - slack)
-
-
-def surprisal(score: float | np.ndarray) -> Any:
-    """−log P(observed) from a score 1 − P (NaN stays NaN)."""
-    return -np.log(np.clip(1.0 - np.asarray(score, dtype=np.float64), MIN_P, 1.0))
 
 
 def surprisal_one(score: float) -> float:

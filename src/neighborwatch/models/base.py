@@ -29,6 +29,12 @@ from neighborwatch.sequences.base import SequenceSet
 
 ACTIVITY = "activity"
 SEQUENCE = "sequence"
+MIN_P = 1e-9  # surprisal is capped at −log(MIN_P) ≈ 20.7 nats
+
+
+def surprisal(score: float | np.ndarray, min_p: float = MIN_P) -> Any:
+    """−log P(observed) from an activity score 1 − P (NaN stays NaN), capped at −log(min_p)."""
+    return -np.log(np.clip(1.0 - np.asarray(score, dtype=np.float64), min_p, 1.0))
 
 
 class NotFittedError(RuntimeError):

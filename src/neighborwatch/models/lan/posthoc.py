@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError
+from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError, surprisal
 from neighborwatch.models.baselines.posthoc._featurebase import training_sequence_labels
 from neighborwatch.models.baselines.posthoc.features import sequence_features
 from neighborwatch.models.baselines.posthoc.gbt import GBTConfig, boosted_classifier
@@ -56,13 +56,10 @@ RARE_QUANTILES = (0.99, 0.999)
 #: head: the boosted head's probability; evidence: LAN's top-3 mean surprisal (unsupervised);
 #: either: the higher of the two's ranks among the validation sequences (both kinds of evidence)
 RULES = ("head", "evidence", "either")
+#: lowest P of the evidence (its surprisal cap, −log ≈ 27.6 nats; the risk rule's is 1e-9)
+EVIDENCE_MIN_P = 1e-12
 #: what post-hoc LAN changes in LAN's presets (module docstring)
 PRESET_CHANGES = {"loss": "normal_only"}
-
-
-def surprisal(scores: np.ndarray) -> np.ndarray:
-    """−log P from real-time scores 1 − P (NaN stays NaN)."""
-    return -np.log(np.clip(1.0 - scores, 1e-12, 1.0))
 
 
 def activity_evidence(seqs: SequenceSet, surprise: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -114,7 +111,7 @@ class LANPosthoc(Detector):
     def _features(self, seqs: SequenceSet, surprise: np.ndarray | None = None) -> np.ndarray:
         """The head's input: the GBT row's count features next to LAN's evidence."""
         if surprise is None:
-            surprise = surprisal(self.lan.score_activities(seqs))
+            surprise = surprisal(self.lan.score_activities(seqs), EVIDENCE_MIN_P)
         return np.hstack([sequence_features(seqs), activity_evidence(seqs, surprise, self.rare_levels)])
 
     def _parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +155,7 @@ class LANPosthoc(Detector):
     ) -> LANPosthoc:
         y = training_sequence_labels(self.name, train, train_labels)
         self.lan.fit(train, train_labels, validation, validation_labels)
-        surprise = surprisal(self.lan.score_activities(train))
+        surprise = surprisal(self.lan.score_activities(train), EVIDENCE_MIN_P)
         scored = surprise[~np.isnan(surprise)]
         self.rare_levels = np.quantile(scored, RARE_QUANTILES) if scored.size else np.zeros(len(RARE_QUANTILES))
         self._refit(self._features(train, surprise), y)
