@@ -111,12 +111,24 @@ class SequenceSet:
         """The start-of-session token prepended to every sequence, 0 when there is none."""
         return int(self.extra.get("bos") or 0)
 
+    @property
+    def start_tokens(self) -> int:
+        """How many start tokens there are: `bos .. bos + start_tokens - 1` (one per peer group
+        with `prepare --start-token peer`, see `sequences.peers`; else 1; 0 without BOS)."""
+        return int(self.extra.get("start_tokens") or 1) if self.bos else 0
+
+    def is_start(self) -> np.ndarray:
+        """Per position: whether it is a start token (input only, it stands for no raw event)."""
+        if not self.bos:
+            return np.zeros(self.n_activities, dtype=bool)
+        return self.tokens >= self.bos
+
     def raw_counts(self) -> np.ndarray:
         """Per position: how many raw events it scores (1 + collapsed repeats; 0 for BOS)."""
         if self.repeats is not None:
             return self.repeats
         if self.bos:
-            return (self.tokens != self.bos).astype(np.int32)
+            return (~self.is_start()).astype(np.int32)
         return np.ones(self.n_activities, dtype=np.int32)
 
     def raw_positions(self) -> np.ndarray:
@@ -182,9 +194,9 @@ class SequenceSet:
         word × hour counts, where a start token is no activity); identity when there is none."""
         if not self.bos:
             return self
-        keep = self.tokens != self.bos
+        keep = ~self.is_start()
         cum = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
-        extra = {**self.extra, "bos": 0}
+        extra = {**self.extra, "bos": 0, "start_tokens": 0}
         return SequenceSet(
             tokens=self.tokens[keep],
             offsets=cum[self.offsets],

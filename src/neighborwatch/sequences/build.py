@@ -29,6 +29,7 @@ import polars as pl
 
 from neighborwatch.progress import progress
 from neighborwatch.sequences.base import META_SCHEMA, SequenceSet
+from neighborwatch.sequences.peers import StartGroups, read_organisation
 from neighborwatch.sequences.sessionize import (
     Grouping,
     SessionRule,
@@ -227,13 +228,15 @@ def build_sequences(
     tokenizer: Tokenizer | str | None = None,
     session_rule: SessionRule | None = None,
     start_token: bool = True,
+    peer_start: bool = False,
     validation: str = "users",
     validation_share: float = VALIDATION_USER_SHARE,
     split_seed: int = DEFAULT_SPLIT_SEED,
     stage: GroupingStage | None = None,
 ) -> dict[str, Any]:
     """Build, save and describe the session and user-day sequence sets of a WORK folder
-    (`start_token`: prepend BOS to every sequence, see `tokenize.bos_token`; `validation`: the
+    (`start_token`: prepend BOS to every sequence, see `tokenize.bos_token`; `peer_start`: one
+    start token per peer group instead, `peers.StartGroups`; `validation`: the
     rule of `splits.VALIDATION_RULES`; `session_rule`: the paper's rule for CERT data, the action + idle
     rule otherwise; `stage`: replaces `tokenize_and_group`, the Ray engine runs it per chunk of
     users)."""
@@ -268,6 +271,7 @@ def build_sequences(
         counts: dict[str, Any] = {}
         rule = session_rule or default_rule(is_cert(summary))
         tokens, session_groups, day_groups = (stage or tokenize_and_group)(events, tok, rule)
+        built: dict[str, SequenceSet] = {}
         for kind in KINDS:
             p.update(task, advance=1, description=f"sequences: {kind}s")
             grouping = session_groups if kind == "session" else day_groups
@@ -276,13 +280,23 @@ def build_sequences(
             )
             check_splits(seqs.meta["split"].to_numpy(), dates, validation, (span_start, span_end))
             seqs.extra["tokenizer"] = tok.to_json()  # travels into the model folder (LAN vocab.json)
+            built[kind] = seqs
+        starts = None
+        if peer_start and bos:  # fitted on the training sessions, the same for sessions and days
+            starts = StartGroups.fit(bos, built["session"], read_organisation(work), split_seed)
+            vocab_size = bos + starts.n_tokens
+        for kind, seqs in built.items():
+            if starts is not None:
+                starts.apply(seqs)
             seqs.save(work.sequence_set(kind))
             counts[kind] = _counts(seqs)
         p.update(task, advance=1, description="sequences: config")
         config = {
             "tokenizer": tok.to_json(),
-            "vocab_size": vocab_size,  # the tokenizer's classes + BOS
+            "vocab_size": vocab_size,  # the tokenizer's classes + the start token(s)
             "bos": bos,  # start-of-session token fed at every session open (0 = none)
+            # one start token per peer group (bos + group index), None: every session starts with bos
+            "start_groups": None if starts is None else starts.to_json(),
             "collapse": collapse,
             "session_rule": rule.to_json(),
             "session_lengths": length_distribution(session_groups, times),
@@ -368,6 +382,12 @@ def load_bos(work: WorkDir | str | Path) -> int:
     """The start-of-session token the sequences of a WORK folder begin with (0 = none; folders
     prepared before BOS existed have none)."""
     return int(load_config(work).get("bos") or 0)
+
+
+def load_start_groups(work: WorkDir | str | Path) -> StartGroups | None:
+    """The peer-group start tokens of a WORK folder (None: one plain start token, or none)."""
+    obj = load_config(work).get("start_groups")
+    return None if obj is None else StartGroups.from_json(obj)
 
 
 def load_split_dates(work: WorkDir | str | Path) -> SplitDates:

@@ -37,16 +37,21 @@ import polars as pl
 
 from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.sequences.build import load_sequences
+from neighborwatch.sequences.peers import (
+    ALL_USERS,
+    CLUSTER,
+    PEER_ATTRIBUTES,
+    USERS_PER_CLUSTER,
+    read_organisation,
+    training_events,
+    user_groups,
+)
 from neighborwatch.workdir import WorkDir, write_json
 
 US = 1_000_000
 DAY_US = 86_400 * US
-ALL_USERS = "all users"
-PEER_ATTRIBUTES = ("role", "department", "team")  # the first one the user has names the group
 RARE_PEER_SHARE = 0.05  # default: "rare among peers" when at most 5 % of the peers ever did it
 FOLDER = "familiarity"
-USERS_PER_CLUSTER = 20  # activity-profile peer groups (no LDAP): about this many users each
-CLUSTER = "activity profile"  # their group names: 'activity profile=1', ...
 TABLES = ("users", "user_tokens", "peer_tokens")
 
 
@@ -55,58 +60,6 @@ def tokenizer_fingerprint(tokenizer_json: dict[str, Any] | None) -> str | None:
     if tokenizer_json is None:
         return None
     return hashlib.sha256(json.dumps(tokenizer_json, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def peer_groups(org: pl.DataFrame | None) -> pl.DataFrame:
-    """(user, group) for every user of the organisation table: 'role=X', else 'department=X', else
-    'team=X', else 'all users'."""
-    if org is None or org.height == 0:
-        return pl.DataFrame(schema={"user": pl.Utf8, "group": pl.Utf8})
-    attrs = [a for a in PEER_ATTRIBUTES if a in org.columns]
-    keys = [
-        pl.when(pl.col(a).cast(pl.Utf8).str.strip_chars() != "").then(pl.lit(f"{a}=") + pl.col(a).cast(pl.Utf8))
-        for a in attrs
-    ]
-    return org.select(pl.col("user").cast(pl.Utf8), pl.coalesce([*keys, pl.lit(ALL_USERS)]).alias("group")).unique(
-        "user", keep="first"
-    )
-
-
-def activity_clusters(user_tokens: pl.DataFrame, seed: int = 0) -> pl.DataFrame:
-    """(user, group) from what users do, where no organisation table names peers.
-
-    Each user's training events become their share per token; the square roots of the shares are
-    clustered by k-means (Euclidean distance between them is the Hellinger distance of the two
-    activity mixes, so a busy user and a quiet one who do the same things are peers). k = users /
-    `USERS_PER_CLUSTER`; with fewer than two groups' worth of users every user stays in 'all users'.
-    Groups are numbered in the order of their first user's name, so the names do not depend on
-    k-means' label order.
-    """
-    users = user_tokens["user"].unique().sort().to_list()
-    k = len(users) // USERS_PER_CLUSTER
-    if k < 2:
-        return pl.DataFrame(schema={"user": pl.Utf8, "group": pl.Utf8})
-    from sklearn.cluster import KMeans
-
-    row = {u: i for i, u in enumerate(users)}
-    tokens = user_tokens["token"].to_numpy()
-    x = np.zeros((len(users), int(tokens.max()) + 1))
-    x[[row[u] for u in user_tokens["user"].to_list()], tokens] = user_tokens["count"].to_numpy()
-    x = np.sqrt(x / x.sum(axis=1, keepdims=True))
-    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
-    first: dict[int, int] = {}
-    for label in labels.tolist():  # users are sorted: the first seen is the first name
-        first.setdefault(label, len(first) + 1)
-    return pl.DataFrame({"user": users, "group": [f"{CLUSTER}={first[lab]}" for lab in labels.tolist()]})
-
-
-def read_organisation(work: WorkDir | str | Path) -> pl.DataFrame | None:
-    """The WORK's organisation table (written by `prepare` from LDAP), or None when it has none."""
-    path = (work if isinstance(work, WorkDir) else WorkDir(work)).users
-    if not path.exists():
-        return None
-    cols = pl.read_parquet_schema(path)
-    return pl.read_parquet(path, columns=[c for c in ("user", *PEER_ATTRIBUTES) if c in cols])
 
 
 @dataclass
@@ -152,15 +105,7 @@ class FamiliarityProfile:
     def build(cls, seqs: SequenceSet, org: pl.DataFrame | None = None, seed: int = 0) -> FamiliarityProfile:
         """The profile of the TRAINING split of `seqs` (whatever other splits it holds are ignored);
         `seed` fixes the activity-profile clusters (used only without an organisation table)."""
-        train = seqs.split("train") if "split" in seqs.meta.columns else seqs
-        users = train.meta["user"].cast(pl.Utf8).to_numpy()[train.raw_seq_index()]
-        events = pl.DataFrame(
-            {
-                "user": pl.Series(users, dtype=pl.Utf8),
-                "token": train.tokens[train.raw_positions()].astype(np.int32),
-                "time": train.raw_event_times(),
-            }
-        ).with_columns(day=pl.col("time") // DAY_US)
+        events = training_events(seqs).with_columns(day=pl.col("time") // DAY_US)
         user_tokens = (
             events.group_by("user", "token")
             .agg(count=pl.len().cast(pl.Int64), days=pl.col("day").n_unique().cast(pl.Int32))
@@ -169,10 +114,7 @@ class FamiliarityProfile:
         trained = events.group_by("user").agg(
             days=pl.col("day").n_unique().cast(pl.Int32), last_us=pl.col("time").max()
         )
-        groups = peer_groups(org)
-        clustered = groups.height == 0  # no organisation table: peers by activity profile
-        if clustered:
-            groups = activity_clusters(user_tokens, seed)
+        groups, clustered = user_groups(user_tokens, org, seed)
         table = (
             trained.join(groups, on="user", how="full", coalesce=True)
             .with_columns(pl.col("group").fill_null(ALL_USERS), pl.col("days").fill_null(0))
