@@ -38,6 +38,8 @@ ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("encoder GRU", {"encoder": "gru"}),
     ("encoder Transformer", {"encoder": "transformer"}),
     *((f"k = {k}", {"k": k}) for k in (5, 10, 15, 20, 40)),
+    # the live cost per event grows with the prefix under whole-prefix attention; a window bounds it
+    ("attention over the last 16 activities", {"attention_window": 16}),
 )
 
 
