@@ -37,7 +37,7 @@ import torch
 from _machine import machine  # noqa: E402  (benchmarks/ sibling)
 
 
-def synthetic_lan(pool: int, seed: int, neighbours: str = "retrieved", k: int = 15):
+def synthetic_lan(pool: int, seed: int, neighbours: str = "retrieved", k: int = 15, attention_window: int = 0):
     """Paper-shaped LAN, untrained, whose pool holds the model's own pooled vectors of `pool`
     distinct prefixes of structured toy sessions (random vectors would be the worst case for
     HNSW, which real, clustered prefix vectors are not)."""
@@ -46,7 +46,13 @@ def synthetic_lan(pool: int, seed: int, neighbours: str = "retrieved", k: int = 
     from neighborwatch.models.lan.scoring import prefix_vectors
     from neighborwatch.sequences.toy import toy_split
 
-    det = LAN(device="cpu", seed=seed, neighbours=neighbours, k=1 if neighbours == "none" else k)
+    det = LAN(
+        device="cpu",
+        seed=seed,
+        neighbours=neighbours,
+        k=1 if neighbours == "none" else k,
+        attention_window=attention_window,
+    )
     det.model.eval()
     rng = np.random.default_rng(seed)
     seqs, _ = toy_split(max(100, pool // 3), 0.0, rng, "train", 0)
@@ -204,7 +210,7 @@ def build_model(args: argparse.Namespace):
         from neighborwatch.models.registry import load_detector
 
         return load_detector(args.model)
-    return synthetic_lan(args.pool, args.seed, args.neighbours, args.k)
+    return synthetic_lan(args.pool, args.seed, args.neighbours, args.k, args.attention_window)
 
 
 @torch.inference_mode()
@@ -274,6 +280,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="worker processes of the partitioned ceiling")
     ap.add_argument("--k", type=int, default=15, help="synthetic model: graph nodes (query + k-1 neighbours)")
+    ap.add_argument(
+        "--attention-window", type=int, default=0, help="synthetic model: attend to the last W activities (0 = all)"
+    )
     ap.add_argument("--recall-queries", type=int, default=2000, help="queries of the recall@k check")
     ap.add_argument(
         "--neighbours", default="retrieved", help="synthetic model: retrieved | random | none (the ablation switch)"
@@ -295,8 +304,12 @@ def main() -> None:
     events = synthetic_events(args.events, args.sessions, args.seed)
     print(
         f"events: {len(events)} over {args.sessions} concurrent sessions ({len(events) / args.sessions:.0f} per "
-        f"session: with attention_window {c.attention_window or 'whole prefix'}, longer sessions cost more per "
-        f"event); micro-batch ≤ {args.batch}"
+        + (
+            f"session; attention over the last {c.attention_window} activities bounds the per-event cost"
+            if c.attention_window
+            else "session; whole-prefix attention: longer sessions cost more per event"
+        )
+        + f"); micro-batch ≤ {args.batch}"
     )
     run_load(det, events[:2000], None, args.batch)  # warm-up
     print(f"{'offered ev/s':>12} {'achieved ev/s':>14} {'p50 ms':>9} {'p99 ms':>9} {'cache hits':>10}")

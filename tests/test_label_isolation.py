@@ -115,7 +115,9 @@ def _labels(events: pl.DataFrame, rows: np.ndarray, scenario: int) -> pl.DataFra
     )
 
 
-def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("peer_start", [False, True], ids=["plain-start", "peer-start"])
+def test_building_sequences_never_reads_labels(tmp_path, monkeypatch, peer_start) -> None:
+    """Also with peer-group start tokens, fitted from the organisation table and training users."""
     build = pytest.importorskip("neighborwatch.sequences.build")
     events = _events()
     n = events.height
@@ -137,6 +139,8 @@ def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
         work.root.mkdir()
         events.write_parquet(work.events)
         write_json(work.summary, {"format": "cert", "release": "r4.2"})
+        if peer_start:  # two roles of two users; the held-out users below leave each role a training user
+            pl.DataFrame({"user": ["U0", "U1", "U2", "U3"], "role": ["A", "B", "A", "B"]}).write_parquet(work.users)
         if labels is not None:
             labels.write_parquet(work.labels)
         elif name == "garbage":
@@ -144,7 +148,12 @@ def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
         with monkeypatch.context() as m:
             spy = ReadSpy(m, work.labels)
             build.build_sequences(
-                work.root, collapse=True, val_start="2010-01-25", test_start="2010-02-08", validation="period"
+                work.root,
+                collapse=True,
+                val_start="2010-01-25",
+                test_start="2010-02-08",
+                validation="period",
+                peer_start=peer_start,
             )
         assert spy.paths, "the spy saw no reads at all: it is not wired to the readers build uses"
         assert not [p for p in spy.paths if Path(p).name == "labels.parquet"]
@@ -162,12 +171,20 @@ def test_building_sequences_never_reads_labels(tmp_path, monkeypatch) -> None:
     for name in ("true", "other", "absent"):
         work = WorkDir(tmp_path / name)
         build.build_sequences(
-            work.root, collapse=True, test_start="2010-02-08", validation="users", validation_share=0.25
+            work.root,
+            collapse=True,
+            test_start="2010-02-08",
+            validation="users",
+            validation_share=0.25,
+            peer_start=peer_start,
         )
         users_rule[name] = {k: build.load_sequences(work.root, kind=k) for k in ("session", "day")}
     for name in ("other", "absent"):
         for kind in ("session", "day"):
             _assert_same(users_rule["true"][kind], users_rule[name][kind], split_too=False)
+    if peer_start:  # the start tokens name the two roles (and they are the only start tokens)
+        seqs = ref["session"]
+        assert seqs.start_tokens == 3 and set(seqs.tokens[seqs.is_start()].tolist()) == {seqs.bos + 1, seqs.bos + 2}
     split = users_rule["true"]["session"].meta["split"]
     assert set(split.unique()) == {"train", "calibration", "validation", "test"}
 

@@ -187,6 +187,12 @@ def prepare(
         help="auto (context for CERT releases, paper for own logs) | context (user-relative context; "
         "measured best on two CERT-format dev orgs) | paper (7 words x 24 hours; own logs: action x hour).",
     ),
+    start_token: str = typer.Option(
+        "plain",
+        "--start-token",
+        help="plain (one start-of-session token) | peer (one per peer group: the LDAP role, else "
+        "activity clusters of users; every sequence model then conditions on who acts).",
+    ),
     engine: str = typer.Option(
         "local",
         "--engine",
@@ -236,6 +242,7 @@ def prepare(
                 session_max=session_max,
                 validation=validation,
                 tokens=tokens,
+                start_token=start_token,
             )
         except (MappingError, LabelsError, SessionRuleError, FileNotFoundError, ValueError) as e:  # user errors: exit 2
             typer.echo(f"error: {e}", err=True)

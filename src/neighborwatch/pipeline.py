@@ -28,21 +28,26 @@ def prepare_work(
     session_max: float | None = None,
     validation: str = "users",
     tokens: str = "auto",
+    start_token: str = "plain",
     stage: Any = None,
     reader: Any = None,
 ) -> dict[str, Any]:
     """`session_*`: comma-separated open/close actions, idle gap in minutes, maximum session
     length in hours (None = the default for the data: the paper's rule for CERT); `tokens`:
     'auto' (default: context for CERT releases, else paper), 'context' (sequences.context_tokens)
-    or 'paper' (7 words × 24 hours; own logs: action × hour); `stage`: see
+    or 'paper' (7 words × 24 hours; own logs: action × hour); `start_token`: 'plain' (one
+    start-of-session token) or 'peer' (one per peer group, `sequences.peers`); `stage`: see
     `sequences.build.build_sequences` (the Ray engine's per-user tokenize + sessionize); `reader`: see
     `data.prepare.ingest` (the Ray engine's reading and sorting)."""
     from neighborwatch.data.prepare import ingest
     from neighborwatch.sequences.build import build_sequences, is_cert
+    from neighborwatch.sequences.peers import START_TOKENS
     from neighborwatch.sequences.sessionize import make_rule
 
     if tokens not in TOKEN_CHOICES:
         raise ValueError(f"--tokens must be one of {', '.join(TOKEN_CHOICES)}, got {tokens!r}")
+    if start_token not in START_TOKENS:
+        raise ValueError(f"--start-token must be one of {', '.join(START_TOKENS)}, got {start_token!r}")
     make_rule(False, session_open, session_close, session_idle, session_max)  # bad options fail before ingest
     summary = ingest(src, out, fmt=fmt, mapping=mapping, keep_content=keep_content, labels=labels, reader=reader)
     rule = make_rule(is_cert(summary), session_open, session_close, session_idle, session_max)
@@ -54,6 +59,7 @@ def prepare_work(
         session_rule=rule,
         validation=validation,
         tokenizer="context" if tokens == "auto" and is_cert(summary) else TOKEN_CHOICES[tokens],
+        peer_start=start_token == "peer",
         stage=stage,
     )
     return summary

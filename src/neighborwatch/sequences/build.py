@@ -5,7 +5,7 @@ labels only to stratify the held-out validation users (`splits.validation_users`
 token, a sequence or a time — tokenizes every event, groups events into sessions and user-days (`sessionize`), optionally
 collapses repeats (label-blind; each collapsed repeat stays in the set as a raw event scored by
 the activity it repeats), prepends a start-of-session token (BOS, so the first activity is scored
-too), assigns train / validation / test by each sequence's first event (`splits`) and saves both
+too; with `peer_start` one per peer group, `sequences.peers`), assigns train / validation / test by each sequence's first event (`splits`) and saves both
 `SequenceSet`s. `config.json` records everything a later stage
 needs to rebuild the same inputs from live events: the tokenizer (JSON), collapse, split dates.
 

@@ -12,6 +12,8 @@
   with at least one training user. A user never seen in training but named by the organisation
   table gets the role's token; one named by nothing gets `bos`. Fitted label-blind from the
   training split and the organisation table only; the live engine asks the same mapping.
+  Off by default: on the two real-insider dev orgs (LAN, 3 seeds, paired on the same events) the
+  role tokens moved real-time AUC by +0.009 (r4.2) and −0.030 (r5.2, lower on every seed).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from neighborwatch.data.schema import EVENT_SCHEMA
 from neighborwatch.evaluation.incidents import IncidentTracker
 from neighborwatch.models.stream import StreamScorer
 from neighborwatch.sequences.familiarity import RARE_PEER_SHARE, FamiliarityProfile, LiveCounts, phrase
+from neighborwatch.sequences.peers import StartGroups
 from neighborwatch.sequences.sessionize import SessionRule
 from neighborwatch.streaming.alerts import Thresholds, expected_reasons, token_reason
 from neighborwatch.streaming.events import OPTIONAL_FIELDS, LiveEvent, us_to_iso
@@ -125,6 +126,7 @@ class Engine:
         thresholds: Thresholds | None = None,
         config: EngineConfig | None = None,
         familiarity: FamiliarityProfile | None = None,
+        start_groups: StartGroups | None = None,
     ) -> None:
         self.scorer = scorer
         self.tokenize = tokenize
@@ -140,6 +142,11 @@ class Engine:
         # `live_seen` is per-user state like risk: what each user did since training
         self.familiarity = familiarity
         self.live_seen = LiveCounts()
+        # peer-group start tokens (`prepare --start-token peer`): a session opens with its user's
+        # group token, as in the batch sequences; None: every session opens with `config.bos`
+        if start_groups is not None and start_groups.bos != self.config.bos:
+            raise ValueError(f"start groups begin at token {start_groups.bos}, the engine's BOS is {self.config.bos}")
+        self.start_groups = start_groups
         self._heap: list[tuple[int, str, int, LiveEvent]] = []
         self._tie = itertools.count()
         self.watermark_us = -(2**62)
@@ -271,6 +278,7 @@ class Engine:
         late = np.zeros(n, dtype=bool)
         bos = self.config.bos
         bos_slots: list[int] = []  # sessions opened in this batch: fed BOS before any round
+        bos_tokens: list[int] = []  # ... the start token of each (its user's group, or BOS)
         repeat_of = np.full(n, -1, dtype=np.int64)  # a collapsed repeat: the kept event it repeats
         last_kept: dict[int, int] = {}  # slot -> its last kept event in this batch
         owner: list[Any] = [None] * n  # the OpenSession of each routed event
@@ -298,6 +306,7 @@ class Engine:
                     cur = self.sessions.start(ev, self.scorer.allocate())
                     if bos:
                         bos_slots.append(cur.slot)
+                        bos_tokens.append(self.start_groups.token(ev.user) if self.start_groups else bos)
                 assert cur is not None
                 session_ids[i] = cur.session_id
                 owner[i] = cur
@@ -334,7 +343,7 @@ class Engine:
         by_round = np.argsort(round_of, kind="stable")  # event order within each round
         bounds = np.searchsorted(round_of[by_round], np.arange(-1, n_rounds + 1))
         if bos_slots:
-            self.scorer.advance(np.asarray(bos_slots, dtype=np.int64), np.full(len(bos_slots), bos, np.int64))
+            self.scorer.advance(np.asarray(bos_slots, dtype=np.int64), np.asarray(bos_tokens, dtype=np.int64))
         for rd in range(n_rounds):
             idx = by_round[bounds[rd + 1] : bounds[rd + 2]]
             p_idx = idx[predict[idx]]

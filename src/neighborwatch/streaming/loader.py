@@ -3,7 +3,8 @@
 The WORK folder supplies what must match the batch inputs exactly — the tokenizer and the
 repeat-collapse switch (`sequences/config.json`) — and the validation period the alert
 thresholds are calibrated on. Without it the paper's word-hour tokenizer and collapse are used
-and thresholds must be given explicitly. The model folder may hold the training period's familiarity
+and thresholds must be given explicitly. Sequences prepared with peer-group start tokens
+(`prepare --start-token peer`) open each live session with the user's group token too. The model folder may hold the training period's familiarity
 profile (`sequences.familiarity`, saved by `train`); alerts then say whether the activity is a
 first for the user and how rare it is among the user's peers (older model folders: no such reason).
 """
@@ -22,6 +23,7 @@ from neighborwatch.models.base import Detector
 from neighborwatch.models.registry import load_detector
 from neighborwatch.models.stream import StreamScorer
 from neighborwatch.sequences.familiarity import FamiliarityProfile, tokenizer_fingerprint
+from neighborwatch.sequences.peers import StartGroups
 from neighborwatch.sequences.tokenize import Tokenizer, WordHourTokenizer, bos_token, tokenizer_from_json
 from neighborwatch.streaming.alerts import Thresholds, calibrate
 from neighborwatch.streaming.engine import Engine, EngineConfig
@@ -74,6 +76,17 @@ def tokenizer_for(detector: Detector, work: str | Path | None) -> tuple[Tokenize
     return WordHourTokenizer(), True
 
 
+def start_groups_for(detector: Detector, work: str | Path | None) -> StartGroups | None:
+    """The peer-group start tokens the model's training sequences began with (None: one plain
+    start token): from WORK, else from what the model saved."""
+    if work is not None:
+        from neighborwatch.sequences.build import load_start_groups
+
+        return load_start_groups(work)
+    obj = getattr(detector, "start_groups", None)
+    return StartGroups.from_json(obj) if isinstance(obj, dict) else None
+
+
 def familiarity_for(model_dir: str | Path, tok: Tokenizer) -> FamiliarityProfile | None:
     """The model's familiarity profile if it was built with the tokens the engine computes."""
     try:
@@ -119,11 +132,14 @@ def build_engine(
     tok, collapse = tokenizer_for(det, work)
     cfg = config or EngineConfig()
     cfg.collapse = collapse
+    starts = start_groups_for(det, work)
     if work is not None:  # the session rule the training sequences were cut with (stream = batch)
         from neighborwatch.sequences.build import load_bos, load_config
 
         cfg.session_rule = load_config(work).get("session_rule")
         cfg.bos = load_bos(work)  # the start-of-session token the model was trained with
+    elif starts is not None:
+        cfg.bos = starts.bos
     elif scorer.vocab_size == tok.vocab_size + 1:  # no WORK: a model with one class more has BOS
         cfg.bos = bos_token(tok.vocab_size)
     if isinstance(thresholds, (str, Path)):
@@ -136,7 +152,9 @@ def build_engine(
         log.warning("no WORK folder and no thresholds: alerts are off (scores are still produced)")
         th = Thresholds(half_life_s=half_life_s)
     decode = getattr(tok, "decode", None) or (lambda t: (f"token {t}", None))
-    return Engine(scorer, tok.transform, decode, th, cfg, familiarity=familiarity_for(model_dir, tok))
+    return Engine(
+        scorer, tok.transform, decode, th, cfg, familiarity=familiarity_for(model_dir, tok), start_groups=starts
+    )
 
 
 def describe(engine: Engine) -> dict[str, Any]:

@@ -82,6 +82,7 @@ class LAN(Detector):
         self.best_epoch: int = -1
         self.n_train_samples: int = 0  # samples per epoch in the last fit (after oversampling)
         self.tokenizer: Any = None
+        self.start_groups: Any = None  # the training sequences' peer-group start tokens (JSON) or None
         self._pool_tensor: torch.Tensor | None = None
 
     # -- training -------------------------------------------------------------------------------
@@ -105,6 +106,7 @@ class LAN(Detector):
         self.history, self.best_epoch = result.history, result.best_epoch
         self.n_train_samples = result.n_samples
         self.tokenizer = train.extra.get("tokenizer")
+        self.start_groups = train.extra.get("start_groups")
         self._pool_tensor = None
         return self
 
@@ -159,7 +161,11 @@ class LAN(Detector):
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(path / "model.safetensors"))
         (path / "vocab.json").write_text(
-            json.dumps({"vocab_size": self.config.vocab_size, "tokenizer": self.tokenizer}, indent=2, default=str)
+            json.dumps(
+                {"vocab_size": self.config.vocab_size, "tokenizer": self.tokenizer, "start_groups": self.start_groups},
+                indent=2,
+                default=str,
+            )
         )
         np.save(path / "pool_vectors.npy", vectors, allow_pickle=False)
         for name in _POOL_ARRAYS:
@@ -190,7 +196,8 @@ class LAN(Detector):
             cfg.hnsw_ef_search,
             index=faiss.read_index(str(path / "index.faiss")),
         )
-        det.tokenizer = json.loads((path / "vocab.json").read_text()).get("tokenizer")
+        vocab = json.loads((path / "vocab.json").read_text())
+        det.tokenizer, det.start_groups = vocab.get("tokenizer"), vocab.get("start_groups")
         if (path / "history.json").exists():
             h = json.loads((path / "history.json").read_text())
             det.history, det.best_epoch = h.get("epochs", []), h.get("best_epoch", -1)
