@@ -195,8 +195,8 @@ def recall_at_k(det, n: int, queries: int, seed: int) -> float | None:
     if det.index.exact:
         return None
     seqs, _ = toy_split(max(100, queries // 3), 0.0, np.random.default_rng(seed + 1), "train", 0)
-    n = min(queries, seqs.n_activities)  # ends: flat positions of the prefixes' last activities
-    ends = np.sort(np.random.default_rng(seed).choice(seqs.n_activities, n, replace=False))
+    count = min(queries, seqs.n_activities)  # ends: flat positions of the prefixes' last activities
+    ends = np.sort(np.random.default_rng(seed).choice(seqs.n_activities, count, replace=False))
     q = _normalise(prefix_vectors(det.model, seqs, ends, det.device))
     exact = faiss.IndexFlatIP(q.shape[1])
     exact.add(_normalise(det.pool.vectors))
