@@ -13,4 +13,5 @@ from neighborwatch.models.baselines.realtime import (  # noqa: F401  (imports re
     markov,
     rnn,
     sasrec,
+    user_novelty,
 )
