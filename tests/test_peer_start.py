@@ -114,3 +114,16 @@ def test_live_sessions_open_with_the_users_group_token(works, tmp_path) -> None:
         assert max(abs(plain[e] - b) for e, b in batch.items() if not np.isnan(b)) > 1e-4
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_model_whose_start_tokens_are_unknown_is_refused_without_its_work(works, tmp_path) -> None:
+    """A baseline saves no start groups: without the WORK the engine cannot know how sessions
+    start, and says so instead of feeding the wrong start token."""
+    from neighborwatch.models.baselines.realtime.markov import MarkovChain
+
+    _, peer_work = works
+    seqs = load_sequences(peer_work)
+    MarkovChain().fit(seqs.split("train")).save(tmp_path / "markov")
+    assert build_engine(tmp_path / "markov", peer_work, thresholds=Thresholds()).start_groups is not None
+    with pytest.raises(ValueError, match="give the WORK folder"):
+        build_engine(tmp_path / "markov", None, thresholds=Thresholds())

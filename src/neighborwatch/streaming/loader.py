@@ -142,6 +142,11 @@ def build_engine(
         cfg.bos = starts.bos
     elif scorer.vocab_size == tok.vocab_size + 1:  # no WORK: a model with one class more has BOS
         cfg.bos = bos_token(tok.vocab_size)
+    elif scorer.vocab_size != tok.vocab_size:  # e.g. peer-group start tokens the model did not save
+        raise ValueError(
+            f"the model has {scorer.vocab_size} classes but the tokenizer it implies has {tok.vocab_size}: "
+            "give the WORK folder it was trained on"
+        )
     if isinstance(thresholds, (str, Path)):
         th = Thresholds.load(Path(thresholds))
     elif thresholds is not None:
