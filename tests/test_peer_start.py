@@ -18,12 +18,12 @@ from neighborwatch.streaming.loader import build_engine
 from neighborwatch.workdir import WorkDir
 from streaming_fixtures import batch_scores_by_event, events_as_dicts, make_work, train_tiny_lan
 
-#: U000-U003 role "analyst", U004-U008 role "clerk", U009 absent from the organisation table;
-#: U900 is in the table with a role no training user has
+#: U000-U003 role "analyst", U004-U008 role "clerk", U009 in the table without any attribute
+#: ("all users": no peer group); U900 is in the table with a role no training user has
 ORG = pl.DataFrame(
     {
-        "user": [f"U{u:03d}" for u in range(9)] + ["U900"],
-        "role": ["analyst"] * 4 + ["clerk"] * 5 + ["pilot"],
+        "user": [f"U{u:03d}" for u in range(9)] + ["U900", "U009"],
+        "role": ["analyst"] * 4 + ["clerk"] * 5 + ["pilot", None],  # U009: in the table, no role
     }
 )
 

@@ -137,7 +137,8 @@ class StartGroups:
         user_tokens = events.group_by("user", "token").agg(count=pl.len().cast(pl.Int64)).sort("user", "token")
         groups, clustered = user_groups(user_tokens, org, seed)
         trained = set(events["user"].unique().to_list())
-        named = [g for g in sorted(set(groups.filter(pl.col("user").is_in(trained))["group"].to_list()))]
+        # "all users" (named by the table, but by no attribute) is no peer group: the plain token
+        named = sorted(set(groups.filter(pl.col("user").is_in(trained))["group"].to_list()) - {ALL_USERS})
         index = {g: i + 1 for i, g in enumerate(named)}
         users = {u: index[g] for u, g in groups.iter_rows() if g in index}
         rule = f"{CLUSTER} clusters" if clustered else " > ".join(PEER_ATTRIBUTES) + f" > {ALL_USERS!r}"
