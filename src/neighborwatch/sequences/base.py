@@ -101,6 +101,10 @@ class SequenceSet:
         """For every flat position, the sequence it belongs to."""
         return np.repeat(np.arange(len(self), dtype=np.int64), self.lengths)
 
+    def position_users(self) -> np.ndarray:
+        """For every flat position, the account of its sequence (str; '' where the user is null)."""
+        return np.repeat(self.meta["user"].fill_null("").to_numpy().astype(str), self.lengths)
+
     def position_in_sequence(self) -> np.ndarray:
         """For every flat position, its index inside its sequence (0 = first activity)."""
         return np.arange(self.n_activities, dtype=np.int64) - np.repeat(self.offsets[:-1], self.lengths)

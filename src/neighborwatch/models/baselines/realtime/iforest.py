@@ -54,10 +54,6 @@ def _hours(seqs: SequenceSet) -> np.ndarray:
     return (seqs.times // _US_PER_HOUR) % 24
 
 
-def _users(seqs: SequenceSet) -> np.ndarray:
-    return np.repeat(seqs.meta["user"].fill_null("").to_numpy().astype(str), seqs.lengths)
-
-
 class UserProfile:
     """Per-user token and hour counts of the training period (plain arrays, saved as npz)."""
 
@@ -66,7 +62,7 @@ class UserProfile:
 
     @classmethod
     def count(cls, seqs: SequenceSet, positions: np.ndarray) -> UserProfile:
-        users, idx = np.unique(_users(seqs)[positions], return_inverse=True)
+        users, idx = np.unique(seqs.position_users()[positions], return_inverse=True)
         tokens = np.zeros((len(users), seqs.vocab_size), dtype=np.int64)
         np.add.at(tokens, (idx, seqs.tokens[positions]), 1)
         hours = np.zeros((len(users), 24), dtype=np.int64)
@@ -91,7 +87,7 @@ def context_features(seqs: SequenceSet, positions: np.ndarray, profile: UserProf
     start = seqs.times[np.repeat(seqs.offsets[:-1], seqs.lengths)[positions]]
     previous = seqs.times[np.where(index > 0, positions - 1, positions)]
     return feature_rows(
-        seqs.tokens[positions], seqs.times[positions], index, start, previous, _users(seqs)[positions], profile
+        seqs.tokens[positions], seqs.times[positions], index, start, previous, seqs.position_users()[positions], profile
     )
 
 

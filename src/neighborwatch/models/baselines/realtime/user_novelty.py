@@ -83,12 +83,11 @@ class UserNovelty(Detector):
         validation: SequenceSet | None = None,
         validation_labels: np.ndarray | None = None,
     ) -> UserNovelty:
-        positions = train.raw_positions()
-        keep = ~train.is_start()[positions]
+        positions = train.raw_positions()  # every raw event's position (start tokens are none)
         if train_labels is not None:
-            keep &= ~np.asarray(train_labels, dtype=bool)[positions]
-        users_of = train.meta["user"].fill_null("").to_numpy().astype(str)[train.raw_seq_index()][keep]
-        tokens = train.tokens[positions][keep].astype(np.int64)
+            positions = positions[~np.asarray(train_labels, dtype=bool)[positions]]
+        users_of = train.position_users()[positions]
+        tokens = train.tokens[positions].astype(np.int64)
         if tokens.size == 0:
             raise ValueError("user_novelty: no training activities")
         users, user_idx = np.unique(users_of, return_inverse=True)
@@ -110,8 +109,7 @@ class UserNovelty(Detector):
 
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
         tables = self._tables()
-        users = seqs.meta["user"].fill_null("").to_numpy().astype(str)[seqs.seq_index()]
-        out = tables.surprisal(users, seqs.tokens, self.config.prior_events)
+        out = tables.surprisal(seqs.position_users(), seqs.tokens, self.config.prior_events)
         out[seqs.position_in_sequence() == 0] = np.nan
         return out
 
