@@ -118,6 +118,12 @@ class LANConfig:
     threads: int = 0
     # -- inference ------------------------------------------------------------------------------
     score_batch_size: int = 4096  # queries per head batch when scoring
+    #: condition every prediction on who acts: p(a | prefix, user) ∝ p(a | prefix, neighbours) ·
+    #: p(a | user) / p(a), the user's own training mix (`models/user_history.py`; shrunk to the
+    #: organisation's by `user_prior_events` pseudo-events). Users without training history keep
+    #: the plain prediction. Off in the paper, whose LAN never sees the acting user.
+    user_history: bool = False
+    user_prior_events: float = 20.0
     encode_tokens: int = 65_536  # padded tokens per encoder batch (memory bound of a pass)
     #: the preset this config started from (informational, logged; "" = none)
     preset: str = ""
@@ -139,7 +145,7 @@ class LANConfig:
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        for name in ("inference_retrieval",):
+        for name in ("inference_retrieval", "user_history"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.k < 1:
@@ -160,6 +166,8 @@ class LANConfig:
             raise ValueError("attention_window, max_pool, max_train_samples, threads and length_buckets must be >= 0")
         if not 0.0 < self.normal_rate <= 1.0:
             raise ValueError("normal_rate must be in (0, 1]")
+        if not self.user_prior_events > 0:
+            raise ValueError("user_prior_events must be > 0")
 
     # -- JSON round trip ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -247,5 +255,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         max_pool=0,
         train_unit="session",
         length_buckets=0,
+        user_history=False,
     ),
 }

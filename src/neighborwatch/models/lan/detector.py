@@ -9,7 +9,8 @@ A saved model directory holds:
   detector.json (manifest), config.json, model.safetensors (weights), vocab.json,
   pool_vectors.npy / pool_hashes.npy / pool_ends.npy / pool_lengths.npy / pool_event_rows.npy
   (the neighbour pool and the identity of its prefixes: token hash, prefix length, and the
-  events.parquet row of each prefix's last activity), index.faiss (the exact index used), and
+  events.parquet row of each prefix's last activity), index.faiss (the exact index used),
+  user_history.npz (with config.user_history: the training users' activity counts) and
   history.json (per-epoch training log).
 """
 
@@ -33,6 +34,7 @@ from neighborwatch.models.lan.retrieval import NeighbourIndex, PrefixPool
 from neighborwatch.models.lan.scoring import head_probabilities, neighbour_ids, prefix_vectors, score_positions
 from neighborwatch.models.lan.stream_scorer import LANStreamScorer
 from neighborwatch.models.manifest import read_manifest, register, write_manifest
+from neighborwatch.models.user_history import UserHistory
 from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.training.device import select_device
 
@@ -83,6 +85,7 @@ class LAN(Detector):
         self.n_train_samples: int = 0  # samples per epoch in the last fit (after oversampling)
         self.tokenizer: Any = None
         self.start_groups: Any = None  # the training sequences' peer-group start tokens (JSON) or None
+        self.user_history: UserHistory | None = None  # with config.user_history: training users' mixes
         self._pool_tensor: torch.Tensor | None = None
 
     # -- training -------------------------------------------------------------------------------
@@ -107,6 +110,7 @@ class LAN(Detector):
         self.n_train_samples = result.n_samples
         self.tokenizer = train.extra.get("tokenizer")
         self.start_groups = train.extra.get("start_groups")
+        self.user_history = UserHistory.fit(train, train_labels) if self.config.user_history else None
         self._pool_tensor = None
         return self
 
@@ -127,7 +131,7 @@ class LAN(Detector):
 
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
         _, _, index = self._require_fitted()
-        return score_positions(self.model, index, self.pool_vectors, seqs, self.device)
+        return score_positions(self.model, index, self.pool_vectors, seqs, self.device, self.user_history)
 
     def stream_scorer(self) -> LANStreamScorer | None:
         """Live scoring needs a recurrent encoder (a transformer's state is the whole history)."""
@@ -171,6 +175,8 @@ class LAN(Detector):
         for name in _POOL_ARRAYS:
             np.save(path / f"pool_{name}.npy", getattr(pool, name), allow_pickle=False)
         faiss.write_index(index.index, str(path / "index.faiss"))
+        if self.user_history is not None:
+            self.user_history.save(path / "user_history.npz")
         (path / "history.json").write_text(
             json.dumps({"best_epoch": self.best_epoch, "epochs": self.history}, indent=2, default=str)
         )
@@ -196,6 +202,8 @@ class LAN(Detector):
             cfg.hnsw_ef_search,
             index=faiss.read_index(str(path / "index.faiss")),
         )
+        if cfg.user_history:
+            det.user_history = UserHistory.load(path / "user_history.npz")
         vocab = json.loads((path / "vocab.json").read_text())
         det.tokenizer, det.start_groups = vocab.get("tokenizer"), vocab.get("start_groups")
         if (path / "history.json").exists():

@@ -20,6 +20,7 @@ from neighborwatch.models.lan.retrieval import (
     prefix_hashes,
     random_neighbours,
 )
+from neighborwatch.models.user_history import UserHistory
 from neighborwatch.progress import track
 from neighborwatch.sequences.base import SequenceSet
 
@@ -139,12 +140,17 @@ def head_probabilities(
     pool_vectors: torch.Tensor,
     device: torch.device,
     observed: np.ndarray | None = None,
+    history: UserHistory | None = None,
+    users: np.ndarray | None = None,
 ) -> np.ndarray:
     """Next-activity probabilities of each query given its neighbour ids (eval mode).
 
     With `observed` (one token per query) only P(observed) is returned, [Q] float64;
-    otherwise the full distribution [Q, C] float32.
+    otherwise the full distribution [Q, C] float32. With a `history` and each query's acting
+    user, every distribution is first conditioned on the user (`UserHistory.condition`).
     """
+    if history is not None and users is None:
+        raise ValueError("conditioning on the user needs each query's user")
     cfg = model.cfg
     q = len(queries)
     out = np.empty(q, dtype=np.float64) if observed is not None else np.empty((q, cfg.vocab_size), np.float32)
@@ -156,21 +162,27 @@ def head_probabilities(
                 e = min(q, s + cfg.score_batch_size)
                 qv = torch.from_numpy(queries[s:e]).to(device)
                 nb = pool_vectors[torch.from_numpy(neighbours[s:e]).to(device)]
-                probs = torch.softmax(model.head(qv, nb).logits.float(), dim=-1)
+                probs = torch.softmax(model.head(qv, nb).logits.float(), dim=-1).cpu().numpy()
+                if history is not None and users is not None:
+                    probs = history.condition(probs, users[s:e], cfg.user_prior_events)
                 if observed is not None:
-                    idx = torch.from_numpy(observed[s:e].astype(np.int64)).to(device)
-                    out[s:e] = probs.gather(1, idx[:, None])[:, 0].double().cpu().numpy()
+                    out[s:e] = probs[np.arange(e - s), observed[s:e].astype(np.int64)]
                 else:
-                    out[s:e] = probs.cpu().numpy()
+                    out[s:e] = probs
     finally:
         model.train(was_training)
     return out
 
 
 def score_positions(
-    model: LANModel, index: NeighbourIndex, pool_vectors: torch.Tensor, seqs: SequenceSet, device: torch.device
+    model: LANModel,
+    index: NeighbourIndex,
+    pool_vectors: torch.Tensor,
+    seqs: SequenceSet,
+    device: torch.device,
+    history: UserHistory | None = None,
 ) -> np.ndarray:
-    """Real-time scores: 1 − P(activity | its prefix, neighbours) per flat position, NaN at 0."""
+    """Real-time scores: 1 − P(activity | its prefix, neighbours[, user]) per flat position, NaN at 0."""
     scores = np.full(seqs.n_activities, np.nan, dtype=np.float64)
     if seqs.n_activities == 0:
         return scores
@@ -184,6 +196,7 @@ def score_positions(
     queries = prefix_vectors(model, seqs, ends, device, "scoring: encoding sessions")
     hashes = prefix_hashes(seqs)[ends] if needs_hashes(model.cfg) else None
     nbrs = neighbour_ids(index, queries, hashes, model.cfg)
-    p = head_probabilities(model, queries, nbrs, pool_vectors, device, observed=seqs.tokens[targets])
+    users = seqs.position_users()[targets] if history is not None else None
+    p = head_probabilities(model, queries, nbrs, pool_vectors, device, seqs.tokens[targets], history, users)
     scores[targets] = 1.0 - p
     return scores

@@ -7,6 +7,7 @@ Per open session (one slot) the scorer keeps what the next prediction needs and 
   when W = 0 (the paper's pooling: the attention itself then costs O(prefix), as it must);
 * the 64-bit token hash of the prefix (`retrieval.hash_step`), so that `exclude_identical` skips
   a pool prefix with the same tokens exactly as batch scoring does.
+With `user_history`, `score` conditions each prediction on the acting user, as batch scoring does.
 
 `predict` pools each session's prefix (`model.pool_last`), searches the FIXED pool index and runs
 the graph head with the stored pool vectors (`scoring.neighbour_ids`, `scoring.head_probabilities`
@@ -167,6 +168,18 @@ class LANStreamScorer(StreamScorer):
             neighbours=np.stack(row_nbrs) if cited else None,
             similarities=np.stack(row_sims) if cited else None,
         )
+
+    def score(
+        self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray, users: np.ndarray
+    ) -> tuple[np.ndarray, Prediction | None]:
+        """1 − P(token | prefix[, user]): the cached prefix prediction, conditioned on the acting
+        user after the cache (the cache is keyed by the prefix alone), as batch scoring does."""
+        pred = self.predict(slots)
+        history = self.det.user_history
+        if history is not None:
+            pred.probs = history.condition(pred.probs, users, self.cfg.user_prior_events)
+        observed = pred.probs[np.arange(len(slots)), np.asarray(tokens, dtype=np.int64)]
+        return 1.0 - observed.astype(np.float64), pred
 
     def _predict(self, slots: np.ndarray) -> Prediction:
         t0 = time.perf_counter()

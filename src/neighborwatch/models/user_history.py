@@ -1,0 +1,122 @@
+"""What each user did in training: the acting user's own activity distribution.
+
+The question an analyst asks first — has this user ever done this? — needs only counts:
+
+    p(token | user) = (c(user, token) + m · p_all(token)) / (n(user) + m)
+
+c and n count the user's raw TRAINING events (malicious ones left out when labels are given, as
+every next-activity model trains on normal targets); p_all is the whole organisation's training
+share of the token (add-½ smoothed), so a user with little or no history — a user held out for
+validation, a new hire — is judged by the organisation's mix, and `m` pseudo-events set how
+fast a user's own habits take over. Nothing here reads a label beyond that filter or any event
+outside the training set.
+
+Two detectors use it: `user_novelty` scores −log p(token | user) alone, and LAN
+(`user_history` option) combines it with its sequence prediction (`condition`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neighborwatch.sequences.base import SequenceSet
+
+_ARRAYS = ("users", "codes", "counts", "user_totals", "token_counts")
+
+
+@dataclass
+class UserHistory:
+    """Training counts: per user × token (sorted codes user_index · vocab + token), per user, per token."""
+
+    users: np.ndarray  # str [U], sorted
+    codes: np.ndarray  # int64 [K], sorted
+    counts: np.ndarray  # int64 [K]
+    user_totals: np.ndarray  # int64 [U]
+    token_counts: np.ndarray  # int64 [vocab]
+
+    @classmethod
+    def fit(cls, train: SequenceSet, train_labels: np.ndarray | None = None) -> UserHistory:
+        positions = train.raw_positions()  # every raw event's position (start tokens are none)
+        if train_labels is not None:
+            positions = positions[~np.asarray(train_labels, dtype=bool)[positions]]
+        users_of = train.position_users()[positions]
+        tokens = train.tokens[positions].astype(np.int64)
+        if tokens.size == 0:
+            raise ValueError("user history: no training activities")
+        users, user_idx = np.unique(users_of, return_inverse=True)
+        vocab = int(train.vocab_size)
+        codes, counts = np.unique(user_idx.astype(np.int64) * vocab + tokens, return_counts=True)
+        return cls(
+            users,
+            codes,
+            counts.astype(np.int64),
+            np.bincount(user_idx, minlength=len(users)).astype(np.int64),
+            np.bincount(tokens, minlength=vocab).astype(np.int64),
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.token_counts)
+
+    def _shares(self) -> np.ndarray:
+        return (self.token_counts + 0.5) / (self.token_counts.sum() + 0.5 * self.vocab_size)
+
+    def _user_index(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row of each user in `self.users` and whether the user has a history at all."""
+        users = np.asarray(users).astype(str)
+        idx = np.searchsorted(self.users, users)
+        known = (idx < len(self.users)) & (self.users[np.minimum(idx, len(self.users) - 1)] == users)
+        return idx, known
+
+    def surprisal(self, users: np.ndarray, tokens: np.ndarray, prior: float) -> np.ndarray:
+        """−log p(token | user), one per (user, token) pair."""
+        vocab = self.vocab_size
+        tokens = np.asarray(tokens, dtype=np.int64)
+        share = self._shares()[tokens]
+        idx, known = self._user_index(users)
+        c = np.zeros(len(tokens))
+        n = np.zeros(len(tokens))
+        if known.any() and len(self.codes):
+            q = idx[known] * vocab + tokens[known]
+            at = np.minimum(np.searchsorted(self.codes, q), len(self.codes) - 1)
+            c[known] = np.where(self.codes[at] == q, self.counts[at], 0)
+            n[known] = self.user_totals[idx[known]]
+        return -np.log((c + prior * share) / (n + prior))
+
+    def lift(self, users: np.ndarray, prior: float) -> np.ndarray:
+        """float32 [n, vocab]: p(token | user) / p_all(token) for each user (1 where no history)."""
+        vocab = self.vocab_size
+        idx, known = self._user_index(users)
+        out = np.ones((len(idx), vocab), dtype=np.float32)
+        if not known.any():
+            return out
+        rows, inverse = np.unique(idx[known], return_inverse=True)
+        counts = np.zeros((len(rows), vocab))
+        first, last = np.searchsorted(self.codes, rows * vocab), np.searchsorted(self.codes, (rows + 1) * vocab)
+        for r, (a, b) in enumerate(zip(first, last, strict=True)):
+            counts[r, self.codes[a:b] - rows[r] * vocab] = self.counts[a:b]
+        share = self._shares()
+        p_user = (counts + prior * share) / (self.user_totals[rows][:, None] + prior)
+        out[known] = (p_user / share)[inverse]
+        return out
+
+    def condition(self, probs: np.ndarray, users: np.ndarray, prior: float) -> np.ndarray:
+        """A next-activity distribution told who acts: p(a | prefix, user) ∝ p(a | prefix) · lift_user(a).
+
+        The naive-Bayes product of an organisation-wide sequence model and the user's own mix
+        (prefix and user independent given the activity); rows of users without history are
+        unchanged. float32 [n, vocab] in and out, so batch and live give the same numbers.
+        """
+        joint = np.asarray(probs, dtype=np.float32) * self.lift(users, prior)
+        return joint / np.maximum(joint.sum(axis=1, keepdims=True), np.float32(1e-30))
+
+    def save(self, path: str | Path) -> None:
+        np.savez(Path(path), **{name: getattr(self, name) for name in _ARRAYS})
+
+    @classmethod
+    def load(cls, path: str | Path) -> UserHistory:
+        with np.load(Path(path), allow_pickle=False) as z:
+            return cls(*(z[name] for name in _ARRAYS))

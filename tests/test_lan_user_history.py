@@ -1,0 +1,96 @@
+"""LAN told who acts (`user_history`): p(a | prefix, user) ∝ p(a | prefix) · p(a | user) / p(a).
+
+The conditioning is a distribution again, leaves users without history alone, favours what the
+user habitually does, and gives the same numbers in batch, live (through the engine) and after
+save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neighborwatch.models.lan.detector import LAN
+from neighborwatch.models.registry import load_detector
+from neighborwatch.models.user_history import UserHistory
+from neighborwatch.sequences.build import load_sequences
+from neighborwatch.streaming.alerts import Thresholds
+from neighborwatch.streaming.loader import build_engine
+from streaming_fixtures import events_as_dicts, tiny
+from test_streaming_lan import max_diff, replay
+from test_user_novelty import sessions
+
+__all__ = ["tiny"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def habits() -> UserHistory:
+    return UserHistory.fit(sessions([("ann", [1, 1, 2] * 10), ("bob", [3, 3, 1] * 10), ("cat", [1, 2] * 10)]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0.01, 1.0), min_size=10, max_size=10), st.sampled_from(["ann", "bob", "cat", "new"]))
+def test_conditioning_is_a_distribution_and_strangers_keep_the_prediction(weights, user) -> None:
+    probs = np.asarray(weights, np.float32)[None, :] / np.float32(sum(weights))
+    out = habits().condition(probs, np.array([user]), prior=20.0)
+    assert out.shape == probs.shape and out.dtype == np.float32
+    assert abs(float(out.sum()) - 1.0) < 1e-5 and (out > 0).all()
+    if user == "new":  # no training history: the sequence model's prediction, unchanged
+        assert np.allclose(out, probs, atol=1e-7)
+
+
+def test_a_habit_gains_and_a_first_for_the_user_loses_against_the_organisation() -> None:
+    flat = np.full((2, 10), 0.1, np.float32)
+    out = habits().condition(flat, np.array(["ann", "bob"]), prior=20.0)
+    ann, bob = out
+    assert ann[1] > 0.1 and ann[3] < 0.1  # ann's habit up, bob's token down for ann
+    assert bob[3] > 0.1 and bob[2] < 0.1
+    # the lift agrees with the user's smoothed share: p(a | user) / p_all(a)
+    h = habits()
+    lift = h.lift(np.array(["bob"]), prior=20.0)[0]
+    p_user = np.exp(-h.surprisal(np.array(["bob"] * 10), np.arange(10), prior=20.0))
+    share = (h.token_counts + 0.5) / (h.token_counts.sum() + 5.0)
+    assert np.allclose(lift, p_user / share, rtol=1e-5)
+
+
+def test_lan_with_user_history_streams_as_batch_and_survives_save_and_load(tiny, tmp_path) -> None:
+    work, model = tiny
+    plain = load_detector(model)
+    seqs = load_sequences(work)
+    det = load_detector(model)
+    det.config.user_history = True
+    det.user_history = UserHistory.fit(seqs.split("train"))
+    batch = det.score_activities(seqs)
+    before = plain.score_activities(seqs)
+    known = np.isin(seqs.position_users(), det.user_history.users) & ~np.isnan(batch)
+    assert known.sum() > 1000 and np.abs(batch[known] - before[known]).max() > 1e-3  # it does condition
+    engine = build_engine(model, work, detector=det, thresholds=Thresholds())
+    recs, _ = replay(engine, events_as_dicts(pl.read_parquet(work / "events.parquet")))
+    worst, n = max_diff(work, seqs, batch, recs)
+    assert n > 1000 and worst <= 1e-4, worst
+    det.save(tmp_path / "m")
+    again = LAN.load(tmp_path / "m")
+    assert again.config.user_history and again.user_history is not None
+    assert np.allclose(again.score_activities(seqs), batch, atol=1e-6, equal_nan=True)
+
+
+def test_fit_builds_the_history_from_normal_training_events_only(tiny) -> None:
+    work, _ = tiny
+    train = load_sequences(work).split("train")
+    commonest = np.bincount(train.tokens[train.raw_positions()]).argmax()
+    labels = train.tokens == commonest  # every such activity "malicious"
+    fast = {**LAN.presets["fast"], "epochs": 1, "max_train_samples": 500, "vocab_size": train.vocab_size}
+    det = LAN(**fast, user_history=True).fit(train, labels)
+    assert det.user_history is not None and det.user_history.token_counts.sum() > 0
+    assert det.user_history.token_counts[commonest] == 0
+    assert LAN(**fast).fit(train, labels).user_history is None
