@@ -67,3 +67,36 @@ def test_without_start_drops_only_the_bos_positions():
     assert np.array_equal(back.tokens, seqs.tokens) and np.array_equal(back.offsets, seqs.offsets)
     assert np.array_equal(back.event_rows, seqs.event_rows) and back.bos == 0
     assert seqs.without_start() is seqs
+
+
+def test_post_hoc_evidence_of_probability_scores_is_surprisal():
+    """One near-impossible activity outweighs three merely unlikely ones once read as −log P;
+    as plain 1 − P means the three win (0.99 > 0.933) and the near-impossible one is lost."""
+    from neighborwatch.models.base import Detector, surprisal
+
+    seqs, _ = toy_data(seed=6, n_train=2, n_val=1, n_test=1)["train"]
+    seqs = seqs.subset(np.array([0, 1]))
+    scores = np.full(seqs.n_activities, 0.1)
+    scores[seqs.offsets[:-1]] = np.nan
+    a, b = seqs.offsets[0] + 1, seqs.offsets[1] + 1
+    scores[a : a + 3] = [0.999999, 0.9, 0.9]
+    scores[b : b + 3] = 0.99
+
+    class Probabilistic(Detector):
+        name = "p"
+        scores_are_probabilities = True  # type: ignore[assignment]
+
+        def fit(self, train, train_labels=None, validation=None, validation_labels=None):
+            return self
+
+        def score_activities(self, s):
+            return scores
+
+    class Plain(Probabilistic):
+        scores_are_probabilities = False  # type: ignore[assignment]
+
+    assert np.allclose(Probabilistic().score_sequences(seqs), aggregate_activity_scores(seqs, surprisal(scores)))
+    first, second = Probabilistic().score_sequences(seqs)
+    assert first > second
+    first, second = Plain().score_sequences(seqs)
+    assert first < second

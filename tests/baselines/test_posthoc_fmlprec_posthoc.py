@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 from posthoc_fixtures import fit_on_toy, toy_test_scores
 
+from neighborwatch.models.base import MIN_P
 from neighborwatch.models.baselines.posthoc.fmlprec_posthoc import FMLPRecPosthoc
 
 KW = dict(seed=5, max_epochs=3, window=10, embed_dim=32, blocks=1)
@@ -13,7 +15,7 @@ def det() -> FMLPRecPosthoc:
 
 def test_scores_shape_and_range(det: FMLPRecPosthoc) -> None:
     s = toy_test_scores(det)
-    assert ((s >= 0) & (s <= 1)).all()  # 1 - P(activity)
+    assert ((s >= 0) & (s <= -np.log(MIN_P))).all()  # top-3 mean of −log P(activity), capped
 
 
 def test_reuses_the_realtime_model_but_is_post_hoc_only(det: FMLPRecPosthoc) -> None:

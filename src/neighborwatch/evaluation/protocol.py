@@ -240,7 +240,7 @@ class _Scorer:
     def __call__(self, level: str, split_name: str, seqs: SequenceSet) -> np.ndarray:
         t0 = time.perf_counter()
         if level == SESSION and self.default_posthoc and split_name in self.activity_scores:
-            scores = aggregate_activity_scores(seqs, self.activity_scores[split_name])
+            scores = aggregate_activity_scores(seqs, self.detector.sequence_evidence(self.activity_scores[split_name]))
         else:
             fn = self.detector.score_activities if level == REALTIME else self.detector.score_sequences
             scores = np.asarray(fn(seqs), dtype=np.float64)

@@ -174,6 +174,10 @@ class NextActivityDetector(Detector):
     def build_net(self, vocab_size: int) -> NextActivityNet:
         """A fresh network for this vocabulary, from `self.config`."""
 
+    @property
+    def scores_are_probabilities(self) -> bool:
+        return getattr(self.config, "score", "prob") == "prob"  # DeepLog's top-g rule is not one
+
     def scores_from_logits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Anomaly score of each observed target: 1 - P(target | prefix)."""
         return 1.0 - torch.softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]

@@ -2,7 +2,7 @@
 save/load.
 
 Post-hoc (`score_sequences`) keeps the contract's default: the mean of the 3 highest real-time
-activity scores of the sequence (see models/base.py), so a session is as suspicious as its few
+surprisals −log P of the sequence (see models/base.py), so a session is as suspicious as its few
 least predictable activities, each judged from its own prefix and neighbours.
 
 A saved model directory holds:
@@ -115,6 +115,10 @@ class LAN(Detector):
         return self
 
     # -- scoring --------------------------------------------------------------------------------
+    @property
+    def scores_are_probabilities(self) -> bool:
+        return True
+
     def _require_fitted(self) -> tuple[PrefixPool, np.ndarray, NeighbourIndex]:
         """The pool, its vectors and the index (NotFittedError before `fit` or `load`)."""
         if self.pool is None or self.index is None or self.pool.vectors is None:

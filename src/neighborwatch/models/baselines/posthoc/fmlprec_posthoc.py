@@ -5,8 +5,8 @@ The paper uses FMLP-Rec (Zhou et al., WWW 2022) for both tasks without saying ho
 whole sequence. We reuse the real-time FMLP-Rec next-activity model unchanged
 (`realtime.fmlprec`: filter-enhanced MLP blocks over the previous W activities, trained on the
 normal training activities) and score a finished sequence by the mean of its 3 highest activity
-scores `1 − P(a_i | prefix)` — the same reduction as LAN's post-hoc score, so the two differ
-only in the model. A separate name and `levels = {SEQUENCE}` keep it in the post-hoc table, and
+surprisals `−log P(a_i | prefix)` — the same reduction as LAN's post-hoc score, so the two
+differ only in the model. A separate name and `levels = {SEQUENCE}` keep it in the post-hoc table, and
 it is fitted per level (sessions, user-days) by the benchmark.
 """
 

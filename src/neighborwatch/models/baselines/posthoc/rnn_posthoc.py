@@ -48,6 +48,10 @@ class RNNPosthoc(NextActivityDetector):
         c = self.config
         return RecurrentNet(vocab_size, "gru", c.embed_dim, c.hidden, c.layers, c.dropout)
 
+    @property
+    def scores_are_probabilities(self) -> bool:
+        return False  # already −log P
+
     def scores_from_logits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood of each observed activity."""
         return -torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]

@@ -165,6 +165,10 @@ class MarkovChain(Detector):
             p = np.where(seen, np.maximum(c - d, 0.0) / safe + d * types / safe * p, p)
         return p
 
+    @property
+    def scores_are_probabilities(self) -> bool:
+        return self.config.score == "prob"
+
     def score_activities(self, seqs: SequenceSet) -> np.ndarray:
         out = np.full(seqs.n_activities, np.nan)
         positions = target_positions(seqs)
