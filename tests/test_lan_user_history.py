@@ -57,10 +57,12 @@ def test_a_habit_gains_and_a_first_for_the_user_loses_against_the_organisation()
     assert bob[3] > 0.1 and bob[2] < 0.1
     # the lift agrees with the user's smoothed share: p(a | user) / p_all(a)
     h = habits()
-    lift = h.lift(np.array(["bob"]), prior=20.0)[0]
-    p_user = np.exp(-h.surprisal(np.array(["bob"] * 10), np.arange(10), prior=20.0))
+    batch = np.array(["bob", "new", "ann", "bob", "cat"])
+    lift = h.lift(batch, prior=20.0)
     share = (h.token_counts + 0.5) / (h.token_counts.sum() + 5.0)
-    assert np.allclose(lift, p_user / share, rtol=1e-5)
+    for row, user in zip(lift, batch, strict=True):
+        p_user = np.exp(-h.surprisal(np.array([user] * 10), np.arange(10), prior=20.0))
+        assert np.allclose(row, p_user / share, rtol=1e-5), user
 
 
 def test_lan_with_user_history_streams_as_batch_and_survives_save_and_load(tiny, tmp_path) -> None:

@@ -28,6 +28,7 @@ TABLE_LEVELS: dict[str, tuple[str, ...]] = {
 #: the LAN options on top of the run's preset and --params). The first row is the full LAN.
 ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("full LAN", {}),
+    ("w/o the acting user's history (the paper)", {"user_history": False}),
     ("w/o graph (k = 1, no neighbours)", {"k": 1, "neighbours": "none"}),
     ("random neighbours", {"neighbours": "random"}),
     ("retrieved neighbours (the paper)", {"neighbours": "retrieved"}),

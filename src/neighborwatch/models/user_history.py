@@ -87,20 +87,27 @@ class UserHistory:
         return -np.log((c + prior * share) / (n + prior))
 
     def lift(self, users: np.ndarray, prior: float) -> np.ndarray:
-        """float32 [n, vocab]: p(token | user) / p_all(token) for each user (1 where no history)."""
+        """float32 [n, vocab]: p(token | user) / p_all(token) for each user (1 where no history).
+
+        A user's lift is prior / (n + prior) for every token the user never did, plus
+        c / ((n + prior) · p_all) where the user has count c: one broadcast and one scatter of
+        the batch's users' own entries, with no per-user loop (it runs on every live batch).
+        """
         vocab = self.vocab_size
         idx, known = self._user_index(users)
         out = np.ones((len(idx), vocab), dtype=np.float32)
         if not known.any():
             return out
-        rows, inverse = np.unique(idx[known], return_inverse=True)
-        counts = np.zeros((len(rows), vocab))
-        first, last = np.searchsorted(self.codes, rows * vocab), np.searchsorted(self.codes, (rows + 1) * vocab)
-        for r, (a, b) in enumerate(zip(first, last, strict=True)):
-            counts[r, self.codes[a:b] - rows[r] * vocab] = self.counts[a:b]
-        share = self._shares()
-        p_user = (counts + prior * share) / (self.user_totals[rows][:, None] + prior)
-        out[known] = (p_user / share)[inverse]
+        at = np.flatnonzero(known)
+        rows = idx[at]
+        totals = self.user_totals[rows] + prior
+        out[at] = (prior / totals)[:, None]
+        first = np.searchsorted(self.codes, rows * vocab)
+        lens = np.searchsorted(self.codes, (rows + 1) * vocab) - first
+        which = np.repeat(np.arange(len(rows)), lens)
+        entry = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + first[which]
+        tokens = self.codes[entry] - rows[which] * vocab
+        out[at[which], tokens] += self.counts[entry] / (totals[which] * self._shares()[tokens])
         return out
 
     def condition(self, probs: np.ndarray, users: np.ndarray, prior: float) -> np.ndarray:
