@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,18 +18,10 @@ from neighborwatch.sequences.build import load_sequences
 from neighborwatch.streaming.alerts import Thresholds
 from neighborwatch.streaming.loader import build_engine
 from streaming_fixtures import events_as_dicts, tiny
-from test_streaming_lan import max_diff, replay
+from test_streaming_lan import max_diff, one_thread, replay
 from test_user_novelty import sessions
 
-__all__ = ["tiny"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+__all__ = ["one_thread", "tiny"]  # fixtures: the tiny WORK + model, one torch thread
 
 
 def habits() -> UserHistory:
