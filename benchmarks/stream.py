@@ -1,12 +1,15 @@
 """Live-scoring throughput and latency of the streaming engine, vs re-encoding every prefix.
 
     python benchmarks/stream.py [--model DIR] [--events 40000] [--sessions 2000] [--threads 1] [--workers 2]
+                                [--no-user-history]
 
 Without --model, a LAN with the paper's shape (embedding 128, 2-layer LSTM 128, 8-head
 last-position attention, k = 15, 4 perspectives, 2 GCN layers, 169 classes) is built with
 untrained weights and a pool of `--pool` random vectors behind the same FAISS index type
 training would build (HNSW above 20 000 prefixes): the arithmetic per event is that of a trained
-model. Events are generated for `--sessions` concurrent (user, PC) sessions, interleaved in time.
+model. Events are generated for `--sessions` concurrent (user, PC) sessions, interleaved in time;
+each user gets a synthetic training history (`--no-user-history`: the paper's LAN, which never
+sees the acting user).
 
 Open-loop load: events get arrival times at the offered rate; the engine takes whatever has
 arrived (up to --batch) as one micro-batch; latency = scored time − arrival time. "max" offers
@@ -205,12 +208,31 @@ def recall_at_k(det, n: int, queries: int, seed: int) -> float | None:
     return float(np.mean([len(set(a) & set(b)) / n for a, b in zip(want, got)]))
 
 
+def synthetic_history(sessions: int, vocab: int, seed: int, distinct: int = 60):
+    """A `UserHistory` for the benchmark's users U00000.. : each with `distinct` tokens of its
+    own (geometric counts), so that conditioning on the user does the per-event work of a real
+    organisation (one scatter of the user's entries), not the no-history shortcut."""
+    from neighborwatch.models.user_history import UserHistory
+
+    rng = np.random.default_rng(seed)
+    users = np.array([f"U{u:05d}" for u in range(sessions)])
+    tokens = np.sort(np.stack([rng.choice(np.arange(1, vocab), distinct, replace=False) for _ in users]), axis=1)
+    codes = (np.arange(sessions)[:, None] * vocab + tokens).ravel().astype(np.int64)
+    counts = rng.geometric(0.05, codes.size).astype(np.int64)
+    totals = counts.reshape(sessions, distinct).sum(axis=1)
+    return UserHistory(users, codes, counts, totals, np.bincount(tokens.ravel(), counts, vocab).astype(np.int64))
+
+
 def build_model(args: argparse.Namespace):
     if args.model:
         from neighborwatch.models.registry import load_detector
 
         return load_detector(args.model)
-    return synthetic_lan(args.pool, args.seed, args.neighbours, args.k, args.attention_window)
+    det = synthetic_lan(args.pool, args.seed, args.neighbours, args.k, args.attention_window)
+    if args.user_history:
+        det.config.user_history = True
+        det.user_history = synthetic_history(args.sessions, det.config.vocab_size, args.seed)
+    return det
 
 
 @torch.inference_mode()
@@ -285,6 +307,12 @@ def main() -> None:
     )
     ap.add_argument("--recall-queries", type=int, default=2000, help="queries of the recall@k check")
     ap.add_argument(
+        "--user-history",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="synthetic model: condition on the acting user's history (the quick preset's default)",
+    )
+    ap.add_argument(
         "--neighbours", default="retrieved", help="synthetic model: retrieved | random | none (the ablation switch)"
     )
     args = ap.parse_args()
@@ -298,7 +326,7 @@ def main() -> None:
     c = det.config
     print(
         f"model: {c.encoder} {c.layers}x{c.hidden}, pooling {c.pooling} window {c.attention_window}, k={c.k} "
-        f"({c.neighbours}), "
+        f"({c.neighbours}), user history {'on' if det.user_history is not None else 'off'}, "
         f"pool {len(det.pool)} ({'exact' if det.index.exact else 'HNSW'}), vocab {c.vocab_size}"
     )
     events = synthetic_events(args.events, args.sessions, args.seed)
