@@ -41,7 +41,7 @@ import polars as pl
 
 from neighborwatch.data.labels import row_labels
 from neighborwatch.evaluation import metrics as M
-from neighborwatch.models.base import Detector, aggregate_activity_scores
+from neighborwatch.models.base import Detector
 from neighborwatch.progress import progress
 from neighborwatch.sequences.base import SequenceSet, activity_labels, raw_labels, segment_positions
 from neighborwatch.workdir import WorkDir
@@ -240,7 +240,7 @@ class _Scorer:
     def __call__(self, level: str, split_name: str, seqs: SequenceSet) -> np.ndarray:
         t0 = time.perf_counter()
         if level == SESSION and self.default_posthoc and split_name in self.activity_scores:
-            scores = aggregate_activity_scores(seqs, self.detector.sequence_evidence(self.activity_scores[split_name]))
+            scores = self.detector.sequence_scores(seqs, self.activity_scores[split_name])
         else:
             fn = self.detector.score_activities if level == REALTIME else self.detector.score_sequences
             scores = np.asarray(fn(seqs), dtype=np.float64)

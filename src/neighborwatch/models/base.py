@@ -97,19 +97,20 @@ class Detector(ABC):
         """Whether activity scores are 1 − P(observed) (next-activity models say so)."""
         return False
 
-    def sequence_evidence(self, activity_scores: np.ndarray) -> np.ndarray:
-        """What the default post-hoc score averages: surprisals −log P where scores are 1 − P
-        (their mean barely tells 0.99 from 0.9999, two orders of magnitude of surprise),
-        the activity scores themselves otherwise."""
-        return surprisal(activity_scores) if self.scores_are_probabilities else activity_scores
-
-    def score_sequences(self, seqs: SequenceSet) -> np.ndarray:
-        """Default post-hoc score: the mean of the 3 highest activity evidences of the sequence.
+    def sequence_scores(self, seqs: SequenceSet, activity_scores: np.ndarray) -> np.ndarray:
+        """The default post-hoc score from a sequence's activity scores: the mean of its 3 highest
+        surprisals −log P where scores are 1 − P (their mean barely tells 0.99 from 0.9999, two
+        orders of magnitude of surprise), of its 3 highest activity scores otherwise.
 
         A single very unlikely activity and a run of unlikely ones both lift it, while one noisy
         activity in a long session lifts it less than `max` would.
         """
-        return aggregate_activity_scores(seqs, self.sequence_evidence(self.score_activities(seqs)))
+        evidence = surprisal(activity_scores) if self.scores_are_probabilities else activity_scores
+        return aggregate_activity_scores(seqs, evidence)
+
+    def score_sequences(self, seqs: SequenceSet) -> np.ndarray:
+        """Default post-hoc score: `sequence_scores` of the sequence's real-time scores."""
+        return self.sequence_scores(seqs, self.score_activities(seqs))
 
     def save(self, path: str | Path) -> None:
         raise NotImplementedError(f"{self.name} cannot be saved")
