@@ -88,7 +88,7 @@ class NoveltyStreamScorer(StreamScorer):
 
     def __init__(self, tables: UserHistory, prior: float, capacity: int = 64) -> None:
         self.tables, self.prior = tables, prior
-        self.vocab_size = len(tables.token_counts)
+        self.vocab_size = tables.vocab_size
         super().__init__(capacity)
 
     def _state_shapes(self) -> StateShapes:
@@ -97,7 +97,6 @@ class NoveltyStreamScorer(StreamScorer):
     def score(
         self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray, users: np.ndarray
     ) -> tuple[np.ndarray, Prediction | None]:
-        users = np.asarray(users).astype(str)
         return self.tables.surprisal(users, tokens, self.prior), None
 
     def advance(self, slots: np.ndarray, tokens: np.ndarray, times_us: np.ndarray | None = None) -> None:
