@@ -162,13 +162,14 @@ def head_probabilities(
                 e = min(q, s + cfg.score_batch_size)
                 qv = torch.from_numpy(queries[s:e]).to(device)
                 nb = pool_vectors[torch.from_numpy(neighbours[s:e]).to(device)]
-                probs = torch.softmax(model.head(qv, nb).logits.float(), dim=-1).cpu().numpy()
-                if history is not None and users is not None:
-                    probs = history.condition(probs, users[s:e], cfg.user_prior_events)
-                if observed is not None:
-                    out[s:e] = probs[np.arange(e - s), observed[s:e].astype(np.int64)]
+                probs = torch.softmax(model.head(qv, nb).logits.float(), dim=-1)
+                if history is not None and users is not None:  # on the host: the user tables are numpy
+                    probs = torch.from_numpy(history.condition(probs.cpu().numpy(), users[s:e], cfg.user_prior_events))
+                if observed is not None:  # gather where the distribution is: only [b] leaves the device
+                    idx = torch.from_numpy(observed[s:e].astype(np.int64)).to(probs.device)
+                    out[s:e] = probs.gather(1, idx[:, None])[:, 0].double().cpu().numpy()
                 else:
-                    out[s:e] = probs
+                    out[s:e] = probs.cpu().numpy()
     finally:
         model.train(was_training)
     return out
