@@ -79,7 +79,11 @@ def test_r42_email_details_match_raw(cert_samples: Path, r42_work: WorkDir) -> N
         r = raw[ev["event_id"]]
         addrs = [a for f in ("to", "cc", "bcc") for a in r[f].split(";") if a]
         assert ev["recipients"] == len(addrs)
-        assert ev["external_recipients"] == sum(not a.lower().endswith("@dtaa.com") for a in addrs)
+        outside = [a.lower() for a in addrs if not a.lower().endswith("@dtaa.com")]
+        assert ev["external_recipients"] == len(outside)
+        assert (ev["external_addresses"] or "").split(";") == (outside or [""])
+        sender = r["from"].lower()
+        assert ev["external_sender"] == (None if sender.endswith("@dtaa.com") else sender)
         assert ev["attachments"] == int(r["attachments"])
         assert ev["size"] == int(r["size"])
 

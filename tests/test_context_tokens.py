@@ -63,7 +63,13 @@ def _office(weeks: int = 3) -> list[tuple]:
                     "PC-B",
                     "email",
                     "Send",
-                    {"recipients": 1, "external_recipients": 1, "attachments": 1},
+                    {
+                        "recipients": 1,
+                        "external_recipients": 1,
+                        "attachments": 1,
+                        "external_sender": "bee@home.net",  # B mails friends from home
+                        "external_addresses": "friend@out.com",
+                    },
                 ),
             ]
         for u in ("C", "D", "E"):
@@ -162,6 +168,38 @@ def test_values_never_seen_in_training_get_their_types_unknown_token(office):
     keys = [k.split(" @ ")[0] for k in _decode(tok, probe)]
     assert keys == ["http/UNKNOWN", "file/UNKNOWN", "device/UNKNOWN", "email/UNKNOWN", "other/UNKNOWN"]
     assert (tok.transform(probe) > 0).all() and (tok.transform(probe) < tok.vocab_size).all()
+
+
+def test_work_mail_to_the_users_own_private_address(office):
+    tok, _ = office
+    assert tok.state["own_addresses"] == {"B": ["bee@home.net"]}
+    t = MONDAY + timedelta(days=1, hours=23)
+
+    def mail(user: str, host: str, sender: str | None, to: str) -> tuple:
+        detail = {"recipients": 1, "external_recipients": 1, "attachments": 1, "external_addresses": to}
+        return (t, user, host, "email", "Send", detail | ({"external_sender": sender} if sender else {}))
+
+    probe = _events(
+        [
+            mail("B", "PC-B", None, "x@y.com;bee@home.net"),  # work address → B's own mailbox
+            mail("B", "PC-B", "bee@home.net", "bee@home.net"),  # from home to home: routine
+            mail("B", "PC-B", None, "friend@out.com"),  # work address → someone else
+            mail("A", "PC-A", None, "bee@home.net"),  # not A's own address
+        ]
+    )
+    routine = "email/Send/own/external/attachment"
+    assert tok._keys(probe).to_list() == ["email/Send/own/own-private/attachment"] + [routine] * 3
+    keys = [tok.state["keys"][i] for i in tok.key_indices(probe)]
+    assert keys == ["email/UNKNOWN"] + [routine] * 3  # never in training, so not in the vocabulary
+
+
+def test_a_tokenizer_saved_before_own_addresses_still_loads(office):
+    tok, ev = office
+    old = tok.to_json()
+    del old["own_addresses"]
+    loaded = ContextTokenizer.from_json(old)
+    assert loaded.state is not None and loaded.state["own_addresses"] == {}
+    assert np.array_equal(loaded.transform(ev), tok.transform(ev))  # no work mail to a home address
 
 
 def test_json_round_trip_and_refit_give_identical_tokens(office):

@@ -151,7 +151,7 @@ def detect_release(root: Path) -> ReleaseInfo:
 
 def columns_to_read(header: list[str], keep_content: bool) -> list[str]:
     """Header columns the canonical events need (content only on request, file_tree never)."""
-    drop = {"file_tree", "from"} | (set() if keep_content else {"content"})
+    drop = {"file_tree"} | (set() if keep_content else {"content"})
     return [c for c in header if c not in drop]
 
 
@@ -251,10 +251,14 @@ def canonicalize(
             .str.split(";")
             .list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
         )
+        outside = pl.element().str.to_lowercase().str.ends_with(COMPANY_DOMAIN).not_()
         out["recipients"] = addrs.list.len()
-        out["external_recipients"] = addrs.list.eval(
-            pl.element().str.to_lowercase().str.ends_with(COMPANY_DOMAIN).not_()
-        ).list.sum()
+        out["external_recipients"] = addrs.list.eval(outside).list.sum()
+        external = addrs.list.eval(pl.element().str.to_lowercase().filter(outside)).list.join(";")
+        out["external_addresses"] = pl.when(external != "").then(external)
+        if "from" in cols:
+            sender = pl.col("from").str.strip_chars().str.to_lowercase()
+            out["external_sender"] = pl.when((sender != "") & ~sender.str.ends_with(COMPANY_DOMAIN)).then(sender)
         size_s = pl.col("size").str.strip_chars()
         size = size_s.cast(pl.Int64, strict=False)
         out["size"] = size

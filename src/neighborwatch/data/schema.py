@@ -40,6 +40,10 @@ EVENT_SCHEMA: dict[str, DType] = {
     "from_removable": pl.Boolean,
     "recipients": pl.Int32,
     "external_recipients": pl.Int32,
+    # e-mail addresses outside the organisation (lowercase): the sender when it is one, and the
+    # recipients, ';'-joined; they tell a user's own private address from other outside people
+    "external_sender": pl.Utf8,
+    "external_addresses": pl.Utf8,
     "size": pl.Int64,
     "attachments": pl.Int32,
     # own-log details (field presets: source.ip, destination.ip, process.name, event.outcome)

@@ -20,8 +20,11 @@ on the TRAINING events only (never labels; `fit` sees only what `build_sequences
   - file detail: removable media (`to-removable` / `from-removable` / `local` / `na` where the
     release has no flags) and the extension class (extensions with ≥ `min_count` training
     events, else `other`; `none` without one);
-  - e-mail detail: `internal` / `external` recipients (`na` without the count) and
-    `attachment` / `no-attachment`;
+  - e-mail detail: `internal` / `external` / `own-private` recipients (`na` without the count)
+    and `attachment` / `no-attachment`. `own-private`: mail from a work address to one of the
+    acting user's own outside addresses (those the user sent from in training) — the copy of
+    work data to one's home mailbox that no routine mail has (0 of 1,658 work-address mails in
+    the real r4.2 head);
   - web detail: the domain's cluster learned from co-visitation (domains as vectors of who
     visits them, SVD + k-means, seeded; cluster ids ranked by traffic), `rare` for domains with
     fewer than `shared_users` visitors in training, `unknown` for domains never seen.
@@ -29,7 +32,7 @@ on the TRAINING events only (never labels; `fit` sees only what `build_sequences
   `SOURCE/UNKNOWN` (one per source, plus `other/UNKNOWN` for sources outside CERT's five).
 
 Everything learned (vocabulary with feature counts, habits, own hosts, shared hosts, domain
-classes, extensions) is plain JSON in `to_json()`, stored in WORK/sequences/config.json and the
+classes, extensions, own outside addresses) is plain JSON in `to_json()`, stored in WORK/sequences/config.json and the
 model folder, so the live engine computes the same token from the same frozen per-user state.
 """
 
@@ -55,6 +58,8 @@ EXTRA_COLUMNS: dict[str, DType] = {
     "from_removable": pl.Boolean,
     "external_recipients": pl.Int32,
     "attachments": pl.Int32,
+    "external_sender": pl.Utf8,
+    "external_addresses": pl.Utf8,
 }
 _STATE_KEYS = (
     "keys",
@@ -66,7 +71,9 @@ _STATE_KEYS = (
     "known_hosts",
     "domain_class",
     "extensions",
+    "own_addresses",
 )
+_OPTIONAL_STATE: dict[str, Any] = {"own_addresses": {}}  # absent from tokenizers saved before it existed
 
 
 def _with_inputs(events: pl.DataFrame) -> pl.DataFrame:
@@ -133,6 +140,7 @@ class ContextTokenizer:
         state.update(self._habits(ev))
         state.update(self._hosts(ev))
         state["domain_class"] = self._domain_classes(ev)
+        state["own_addresses"] = self._own_addresses(ev)
         ext = self._extension(pl.col("filename"))
         exts = ev.filter(pl.col("source") == "file").select(ext.alias("e")).drop_nulls()["e"].value_counts()
         state["extensions"] = sorted(exts.filter(pl.col("count") >= p["min_count"])["e"].to_list())
@@ -184,6 +192,37 @@ class ContextTokenizer:
             "shared_hosts": shared,
             "known_hosts": sorted(str(h) for h in users_per_host["host"].to_list()),
         }
+
+    @staticmethod
+    def _own_addresses(ev: pl.DataFrame) -> dict[str, list[str]]:
+        """User → the outside addresses the user sent mail from in training (a private mailbox)."""
+        sent = ev.filter(
+            (pl.col("source") == "email") & (pl.col("action") == "Send") & pl.col("external_sender").is_not_null()
+        )
+        per_user = sent.group_by("user").agg(pl.col("external_sender").unique().sort())
+        return {str(u): [str(a) for a in addrs] for u, addrs in sorted(per_user.iter_rows())}
+
+    def _to_own_private(self, ev: pl.DataFrame) -> pl.Series:
+        """Per event: sent from a work address (no outside sender) to one of the user's own outside
+        addresses."""
+        pairs = [(u, a) for u, addrs in self._require_fit()["own_addresses"].items() for a in addrs]
+        if not pairs:
+            return pl.Series("own", [False] * ev.height, pl.Boolean)
+        own = pl.DataFrame(pairs, schema={"user": pl.Utf8, "a": pl.Utf8}, orient="row").with_columns(hit=pl.lit(True))
+        hits = (
+            ev.select(
+                pl.int_range(pl.len()).alias("i"),
+                "user",
+                pl.when(pl.col("external_sender").is_null())
+                .then(pl.col("external_addresses").str.split(";"))
+                .alias("a"),
+            )
+            .explode("a")
+            .join(own, on=["user", "a"], how="left")
+            .group_by("i", maintain_order=True)
+            .agg(pl.col("hit").any())
+        )
+        return hits["hit"].fill_null(False).alias("own")
 
     def _domain_classes(self, ev: pl.DataFrame) -> dict[str, str]:
         """Domains → co-visitation cluster ('c0' = most traffic), 'rare' below shared_users visitors."""
@@ -261,9 +300,12 @@ class ContextTokenizer:
             .otherwise(pl.lit("local"))
         )
         ext_n, att = pl.col("external_recipients"), pl.col("attachments")
+        ev = ev.with_columns(_own=self._to_own_private(ev))
         mail = pl.concat_str(
             [
-                pl.when(ext_n.is_null())
+                pl.when(pl.col("_own"))
+                .then(pl.lit("own-private"))
+                .when(ext_n.is_null())
                 .then(pl.lit("na"))
                 .when(ext_n > 0)
                 .then(pl.lit("external"))
@@ -343,6 +385,6 @@ class ContextTokenizer:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> ContextTokenizer:
-        if obj.get("type") != cls.name or any(k not in obj for k in _STATE_KEYS):
+        if obj.get("type") != cls.name or any(k not in obj and k not in _OPTIONAL_STATE for k in _STATE_KEYS):
             raise ValueError(f"not a {cls.name} tokenizer: keys {sorted(obj)}")
-        return cls(**obj.get("params", {}), state={k: obj[k] for k in _STATE_KEYS})
+        return cls(**obj.get("params", {}), state={k: obj.get(k, _OPTIONAL_STATE.get(k)) for k in _STATE_KEYS})

@@ -35,6 +35,8 @@ class EventIn(BaseModel):
     from_removable: bool | None = None
     recipients: Count | None = None
     external_recipients: Count | None = None
+    external_sender: str | None = Field(default=None, max_length=1024)
+    external_addresses: str | None = Field(default=None, max_length=65536)
     size: Count | None = None
     attachments: Count | None = None
     src_ip: str | None = Field(default=None, max_length=256)
