@@ -205,24 +205,22 @@ class ContextTokenizer:
     def _to_own_private(self, ev: pl.DataFrame) -> pl.Series:
         """Per event: sent from a work address (no outside sender) to one of the user's own outside
         addresses."""
+        hit = np.zeros(ev.height, dtype=bool)
         pairs = [(u, a) for u, addrs in self._require_fit()["own_addresses"].items() for a in addrs]
-        if not pairs:
-            return pl.Series("own", [False] * ev.height, pl.Boolean)
-        own = pl.DataFrame(pairs, schema={"user": pl.Utf8, "a": pl.Utf8}, orient="row").with_columns(hit=pl.lit(True))
-        hits = (
-            ev.select(
-                pl.int_range(pl.len()).alias("i"),
-                "user",
-                pl.when(pl.col("external_sender").is_null())
-                .then(pl.col("external_addresses").str.split(";"))
-                .alias("a"),
+        if pairs:
+            own = pl.DataFrame(pairs, schema={"user": pl.Utf8, "a": pl.Utf8}, orient="row")
+            work_mail = (
+                ev.select("user", "external_sender", "external_addresses")
+                .with_row_index("i")
+                .filter(pl.col("external_sender").is_null() & pl.col("external_addresses").is_not_null())
             )
-            .explode("a")
-            .join(own, on=["user", "a"], how="left")
-            .group_by("i", maintain_order=True)
-            .agg(pl.col("hit").any())
-        )
-        return hits["hit"].fill_null(False).alias("own")
+            rows = (
+                work_mail.select("i", "user", a=pl.col("external_addresses").str.split(";"))
+                .explode("a")
+                .join(own, on=["user", "a"], how="semi")["i"]
+            )
+            hit[rows.to_numpy()] = True
+        return pl.Series("own", hit)
 
     def _domain_classes(self, ev: pl.DataFrame) -> dict[str, str]:
         """Domains → co-visitation cluster ('c0' = most traffic), 'rare' below shared_users visitors."""
