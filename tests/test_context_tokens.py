@@ -202,6 +202,19 @@ def test_a_tokenizer_saved_before_own_addresses_still_loads(office):
     assert np.array_equal(loaded.transform(ev), tok.transform(ev))  # no work mail to a home address
 
 
+def test_slices_give_the_whole_frames_tokens_and_vocabulary(office, monkeypatch):
+    import neighborwatch.sequences.context_tokens as ct
+
+    tok, ev = office
+    whole, vocab = tok.transform(ev), tok.to_json()
+    assert ev.height > 37 * 10
+    monkeypatch.setattr(ct, "CHUNK_ROWS", 37)  # memory bound on large WORKs: same result in slices
+    sliced = ContextTokenizer(domain_clusters=2, min_count=3, shared_users=2).fit(ev)
+    assert sliced.to_json() == vocab
+    assert np.array_equal(sliced.transform(ev), whole)
+    assert np.array_equal(tok.transform(ev), whole)
+
+
 def test_json_round_trip_and_refit_give_identical_tokens(office):
     tok, ev = office
     again = tokenizer_from_json(json.loads(json.dumps(tok.to_json())))

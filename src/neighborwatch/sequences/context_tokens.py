@@ -49,6 +49,7 @@ SOURCES = ("logon", "device", "file", "email", "http")
 TIME_CLASSES = ("usual", "outside", "weekend", "night")
 NIGHT_END_HOUR = 6  # "night": outside the user's habit, between midnight and 6 a.m.
 UNKNOWN = "UNKNOWN"
+CHUNK_ROWS = 2_000_000  # events per slice when building key strings (memory, not speed)
 OTHER_SOURCE = "other"
 #: event columns this tokenizer reads besides time/user/host/source/action (null where absent)
 EXTRA_COLUMNS: dict[str, DType] = {
@@ -83,6 +84,13 @@ def _with_inputs(events: pl.DataFrame) -> pl.DataFrame:
     if events["time"].null_count():
         raise ValueError(f"{events['time'].null_count()} events have no time; cannot tokenize them")
     return events.select(cols)
+
+
+def _grouped_counts(ev: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """`ev.group_by(by).len()` with the string keys as Categorical while grouping: on 24 M events
+    grouping the plain strings held ~4 GB more memory."""
+    cat = ev.select(pl.col(c).cast(pl.Categorical) for c in by)
+    return cat.group_by(by).len().with_columns(pl.col(c).cast(pl.Utf8) for c in by)
 
 
 def _hour_mask(hours: np.ndarray) -> int:
@@ -146,7 +154,11 @@ class ContextTokenizer:
         state["extensions"] = sorted(exts.filter(pl.col("count") >= p["min_count"])["e"].to_list())
         state["keys"], state["counts"] = [], {}
         self.state = state
-        counts = self._keys(ev).value_counts()
+        counts = (
+            pl.concat([self._keys(part).value_counts() for part in ev.iter_slices(CHUNK_ROWS)])
+            .group_by("key")
+            .agg(pl.col("count").sum())
+        )
         kept = counts.filter(pl.col("count") >= p["min_count"])
         src_order = {s: i for i, s in enumerate(SOURCES)}
         keys = sorted(kept["key"].to_list(), key=lambda k: (src_order.get(k.split("/", 1)[0], len(SOURCES)), k))
@@ -177,7 +189,7 @@ class ContextTokenizer:
         return {"usual_hours": dict(sorted(per_user.items())), "org_usual_hours": usual(weekday["h"])}
 
     def _hosts(self, ev: pl.DataFrame) -> dict[str, Any]:
-        uses = ev.group_by("user", "host").len().sort(["user", "len", "host"], descending=[False, True, False])
+        uses = _grouped_counts(ev, ["user", "host"]).sort(["user", "len", "host"], descending=[False, True, False])
         own = {
             str(u): str(h)
             for u, h in uses.unique("user", keep="first", maintain_order=True).select("user", "host").iter_rows()
@@ -225,8 +237,9 @@ class ContextTokenizer:
     def _domain_classes(self, ev: pl.DataFrame) -> dict[str, str]:
         """Domains → co-visitation cluster ('c0' = most traffic), 'rare' below shared_users visitors."""
         p = self.params
-        visits = (
-            ev.filter((pl.col("source") == "http") & pl.col("domain").is_not_null()).group_by("domain", "user").len()
+        visits = _grouped_counts(
+            ev.select("source", "domain", "user").filter((pl.col("source") == "http") & pl.col("domain").is_not_null()),
+            ["domain", "user"],
         )
         if visits.height == 0:
             return {}
@@ -344,6 +357,8 @@ class ContextTokenizer:
 
     def key_indices(self, events: pl.DataFrame) -> np.ndarray:
         """Index into `keys` per event (unknown keys → their source's UNKNOWN)."""
+        if events.height > CHUNK_ROWS:  # the key strings of 30 M events would take ~10 GB at once
+            return np.concatenate([self.key_indices(part) for part in events.iter_slices(CHUNK_ROWS)])
         st = self._require_fit()
         ev = _with_inputs(events)
         index = {k: i for i, k in enumerate(st["keys"])}
@@ -359,6 +374,8 @@ class ContextTokenizer:
         """int32 token per event row (never 0)."""
         if events.height == 0:
             return np.zeros(0, dtype=np.int32)
+        if events.height > CHUNK_ROWS:
+            return np.concatenate([self.transform(part) for part in events.iter_slices(CHUNK_ROWS)])
         ev = _with_inputs(events)
         return (1 + self.key_indices(events) * len(TIME_CLASSES) + self._time_class(ev)).astype(np.int32)
 
