@@ -32,8 +32,8 @@ on the TRAINING events only (never labels; `fit` sees only what `build_sequences
   `SOURCE/UNKNOWN` (one per source, plus `other/UNKNOWN` for sources outside CERT's five).
 
 Everything learned (vocabulary with feature counts, habits, own hosts, shared hosts, domain
-classes, extensions, own outside addresses) is plain JSON in `to_json()`, stored in WORK/sequences/config.json and the
-model folder, so the live engine computes the same token from the same frozen per-user state.
+classes, extensions, own outside addresses) is plain JSON in `to_json()`, stored in
+WORK/sequences/config.json and the model folder, so the live engine computes the same token from the same frozen per-user state.
 """
 
 from __future__ import annotations
@@ -357,10 +357,10 @@ class ContextTokenizer:
 
     def key_indices(self, events: pl.DataFrame) -> np.ndarray:
         """Index into `keys` per event (unknown keys → their source's UNKNOWN)."""
-        if events.height > CHUNK_ROWS:  # the key strings of 30 M events would take ~10 GB at once
-            return np.concatenate([self.key_indices(part) for part in events.iter_slices(CHUNK_ROWS)])
+        return self._key_indices(_with_inputs(events))
+
+    def _key_indices(self, ev: pl.DataFrame) -> np.ndarray:
         st = self._require_fit()
-        ev = _with_inputs(events)
         index = {k: i for i, k in enumerate(st["keys"])}
         unknown = {s: index[f"{s}/{UNKNOWN}"] for s in SOURCES}
         keys = self._keys(ev)
@@ -374,10 +374,10 @@ class ContextTokenizer:
         """int32 token per event row (never 0)."""
         if events.height == 0:
             return np.zeros(0, dtype=np.int32)
-        if events.height > CHUNK_ROWS:
+        if events.height > CHUNK_ROWS:  # the key strings of 30 M events would take ~10 GB at once
             return np.concatenate([self.transform(part) for part in events.iter_slices(CHUNK_ROWS)])
         ev = _with_inputs(events)
-        return (1 + self.key_indices(events) * len(TIME_CLASSES) + self._time_class(ev)).astype(np.int32)
+        return (1 + self._key_indices(ev) * len(TIME_CLASSES) + self._time_class(ev)).astype(np.int32)
 
     def decode(self, token: int) -> tuple[str, int | None]:
         """('source/action/host/detail @ time class', None) of a token, for explanations."""
