@@ -364,3 +364,70 @@ def test_ablation_rows_that_restate_a_default_are_not_fitted_twice() -> None:
     # a preset that changes a default keeps the row that restores it
     rows, same = ablation_variants(fast=False, overrides={"lan": {"k": 10}})
     assert "lan[k=15]" in [r.name for r in rows] and same["lan[k=10] (k = 10)"] == "lan"
+
+
+def _children(pid: int) -> set[int]:
+    """The live descendants of `pid`, from /proc (Linux)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            kids = {int(k) for k in task.read_text().split()}
+            todo.extend(kids - found)
+            found |= kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("signum", ["SIGKILL", "SIGINT"])
+def test_a_killed_parallel_benchmark_leaves_no_worker_running(tmp_path: Path, signum: str) -> None:
+    """SIGKILL (no clean-up in the parent) or Ctrl-C to `benchmark --jobs 2` while both workers
+    fit (each fit would run for minutes): the workers end with it instead of fitting on unseen."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    work = build_toy_work(tmp_path / "work")
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"logbert": {"max_epochs": 100_000, "patience": 100_000}}))
+    cmd = [sys.executable, "-c", "from neighborwatch.cli import app; app()", "benchmark", str(work.root)]
+    cmd += ["--table", "realtime", "--methods", "logbert", "--seeds", "2", "--jobs", "2", "--threads", "1"]
+    cmd += ["--params", str(params), "--out", str(tmp_path / "bench")]
+    log = (tmp_path / "log.txt").open("w")
+    workers: set[int] = set()
+    # Ctrl-C reaches it as in a terminal even where this test runs in the background (SIGINT ignored)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(workers) < 2:
+            time.sleep(0.5)
+            workers = {p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()}
+        assert len(workers) == 2, (tmp_path / "log.txt").read_text()
+        time.sleep(8)  # past data loading: both workers are inside their fits
+        assert all(_alive(p) for p in workers)
+        proc.send_signal(getattr(signal, signum))
+        proc.wait(30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.2)
+        survivors = [p for p in workers if _alive(p)]
+    finally:
+        for p in workers | _children(proc.pid):
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+        proc.kill()
+        log.close()
+    assert not survivors, f"workers still running after their benchmark was killed: {survivors}"

@@ -386,12 +386,31 @@ def worker_threads(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
+def _exit_with_parent() -> None:
+    """Ends this worker the moment its parent process ends: a benchmark that is killed (SIGTERM,
+    SIGKILL, a closed terminal) must not leave workers fitting on for an hour, unseen."""
+    import multiprocessing as mp
+    import threading
+
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's sentinel closes, i.e. when it exits
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _init_worker(work: str, threads: int) -> None:
-    """Runs once in each worker process: thread caps, then the data (loaded once per worker)."""
+    """Runs once in each worker process: the parent watch, thread caps, then the data (loaded
+    once per worker)."""
     global _WORKER_DATA
     import torch
     from threadpoolctl import threadpool_limits
 
+    _exit_with_parent()
     torch.set_num_threads(threads)
     threadpool_limits(threads)
     _WORKER_DATA = load_benchmark_data(work)
@@ -414,26 +433,52 @@ def process_runner(work: str | Path, jobs: int, threads: int = 0) -> Runner:
         overrides: Mapping[str, Mapping[str, Any]] | None,
     ) -> Iterator[dict[str, Any]]:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         if not pending:
             return
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             jobs,
             mp_context=mp.get_context("spawn"),
             initializer=_init_worker,
             initargs=(str(work), threads or worker_threads(jobs)),
-        ) as pool:
+        )
+        finished = False
+        try:
             futures = []
             for job, seed in pending:
                 console.print(
                     f"▶ queued {escape(job.name)} (seed {seed}, fit on {job.fit_kind}s → {', '.join(job.levels)})"
                 )
                 futures.append(pool.submit(_worker_job, job, seed, fast, overrides))
-            for fut in as_completed(futures):
-                yield fut.result()
+            waiting = set(futures)
+            while waiting:  # waits of 1 s: a Ctrl-C handed to another thread still reaches this one
+                done, waiting = wait(waiting, timeout=1.0, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+            finished = True
+        finally:
+            if finished:
+                pool.shutdown()
+            else:  # interrupted, a failed worker or the consumer stopped: stop the running jobs too
+                _stop_now(pool)
 
     return run
+
+
+def _stop_now(pool: Any) -> None:
+    """Cancels a pool's queued jobs and stops its running ones now (`shutdown` alone lets them
+    finish first). Python 3.14 has `terminate_workers`; before it, the pool's process table, read
+    before `shutdown` clears it, is the only handle."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(5)
 
 
 # -- scores on disk, paired comparisons, resume -------------------------------------------------
