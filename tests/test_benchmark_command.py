@@ -366,6 +366,14 @@ def test_ablation_rows_that_restate_a_default_are_not_fitted_twice() -> None:
     assert "lan[k=15]" in [r.name for r in rows] and same["lan[k=10] (k = 10)"] == "lan"
 
 
+def _proc_text(path: str | Path) -> str:
+    """A /proc file's text, or "" when its process has just gone (these reads race with exits)."""
+    try:
+        return Path(path).read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def _children(pid: int) -> set[int]:
     """The live descendants of `pid`, from /proc (Linux)."""
     found: set[int] = set()
@@ -373,18 +381,15 @@ def _children(pid: int) -> set[int]:
     while todo:
         parent = todo.pop()
         for task in Path(f"/proc/{parent}/task").glob("*/children"):
-            kids = {int(k) for k in task.read_text().split()}
+            kids = {int(k) for k in _proc_text(task).split()}
             todo.extend(kids - found)
             found |= kids
     return found
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+    stat = _proc_text(f"/proc/{pid}/stat")
+    return bool(stat) and stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc")
@@ -414,7 +419,7 @@ def test_a_killed_parallel_benchmark_leaves_no_worker_running(tmp_path: Path, si
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len(workers) < 2:
             time.sleep(0.5)
-            workers = {p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()}
+            workers = {p for p in _children(proc.pid) if "spawn_main" in _proc_text(f"/proc/{p}/cmdline")}
         assert len(workers) == 2, (tmp_path / "log.txt").read_text()
         time.sleep(8)  # past data loading: both workers are inside their fits
         assert all(_alive(p) for p in workers)
