@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from neighborwatch.models.baselines.posthoc.gbt import GBT
-from neighborwatch.models.lan.posthoc import RARE_QUANTILES, TOPS, LANPosthoc, activity_evidence
+from neighborwatch.models.lan.posthoc import RARE_QUANTILES, TOPS, LANPosthoc, activity_evidence, length_baseline
 from neighborwatch.sequences.base import META_SCHEMA, SequenceSet
 
 
@@ -134,6 +134,62 @@ def test_validation_picks_the_rule_that_also_finds_what_the_training_period_neve
 
     det.fit(train, train_labels)  # no validation: the head alone
     assert det.rule == "head" and det.validation_auc == {}
+
+
+class TokenSurprisal:
+    """A stand-in activity model whose surprisal of an activity is its token / 10 nats."""
+
+    config = SimpleNamespace(seed=0)
+
+    def fit(self, *args: Any) -> TokenSurprisal:
+        return self
+
+    def score_activities(self, seqs: SequenceSet) -> np.ndarray:
+        return 1.0 - np.exp(-seqs.tokens / 10.0)
+
+
+def surprisal_data(n: int, rng: np.random.Generator, share: float) -> tuple[SequenceSet, np.ndarray]:
+    """Normal sequences of 3-300 activities with exponential surprisals (so their top-3 mean grows
+    with their length); malicious ones are short and hold three activities of 4.5 nats, less than
+    the top-3 mean of a long normal sequence (a `share` of the sequences)."""
+    seqs, labels = [], []
+    for _ in range(n):
+        if rng.random() < share:
+            s = [int(t) for t in np.clip(1 + np.round(10 * rng.exponential(1.0, rng.integers(3, 8))), 1, 30)]
+            s += [45, 45, 45]
+            labels.append([False] * (len(s) - 3) + [True] * 3)
+        else:
+            s = [int(t) for t in np.clip(1 + np.round(10 * rng.exponential(1.0, int(rng.integers(3, 300)))), 1, 160)]
+            labels.append([False] * len(s))
+        seqs.append(s)
+    return sequence_set(seqs), np.concatenate([np.array(lab, dtype=bool) for lab in labels])
+
+
+def test_the_evidence_rule_compares_a_sequence_with_normal_ones_of_its_length() -> None:
+    rng = np.random.default_rng(7)
+    train, train_labels = surprisal_data(600, rng, 0.02)
+    test, test_labels = surprisal_data(300, rng, 0.15)
+    y = np.add.reduceat(test_labels, test.offsets[:-1]) > 0
+
+    det = LANPosthoc(TokenSurprisal())  # type: ignore[arg-type]
+    det.fit(train, train_labels)
+    x = det._features(test)
+    _, top3 = det._length_and_top3(x)
+    assert roc_auc_score(y, top3) < 0.7  # the control: long normal sequences hold rarer activities
+    _, evidence = det._parts(x)
+    assert roc_auc_score(y, evidence) > 0.95
+    knots = det.length_knots
+    assert np.all(np.diff(knots[1]) >= 0) and knots[1, -1] > knots[1, 0] + 2  # rises with length
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 500), st.floats(0.0, 30.0, allow_nan=False)), min_size=1, max_size=40))
+def test_the_length_baseline_is_monotone_and_within_the_observed_range(rows: list[tuple[int, float]]) -> None:
+    lengths, evidence = (np.array(v, dtype=np.float64) for v in zip(*rows))
+    knots = length_baseline(lengths, evidence)
+    expected = np.interp(np.log1p(np.arange(0, 600)), *knots)
+    assert np.all(np.diff(expected) >= -1e-12)
+    assert evidence.min() - 1e-9 <= expected.min() and expected.max() <= evidence.max() + 1e-9
 
 
 def test_the_activity_model_is_trained_without_labels_unless_asked() -> None:

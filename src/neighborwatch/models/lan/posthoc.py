@@ -15,6 +15,13 @@ these summaries next to the count features the GBT row sees (`posthoc.features`)
 hyper-parameters are the GBT row's (`gbt.boosted_classifier`), so the difference between the
 two rows is LAN's evidence.
 
+Evidence for the sequence's size: the highest of N surprisals grows with N (a day of 300
+activities holds rarer ones than a day of 10, insider or not: on the r5.2 dev org's training
+user-days the top-3 mean rises from 4.2 nats at ≤ 10 activities to 7.7 at 320). The unsupervised
+rule therefore scores a sequence's top-3 mean minus what the training sequences of its length
+show: a monotone (isotonic) fit of the training sequences' top-3 mean on log length, without
+labels (`length_baseline`).
+
 Which score: the head learns the scenarios the training period shows, and nothing else (r4.2 dev
 org: it found the scenario-2 sessions and none of the scenario-1 ones, which LAN's unsupervised
 top-3 mean found all of). So three rules are scored on the validation sequences, whose held-out
@@ -38,11 +45,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
 from neighborwatch.models.base import SEQUENCE, Detector, NotFittedError, surprisal
 from neighborwatch.models.baselines.posthoc._featurebase import training_sequence_labels
-from neighborwatch.models.baselines.posthoc.features import sequence_features
+from neighborwatch.models.baselines.posthoc.features import feature_names, sequence_features
 from neighborwatch.models.baselines.posthoc.gbt import GBTConfig, boosted_classifier
 from neighborwatch.models.lan.detector import LAN
 from neighborwatch.models.manifest import read_manifest, register, write_manifest
@@ -53,11 +61,15 @@ HEAD_ARRAYS = "head.npz"
 TOPS = (1, 3, 5)
 #: surprisal quantiles of the training activities; the head counts activities above each
 RARE_QUANTILES = (0.99, 0.999)
-#: head: the boosted head's probability; evidence: LAN's top-3 mean surprisal (unsupervised);
+#: head: the boosted head's probability; evidence: LAN's top-3 mean surprisal above the training
+#: sequences' at the same length (unsupervised);
 #: either: the higher of the two's ranks among the validation sequences (both kinds of evidence)
 RULES = ("head", "evidence", "either")
 #: lowest P of the evidence (its surprisal cap, −log ≈ 27.6 nats; the risk rule's is 1e-9)
 EVIDENCE_MIN_P = 1e-12
+#: the count features' "length" column, counted from their end (the columns after it do not
+#: depend on the vocabulary)
+LENGTH_FROM_END = len(feature_names(1)) - feature_names(1).index("length")
 #: what post-hoc LAN changes in LAN's presets (module docstring)
 PRESET_CHANGES = {"loss": "normal_only"}
 
@@ -82,6 +94,15 @@ def activity_evidence(seqs: SequenceSet, surprise: np.ndarray, levels: np.ndarra
     return np.column_stack(cols) if n else np.zeros((0, len(TOPS) + 1 + len(levels)))
 
 
+def length_baseline(lengths: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+    """float64 [2, n_knots]: (log1p length, expected top-3 mean surprisal) of a monotone fit over
+    sequences; `np.interp` on the knots is the fit's prediction (flat beyond the ends)."""
+    if lengths.size == 0:
+        return np.zeros((2, 1))
+    fit = IsotonicRegression(out_of_bounds="clip").fit(np.log1p(lengths), evidence)
+    return np.vstack([fit.X_thresholds_, fit.y_thresholds_]).astype(np.float64)
+
+
 @register
 class LANPosthoc(Detector):
     name = "lan_posthoc"
@@ -101,6 +122,8 @@ class LANPosthoc(Detector):
         self.head_config = GBTConfig(seed=self.lan.config.seed)
         self.head: Any = None
         self.rare_levels = np.zeros(len(RARE_QUANTILES))
+        #: knots of the expected top-3 mean by log length (zero: a model saved before it existed)
+        self.length_knots = np.zeros((2, 1))
         self.rule = RULES[0]
         self.validation_auc: dict[str, float] = {}
         #: sorted validation scores of the head and of the evidence (ranks of the `either` rule)
@@ -114,10 +137,18 @@ class LANPosthoc(Detector):
             surprise = surprisal(self.lan.score_activities(seqs), EVIDENCE_MIN_P)
         return np.hstack([sequence_features(seqs), activity_evidence(seqs, surprise, self.rare_levels)])
 
+    def _length_and_top3(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's activity count and top-3 mean surprisal (columns of `_features`)."""
+        n_evidence = len(TOPS) + 1 + len(RARE_QUANTILES)
+        length = x[:, -(n_evidence + LENGTH_FROM_END)]
+        top3 = x[:, -n_evidence + TOPS.index(3)]
+        return length.astype(np.float64), top3.astype(np.float64)
+
     def _parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(head probability, top-3 mean surprisal) of each row of `x`."""
-        evidence = x[:, -(len(TOPS) + 1 + len(RARE_QUANTILES)) + TOPS.index(3)]
-        return np.asarray(self.head.predict_proba(x)[:, 1], dtype=np.float64), evidence.astype(np.float64)
+        """(head probability, top-3 mean surprisal above the length baseline) of each row of `x`."""
+        length, top3 = self._length_and_top3(x)
+        evidence = top3 - np.interp(np.log1p(length), *self.length_knots)
+        return np.asarray(self.head.predict_proba(x)[:, 1], dtype=np.float64), evidence
 
     def _combine(self, head: np.ndarray, evidence: np.ndarray, rule: str) -> np.ndarray:
         if rule == "head":
@@ -158,7 +189,9 @@ class LANPosthoc(Detector):
         surprise = surprisal(self.lan.score_activities(train), EVIDENCE_MIN_P)
         scored = surprise[~np.isnan(surprise)]
         self.rare_levels = np.quantile(scored, RARE_QUANTILES) if scored.size else np.zeros(len(RARE_QUANTILES))
-        self._refit(self._features(train, surprise), y)
+        x = self._features(train, surprise)
+        self.length_knots = length_baseline(*self._length_and_top3(x))
+        self._refit(x, y)
         self._select_rule(validation, validation_labels)
         return self
 
@@ -189,6 +222,7 @@ class LANPosthoc(Detector):
             x=self._x,
             y=self._y,
             rare_levels=self.rare_levels,
+            length_knots=self.length_knots,
             head_reference=head_ref,
             evidence_reference=evidence_ref,
         )
@@ -201,6 +235,8 @@ class LANPosthoc(Detector):
         det.rule, det.validation_auc = config["rule"], config["validation_auc"]
         with np.load(path / HEAD_ARRAYS, allow_pickle=False) as z:
             det.rare_levels = z["rare_levels"]
+            if "length_knots" in z:
+                det.length_knots = z["length_knots"]
             det.references = (z["head_reference"], z["evidence_reference"])
             det._refit(z["x"], z["y"])
         return det
