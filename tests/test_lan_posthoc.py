@@ -6,6 +6,7 @@ other detector in `tests/test_contract.py`; here: what only this detector does.
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -205,3 +206,26 @@ def test_fit_needs_training_labels_of_both_classes() -> None:
         det.fit(train)
     with pytest.raises(ValueError, match="both normal and malicious"):
         det.fit(train, labels & False)
+
+
+def test_a_model_saved_before_the_length_baseline_loads_with_the_raw_top3(tmp_path: Path) -> None:
+    from neighborwatch.sequences.toy import toy_data
+
+    toy = toy_data(seed=0)
+    test = toy["test"][0]
+    det = LANPosthoc.create(LANPosthoc.presets["fast"], seed=0, vocab_size=test.vocab_size)
+    det.fit(*toy["train"], *toy["validation"])
+    det.rule = "evidence"
+    det.save(tmp_path / "new")
+    arrays = dict(np.load(tmp_path / "new" / "head.npz"))
+    assert arrays["length_knots"].shape[0] == 2 and np.ptp(arrays["length_knots"][1]) > 0
+
+    det.save(tmp_path / "old")
+    del arrays["length_knots"]  # what a model of the earlier version holds
+    np.savez_compressed(tmp_path / "old" / "head.npz", **arrays)
+    new, old = LANPosthoc.load(tmp_path / "new"), LANPosthoc.load(tmp_path / "old")
+    x = new._features(test)
+    _, top3 = new._length_and_top3(x)
+    np.testing.assert_allclose(old.score_sequences(test), top3, rtol=1e-9)
+    np.testing.assert_allclose(new.score_sequences(test), det.score_sequences(test), rtol=1e-9)
+    assert not np.allclose(new.score_sequences(test), top3)
