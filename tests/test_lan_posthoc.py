@@ -127,9 +127,9 @@ def test_validation_picks_the_rule_that_also_finds_what_the_training_period_neve
 
     det = LANPosthoc(OrderModel())  # type: ignore[arg-type]
     det.fit(train, train_labels, validation, validation_labels)
-    assert det.rule in ("evidence", "either")
+    assert det.rule in ("evidence", "evidence_for_length", "either")
     assert det.validation_auc[det.rule] > det.validation_auc["head"]
-    head_only = det._combine(*det._parts(det._features(test)), "head")
+    head_only = det._combine(det._parts(det._features(test)), "head")
     assert roc_auc_score(y, det.score_sequences(test)) > roc_auc_score(y, head_only) + 0.1
     assert det.fit_summary()["rule"] == det.rule
 
@@ -173,12 +173,13 @@ def test_the_evidence_rule_compares_a_sequence_with_normal_ones_of_its_length() 
     y = np.add.reduceat(test_labels, test.offsets[:-1]) > 0
 
     det = LANPosthoc(TokenSurprisal())  # type: ignore[arg-type]
-    det.fit(train, train_labels)
-    x = det._features(test)
-    _, top3 = det._length_and_top3(x)
-    assert roc_auc_score(y, top3) < 0.7  # the control: long normal sequences hold rarer activities
-    _, evidence = det._parts(x)
-    assert roc_auc_score(y, evidence) > 0.95
+    validation, validation_labels = surprisal_data(300, rng, 0.15)
+    det.fit(train, train_labels, validation, validation_labels)
+    parts = det._parts(det._features(test))
+    assert roc_auc_score(y, parts["evidence"]) < 0.7  # the control: long normal sequences hold rarer activities
+    assert roc_auc_score(y, parts["evidence_for_length"]) > 0.95
+    auc = det.validation_auc  # validation scores the rule too
+    assert auc["evidence_for_length"] > 0.95 and auc["evidence"] < 0.7
     knots = det.length_knots
     assert np.all(np.diff(knots[1]) >= 0) and knots[1, -1] > knots[1, 0] + 2  # rises with length
 
@@ -208,14 +209,14 @@ def test_fit_needs_training_labels_of_both_classes() -> None:
         det.fit(train, labels & False)
 
 
-def test_a_model_saved_before_the_length_baseline_loads_with_the_raw_top3(tmp_path: Path) -> None:
+def test_a_model_saved_before_the_length_baseline_loads_without_it(tmp_path: Path) -> None:
     from neighborwatch.sequences.toy import toy_data
 
     toy = toy_data(seed=0)
     test = toy["test"][0]
     det = LANPosthoc.create(LANPosthoc.presets["fast"], seed=0, vocab_size=test.vocab_size)
     det.fit(*toy["train"], *toy["validation"])
-    det.rule = "evidence"
+    det.rule = "evidence_for_length"
     det.save(tmp_path / "new")
     arrays = dict(np.load(tmp_path / "new" / "head.npz"))
     assert arrays["length_knots"].shape[0] == 2 and np.ptp(arrays["length_knots"][1]) > 0
