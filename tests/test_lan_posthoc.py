@@ -209,7 +209,7 @@ def test_fit_needs_training_labels_of_both_classes() -> None:
         det.fit(train, labels & False)
 
 
-def test_a_model_saved_before_the_length_baseline_loads_without_it(tmp_path: Path) -> None:
+def test_the_length_baseline_is_rebuilt_at_load_from_the_saved_training_matrix(tmp_path: Path) -> None:
     from neighborwatch.sequences.toy import toy_data
 
     toy = toy_data(seed=0)
@@ -217,16 +217,11 @@ def test_a_model_saved_before_the_length_baseline_loads_without_it(tmp_path: Pat
     det = LANPosthoc.create(LANPosthoc.presets["fast"], seed=0, vocab_size=test.vocab_size)
     det.fit(*toy["train"], *toy["validation"])
     det.rule = "evidence_for_length"
-    det.save(tmp_path / "new")
-    arrays = dict(np.load(tmp_path / "new" / "head.npz"))
-    assert arrays["length_knots"].shape[0] == 2 and np.ptp(arrays["length_knots"][1]) > 0
-
-    det.save(tmp_path / "old")
-    del arrays["length_knots"]  # what a model of the earlier version holds
-    np.savez_compressed(tmp_path / "old" / "head.npz", **arrays)
-    new, old = LANPosthoc.load(tmp_path / "new"), LANPosthoc.load(tmp_path / "old")
-    x = new._features(test)
-    _, top3 = new._length_and_top3(x)
-    np.testing.assert_allclose(old.score_sequences(test), top3, rtol=1e-9)
-    np.testing.assert_allclose(new.score_sequences(test), det.score_sequences(test), rtol=1e-9)
-    assert not np.allclose(new.score_sequences(test), top3)
+    det.save(tmp_path / "model")
+    assert "length_knots" not in np.load(tmp_path / "model" / "head.npz")  # derived, not stored
+    loaded = LANPosthoc.load(tmp_path / "model")
+    assert np.ptp(loaded.length_knots[1]) > 0
+    np.testing.assert_array_equal(loaded.length_knots, det.length_knots)
+    _, top3 = loaded._length_and_top3(loaded._features(test))
+    np.testing.assert_allclose(loaded.score_sequences(test), det.score_sequences(test), rtol=1e-9)
+    assert not np.allclose(loaded.score_sequences(test), top3)

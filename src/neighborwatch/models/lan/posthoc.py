@@ -38,8 +38,8 @@ shows and the head would trust it; without labels in LAN's loss a training insid
 activities are as unseen to LAN as a test insider's (`PRESET_CHANGES`).
 
 Saved: the LAN under `activity_model/`, and the head's training matrix and labels in
-`head.npz` (the head is refitted at load: deterministic for a seed, no pickle; as the feature
-baselines do).
+`head.npz` (the head and the length baseline are refitted at load: deterministic for a seed, no
+pickle; as the feature baselines do).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class LANPosthoc(Detector):
         self.head_config = GBTConfig(seed=self.lan.config.seed)
         self.head: Any = None
         self.rare_levels = np.zeros(len(RARE_QUANTILES))
-        #: knots of the expected top-3 mean by log length (zero: a model saved before it existed)
+        #: knots of the expected top-3 mean by log length (derived from the head's training matrix)
         self.length_knots = np.zeros((2, 1))
         self.rule = RULES[0]
         self.validation_auc: dict[str, float] = {}
@@ -194,15 +194,15 @@ class LANPosthoc(Detector):
         surprise = surprisal(self.lan.score_activities(train), EVIDENCE_MIN_P)
         scored = surprise[~np.isnan(surprise)]
         self.rare_levels = np.quantile(scored, RARE_QUANTILES) if scored.size else np.zeros(len(RARE_QUANTILES))
-        x = self._features(train, surprise)
-        self.length_knots = length_baseline(*self._length_and_top3(x))
-        self._refit(x, y)
+        self._refit(self._features(train, surprise), y)
         self._select_rule(validation, validation_labels)
         return self
 
     def _refit(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Head and length baseline from the training matrix (at fit and again at load)."""
         self._x, self._y = x, y
         self.head = boosted_classifier(self.head_config).fit(x, y)
+        self.length_knots = length_baseline(*self._length_and_top3(x))
 
     def score_sequences(self, seqs: SequenceSet) -> np.ndarray:
         if self.head is None:
@@ -227,7 +227,6 @@ class LANPosthoc(Detector):
             x=self._x,
             y=self._y,
             rare_levels=self.rare_levels,
-            length_knots=self.length_knots,
             head_reference=head_ref,
             evidence_reference=evidence_ref,
         )
@@ -240,8 +239,6 @@ class LANPosthoc(Detector):
         det.rule, det.validation_auc = config["rule"], config["validation_auc"]
         with np.load(path / HEAD_ARRAYS, allow_pickle=False) as z:
             det.rare_levels = z["rare_levels"]
-            if "length_knots" in z:
-                det.length_knots = z["length_knots"]
             det.references = (z["head_reference"], z["evidence_reference"])
             det._refit(z["x"], z["y"])
         return det
