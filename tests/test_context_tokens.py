@@ -145,6 +145,28 @@ def test_host_is_own_shared_or_another_users(office):
     assert st["shared_hosts"] == ["PC-S"]
 
 
+def test_users_absent_from_training_are_profiled_from_their_profile_events(office):
+    # a held-out user (F) has no training events but months of logs before the test cut: with
+    # them as profile events F's PC is F's own and F's evening shift is F's habit
+    tok, ev = office
+    f_rows = [
+        (MONDAY + timedelta(days=d, hours=h, minutes=m), "F", "PC-F", "logon", "Logon")
+        for d in range(14)
+        if (MONDAY + timedelta(days=d)).weekday() < 5
+        for h in (18, 19, 20)
+        for m in (0, 30)
+    ]
+    profile = pl.concat([ev, _events(f_rows)])
+    profiled = ContextTokenizer(domain_clusters=2, min_count=3, shared_users=2).fit(ev, profile_events=profile)
+    probe = _events([(MONDAY + timedelta(days=15, hours=19), "F", "PC-F", "logon", "Logon")])
+    assert _decode(tok, probe) == ["logon/UNKNOWN @ outside"]  # training only: unknown host, org habit
+    assert _decode(profiled, probe) == ["logon/Logon/own @ usual"]
+    # the vocabulary and everything else learned from events stays the training events'
+    same = ("keys", "counts", "domain_class", "extensions", "shared_hosts", "known_hosts")
+    assert {k: profiled.to_json()[k] for k in same} == {k: tok.to_json()[k] for k in same}
+    assert profiled.to_json()["own_host"] == {**tok.to_json()["own_host"], "F": "PC-F"}
+
+
 def test_web_categories_come_from_co_visitation(office):
     tok, _ = office
     classes = tok.to_json()["domain_class"]
@@ -252,6 +274,22 @@ def test_prepare_records_the_context_vocabulary(work):
     assert cfg["tokenizer"]["usual_hours"] and cfg["tokenizer"]["domain_class"]
 
 
+def _rewritten(events: pl.DataFrame, when: pl.Expr) -> pl.DataFrame:
+    """Every event where `when` holds moved to a new host (and its web visits to a new domain)."""
+    return events.with_columns(
+        pl.when(when).then(pl.lit("PC-9999")).otherwise(pl.col("host")).alias("host"),
+        pl.when(when & pl.col("domain").is_not_null())
+        .then(pl.lit("never-seen.example"))
+        .otherwise(pl.col("domain"))
+        .alias("domain"),
+    )
+
+
+#: what the context tokenizer learns from the training events alone (the key counts and the shared
+#: hosts also depend on each user's own host, a per-user fact of the profile events)
+FROM_TRAINING = ("domain_class", "extensions", "known_hosts")
+
+
 def test_label_blind_and_training_period_only(work, tmp_path):
     # the validation period rule: training is exactly what precedes val_start (with held-out
     # validation users the training users are chosen insider-stratified, i.e. by the labels)
@@ -260,26 +298,42 @@ def test_label_blind_and_training_period_only(work, tmp_path):
     build_sequences(copy, tokenizer="context", validation="period")
     cfg = load_config(copy)
     val_start = datetime.fromisoformat(cfg["split"]["val_start"])
+    test_start = datetime.fromisoformat(cfg["split"]["test_start"])
     labels = _digest(copy / "labels.parquet")
-    # change everything after the training period, and drop the labels: the tokenizer must not move
-    ev = pl.read_parquet(copy / "events.parquet")
-    later = pl.col("time") >= val_start
-    ev = ev.with_columns(
-        pl.when(later).then(pl.lit("PC-9999")).otherwise(pl.col("host")).alias("host"),
-        pl.when(later & pl.col("domain").is_not_null())
-        .then(pl.lit("never-seen.example"))
-        .otherwise(pl.col("domain"))
-        .alias("domain"),
-    )
-    ev.write_parquet(copy / "events.parquet")
+    original = pl.read_parquet(copy / "events.parquet")
+    # change the test period and drop the labels: nothing of the tokenizer may move
+    _rewritten(original, pl.col("time") >= test_start).write_parquet(copy / "events.parquet")
     build_sequences(copy, tokenizer="context", validation="period")
     assert _digest(copy / "labels.parquet") == labels
     (copy / "labels.parquet").unlink()
     build_sequences(copy, tokenizer="context", validation="period")
     assert load_config(copy)["tokenizer"] == cfg["tokenizer"]
+    # change everything after the training period: web classes, extensions and hosts stay, and a
+    # domain first seen there is unknown (the validation month only profiles users)
+    later = pl.col("time") >= val_start
+    ev = _rewritten(original, later)
+    ev.write_parquet(copy / "events.parquet")
+    build_sequences(copy, tokenizer="context", validation="period")
+    moved = load_config(copy)["tokenizer"]
+    assert {k: moved[k] for k in FROM_TRAINING} == {k: cfg["tokenizer"][k] for k in FROM_TRAINING}
+    assert moved["own_host"] != cfg["tokenizer"]["own_host"]  # the month of PC-9999 logs counts there
     tok = load_tokenizer(copy)
-    decoded = {tok.decode(int(t))[0].split(" @ ")[0] for t in tok.transform(ev.filter(later))}
-    assert decoded <= {f"{s}/UNKNOWN" for s in ("logon", "device", "file", "email", "http")}
+    web = ev.filter(later & (pl.col("source") == "http"))
+    assert web.height and {tok.decode(int(t))[0].split(" @ ")[0] for t in tok.transform(web)} == {"http/UNKNOWN"}
+
+
+def test_held_out_users_are_profiled_from_their_logs_before_the_test_cut(work, tmp_path):
+    copy = tmp_path / "w"
+    shutil.copytree(work, copy)
+    build_sequences(copy, tokenizer="context", validation="users")
+    cfg = load_config(copy)
+    held_out = set(cfg["validation"]["users"])
+    tok = cfg["tokenizer"]
+    assert held_out and held_out <= set(tok["own_host"]) and held_out <= set(tok["usual_hours"])
+    # profiled, yet never trained on
+    seqs = load_sequences(copy)
+    train_users = set(seqs.split("train").meta["user"].cast(pl.Utf8).to_list())
+    assert not held_out & train_users
 
 
 def test_streaming_computes_the_batch_tokens(work):

@@ -125,7 +125,9 @@ def _resolve_tokenizer(
     train = events.filter(pl.col("time") < dates.val_start)
     if held_out is not None:
         train = train.filter(~pl.col("user").cast(pl.Utf8).is_in(sorted(held_out)))
-    return tok.fit(train if train.height else events)
+    # per-user facts (own host, habit): every user's label-free events before the test cut
+    profile = events.filter(pl.col("time") < dates.test_start)
+    return tok.fit(train if train.height else events, profile_events=profile)
 
 
 def to_sequence_set(

@@ -53,8 +53,10 @@ class Tokenizer(Protocol):
         """Number of classes including padding 0."""
         ...
 
-    def fit(self, events: pl.DataFrame) -> Tokenizer:
-        """Learn the vocabulary from (training-period) events; returns self."""
+    def fit(self, events: pl.DataFrame, profile_events: pl.DataFrame | None = None) -> Tokenizer:
+        """Learn the vocabulary from (training-period) events; returns self. `profile_events`
+        (default `events`): the label-free events a tokenizer with per-user facts (own host,
+        habits) learns those from; tokenizers without such facts ignore them."""
         ...
 
     def transform(self, events: pl.DataFrame) -> np.ndarray:
@@ -104,7 +106,7 @@ class WordHourTokenizer:
     def vocab_size(self) -> int:
         return len(WORDS) * HOURS + 1
 
-    def fit(self, events: pl.DataFrame) -> WordHourTokenizer:
+    def fit(self, events: pl.DataFrame, profile_events: pl.DataFrame | None = None) -> WordHourTokenizer:
         return self  # fixed vocabulary
 
     def words(self, events: pl.DataFrame) -> np.ndarray:
@@ -190,7 +192,7 @@ class ActionHourTokenizer:
         if self.pairs is None:
             raise RuntimeError("ActionHourTokenizer is not fitted; call fit(training events) first")
 
-    def fit(self, events: pl.DataFrame) -> ActionHourTokenizer:
+    def fit(self, events: pl.DataFrame, profile_events: pl.DataFrame | None = None) -> ActionHourTokenizer:
         counts = (
             events.select(pl.col("source").cast(pl.Utf8), pl.col("action").cast(pl.Utf8))
             .drop_nulls()
