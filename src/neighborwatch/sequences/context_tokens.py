@@ -3,7 +3,8 @@
 The paper's 7 words × 24 hours cannot tell a job-site visit from a news visit, a thumb drive on
 one's own PC from one on a colleague's, or a 2 a.m. logon by a night-shift admin from one by a
 9-to-5 clerk. `ContextTokenizer` keeps one token per activity but builds it from context learned
-on the TRAINING events only (never labels; `fit` sees only what `build_sequences` passes it):
+before the test period and never from labels (`fit` sees only what `build_sequences` passes it:
+the training events, and the profile events described below):
 
     token = 1 + key_index * 4 + time_class            (0 stays padding)
 
