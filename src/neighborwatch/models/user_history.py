@@ -42,19 +42,27 @@ class UserHistory:
         positions = train.raw_positions()  # every raw event's position (start tokens are none)
         if train_labels is not None:
             positions = positions[~np.asarray(train_labels, dtype=bool)[positions]]
-        users_of = train.position_users()[positions]
-        tokens = train.tokens[positions].astype(np.int64)
+        return cls.from_events(train.position_users()[positions], train.tokens[positions], int(train.vocab_size))
+
+    @classmethod
+    def from_events(
+        cls, users_of: np.ndarray, tokens: np.ndarray, vocab_size: int, token_counts: np.ndarray | None = None
+    ) -> UserHistory:
+        """Counts of (user, token) events; the organisation's mix from the same events unless
+        `token_counts` gives it (e.g. training's, when extra events join a user's own counts)."""
+        tokens = np.asarray(tokens, dtype=np.int64)
         if tokens.size == 0:
             raise ValueError("user history: no training activities")
-        users, user_idx = np.unique(users_of, return_inverse=True)
-        vocab = int(train.vocab_size)
-        codes, counts = np.unique(user_idx.astype(np.int64) * vocab + tokens, return_counts=True)
+        users, user_idx = np.unique(np.asarray(users_of).astype(str), return_inverse=True)
+        codes, counts = np.unique(user_idx.astype(np.int64) * vocab_size + tokens, return_counts=True)
+        if token_counts is None:
+            token_counts = np.bincount(tokens, minlength=vocab_size)
         return cls(
             users,
             codes,
             counts.astype(np.int64),
             np.bincount(user_idx, minlength=len(users)).astype(np.int64),
-            np.bincount(tokens, minlength=vocab).astype(np.int64),
+            np.asarray(token_counts, dtype=np.int64),
         )
 
     @property

@@ -1,0 +1,111 @@
+"""Where should a held-out user's history come from? (issue 15, users held out for validation)
+
+The acting user's history (`models/user_history.py`) counts training events only, so a user held
+out for validation is judged by the organisation's mix: "first time for this user" cannot fire
+for him. His label-free events before the test cut could be his history, but an insider whose
+campaign starts before the cut then has it as his own normal. This script measures, with the
+deterministic `user_novelty` detector, test AUC and DR@10 % per scenario for:
+
+* `training`: the history as the detectors build it (training normal events);
+* `trimmed q=Q`: plus the held-out users' validation-split events whose novelty under the
+  training history is at most the Q-quantile of the training events' novelty;
+* `untrimmed`: plus all of the held-out users' validation-split events.
+
+Each variant is scored on the test period only; no label is read beyond training's. The test
+period here is for headroom: a variant chosen by these numbers is chosen on the test.
+Prints JSON lines, one per WORK × level × variant.
+
+    python benchmarks/held_out_history.py WORK [WORK ...] [--quantiles 0.99]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from neighborwatch.evaluation import metrics as M
+from neighborwatch.evaluation import protocol as P
+from neighborwatch.evaluation.benchmark import load_benchmark_data
+from neighborwatch.models.baselines.realtime.user_novelty import UserNovelty, UserNoveltyConfig
+from neighborwatch.models.user_history import UserHistory
+from neighborwatch.sequences.base import SequenceSet
+
+
+def events(seqs: SequenceSet, normal: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(user, token) of every raw event of `seqs` (only the normal ones when `normal` is given)."""
+    pos = seqs.raw_positions()
+    if normal is not None:
+        pos = pos[normal[pos]]
+    return seqs.position_users()[pos], seqs.tokens[pos].astype(np.int64)
+
+
+def variants(train: SequenceSet, labels: np.ndarray, held_out: SequenceSet, quantiles: list[float]) -> dict:
+    prior = UserNoveltyConfig().prior_events
+    base = UserHistory.fit(train, labels)
+    tu, tt = events(train, ~labels)
+    hu, ht = events(held_out)
+    new = ~np.isin(hu, base.users)
+    hu, ht = hu[new], ht[new]
+    novelty = base.surprisal(hu, ht, prior)
+    reference = base.surprisal(tu, tt, prior)
+    out = {"training": base}
+    for q in quantiles:
+        keep = novelty <= np.quantile(reference, q)
+        out[f"trimmed q={q}"] = UserHistory.from_events(
+            np.concatenate([tu, hu[keep]]), np.concatenate([tt, ht[keep]]), base.vocab_size, base.token_counts
+        )
+    out["untrimmed"] = UserHistory.from_events(
+        np.concatenate([tu, hu]), np.concatenate([tt, ht]), base.vocab_size, base.token_counts
+    )
+    return out
+
+
+def measure(level: str, split: P.Split, history: UserHistory) -> dict:
+    det = UserNovelty()
+    det.tables = history
+    if level == P.REALTIME:
+        scores = P.item_scores(level, split, det.score_activities(split.seqs))
+        labels, scenarios, _ = split.raw_truth()
+    else:
+        scores = np.asarray(det.score_sequences(split.seqs), dtype=np.float64)
+        labels, scenarios = split.sequence_labels(), split.sequence_scenarios()
+    per = M.per_scenario_detection(labels, scores, scenarios, float("nan"), budgets=(0.10,))
+    return {
+        "auc": round(M.roc_auc(labels, scores), 4),
+        "dr@10%": {r["scenario"]: round(r[M.budget_key(0.10)], 3) for r in per},
+        "positives": int(labels.sum()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("works", nargs="+", type=Path)
+    ap.add_argument("--quantiles", default="0.99", help="comma-separated trimming quantiles")
+    args = ap.parse_args()
+    quantiles = [float(q) for q in args.quantiles.split(",")]
+    warnings.simplefilter("ignore")
+    for work in args.works:
+        data = load_benchmark_data(work)
+        for kind, splits in (("session", data.eval.sessions), ("day", data.eval.days)):
+            if splits is None or kind not in data.train:
+                continue
+            train, labels = data.train[kind]
+            histories = variants(train, np.asarray(labels, dtype=bool), splits["validation"].seqs, quantiles)
+            levels = (P.REALTIME, P.SESSION) if kind == "session" else (P.DAY,)
+            for level in levels:
+                for name, history in histories.items():
+                    row = {
+                        "work": str(work),
+                        "level": level,
+                        "history": name,
+                        **measure(level, splits["test"], history),
+                    }
+                    print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
