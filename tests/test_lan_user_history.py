@@ -86,3 +86,23 @@ def test_fit_builds_the_history_from_normal_training_events_only(tiny) -> None:
     assert det.user_history is not None and det.user_history.token_counts.sum() > 0
     assert det.user_history.token_counts[commonest] == 0
     assert LAN(**fast).fit(train, labels).user_history is None
+
+
+def test_extra_events_join_a_users_own_counts_but_not_the_organisations_mix() -> None:
+    """`from_events` with training's `token_counts`: a held-out user's extra events make his own
+    habit known (his first-time token loses) while the organisation's mix stays training's."""
+    h = habits()
+    users = np.array(["ann", "bob", "cat", "dan", "dan"])
+    tokens = np.array([1, 3, 2, 4, 4])
+    extra = UserHistory.from_events(
+        np.concatenate([np.repeat(["ann", "bob", "cat"], [30, 30, 20]), ["dan"] * 30]),
+        np.concatenate([[1, 1, 2] * 10, [3, 3, 1] * 10, [1, 2] * 10, [4] * 30]),
+        h.vocab_size,
+        h.token_counts,
+    )
+    assert np.array_equal(extra.token_counts, h.token_counts)
+    before, after = h.surprisal(users, tokens, 20.0), extra.surprisal(users, tokens, 20.0)
+    assert np.allclose(before[:3], after[:3])  # users with a training history are unchanged
+    assert after[3] < before[3] - 1.0  # dan's own habit: token 4 is no longer new for him
+    # without `token_counts` the mix is counted from the events given
+    assert UserHistory.from_events(users, tokens, h.vocab_size).token_counts[4] == 2
