@@ -11,9 +11,10 @@ deterministic `user_novelty` detector, test AUC and DR@10 % per scenario for:
   training history is at most the Q-quantile of the training events' novelty;
 * `untrimmed`: plus all of the held-out users' validation-split events.
 
-Each variant is scored on the test period only; no label is read beyond training's. The test
-period here is for headroom: a variant chosen by these numbers is chosen on the test.
-Prints JSON lines, one per WORK × level × variant.
+Each variant is scored on the test period (`on: test`; headroom only: a variant chosen by these
+numbers is chosen on the test) and, as a test-free way to choose, on the held-out users' last
+month before the test cut (`on: selection`, validation labels), with their history then built
+from their events before that month only. Prints JSON lines, one per WORK × level × variant.
 
     python benchmarks/held_out_history.py WORK [WORK ...] [--quantiles 0.99]
 """
@@ -32,7 +33,7 @@ from neighborwatch.evaluation import protocol as P
 from neighborwatch.evaluation.benchmark import load_benchmark_data
 from neighborwatch.models.baselines.realtime.user_novelty import UserNovelty, UserNoveltyConfig
 from neighborwatch.models.user_history import UserHistory
-from neighborwatch.sequences.base import SequenceSet
+from neighborwatch.sequences.base import SequenceSet, segment_positions
 
 
 def events(seqs: SequenceSet, normal: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -43,10 +44,10 @@ def events(seqs: SequenceSet, normal: np.ndarray | None = None) -> tuple[np.ndar
     return seqs.position_users()[pos], seqs.tokens[pos].astype(np.int64)
 
 
-def variants(train: SequenceSet, labels: np.ndarray, held_out: SequenceSet, quantiles: list[float]) -> dict:
+def variants(train: SequenceSet, normal: np.ndarray, held_out: SequenceSet, quantiles: list[float]) -> dict:
     prior = UserNoveltyConfig().prior_events
-    base = UserHistory.fit(train, labels)
-    tu, tt = events(train, ~labels)
+    base = UserHistory.fit(train, ~normal)
+    tu, tt = events(train, normal)
     hu, ht = events(held_out)
     new = ~np.isin(hu, base.users)
     hu, ht = hu[new], ht[new]
@@ -64,6 +65,16 @@ def variants(train: SequenceSet, labels: np.ndarray, held_out: SequenceSet, quan
     return out
 
 
+def selection_parts(val: P.Split, val_start: np.datetime64) -> tuple[SequenceSet, P.Split]:
+    """The validation users' sequences before `val_start` (their history) and from it on (the
+    selection period, with its ground truth)."""
+    starts = val.seqs.meta["start"].to_numpy()
+    before, after = np.flatnonzero(starts < val_start), np.flatnonzero(starts >= val_start)
+    idx = segment_positions(val.seqs.offsets, after)
+    assert val.scenarios is not None
+    return val.seqs.subset(before), P.Split(val.seqs.subset(after), val.labels[idx], val.scenarios[idx])
+
+
 def measure(level: str, split: P.Split, history: UserHistory) -> dict:
     det = UserNovelty()
     det.tables = history
@@ -75,7 +86,7 @@ def measure(level: str, split: P.Split, history: UserHistory) -> dict:
         labels, scenarios = split.sequence_labels(), split.sequence_scenarios()
     per = M.per_scenario_detection(labels, scores, scenarios, float("nan"), budgets=(0.10,))
     return {
-        "auc": round(M.roc_auc(labels, scores), 4),
+        "auc": round(M.roc_auc(labels, scores), 4) if 0 < labels.sum() < labels.size else None,
         "dr@10%": {r["scenario"]: round(r[M.budget_key(0.10)], 3) for r in per},
         "positives": int(labels.sum()),
     }
@@ -90,21 +101,23 @@ def main() -> None:
     warnings.simplefilter("ignore")
     for work in args.works:
         data = load_benchmark_data(work)
+        val_start = np.datetime64(data.eval.config["split_dates"]["val_start"])
         for kind, splits in (("session", data.eval.sessions), ("day", data.eval.days)):
             if splits is None or kind not in data.train:
                 continue
             train, labels = data.train[kind]
-            histories = variants(train, np.asarray(labels, dtype=bool), splits["validation"].seqs, quantiles)
+            normal = ~np.asarray(labels, dtype=bool)
+            early, selection = selection_parts(splits["validation"], val_start)
+            runs = {
+                "test": (variants(train, normal, splits["validation"].seqs, quantiles), splits["test"]),
+                "selection": (variants(train, normal, early, quantiles), selection),
+            }
             levels = (P.REALTIME, P.SESSION) if kind == "session" else (P.DAY,)
-            for level in levels:
-                for name, history in histories.items():
-                    row = {
-                        "work": str(work),
-                        "level": level,
-                        "history": name,
-                        **measure(level, splits["test"], history),
-                    }
-                    print(json.dumps(row), flush=True)
+            for on, (histories, split) in runs.items():
+                for level in levels:
+                    for name, history in histories.items():
+                        row = {"work": str(work), "on": on, "level": level, "history": name}
+                        print(json.dumps({**row, **measure(level, split, history)}), flush=True)
 
 
 if __name__ == "__main__":
