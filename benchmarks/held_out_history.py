@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -32,23 +33,15 @@ from neighborwatch.evaluation import metrics as M
 from neighborwatch.evaluation import protocol as P
 from neighborwatch.evaluation.benchmark import load_benchmark_data
 from neighborwatch.models.baselines.realtime.user_novelty import UserNovelty, UserNoveltyConfig
-from neighborwatch.models.user_history import UserHistory
+from neighborwatch.models.user_history import UserHistory, raw_events
 from neighborwatch.sequences.base import SequenceSet, segment_positions
 
 
-def events(seqs: SequenceSet, normal: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(user, token) of every raw event of `seqs` (only the normal ones when `normal` is given)."""
-    pos = seqs.raw_positions()
-    if normal is not None:
-        pos = pos[normal[pos]]
-    return seqs.position_users()[pos], seqs.tokens[pos].astype(np.int64)
-
-
-def variants(train: SequenceSet, normal: np.ndarray, held_out: SequenceSet, quantiles: list[float]) -> dict:
+def variants(train: SequenceSet, malicious: np.ndarray, held_out: SequenceSet, quantiles: list[float]) -> dict:
     prior = UserNoveltyConfig().prior_events
-    base = UserHistory.fit(train, ~normal)
-    tu, tt = events(train, normal)
-    hu, ht = events(held_out)
+    tu, tt = raw_events(train, malicious)
+    base = UserHistory.from_events(tu, tt, int(train.vocab_size))
+    hu, ht = raw_events(held_out)
     new = ~np.isin(hu, base.users)
     hu, ht = hu[new], ht[new]
     novelty = base.surprisal(hu, ht, prior)
@@ -86,7 +79,7 @@ def measure(level: str, split: P.Split, history: UserHistory) -> dict:
         labels, scenarios = split.sequence_labels(), split.sequence_scenarios()
     per = M.per_scenario_detection(labels, scores, scenarios, float("nan"), budgets=(0.10,))
     return {
-        "auc": round(M.roc_auc(labels, scores), 4) if 0 < labels.sum() < labels.size else None,
+        "auc": None if math.isnan(auc := M.roc_auc(labels, scores)) else round(auc, 4),
         "dr@10%": {r["scenario"]: round(r[M.budget_key(0.10)], 3) for r in per},
         "positives": int(labels.sum()),
     }
@@ -106,11 +99,11 @@ def main() -> None:
             if splits is None or kind not in data.train:
                 continue
             train, labels = data.train[kind]
-            normal = ~np.asarray(labels, dtype=bool)
+            malicious = np.asarray(labels, dtype=bool)
             early, selection = selection_parts(splits["validation"], val_start)
             runs = {
-                "test": (variants(train, normal, splits["validation"].seqs, quantiles), splits["test"]),
-                "selection": (variants(train, normal, early, quantiles), selection),
+                "test": (variants(train, malicious, splits["validation"].seqs, quantiles), splits["test"]),
+                "selection": (variants(train, malicious, early, quantiles), selection),
             }
             levels = (P.REALTIME, P.SESSION) if kind == "session" else (P.DAY,)
             for on, (histories, split) in runs.items():

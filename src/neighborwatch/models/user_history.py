@@ -27,6 +27,15 @@ from neighborwatch.sequences.base import SequenceSet
 _ARRAYS = ("users", "codes", "counts", "user_totals", "token_counts")
 
 
+def raw_events(seqs: SequenceSet, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(user, token) of every raw event of `seqs` (start tokens are none), the malicious ones left
+    out when per-position `labels` are given: what a history counts."""
+    positions = seqs.raw_positions()
+    if labels is not None:
+        positions = positions[~np.asarray(labels, dtype=bool)[positions]]
+    return seqs.position_users()[positions], seqs.tokens[positions]
+
+
 @dataclass
 class UserHistory:
     """Training counts: per user × token (sorted codes user_index · vocab + token), per user, per token."""
@@ -39,10 +48,7 @@ class UserHistory:
 
     @classmethod
     def fit(cls, train: SequenceSet, train_labels: np.ndarray | None = None) -> UserHistory:
-        positions = train.raw_positions()  # every raw event's position (start tokens are none)
-        if train_labels is not None:
-            positions = positions[~np.asarray(train_labels, dtype=bool)[positions]]
-        return cls.from_events(train.position_users()[positions], train.tokens[positions], int(train.vocab_size))
+        return cls.from_events(*raw_events(train, train_labels), int(train.vocab_size))
 
     @classmethod
     def from_events(
