@@ -110,7 +110,7 @@ def test_dashboard_triage_flow(server, tmp_path):
             assert total > PAGE, f"need more than one page of incidents, got {total}"
             expect(page.locator("#n-incidents")).to_have_text(str(total), timeout=15000)
             expect(page.locator("#page-info")).to_have_text(f"1–{PAGE} of {open_total}", timeout=15000)
-            assert page.locator("#n-alerts").text_content() == str(rt.alerts.query()[0])
+            expect(page.locator("#n-alerts")).to_have_text(str(rt.alerts.query()[0]), timeout=15000)
 
             # paging reaches every incident, each once
             seen: list[str] = []
