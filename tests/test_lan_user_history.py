@@ -106,3 +106,53 @@ def test_extra_events_join_a_users_own_counts_but_not_the_organisations_mix() ->
     assert after[3] < before[3] - 1.0  # dan's own habit: token 4 is no longer new for him
     # without `token_counts` the mix is counted from the events given
     assert UserHistory.from_events(users, tokens, h.vocab_size).token_counts[4] == 2
+
+
+def test_users_held_out_of_training_learn_their_normal_validation_events_once() -> None:
+    """After model selection the protocol lets users the history has never seen count their
+    labelled-normal validation events: his own habit (token 6, unknown org-wide) stops being rare,
+    the organisation's commonest token becomes a first for him, his malicious events stay unknown,
+    and known users and the mix are as before."""
+    h = habits()
+    validation = sessions([("ann", [3, 3, 3]), ("dan", [6] * 30 + [5, 5])])
+    malicious = np.zeros(validation.n_activities, bool)
+    malicious[validation.tokens == 5] = True
+    learned = h.with_new_users(validation, malicious)
+    users, tokens = np.array(["ann", "ann", "dan", "dan", "dan"]), np.array([3, 1, 6, 1, 5])
+    before, after = h.surprisal(users, tokens, 20.0), learned.surprisal(users, tokens, 20.0)
+    assert np.allclose(before[:2], after[:2])  # ann's validation events do not join her history
+    assert after[2] < before[2] - 2.0  # dan's habit is his own now
+    assert after[3] > before[3] + 0.5  # and the org's commonest token is a first for him
+    assert after[4] > after[2] + 1.0  # his malicious events were left out
+    assert np.array_equal(learned.token_counts, h.token_counts)  # the organisation's mix is training's
+    # the same counts as building the history from training + dan's normal events
+    train_users, train_tokens = (
+        np.repeat(h.users[h.codes // h.vocab_size], h.counts),
+        np.repeat(h.codes % h.vocab_size, h.counts),
+    )
+    direct = UserHistory.from_events(
+        np.concatenate([train_users, ["dan"] * 30]),
+        np.concatenate([train_tokens, [6] * 30]),
+        h.vocab_size,
+        h.token_counts,
+    )
+    for name in ("users", "codes", "counts", "user_totals"):
+        assert np.array_equal(getattr(learned, name), getattr(direct, name)), name
+    # a second call adds nothing: dan is known now
+    again = learned.with_new_users(validation, malicious)
+    assert np.array_equal(again.counts, learned.counts) and np.array_equal(again.users, learned.users)
+
+
+def test_a_lan_learns_held_out_users_only_with_its_history(tiny) -> None:
+    work, _ = tiny
+    seqs = load_sequences(work)
+    train, validation = seqs.split("train"), seqs.split("validation")
+    fast = {**LAN.presets["fast"], "epochs": 1, "max_train_samples": 500, "vocab_size": train.vocab_size}
+    det = LAN(**fast, user_history=True).fit(train)
+    assert det.user_history is not None
+    new = set(np.unique(validation.position_users())) - set(det.user_history.users)
+    malicious = np.zeros(validation.n_activities, bool)
+    assert new and det.learn_new_users(validation, malicious) == len(new)
+    assert new <= set(det.user_history.users)
+    assert det.learn_new_users(validation, malicious) == 0
+    assert LAN(**fast).fit(train).learn_new_users(validation, malicious) == 0

@@ -245,6 +245,39 @@ def test_threshold_comes_from_validation_not_test(toy_work) -> None:
     assert [s.meta["split"][0] for s in det.seen] == ["validation", "test"]
 
 
+class LearnsUsers(TokenFrequency):
+    """Records when the protocol hands it the validation users, between the scoring calls."""
+
+    name = "learns-users"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def score_activities(self, seqs: SequenceSet) -> np.ndarray:
+        self.calls.append(seqs.meta["split"][0])
+        return super().score_activities(seqs)
+
+    def learn_new_users(self, seqs: SequenceSet, labels: np.ndarray) -> int:
+        self.calls.append("learn")
+        self.learned = (seqs, labels)
+        return 1
+
+
+@pytest.mark.parametrize("learn", [True, False])
+def test_held_out_users_are_learned_after_every_threshold_and_before_the_test(toy_work, learn) -> None:
+    work, data = toy_work
+    det = LearnsUsers().fit(data["train"][0])
+    res = P.evaluate_on(det, P.load_eval_data(work.root), levels=("realtime",), learn_new_users=learn)
+    assert det.calls == (["validation", "learn", "test"] if learn else ["validation", "test"])
+    if learn:  # the validation sessions with their own labels, never a test sequence
+        seqs, labels = det.learned
+        val_seqs, val_y = data["validation"]
+        assert set(seqs.meta["split"].to_list()) == {"validation"} and len(seqs) == len(val_seqs)
+        assert np.array_equal(labels, val_y)
+    assert ("1 user(s)" in res["protocol"]["new_users_learned"]) == learn
+
+
 def test_evaluate_scores_matches_metrics_on_arrays() -> None:
     y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 0, 0], dtype=bool)
     s = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0])

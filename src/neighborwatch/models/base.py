@@ -80,6 +80,13 @@ class Detector(ABC):
     ) -> Detector:
         """Learn from the training period; `validation` serves model selection only."""
 
+    def learn_new_users(self, seqs: SequenceSet, labels: np.ndarray) -> int:
+        """After every validation choice is made: let the users this detector has never seen (those
+        held out for validation) count the normal events of `seqs` (per-position `labels`) as
+        their own history, where the detector keeps one (`models.user_history`); returns how many
+        users it learned. Default: none, for a detector without per-user state."""
+        return 0
+
     def fit_summary(self) -> dict[str, Any]:
         """What the last `fit` chose that a results table should record (e.g. a rule picked on
         validation); empty when nothing."""

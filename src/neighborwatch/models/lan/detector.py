@@ -114,6 +114,13 @@ class LAN(Detector):
         self._pool_tensor = None
         return self
 
+    def learn_new_users(self, seqs: SequenceSet, labels: np.ndarray) -> int:
+        if self.user_history is None:
+            return 0
+        before = len(self.user_history.users)
+        self.user_history = self.user_history.with_new_users(seqs, labels)
+        return len(self.user_history.users) - before
+
     # -- scoring --------------------------------------------------------------------------------
     @property
     def scores_are_probabilities(self) -> bool:

@@ -198,6 +198,11 @@ class LANPosthoc(Detector):
         self._select_rule(validation, validation_labels)
         return self
 
+    def learn_new_users(self, seqs: SequenceSet, labels: np.ndarray) -> int:
+        """The activity model's history only: the head, its rule and the references the rule
+        ranks against were fixed on validation before."""
+        return self.lan.learn_new_users(seqs, labels)
+
     def _refit(self, x: np.ndarray, y: np.ndarray) -> None:
         """Head and length baseline from the training matrix (at fit and again at load)."""
         self._x, self._y = x, y

@@ -55,6 +55,11 @@ class UserNovelty(Detector):
         self.tables = UserHistory.fit(train, train_labels)
         return self
 
+    def learn_new_users(self, seqs: SequenceSet, labels: np.ndarray) -> int:
+        before = self._tables("learn new users")
+        self.tables = before.with_new_users(seqs, labels)
+        return len(self.tables.users) - len(before.users)
+
     def _tables(self, doing: str = "score") -> UserHistory:
         if self.tables is None:
             raise NotFittedError(self.name, doing)
