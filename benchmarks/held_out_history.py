@@ -9,7 +9,9 @@ deterministic `user_novelty` detector, test AUC and DR@10 % per scenario for:
 * `training`: the history as the detectors build it (training normal events);
 * `trimmed q=Q`: plus the held-out users' validation-split events whose novelty under the
   training history is at most the Q-quantile of the training events' novelty;
-* `untrimmed`: plus all of the held-out users' validation-split events.
+* `untrimmed`: plus all of the held-out users' validation-split events;
+* `labelled normal`: plus their validation events that the validation labels call normal — what
+  the evaluation protocol does once every validation choice is made (`UserHistory.with_new_users`).
 
 Each variant is scored on the test period (`on: test`; headroom only: a variant chosen by these
 numbers is chosen on the test) and, as a test-free way to choose, on the held-out users' last
@@ -37,7 +39,13 @@ from neighborwatch.models.user_history import UserHistory, raw_events
 from neighborwatch.sequences.base import SequenceSet, segment_positions
 
 
-def variants(train: SequenceSet, malicious: np.ndarray, held_out: SequenceSet, quantiles: list[float]) -> dict:
+def variants(
+    train: SequenceSet,
+    malicious: np.ndarray,
+    held_out: SequenceSet,
+    held_out_labels: np.ndarray,
+    quantiles: list[float],
+) -> dict:
     prior = UserNoveltyConfig().prior_events
     tu, tt = raw_events(train, malicious)
     base = UserHistory.from_events(tu, tt, int(train.vocab_size))
@@ -55,17 +63,21 @@ def variants(train: SequenceSet, malicious: np.ndarray, held_out: SequenceSet, q
     out["untrimmed"] = UserHistory.from_events(
         np.concatenate([tu, hu]), np.concatenate([tt, ht]), base.vocab_size, base.token_counts
     )
+    out["labelled normal"] = base.with_new_users(held_out, held_out_labels)
     return out
 
 
-def selection_parts(val: P.Split, val_start: np.datetime64) -> tuple[SequenceSet, P.Split]:
+def selection_parts(val: P.Split, val_start: np.datetime64) -> tuple[P.Split, P.Split]:
     """The validation users' sequences before `val_start` (their history) and from it on (the
-    selection period, with its ground truth)."""
+    selection period), each with its ground truth."""
     starts = val.seqs.meta["start"].to_numpy()
-    before, after = np.flatnonzero(starts < val_start), np.flatnonzero(starts >= val_start)
-    idx = segment_positions(val.seqs.offsets, after)
     assert val.scenarios is not None
-    return val.seqs.subset(before), P.Split(val.seqs.subset(after), val.labels[idx], val.scenarios[idx])
+
+    def part(which: np.ndarray) -> P.Split:
+        idx = segment_positions(val.seqs.offsets, which)
+        return P.Split(val.seqs.subset(which), val.labels[idx], val.scenarios[idx])  # type: ignore[index]
+
+    return part(np.flatnonzero(starts < val_start)), part(np.flatnonzero(starts >= val_start))
 
 
 def measure(level: str, split: P.Split, history: UserHistory) -> dict:
@@ -101,9 +113,10 @@ def main() -> None:
             train, labels = data.train[kind]
             malicious = np.asarray(labels, dtype=bool)
             early, selection = selection_parts(splits["validation"], val_start)
+            val = splits["validation"]
             runs = {
-                "test": (variants(train, malicious, splits["validation"].seqs, quantiles), splits["test"]),
-                "selection": (variants(train, malicious, early, quantiles), selection),
+                "test": (variants(train, malicious, val.seqs, val.labels, quantiles), splits["test"]),
+                "selection": (variants(train, malicious, early.seqs, early.labels, quantiles), selection),
             }
             levels = (P.REALTIME, P.SESSION) if kind == "session" else (P.DAY,)
             for on, (histories, split) in runs.items():

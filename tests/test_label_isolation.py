@@ -1,4 +1,6 @@
-"""Labels reach nothing but the training loss and the metrics.
+"""Labels reach nothing but the training loss, the metrics and, once every validation choice is
+made, the history of the users held out for validation (their validation events that the
+validation labels call normal; `test_user_novelty` shows the test period's labels reach no score).
 
 Two places could leak ground truth into what a detector sees:
 

@@ -66,7 +66,11 @@ def test_lan_with_user_history_streams_as_batch_and_survives_save_and_load(tiny,
     before = plain.score_activities(seqs)
     known = np.isin(seqs.position_users(), det.user_history.users) & ~np.isnan(batch)
     assert known.sum() > 1000 and np.abs(batch[known] - before[known]).max() > 1e-3  # it does condition
+    held_out = set(np.unique(seqs.split("validation").position_users())) - set(det.user_history.users)
+    # the engine learns the users held out for validation, as the protocol does before the test
     engine = build_engine(model, work, detector=det, thresholds=Thresholds())
+    assert held_out and held_out <= set(det.user_history.users)
+    batch = det.score_activities(seqs)
     recs, _ = replay(engine, events_as_dicts(pl.read_parquet(work / "events.parquet")))
     worst, n = max_diff(work, seqs, batch, recs)
     assert n > 1000 and worst <= 1e-4, worst
@@ -156,3 +160,18 @@ def test_a_lan_learns_held_out_users_only_with_its_history(tiny) -> None:
     assert new <= set(det.user_history.users)
     assert det.learn_new_users(validation, malicious) == 0
     assert LAN(**fast).fit(train).learn_new_users(validation, malicious) == 0
+
+
+def test_the_engine_calibrates_on_the_training_history_then_learns_the_held_out_users(tiny) -> None:
+    from neighborwatch.models.baselines.realtime.user_novelty import UserNovelty
+    from neighborwatch.streaming.loader import calibrate_for_work
+
+    work, model = tiny
+    train = load_sequences(work).split("train")
+    expected = calibrate_for_work(UserNovelty().fit(train), work, 5.0, 24 * 3600.0)
+    det = UserNovelty().fit(train)
+    assert det.tables is not None
+    known = set(det.tables.users)
+    engine = build_engine(model, work, detector=det)
+    assert (engine.thresholds.activity, engine.thresholds.risk) == (expected.activity, expected.risk)
+    assert set(engine.scorer.tables.users) > known  # the live scorer has the learned users

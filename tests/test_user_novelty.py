@@ -53,3 +53,33 @@ def test_a_first_for_the_user_outscores_a_habit_and_strangers_get_the_organisati
     labels = np.zeros(train.n_activities, bool)
     labels[train.tokens == 3] = True
     assert UserNovelty().fit(train, labels).score_activities(test)[4] > s[4] + 2  # bob's 3 is no habit
+
+
+def test_held_out_users_learn_from_validation_labels_and_never_from_the_tests() -> None:
+    """Through the protocol: dan, held out of training, has his normal validation habit (token 6)
+    as his own once thresholds are set; which validation events count follows the validation
+    labels, and the test period's labels reach no score."""
+    from neighborwatch.evaluation import protocol as P
+
+    train = sessions([("ann", [1, 1, 2] * 10), ("bob", [3, 3, 1] * 10)])
+    validation = sessions([("ann", [1, 2, 7]), ("dan", [6] * 20 + [5])])
+    test = sessions([("ann", [1, 2]), ("dan", [6, 6, 5]), ("bob", [3, 7])])
+    val_malicious = np.isin(validation.tokens, [5, 7])
+    test_malicious = np.isin(test.tokens, [5, 7])
+
+    def run(val_labels: np.ndarray, test_labels: np.ndarray, learn: bool = True) -> np.ndarray:
+        data = P.EvalData({"validation": P.Split(validation, val_labels), "test": P.Split(test, test_labels)})
+        res = P.evaluate_on(
+            UserNovelty().fit(train), data, levels=("realtime",), keep_scores=True, learn_new_users=learn
+        )
+        return res["arrays"]["realtime"]["scores"]
+
+    learned, stranger = run(val_malicious, test_malicious), run(val_malicious, test_malicious, learn=False)
+    dan6, dan5 = 2, 4  # raw items: ann 1, 2; dan 6, 6, 5; bob 3, 7 (start tokens are no items)
+    assert learned[dan6] < stranger[dan6] - 2.0  # his habit is no longer rare for him
+    assert learned[dan5] > stranger[dan5]  # and what he never did is a first for him
+    assert np.allclose(np.delete(learned, [2, 3, 4]), np.delete(stranger, [2, 3, 4]))  # others as before
+    # the test period's labels reach no score ...
+    assert np.array_equal(run(val_malicious, ~test_malicious), learned)
+    # ... the validation labels do: called malicious, his habit stays out of his history
+    assert run(val_malicious | (validation.tokens == 6), test_malicious)[dan6] > learned[dan6] + 2.0

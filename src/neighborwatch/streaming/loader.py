@@ -117,6 +117,39 @@ def calibrate_for_work(detector: Detector, work: str | Path, budget_per_day: flo
     return calibrate(scores, seqs.times, users, budget_per_day, half_life_s, source=f"calibration window of {work}")
 
 
+def learn_validation_users(detector: Detector, work: str | Path) -> int:
+    """`Detector.learn_new_users` on WORK's validation sessions with their labels (none: every
+    event counts as normal), as `evaluation.protocol` does once thresholds are fixed; returns
+    how many users the detector learned."""
+    from neighborwatch.data.labels import row_labels
+    from neighborwatch.sequences.base import activity_labels
+    from neighborwatch.sequences.build import load_sequences
+
+    validation = load_sequences(work, "session").split("validation")
+    if not len(validation):
+        return 0
+    malicious, _ = row_labels(work)
+    return detector.learn_new_users(validation, activity_labels(validation, malicious))
+
+
+def _thresholds(
+    det: Detector,
+    work: str | Path | None,
+    budget_per_day: float,
+    half_life_s: float,
+    thresholds: Thresholds | str | Path | None,
+) -> Thresholds:
+    """The given thresholds, or those calibrated on WORK's calibration window, or none."""
+    if isinstance(thresholds, (str, Path)):
+        return Thresholds.load(Path(thresholds))
+    if thresholds is not None:
+        return thresholds
+    if work is not None:
+        return calibrate_for_work(det, work, budget_per_day, half_life_s)
+    log.warning("no WORK folder and no thresholds: alerts are off (scores are still produced)")
+    return Thresholds(half_life_s=half_life_s)
+
+
 def build_engine(
     model_dir: str | Path,
     work: str | Path | None = None,
@@ -126,8 +159,17 @@ def build_engine(
     config: EngineConfig | None = None,
     detector: Detector | None = None,
 ) -> Engine:
-    """A ready engine: scorer, tokenizer, collapse rule and thresholds (given, or calibrated)."""
+    """A ready engine: scorer, tokenizer, collapse rule and thresholds (given, or calibrated).
+
+    With WORK the order is the evaluation protocol's: thresholds first (calibrated with the
+    training history), then the users held out for validation are learned
+    (`learn_validation_users`), so that the service scores the test period as `evaluate` does."""
     det = detector if detector is not None else load_detector(model_dir)
+    th = _thresholds(det, work, budget_per_day, half_life_s, thresholds)
+    if work is not None:
+        learned = learn_validation_users(det, work)
+        if learned:
+            log.info("%d user(s) held out for validation learned from their normal validation events", learned)
     scorer = stream_scorer(det, work)
     tok, collapse = tokenizer_for(det, work)
     cfg = config or EngineConfig()
@@ -147,15 +189,6 @@ def build_engine(
             f"the model has {scorer.vocab_size} classes but the tokenizer it implies has {tok.vocab_size}: "
             "give the WORK folder it was trained on"
         )
-    if isinstance(thresholds, (str, Path)):
-        th = Thresholds.load(Path(thresholds))
-    elif thresholds is not None:
-        th = thresholds
-    elif work is not None:
-        th = calibrate_for_work(det, work, budget_per_day, half_life_s)
-    else:
-        log.warning("no WORK folder and no thresholds: alerts are off (scores are still produced)")
-        th = Thresholds(half_life_s=half_life_s)
     decode = getattr(tok, "decode", None) or (lambda t: (f"token {t}", None))
     return Engine(
         scorer, tok.transform, decode, th, cfg, familiarity=familiarity_for(model_dir, tok), start_groups=starts
