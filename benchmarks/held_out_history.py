@@ -60,9 +60,7 @@ def variants(
         out[f"trimmed q={q}"] = UserHistory.from_events(
             np.concatenate([tu, hu[keep]]), np.concatenate([tt, ht[keep]]), base.vocab_size, base.token_counts
         )
-    out["untrimmed"] = UserHistory.from_events(
-        np.concatenate([tu, hu]), np.concatenate([tt, ht]), base.vocab_size, base.token_counts
-    )
+    out["untrimmed"] = base.with_new_users(held_out, None)
     out["labelled normal"] = base.with_new_users(held_out, held_out_labels)
     return out
 
@@ -112,8 +110,8 @@ def main() -> None:
                 continue
             train, labels = data.train[kind]
             malicious = np.asarray(labels, dtype=bool)
-            early, selection = selection_parts(splits["validation"], val_start)
             val = splits["validation"]
+            early, selection = selection_parts(val, val_start)
             runs = {
                 "test": (variants(train, malicious, val.seqs, val.labels, quantiles), splits["test"]),
                 "selection": (variants(train, malicious, early.seqs, early.labels, quantiles), selection),

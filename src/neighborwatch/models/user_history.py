@@ -81,18 +81,19 @@ class UserHistory:
             np.asarray(token_counts, dtype=np.int64),
         )
 
-    def with_new_users(self, seqs: SequenceSet, labels: np.ndarray) -> UserHistory:
-        """This history plus the normal events of `seqs`' users it has never seen (the users held
-        out for validation); users it already knows, and the organisation's mix, stay as they are,
+    def with_new_users(self, seqs: SequenceSet, labels: np.ndarray | None) -> UserHistory:
+        """This history plus the normal events (all, without `labels`) of `seqs`' users it has never
+        seen (the users held out for validation); users it already knows, and the organisation's mix, stay as they are,
         so applying it twice adds nothing the second time."""
         users_of, tokens = raw_events(seqs, labels)
         _, known = self._user_index(users_of)
         if known.all():
             return self
         vocab = self.vocab_size
-        users = np.union1d(self.users, np.asarray(users_of[~known]).astype(str))
+        new_users = np.asarray(users_of[~known]).astype(str)
+        users = np.union1d(self.users, new_users)
         old = np.searchsorted(users, self.users)[self.codes // vocab] * vocab + self.codes % vocab
-        new = np.searchsorted(users, np.asarray(users_of[~known]).astype(str)) * vocab + tokens[~known]
+        new = np.searchsorted(users, new_users) * vocab + tokens[~known]
         codes, at = np.unique(np.concatenate([old, new]), return_inverse=True)
         counts = np.bincount(at, weights=np.concatenate([self.counts, np.ones(len(new))])).astype(np.int64)
         totals = np.bincount(codes // vocab, weights=counts, minlength=len(users)).astype(np.int64)

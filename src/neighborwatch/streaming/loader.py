@@ -22,6 +22,7 @@ import polars as pl
 from neighborwatch.models.base import Detector
 from neighborwatch.models.registry import load_detector
 from neighborwatch.models.stream import StreamScorer
+from neighborwatch.sequences.base import SequenceSet
 from neighborwatch.sequences.familiarity import FamiliarityProfile, tokenizer_fingerprint
 from neighborwatch.sequences.peers import StartGroups
 from neighborwatch.sequences.tokenize import Tokenizer, WordHourTokenizer, bos_token, tokenizer_from_json
@@ -103,12 +104,19 @@ def familiarity_for(model_dir: str | Path, tok: Tokenizer) -> FamiliarityProfile
     return profile
 
 
-def calibrate_for_work(detector: Detector, work: str | Path, budget_per_day: float, half_life_s: float) -> Thresholds:
+def calibrate_for_work(
+    detector: Detector,
+    work: str | Path,
+    budget_per_day: float,
+    half_life_s: float,
+    sessions: SequenceSet | None = None,
+) -> Thresholds:
     """Score the calibration window (`sequences.splits`) in batch (= what live scoring gives) and
-    fit the thresholds (see `evaluation.alerting`)."""
+    fit the thresholds (see `evaluation.alerting`); `sessions`: WORK's, when already loaded."""
     from neighborwatch.sequences.build import calibration_window, load_sequences, load_split_dates
 
-    seqs = calibration_window(load_sequences(work, "session"), load_split_dates(work))
+    sessions = sessions if sessions is not None else load_sequences(work, "session")
+    seqs = calibration_window(sessions, load_split_dates(work))
     if seqs.n_activities == 0:
         raise ValueError(f"{work} has no sessions in the calibration window to calibrate alert thresholds on")
     scores = detector.score_activities(seqs)
@@ -117,19 +125,27 @@ def calibrate_for_work(detector: Detector, work: str | Path, budget_per_day: flo
     return calibrate(scores, seqs.times, users, budget_per_day, half_life_s, source=f"calibration window of {work}")
 
 
-def learn_validation_users(detector: Detector, work: str | Path) -> int:
+def learn_validation_users(detector: Detector, work: str | Path, sessions: SequenceSet | None = None) -> int:
     """`Detector.learn_new_users` on WORK's validation sessions with their labels (none: every
     event counts as normal), as `evaluation.protocol` does once thresholds are fixed; returns
-    how many users the detector learned."""
+    how many users the detector learned. A detector without per-user state reads nothing."""
     from neighborwatch.data.labels import row_labels
     from neighborwatch.sequences.base import activity_labels
     from neighborwatch.sequences.build import load_sequences
 
-    validation = load_sequences(work, "session").split("validation")
+    if not _keeps_users(detector):
+        return 0
+    sessions = sessions if sessions is not None else load_sequences(work, "session")
+    validation = sessions.split("validation")
     if not len(validation):
         return 0
     malicious, _ = row_labels(work)
     return detector.learn_new_users(validation, activity_labels(validation, malicious))
+
+
+def _keeps_users(detector: Detector) -> bool:
+    """Whether the detector has per-user state to learn (it overrides `learn_new_users`)."""
+    return type(detector).learn_new_users is not Detector.learn_new_users
 
 
 def _thresholds(
@@ -138,6 +154,7 @@ def _thresholds(
     budget_per_day: float,
     half_life_s: float,
     thresholds: Thresholds | str | Path | None,
+    sessions: SequenceSet | None,
 ) -> Thresholds:
     """The given thresholds, or those calibrated on WORK's calibration window, or none."""
     if isinstance(thresholds, (str, Path)):
@@ -145,7 +162,7 @@ def _thresholds(
     if thresholds is not None:
         return thresholds
     if work is not None:
-        return calibrate_for_work(det, work, budget_per_day, half_life_s)
+        return calibrate_for_work(det, work, budget_per_day, half_life_s, sessions)
     log.warning("no WORK folder and no thresholds: alerts are off (scores are still produced)")
     return Thresholds(half_life_s=half_life_s)
 
@@ -164,10 +181,15 @@ def build_engine(
     With WORK the order is the evaluation protocol's: thresholds first (calibrated with the
     training history), then the users held out for validation are learned
     (`learn_validation_users`), so that the service scores the test period as `evaluate` does."""
+    from neighborwatch.sequences.build import load_sequences
+
     det = detector if detector is not None else load_detector(model_dir)
-    th = _thresholds(det, work, budget_per_day, half_life_s, thresholds)
+    # WORK's sessions, read once: for calibrating and for learning the held-out users, if needed
+    needed = thresholds is None or _keeps_users(det)
+    sessions = load_sequences(work, "session") if work is not None and needed else None
+    th = _thresholds(det, work, budget_per_day, half_life_s, thresholds, sessions)
     if work is not None:
-        learned = learn_validation_users(det, work)
+        learned = learn_validation_users(det, work, sessions)
         if learned:
             log.info("%d user(s) held out for validation learned from their normal validation events", learned)
     scorer = stream_scorer(det, work)
