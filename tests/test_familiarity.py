@@ -129,6 +129,55 @@ def test_peer_share_on_a_hand_built_organisation(profile):
     assert (live["user_count"], live["user_days"], live["live_count"], live["first_time_for_user"]) == (2, 1, 2, False)
 
 
+def test_held_out_users_learn_their_normal_validation_events_and_stay_nobodys_peer(profile):
+    """X (role Salesman) and F (not in LDAP) are held out: after `with_new_users` their normal
+    validation events are their history; what the validation labels call malicious is not; C,
+    trained, learns nothing from validation; peers stay the training users; twice = once."""
+    seqs = hand_built(
+        {
+            "train": [("A", [(7, 0)])],
+            "validation": [("X", [(9, 6), (9, 7), (12, 7)]), ("F", [(7, 6)]), ("C", [(11, 6)])],
+        }
+    )
+    validation = seqs.split("validation")
+    malicious = np.array([False, False, True, False, False])  # X's token 12
+    before = {(u, t): profile.describe(u, t) for u, t in [("C", 7), ("C", 11), ("A", 7), ("X", 9)]}
+    learned = profile.with_new_users(validation, malicious)
+    x = learned.describe("X", 9)
+    assert (x["user_count"], x["user_days"], x["user_training_days"], x["history"]) == (2, 2, 2, "validation")
+    assert not x["first_time_for_user"] and "first time" not in phrase(x)
+    assert learned.describe("X", 12)["first_time_for_user"]  # malicious in validation: never his normal
+    f = learned.describe("F", 7)
+    assert (f["user_count"], f["history"], f["peer_group"]) == (1, "validation", ALL_USERS)
+    # X's peers are still the 3 trained salesmen, and nobody has X as a peer
+    assert (x["peer_users"], x["peer_users_with_it"]) == (before["X", 9]["peer_users"], 1)
+    for key in [("C", 7), ("C", 11), ("A", 7)]:
+        assert learned.describe(*key) == before[key]
+    assert learned.describe("C", 11)["first_time_for_user"]
+    again = learned.with_new_users(validation, malicious)
+    assert again.users.equals(learned.users) and again.user_tokens.equals(learned.user_tokens)
+    assert learned.meta["validation_users_learned"] == again.meta["validation_users_learned"] == 2
+    # a replay of X's validation days is not news; the day after is
+    assert not learned.after_training("X", 7 * DAY_US + 9 * 3600 * US)
+    assert learned.after_training("X", 8 * DAY_US)
+    assert profile.describe("X", 9)["history"] is None and profile.describe("A", 7)["history"] == "training"
+
+
+def test_a_learned_profile_round_trips_and_an_older_profile_still_loads(profile, tmp_path):
+    seqs = hand_built({"validation": [("X", [(9, 6)])]})
+    learned = profile.with_new_users(seqs, None)
+    learned.save(tmp_path / "new")
+    back = FamiliarityProfile.load(tmp_path / "new")
+    assert back is not None and back.describe("X", 9) == learned.describe("X", 9)
+    profile.save(tmp_path / "old")  # as written before `history` existed
+    users = pl.read_parquet(tmp_path / "old" / "familiarity" / "users.parquet").drop("history")
+    users.write_parquet(tmp_path / "old" / "familiarity" / "users.parquet")
+    old = FamiliarityProfile.load(tmp_path / "old")
+    assert old is not None
+    for user, token in [("A", 7), ("C", 7), ("X", 9), ("F", 7)]:
+        assert old.describe(user, token) == profile.describe(user, token)
+
+
 def _two_kinds_of_users(clerks: int, admins: int) -> SequenceSet:
     """Clerks do tokens 1-3 and admins 7-9 (volumes differ within each kind); one admin, A00, once
     did a clerk's token 2."""
@@ -332,6 +381,44 @@ def test_train_saves_the_profile_and_serve_uses_it(trained):
     assert engine.familiarity.meta["training_events"] == build_familiarity(work).meta["training_events"]
     alerts = submit(engine, live_events("U005", datetime(2010, 3, 2), 1, "T"))
     assert all("familiarity" in a["reasons"] for a in alerts) and alerts
+
+
+def test_serve_gives_held_out_users_their_normal_validation_history(trained, tmp_path):
+    """As `evaluate` scores the test period: each user held out for validation counts his normal
+    validation events (the labels leave the malicious ones out) before the engine scores."""
+    from neighborwatch.data.labels import row_labels
+    from neighborwatch.sequences.base import activity_labels
+    from neighborwatch.streaming.loader import build_engine
+    from neighborwatch.workdir import WorkDir
+
+    original, model = trained
+    work = tmp_path / "work"
+    shutil.copytree(original, work)
+    held_out = sorted(load_config(work)["validation"]["users"])
+    validation = load_sequences(work).split("validation")
+    rows = validation.raw_event_rows()[validation.position_users()[validation.raw_positions()] == held_out[0]]
+    ids = pl.read_parquet(work / "events.parquet", columns=["event_id"])["event_id"]
+    pl.DataFrame({"event_id": ids.gather(rows[:6]), "malicious": [True] * 6, "scenario": [1] * 6}).write_parquet(
+        WorkDir(work).labels
+    )
+    engine = build_engine(model, work, thresholds=EVERY_ACTIVITY)
+    assert engine.familiarity is not None
+    labels = activity_labels(validation, row_labels(work)[0])
+    positions = validation.raw_positions()
+    users = validation.position_users()[positions]
+    normal = ~labels[positions]
+    assert (~normal).sum() == 6
+    learned = engine.familiarity.users.filter(pl.col("history") == "validation")
+    assert sorted(learned["user"].to_list()) == sorted(set(users) & set(held_out))
+    for user in learned["user"].to_list():
+        mine = validation.tokens[positions[(users == user) & normal]]
+        got = engine.familiarity.user_tokens.filter(pl.col("user") == user).sort("token")
+        tokens, counts = np.unique(mine, return_counts=True)
+        assert got["token"].to_list() == tokens.tolist() and got["count"].to_list() == counts.tolist()
+    # the training users' counts are the training profile's
+    assert engine.familiarity.user_tokens.filter(~pl.col("user").is_in(held_out)).equals(
+        build_familiarity(work).user_tokens
+    )
 
 
 def test_a_model_without_a_profile_serves_without_the_block(trained, tmp_path):

@@ -17,8 +17,13 @@ profile answers both, with the numbers, and the live engine adds what it has see
   activity mix (`activity_clusters`, about `USERS_PER_CLUSTER` users a group; one group below
   twice that). Peers of a user are the OTHER training users of the group.
 * Under held-out-user validation the held-out users' pre-test days are validation data, so they
-  have no training history here (`user_training_days` 0): their "first time" only knows what the
-  engine saw live.
+  have no training history here. Once every validation choice is made, `with_new_users` gives
+  each of them his normal validation events (the validation labels leave the malicious ones out)
+  as his history, as the model's per-user counts get them (`Detector.learn_new_users`; the
+  engine does both in `streaming.loader.build_engine`): the test period's "first time" then
+  means first since his logs began, not first since the engine started. Their `history` says
+  `validation`; they are nobody's peer (peers stay the training users, as the organisation's
+  mix stays training's in the model).
 
 Saved as `familiarity/` beside a trained model (three small Parquet tables + a JSON manifest);
 a model folder without it (older models) simply gets no familiarity reasons.
@@ -42,6 +47,7 @@ from neighborwatch.sequences.peers import (
     CLUSTER,
     PEER_ATTRIBUTES,
     USERS_PER_CLUSTER,
+    raw_event_frame,
     read_organisation,
     training_events,
     user_groups,
@@ -66,8 +72,9 @@ def tokenizer_fingerprint(tokenizer_json: dict[str, Any] | None) -> str | None:
 class FamiliarityProfile:
     """Per user and per peer group, how often and on how many days each token was seen in training.
 
-    users: user, group, days (training days with any activity; 0 for users known only from LDAP),
-        last_us (time of the user's last training event; null without one)
+    users: user, group, days (days with any activity in the user's history; 0 for users known
+        only from LDAP), last_us (time of the user's last history event; null without one),
+        history (`training`, `validation` for a held-out user learned by `with_new_users`, or null)
     user_tokens: user, token, count, days
     peer_tokens: group, token, count, user_days (sum over users of their days), users (who did it)
     """
@@ -78,14 +85,19 @@ class FamiliarityProfile:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if "history" not in self.users.columns:  # a profile saved before held-out users were learned
+            self.users = self.users.with_columns(
+                history=pl.when(pl.col("days") > 0).then(pl.lit("training")).otherwise(pl.lit(None, pl.Utf8))
+            )
         # lookups: sorted int64 keys (index * base + token) → row, so millions of rows stay arrays
         self._user_idx = {u: i for i, u in enumerate(self.users["user"].to_list())}
         self._group_of = self.users["group"].to_list()
         self._train_days = self.users["days"].to_list()
         self._train_end = self.users["last_us"].to_list()
+        self._history = self.users["history"].to_list()
         groups = sorted(set(self._group_of) | set(self.peer_tokens["group"].to_list()) | {ALL_USERS})
         self._group_idx = {g: i for i, g in enumerate(groups)}
-        trained = self.users.filter(pl.col("days") > 0)
+        trained = self.users.filter(pl.col("history") == "training")
         self._group_size = dict(trained.group_by("group").len().iter_rows())
         self._group_size[ALL_USERS] = trained.height
         tokens = np.concatenate([self.user_tokens["token"].to_numpy(), self.peer_tokens["token"].to_numpy(), [0]])
@@ -117,8 +129,12 @@ class FamiliarityProfile:
         groups, clustered = user_groups(user_tokens, org, seed)
         table = (
             trained.join(groups, on="user", how="full", coalesce=True)
-            .with_columns(pl.col("group").fill_null(ALL_USERS), pl.col("days").fill_null(0))
-            .select("user", "group", "days", "last_us")
+            .with_columns(
+                pl.col("group").fill_null(ALL_USERS),
+                pl.col("days").fill_null(0),
+                history=pl.when(pl.col("days") > 0).then(pl.lit("training")).otherwise(pl.lit(None, pl.Utf8)),
+            )
+            .select("user", "group", "days", "last_us", "history")
             .sort("user")
         )
         per_group = user_tokens.join(table.select("user", "group"), on="user", how="left")
@@ -146,6 +162,36 @@ class FamiliarityProfile:
             "vocab_size": int(seqs.vocab_size),
         }
         return cls(table, user_tokens, peer_tokens.sort("group", "token"), meta)
+
+    def with_new_users(self, seqs: SequenceSet, labels: np.ndarray | None) -> FamiliarityProfile:
+        """This profile plus the normal events (all, without per-position `labels`) of `seqs`' users
+        it holds no history for (the users held out for validation); users with a history, and
+        every peer count, stay as they are, so applying it twice adds nothing the second time."""
+        known = set(self.users.filter(pl.col("days") > 0)["user"].to_list())
+        events = raw_event_frame(seqs, labels).filter(pl.col("user").is_not_null() & ~pl.col("user").is_in(known))
+        if not events.height:
+            return self
+        events = events.with_columns(day=pl.col("time") // DAY_US)
+        new_tokens = events.group_by("user", "token").agg(
+            count=pl.len().cast(pl.Int64), days=pl.col("day").n_unique().cast(pl.Int32)
+        )
+        learned = events.group_by("user").agg(
+            days=pl.col("day").n_unique().cast(pl.Int32), last_us=pl.col("time").max(), history=pl.lit("validation")
+        )
+        groups = self.users.select("user", "group")
+        users = pl.concat(
+            [
+                self.users.join(learned, on="user", how="anti"),
+                learned.join(groups, on="user", how="left").with_columns(pl.col("group").fill_null(ALL_USERS)),
+            ],
+            how="diagonal",
+        ).select(self.users.columns)
+        user_tokens = pl.concat([self.user_tokens, new_tokens.select(self.user_tokens.columns)])
+        meta = {
+            **self.meta,
+            "validation_users_learned": int(self.meta.get("validation_users_learned", 0)) + learned.height,
+        }
+        return FamiliarityProfile(users.sort("user"), user_tokens.sort("user", "token"), self.peer_tokens, meta)
 
     # -- storage -----------------------------------------------------------------------------
     def save(self, model_dir: str | Path) -> Path:
@@ -196,7 +242,7 @@ class FamiliarityProfile:
             r = self._find(self._pkeys, self._group_idx[group] * self._base + token)
             with_it = int(self._pvals["users"][r]) if r >= 0 else 0
         peers = self._group_size.get(group, 0)
-        if history_days:  # the user is one of the group's training users: peers are the others
+        if u is not None and self._history[u] == "training":  # one of the group's peers: the others are his
             peers -= 1
             with_it -= count > 0
         share = with_it / peers if peers else None
@@ -206,6 +252,7 @@ class FamiliarityProfile:
             "training_count": count,
             "live_count": int(live[0]),
             "user_training_days": history_days,
+            "history": self._history[u] if u is not None else None,
             "first_time_for_user": count + int(live[0]) == 0,
             "peer_group": group,
             "peer_users_with_it": with_it,

@@ -91,13 +91,19 @@ def read_organisation(work: WorkDir | str | Path) -> pl.DataFrame | None:
 def training_events(seqs: SequenceSet) -> pl.DataFrame:
     """(user, token, time) of every raw event of the TRAINING split of `seqs` (start tokens are
     no event; a collapsed repeat counts)."""
-    train = seqs.split("train") if "split" in seqs.meta.columns else seqs
-    users = train.meta["user"].cast(pl.Utf8).to_numpy()[train.raw_seq_index()]
+    return raw_event_frame(seqs.split("train") if "split" in seqs.meta.columns else seqs)
+
+
+def raw_event_frame(seqs: SequenceSet, labels: np.ndarray | None = None) -> pl.DataFrame:
+    """(user, token, time) of every raw event of `seqs`, the malicious ones left out when
+    per-position `labels` are given (a collapsed repeat counts, start tokens are no event)."""
+    keep = slice(None) if labels is None else ~np.asarray(labels, dtype=bool)[seqs.raw_positions()]
+    users = seqs.meta["user"].cast(pl.Utf8).to_numpy()[seqs.raw_seq_index()]
     return pl.DataFrame(
         {
-            "user": pl.Series(users, dtype=pl.Utf8),
-            "token": train.tokens[train.raw_positions()].astype(np.int32),
-            "time": train.raw_event_times(),
+            "user": pl.Series(users[keep], dtype=pl.Utf8),
+            "token": seqs.tokens[seqs.raw_positions()[keep]].astype(np.int32),
+            "time": seqs.raw_event_times()[keep],
         }
     )
 

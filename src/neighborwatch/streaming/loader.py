@@ -125,22 +125,19 @@ def calibrate_for_work(
     return calibrate(scores, seqs.times, users, budget_per_day, half_life_s, source=f"calibration window of {work}")
 
 
-def learn_validation_users(detector: Detector, work: str | Path, sessions: SequenceSet | None = None) -> int:
-    """`Detector.learn_new_users` on WORK's validation sessions with their labels (none: every
-    event counts as normal), as `evaluation.protocol` does once thresholds are fixed; returns
-    how many users the detector learned. A detector without per-user state reads nothing."""
+def validation_normal(work: str | Path, sessions: SequenceSet | None = None) -> tuple[SequenceSet, np.ndarray] | None:
+    """WORK's validation sessions and their per-position labels (all False without labels in
+    WORK: every event counts as normal), or None without validation sessions."""
     from neighborwatch.data.labels import row_labels
     from neighborwatch.sequences.base import activity_labels
     from neighborwatch.sequences.build import load_sequences
 
-    if not _keeps_users(detector):
-        return 0
     sessions = sessions if sessions is not None else load_sequences(work, "session")
     validation = sessions.split("validation")
     if not len(validation):
-        return 0
+        return None
     malicious, _ = row_labels(work)
-    return detector.learn_new_users(validation, activity_labels(validation, malicious))
+    return validation, activity_labels(validation, malicious)
 
 
 def _keeps_users(detector: Detector) -> bool:
@@ -180,20 +177,27 @@ def build_engine(
 
     With WORK the order is the evaluation protocol's: thresholds first (calibrated with the
     training history), then the users held out for validation are learned
-    (`learn_validation_users`), so that the service scores the test period as `evaluate` does."""
+    (`validation_normal`), so that the service scores the test period as `evaluate` does."""
     from neighborwatch.sequences.build import load_sequences
 
     det = detector if detector is not None else load_detector(model_dir)
+    tok, collapse = tokenizer_for(det, work)
+    familiarity = familiarity_for(model_dir, tok)
     # WORK's sessions, read once: for calibrating and for learning the held-out users, if needed
-    needed = thresholds is None or _keeps_users(det)
+    needed = thresholds is None or _keeps_users(det) or familiarity is not None
     sessions = load_sequences(work, "session") if work is not None and needed else None
     th = _thresholds(det, work, budget_per_day, half_life_s, thresholds, sessions)
-    if work is not None:
-        learned = learn_validation_users(det, work, sessions)
+    # then the users held out for validation learn their normal validation events: the model's
+    # per-user counts (`Detector.learn_new_users`) and the familiarity reasons' "first time"
+    learners = _keeps_users(det) or familiarity is not None
+    validation = validation_normal(work, sessions) if work is not None and learners else None
+    if validation is not None:
+        learned = det.learn_new_users(*validation)
         if learned:
             log.info("%d user(s) held out for validation learned from their normal validation events", learned)
+        if familiarity is not None:
+            familiarity = familiarity.with_new_users(*validation)
     scorer = stream_scorer(det, work)
-    tok, collapse = tokenizer_for(det, work)
     cfg = config or EngineConfig()
     cfg.collapse = collapse
     starts = start_groups_for(det, work)
@@ -212,9 +216,7 @@ def build_engine(
             "give the WORK folder it was trained on"
         )
     decode = getattr(tok, "decode", None) or (lambda t: (f"token {t}", None))
-    return Engine(
-        scorer, tok.transform, decode, th, cfg, familiarity=familiarity_for(model_dir, tok), start_groups=starts
-    )
+    return Engine(scorer, tok.transform, decode, th, cfg, familiarity=familiarity, start_groups=starts)
 
 
 def describe(engine: Engine) -> dict[str, Any]:
