@@ -214,6 +214,60 @@ def test_levels_restrict_every_job_and_drop_the_empty_ones() -> None:
         only_levels(plan, ["hourly"])
 
 
+def test_a_detector_whose_fit_is_another_ones_shares_that_fit_when_the_parameters_match() -> None:
+    from neighborwatch.evaluation.benchmark_plan import plan_jobs, share_fits, table_methods
+
+    plan = plan_jobs(table_methods("all", ["fmlprec", "fmlprec_posthoc"]))
+    shared = {(j.method, j.fit_kind): (j.levels, dict(j.also)) for j in share_fits(plan, fast=True)}
+    assert shared == {
+        ("fmlprec", "session"): (("realtime", "session"), {"fmlprec_posthoc": ("session",)}),
+        ("fmlprec", "day"): (("day",), {"fmlprec_posthoc": ("day",)}),
+    }
+    # other parameters for one of them: two fits, as before
+    apart = share_fits(plan, fast=True, overrides={"fmlprec_posthoc": {"max_epochs": 1}})
+    assert {(j.method, j.fit_kind) for j in apart} == {(j.method, j.fit_kind) for j in plan} and len(apart) == 4
+
+
+def test_a_shared_fit_gives_the_rows_their_own_fits_give_and_resumes_as_rows(tmp_path: Path) -> None:
+    work = build_toy_work(tmp_path / "work")
+    common = ["--seeds", "1", "--fast", "--threads", "1"]
+
+    def bench(out: str, table: str, methods: str, *extra: str) -> dict:
+        args = [
+            "benchmark",
+            str(work.root),
+            "--table",
+            table,
+            "--methods",
+            methods,
+            *common,
+            "--out",
+            str(tmp_path / out),
+        ]
+        result = CliRunner().invoke(app, [*args, *extra])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        return json.loads((tmp_path / out / "results.json").read_text()) | {"output": " ".join(result.output.split())}
+
+    both = bench("both", "posthoc", "fmlprec,fmlprec_posthoc")
+    alone = bench("alone", "posthoc", "fmlprec_posthoc")
+    runs = {(r["method"], r["fit_on"]): r for r in both["runs"]}
+    assert runs["fmlprec_posthoc", "session"]["fit_shared_with"] == "fmlprec"
+    assert runs["fmlprec_posthoc", "day"]["fit_shared_with"] == "fmlprec"
+    assert both["output"].count("▶") == 2 and alone["output"].count("▶") == 2  # 2 fits for 4 rows
+    for level, fit_on in [("session", "session"), ("day", "day")]:
+        mine = both["levels"][level]["fmlprec_posthoc"][0]
+        own = alone["levels"][level]["fmlprec_posthoc"][0]
+        assert mine["auc"] == own["auc"] and mine["auc"] == both["levels"][level]["fmlprec"][0]["auc"]
+        with (
+            np.load(tmp_path / "both" / "scores" / f"fmlprec_posthoc.{fit_on}.seed0.{level}.npz") as a,
+            np.load(tmp_path / "alone" / "scores" / f"fmlprec_posthoc.{fit_on}.seed0.{level}.npz") as b,
+        ):
+            assert np.array_equal(a["scores"], b["scores"]) and np.array_equal(a["labels"], b["labels"])
+    again = bench("both", "posthoc", "fmlprec,fmlprec_posthoc", "--resume")
+    assert "4 finished job(s) kept" in again["output"] and "▶" not in again["output"]
+    assert len(again["runs"]) == 4
+
+
 FAST_LAN = {
     "lan": {
         "epochs": 1,

@@ -58,6 +58,7 @@ from neighborwatch.evaluation.benchmark_plan import (
     featured_method,
     plan_jobs,
     preset,
+    share_fits,
     table_methods,
 )
 from neighborwatch.evaluation.benchmark_render import fmt, plot_roc, write_results
@@ -138,6 +139,8 @@ def run_job(
     }
     if job.name != job.method:
         record.update(base_method=job.method, changes=dict(job.changes))
+    if job.also:
+        record["also"] = {row: list(levels) for row, levels in job.also.items()}
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -148,11 +151,49 @@ def run_job(
         record["status"] = "failed"
         record["error"] = f"{type(e).__name__}: {e}"
         record["traceback"] = traceback.format_exc()
-        for level in job.levels:
+        for level in job.fit_levels:
             record["levels"][level] = {"status": "failed", "error": record["error"]}
     record["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     record["seconds"] = time.perf_counter() - t0
     return record
+
+
+def failed_record(job: Job, seed: int, error: str) -> dict[str, Any]:
+    """The record of a job that never returned one (e.g. its process died)."""
+    return {
+        "method": job.name,
+        "seed": seed,
+        "fit_on": job.fit_kind,
+        "status": "failed",
+        "error": error,
+        "job_levels": list(job.levels),
+        "levels": {lv: {"status": "failed", "error": error} for lv in job.fit_levels},
+        **({"also": {row: list(levels) for row, levels in job.also.items()}} if job.also else {}),
+        "warnings": [],
+        "seconds": 0.0,
+    }
+
+
+def split_shared(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A job record as one record per row: its own levels, then each `also` row's (the same fit,
+    marked `fit_shared_with`), so that tables, --resume and the comparisons see ordinary rows."""
+    also = record.pop("also", None)
+    if not also:
+        return [record]
+    arrays = record.pop("arrays", {})
+
+    def part(method: str, levels: list[str], **extra: Any) -> dict[str, Any]:
+        return {
+            **record,
+            **extra,
+            "method": method,
+            "job_levels": levels,
+            "levels": {lv: record["levels"][lv] for lv in levels if lv in record["levels"]},
+            "arrays": {lv: arrays[lv] for lv in levels if lv in arrays},
+        }
+
+    own = part(record["method"], list(record["job_levels"]))
+    return [own, *(part(row, levels, fit_shared_with=record["method"]) for row, levels in also.items())]
 
 
 def _fit_and_evaluate(
@@ -176,13 +217,13 @@ def _fit_and_evaluate(
     if summary := det.fit_summary():
         record["fit_summary"] = summary
     t1 = time.perf_counter()
-    result = evaluate_on(det, data.eval, levels=job.levels, keep_scores=True, seed=seed)
+    result = evaluate_on(det, data.eval, levels=job.fit_levels, keep_scores=True, seed=seed)
     # scoring alone (validation + test splits), without the metrics' bootstrap replicates
     record["score_s"] = sum(result["protocol"]["scoring_seconds"].values())
     record["evaluate_s"] = time.perf_counter() - t1
     arrays = result.pop("arrays", {})
     record["arrays"] = {
-        lv: {k: arrays[lv][k] for k in ("scores", "labels", "groups")} for lv in job.levels if lv in arrays
+        lv: {k: arrays[lv][k] for k in ("scores", "labels", "groups")} for lv in job.fit_levels if lv in arrays
     }
     for level, res in result["levels"].items():
         if level in arrays:
@@ -299,6 +340,7 @@ def run_benchmark(
     plan = sorted(plan_jobs(selection, variants), key=lambda j: registry[j.method].featured)
     if levels:
         plan = only_levels(plan, levels)
+    plan = share_fits(plan, fast, overrides)
     seed_list = [first_seed + i for i in range(seeds)]
     started = datetime.now(UTC)
     config = {
@@ -312,7 +354,17 @@ def run_benchmark(
         "variants": [{"name": v.name, "what": v.what, "changes": dict(v.changes)} for v in variants],
         "same_rows": same_rows,
         "reference": featured_method(),
-        "jobs": [{"method": j.name, "fit_on": j.fit_kind, "levels": list(j.levels)} for j in plan],
+        "jobs": [
+            row
+            for j in plan
+            for row in [
+                {"method": j.name, "fit_on": j.fit_kind, "levels": list(j.levels)},
+                *(
+                    {"method": name, "fit_on": j.fit_kind, "levels": list(lvs), "fit_shared_with": j.name}
+                    for name, lvs in j.also.items()
+                ),
+            ]
+        ],
         "started": started.isoformat(timespec="seconds"),
         "versions": versions(),
         "threads": _threads(),
@@ -322,8 +374,8 @@ def run_benchmark(
         config["threads"] = {"per_worker": threads or worker_threads(jobs)}
     records = finished_records(out, config) if resume else []
     done = {(r["method"], r["fit_on"], r["seed"]) for r in records}
-    pending = [(job, seed) for seed in seed_list for job in plan if job.key(seed) not in done]
-    order = [job.key(seed) for seed in seed_list for job in plan]
+    pending = [(job, seed) for seed in seed_list for job in plan if not set(job.row_keys(seed)) <= done]
+    order = [key for seed in seed_list for job in plan for key in job.row_keys(seed)]
     write_json(out / "config.json", config)
     console.print(
         f"[bold]benchmark[/]: {len(plan)} fit(s) × {len(seed_list)} seed(s) on {work}"
@@ -337,12 +389,15 @@ def run_benchmark(
     selection_rows = _rows(selection, variants)
     with progress() as bar:
         task = bar.add_task("benchmark", total=len(order), completed=len(done))
-        for rec in (runner or run_jobs_here)(pending, data, fast, overrides):  # type: ignore[arg-type]
-            store_arrays(out, rec)
-            records.append(rec)
-            compare_to_reference(out, records, str(config["reference"]))
-            _report(rec)
-            bar.advance(task)
+        for job_record in (runner or run_jobs_here)(pending, data, fast, overrides):  # type: ignore[arg-type]
+            for rec in split_shared(job_record):
+                if (rec["method"], rec["fit_on"], rec["seed"]) in done:  # kept by --resume already
+                    continue
+                store_arrays(out, rec)
+                records.append(rec)
+                compare_to_reference(out, records, str(config["reference"]))
+                _report(rec)
+                bar.advance(task)
             # tables and JSON after every job: a long run that is interrupted keeps what it measured
             write_results(collect(records, selection_rows), selection_rows, out, config)
     records.sort(key=lambda r: order.index((r["method"], r["fit_on"], r["seed"])))  # any runner, one order
@@ -367,8 +422,9 @@ def _report(rec: Mapping[str, Any]) -> None:
     if rec["status"] == "ok":
         aucs = ", ".join(f"{lv} AUC {fmt(r.get('auc'))}" for lv, r in rec["levels"].items())
         note = f" [{len(rec['warnings'])} warning(s) in results.json]" if rec["warnings"] else ""
+        shared = f" (the fit of {escape(rec['fit_shared_with'])})" if rec.get("fit_shared_with") else ""
         console.print(
-            f"  ✓ {escape(rec['method'])} seed {rec['seed']} in {rec['seconds']:.1f} s "
+            f"  ✓ {escape(rec['method'])}{shared} seed {rec['seed']} in {rec['seconds']:.1f} s "
             f"(fit {rec['fit_s']:.1f} s, score {rec['score_s']:.1f} s): {aucs}{note}"
         )
     else:

@@ -10,7 +10,7 @@ table (issue 8 §4) is the one place that names options: its rows are the featur
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from neighborwatch.evaluation.protocol import DAY, REALTIME, SESSION
@@ -149,13 +149,15 @@ class Job:
     """One fit of one method for one seed, and the levels evaluated with that fit.
 
     `name` is the row (the method, or an ablation variant such as 'lan[k=5]'); `changes` are the
-    variant's option overrides on top of the method's parameters for this run."""
+    variant's option overrides on top of the method's parameters for this run; `also`: the rows
+    of detectors whose fit this is (`Detector.fit_of`, `share_fits`) with the levels they report."""
 
     method: str
     fit_kind: str  # 'session' | 'day'
     levels: tuple[str, ...]
     name: str = ""
     changes: Mapping[str, Any] = field(default_factory=dict)
+    also: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.name = self.name or self.method
@@ -163,6 +165,15 @@ class Job:
     def key(self, seed: int) -> tuple[str, str, int]:
         """What identifies a finished job in results.json (for --resume)."""
         return (self.name, self.fit_kind, seed)
+
+    def row_keys(self, seed: int) -> list[tuple[str, str, int]]:
+        """The keys of every record this job gives: its own and those of the `also` rows."""
+        return [self.key(seed), *((row, self.fit_kind, seed) for row in self.also)]
+
+    @property
+    def fit_levels(self) -> tuple[str, ...]:
+        """Every level evaluated with this fit (its own, then the `also` rows')."""
+        return tuple(dict.fromkeys([*self.levels, *(lv for lvs in self.also.values() for lv in lvs)]))
 
 
 def plan_jobs(selection: Mapping[str, Sequence[str]], variants: Sequence[Variant] = ()) -> list[Job]:
@@ -191,3 +202,24 @@ def plan_jobs(selection: Mapping[str, Sequence[str]], variants: Sequence[Variant
             for lv in levels:
                 jobs.append(Job(method, "day" if lv == DAY else "session", (lv,)))
     return jobs
+
+
+def share_fits(jobs: Sequence[Job], fast: bool, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[Job]:
+    """`jobs` with each job of a detector whose fit is another's (`Detector.fit_of`) folded into
+    that detector's job on the same sequences, when both run with the same parameters: one fit
+    then serves both rows (the same numbers, the second fit's time saved)."""
+    registry = available()
+    out = list(jobs)
+    for job in jobs:
+        of = registry[job.method].fit_of
+        host = next((h for h in out if h.method == of and h.fit_kind == job.fit_kind and not h.changes), None)
+        if (
+            of is None
+            or host is None
+            or job.changes
+            or preset(job.method, fast, overrides) != preset(of, fast, overrides)
+        ):
+            continue
+        out[out.index(host)] = replace(host, also={**host.also, job.name: job.levels})
+        out.remove(job)
+    return out

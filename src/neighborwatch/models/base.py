@@ -54,6 +54,9 @@ class Detector(ABC):
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     #: the method this project is about: in both benchmark tables, fitted once on sessions
     featured: ClassVar[bool] = False
+    #: another detector whose fit, with the same parameters and seed, is this one's (e.g. a
+    #: post-hoc row that reuses a real-time model unchanged): the benchmark fits them once
+    fit_of: ClassVar[str | None] = None
 
     @classmethod
     def create(

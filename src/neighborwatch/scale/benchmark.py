@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from neighborwatch.evaluation.benchmark import BenchmarkData, Runner, run_job
+from neighborwatch.evaluation.benchmark import BenchmarkData, Runner, failed_record, run_job
 from neighborwatch.evaluation.benchmark_plan import Job
 from neighborwatch.progress import console
 from neighborwatch.scale.cluster import connect
@@ -60,16 +60,6 @@ def ray_runner(address: str | None = None, threads: int = 1, gpus: float = 0.0) 
                 except ray.exceptions.RayError as e:  # the task's process died (memory, node lost)
                     job, seed = jobs[ready[0]]
                     error = f"{type(e).__name__}: {str(e).splitlines()[0]}"
-                    yield {
-                        "method": job.name,
-                        "seed": seed,
-                        "fit_on": job.fit_kind,
-                        "status": "failed",
-                        "error": error,
-                        "job_levels": list(job.levels),
-                        "levels": {lv: {"status": "failed", "error": error} for lv in job.levels},
-                        "warnings": [],
-                        "seconds": 0.0,
-                    }
+                    yield failed_record(job, seed, error)
 
     return run

@@ -7,7 +7,8 @@ whole sequence. We reuse the real-time FMLP-Rec next-activity model unchanged
 normal training activities) and score a finished sequence by the mean of its 3 highest activity
 surprisals `−log P(a_i | prefix)` — the same reduction as LAN's post-hoc score, so the two
 differ only in the model. A separate name and `levels = {SEQUENCE}` keep it in the post-hoc table, and
-it is fitted per level (sessions, user-days) by the benchmark.
+it is fitted per level (sessions, user-days) by the benchmark; its session fit is FMLP-Rec's
+(`fit_of`), so a benchmark holding both rows fits it once.
 """
 
 from __future__ import annotations
@@ -23,3 +24,4 @@ from neighborwatch.models.manifest import register
 class FMLPRecPosthoc(FMLPRec):
     name: ClassVar[str] = "fmlprec_posthoc"
     levels: ClassVar[frozenset[str]] = frozenset({SEQUENCE})
+    fit_of: ClassVar[str | None] = FMLPRec.name
