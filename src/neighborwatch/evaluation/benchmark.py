@@ -130,17 +130,7 @@ def run_job(
     record holds, besides the metrics, "arrays": {level: test scores, labels, bootstrap groups}
     (numpy; `store_arrays` moves them to OUT/scores/ before anything is written as JSON)."""
     t0 = time.perf_counter()
-    record: dict[str, Any] = {
-        "method": job.name,
-        "seed": seed,
-        "fit_on": job.fit_kind,
-        "levels": {},
-        "job_levels": list(job.levels),
-    }
-    if job.name != job.method:
-        record.update(base_method=job.method, changes=dict(job.changes))
-    if job.also:
-        record["also"] = {row: list(levels) for row, levels in job.also.items()}
+    record = job_record(job, seed)
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -158,17 +148,29 @@ def run_job(
     return record
 
 
-def failed_record(job: Job, seed: int, error: str) -> dict[str, Any]:
-    """The record of a job that never returned one (e.g. its process died)."""
-    return {
+def job_record(job: Job, seed: int) -> dict[str, Any]:
+    """What every record of `job` says about the job itself, before any result."""
+    record: dict[str, Any] = {
         "method": job.name,
         "seed": seed,
         "fit_on": job.fit_kind,
+        "levels": {},
+        "job_levels": list(job.levels),
+    }
+    if job.name != job.method:
+        record.update(base_method=job.method, changes=dict(job.changes))
+    if job.also:
+        record["also"] = {row: list(levels) for row, levels in job.also.items()}
+    return record
+
+
+def failed_record(job: Job, seed: int, error: str) -> dict[str, Any]:
+    """The record of a job that never returned one (e.g. its process died)."""
+    return {
+        **job_record(job, seed),
         "status": "failed",
         "error": error,
-        "job_levels": list(job.levels),
         "levels": {lv: {"status": "failed", "error": error} for lv in job.fit_levels},
-        **({"also": {row: list(levels) for row, levels in job.also.items()}} if job.also else {}),
         "warnings": [],
         "seconds": 0.0,
     }

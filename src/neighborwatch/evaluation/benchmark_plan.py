@@ -212,13 +212,10 @@ def share_fits(jobs: Sequence[Job], fast: bool, overrides: Mapping[str, Mapping[
     out = list(jobs)
     for job in jobs:
         of = registry[job.method].fit_of
+        if of is None or job.changes or preset(job.method, fast, overrides) != preset(of, fast, overrides):
+            continue
         host = next((h for h in out if h.method == of and h.fit_kind == job.fit_kind and not h.changes), None)
-        if (
-            of is None
-            or host is None
-            or job.changes
-            or preset(job.method, fast, overrides) != preset(of, fast, overrides)
-        ):
+        if host is None:
             continue
         out[out.index(host)] = replace(host, also={**host.also, job.name: job.levels})
         out.remove(job)

@@ -59,6 +59,8 @@ DAY_US = 86_400 * US
 RARE_PEER_SHARE = 0.05  # default: "rare among peers" when at most 5 % of the peers ever did it
 FOLDER = "familiarity"
 TABLES = ("users", "user_tokens", "peer_tokens")
+#: the `history` of a user the training split holds (days > 0), else none
+TRAINING_HISTORY = pl.when(pl.col("days") > 0).then(pl.lit("training")).otherwise(pl.lit(None, pl.Utf8))
 
 
 def tokenizer_fingerprint(tokenizer_json: dict[str, Any] | None) -> str | None:
@@ -86,14 +88,12 @@ class FamiliarityProfile:
 
     def __post_init__(self) -> None:
         if "history" not in self.users.columns:  # a profile saved before held-out users were learned
-            self.users = self.users.with_columns(
-                history=pl.when(pl.col("days") > 0).then(pl.lit("training")).otherwise(pl.lit(None, pl.Utf8))
-            )
+            self.users = self.users.with_columns(history=TRAINING_HISTORY)
         # lookups: sorted int64 keys (index * base + token) → row, so millions of rows stay arrays
         self._user_idx = {u: i for i, u in enumerate(self.users["user"].to_list())}
         self._group_of = self.users["group"].to_list()
-        self._train_days = self.users["days"].to_list()
-        self._train_end = self.users["last_us"].to_list()
+        self._history_days = self.users["days"].to_list()
+        self._history_end = self.users["last_us"].to_list()
         self._history = self.users["history"].to_list()
         groups = sorted(set(self._group_of) | set(self.peer_tokens["group"].to_list()) | {ALL_USERS})
         self._group_idx = {g: i for i, g in enumerate(groups)}
@@ -132,7 +132,7 @@ class FamiliarityProfile:
             .with_columns(
                 pl.col("group").fill_null(ALL_USERS),
                 pl.col("days").fill_null(0),
-                history=pl.when(pl.col("days") > 0).then(pl.lit("training")).otherwise(pl.lit(None, pl.Utf8)),
+                history=TRAINING_HISTORY,
             )
             .select("user", "group", "days", "last_us", "history")
             .sort("user")
@@ -216,7 +216,7 @@ class FamiliarityProfile:
         """Whether a live event is news to the profile: later than the user's last training event
         (a replay of the training period is not counted twice)."""
         u = self._user_idx.get(user)
-        end = self._train_end[u] if u is not None else None
+        end = self._history_end[u] if u is not None else None
         return end is None or time_us > end
 
     def _find(self, keys: np.ndarray, key: int) -> int:
@@ -231,7 +231,7 @@ class FamiliarityProfile:
         token = int(token)
         u = self._user_idx.get(user)
         group = self._group_of[u] if u is not None else ALL_USERS
-        history_days = int(self._train_days[u]) if u is not None else 0
+        history_days = int(self._history_days[u]) if u is not None else 0
         count = days = 0
         if u is not None and 0 <= token < self._base:
             r = self._find(self._ukeys, u * self._base + token)

@@ -183,13 +183,13 @@ def build_engine(
     det = detector if detector is not None else load_detector(model_dir)
     tok, collapse = tokenizer_for(det, work)
     familiarity = familiarity_for(model_dir, tok)
-    # WORK's sessions, read once: for calibrating and for learning the held-out users, if needed
-    needed = thresholds is None or _keeps_users(det) or familiarity is not None
-    sessions = load_sequences(work, "session") if work is not None and needed else None
-    th = _thresholds(det, work, budget_per_day, half_life_s, thresholds, sessions)
-    # then the users held out for validation learn their normal validation events: the model's
+    # the users held out for validation will learn their normal validation events: the model's
     # per-user counts (`Detector.learn_new_users`) and the familiarity reasons' "first time"
     learners = _keeps_users(det) or familiarity is not None
+    # WORK's sessions, read once: for calibrating and for learning the held-out users, if needed
+    needed = thresholds is None or learners
+    sessions = load_sequences(work, "session") if work is not None and needed else None
+    th = _thresholds(det, work, budget_per_day, half_life_s, thresholds, sessions)
     validation = validation_normal(work, sessions) if work is not None and learners else None
     if validation is not None:
         learned = det.learn_new_users(*validation)
